@@ -1,0 +1,9 @@
+# Build facts for receipts and `bitnet --version`: commit, build type, compiler.
+execute_process(COMMAND git rev-parse --short=12 HEAD
+  WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
+  OUTPUT_VARIABLE BITNET_BUILD_COMMIT OUTPUT_STRIP_TRAILING_WHITESPACE
+  ERROR_QUIET RESULT_VARIABLE _git_rc)
+if(NOT _git_rc EQUAL 0 OR BITNET_BUILD_COMMIT STREQUAL "")
+  set(BITNET_BUILD_COMMIT "unknown")
+endif()
+set(BITNET_COMPILER "${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION}")

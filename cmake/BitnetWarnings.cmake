@@ -1,0 +1,16 @@
+# Warnings for every project target: call bitnet_target_defaults(<target>).
+add_library(bitnet_options INTERFACE)
+target_compile_options(bitnet_options INTERFACE -Wall -Wextra)
+if(BITNET_WERROR)
+  target_compile_options(bitnet_options INTERFACE -Werror)
+endif()
+if(BITNET_SANITIZE)
+  target_compile_options(bitnet_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  target_link_options(bitnet_options INTERFACE -fsanitize=address,undefined)
+endif()
+target_include_directories(bitnet_options INTERFACE
+  ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
+
+function(bitnet_target_defaults target)
+  target_link_libraries(${target} PUBLIC bitnet_options)
+endfunction()

@@ -1,0 +1,91 @@
+// The kernel table: one set of function pointers filled once at start-up from the CPU's
+// features (or BITNET_ISA / --isa). Every variant gives the same integers as `scalar`.
+// Numerics follow bitnet.cpp/ggml where parity depends on them (facts §2, §3).
+//
+// Conventions: a weight matrix has `rows` output rows of `k` inputs each (GGUF ne = [k, rows]).
+// Row-range kernels compute output rows [r0, r1) so callers split work by rows across
+// threads; results never depend on how rows are split.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bitnet::kernels {
+
+enum class Isa { scalar, avx2, avx512, neon, neon_dotprod };
+const char* to_string(Isa isa) noexcept;
+
+inline constexpr int64_t kI2sBlock = 128; // elements per I2_S block (32 bytes)
+inline constexpr int64_t kQ8Block = 32;   // elements per Q8_0 block (34 bytes)
+
+struct Table {
+  Isa isa;
+
+  // Per-token int8 activation quantization exactly as bitnet.cpp's quantize_row_i8_s:
+  // scale = 127 / max(|x|, 1e-5) (max in double), q = round-half-even(x * scale) clamped
+  // to [-128, 127]; *scale_out = scale, *sum_out = Σ q.
+  void (*quantize_act)(const float* x, int64_t n, int8_t* q, float* scale_out, int32_t* sum_out);
+
+  // I2_S × int8. `w` is the packed tensor (row r at byte r*k/4, k % 128 == 0), `w_scale`
+  // its per-tensor scale. For token t and row r:
+  //   out[t*ld_out + r] = ((float)Σ code·q − act_sum[t]) / act_scale[t] * w_scale
+  // Token t's activations are q[t*k .. t*k+k).
+  void (*i2s_gemv)(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1,
+                   const int8_t* q, float act_scale, int32_t act_sum, float* out);
+  void (*i2s_gemm)(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1,
+                   const int8_t* q, const float* act_scale, const int32_t* act_sum,
+                   int64_t n_tok, float* out, int64_t ld_out);
+
+  // F16 weights (uint16 bits) × F16 operand (the f32 input rounded to f16 first, as ggml
+  // does): out[t*ld_out + r] = Σ w[r,i]·x[t,i], accumulated in f32.
+  void (*f16_gemm)(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const uint16_t* x,
+                   int64_t n_tok, float* out, int64_t ld_out);
+  // Q8_0 weights × Q8_0-quantized operand (ggml's vec_dot_q8_0_q8_0 numerics).
+  void (*q8_0_gemm)(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_t* xq,
+                    int64_t n_tok, float* out, int64_t ld_out);
+  // Quantize n floats (n % 32 == 0) to Q8_0 blocks as ggml's quantize_row_q8_0.
+  void (*quantize_q8_0)(const float* x, int64_t n, uint8_t* out);
+
+  // Conversions (round to nearest even, as F16C / ggml).
+  void (*f32_to_f16)(const float* x, int64_t n, uint16_t* out);
+  void (*f16_to_f32)(const uint16_t* x, int64_t n, float* out);
+  // Q8_0 blocks → f32 (embedding row lookup for Q8_0 token_embd).
+  void (*q8_0_to_f32)(const uint8_t* x, int64_t n, float* out);
+  // Dot product of two f16 vectors, f32 result (attention: K·q, and V·p with V stored
+  // transposed as ggml does, so both are plain dot products).
+  float (*f16_dot)(const uint16_t* a, const uint16_t* b, int64_t n);
+
+  // ggml rms_norm (Σx² in double, mean in float, scale 1/sqrtf(mean+eps)) times weight.
+  void (*rmsnorm)(const float* x, const float* weight, int64_t n, float eps, float* out);
+  // In-place softmax of x[0..n) after scaling by `scale`; Σ in double as ggml.
+  void (*softmax)(float* x, int64_t n, float scale);
+  // out = relu(g)² ⊙ u ; out = silu(g) ⊙ u
+  void (*relu_sqr_mul)(const float* g, const float* u, int64_t n, float* out);
+  void (*silu_mul)(const float* g, const float* u, int64_t n, float* out);
+  // out = a + b
+  void (*add)(const float* a, const float* b, int64_t n, float* out);
+};
+
+// RoPE applied in place to n_head heads of head_dim floats at position `pos`, rotating
+// the first n_rot dims. neox: pairs (i, i + n_rot/2); otherwise (2i, 2i+1). theta follows
+// ggml: theta_scale = powf(base, -2/n_rot), theta multiplied once per pair, in float.
+// Scalar only: it is O(head_dim) per head and not a bottleneck.
+void rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, int64_t pos, float base,
+          bool neox);
+
+// The table in use. Chosen on first call: BITNET_ISA if set (an unavailable or unknown name
+// throws Error(invalid_argument)), else the best the CPU supports.
+const Table& table();
+// Force a variant before first use (the CLI's --isa). Throws like BITNET_ISA.
+void select_isa(std::string_view name);
+// Variants this CPU can run, best last; and every variant compiled into this binary.
+std::vector<Isa> available_isas();
+std::vector<Isa> compiled_isas();
+// The table of one variant (tests compare variants). Throws if unavailable here.
+const Table& table_for(Isa isa);
+// One line describing the CPU (model name and the features that matter), for receipts.
+std::string cpu_description();
+
+} // namespace bitnet::kernels
