@@ -1,0 +1,9 @@
+// The public API in one include.
+#pragma once
+
+#include "bitnet/error.hpp"
+#include "bitnet/generate.hpp"
+#include "bitnet/model.hpp"
+#include "bitnet/sampling.hpp"
+#include "bitnet/session.hpp"
+#include "bitnet/stats.hpp"

@@ -1,0 +1,88 @@
+// A loaded model: the mapped GGUF file, its configuration, weights and tokenizer.
+// Shared (std::shared_ptr) so several sessions can run on one mapping.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bitnet {
+
+struct ModelOptions {
+  // "" = as the file says (tokenizer.ggml.pre, or bitnet.cpp's default splitter when absent);
+  // "llama3" (aliases llama-bpe, llama-v3) or "default" override it.
+  std::string pretokenizer;
+  // "" = from tokenizer.chat_template; "bitnet" or "llama3" force a format.
+  std::string chat_template;
+};
+
+struct ModelInfo {
+  std::string path;
+  uint64_t file_size = 0;
+  std::string architecture; // general.architecture: bitnet-b1.58, bitnet-25, bitnet, llama
+  std::string name;         // general.name ("" when absent)
+  uint64_t n_params = 0;    // elements of every tensor
+  int32_t n_vocab = 0;
+  int32_t n_ctx_train = 0;
+  int32_t n_embd = 0;
+  int32_t n_layer = 0;
+  int32_t n_head = 0;
+  int32_t n_head_kv = 0;
+  int32_t n_ff = 0;
+  int32_t head_dim = 0;
+  int32_t n_rot = 0;
+  float rope_base = 0.0f;
+  float rms_eps = 0.0f;
+  std::string ffn_activation; // "relu2" | "silu"
+  std::string rope_type;      // "neox" | "norm"
+  bool tied_output = true;    // logits from token_embd
+  std::string embd_type;      // token_embd type: "F16" | "Q8_0"
+  std::string output_type;    // type of the head actually used
+  // Bytes every decode step reads: all linear weights plus the output head (for the
+  // bandwidth floor); the KV cache read comes on top.
+  uint64_t weight_bytes_per_token = 0;
+  double load_ms = 0.0;
+};
+
+struct ChatMessage {
+  std::string role; // system | user | assistant
+  std::string content;
+};
+
+class Model {
+public:
+  // Maps and validates the file. Throws Error(io|format|unsupported).
+  static std::shared_ptr<Model> load(const std::string& path, const ModelOptions& options = {});
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelInfo& info() const;
+
+  // Tokenizer passthroughs.
+  std::vector<int32_t> tokenize(std::string_view text, bool add_bos, bool parse_special = true) const;
+  std::string detokenize(std::span<const int32_t> ids) const;
+  std::string piece(int32_t id) const; // raw bytes, may be partial UTF-8
+  bool is_eog(int32_t id) const;
+  int32_t bos() const;
+  int32_t eos() const;
+  bool add_bos_default() const; // tokenizer.ggml.add_bos_token
+  std::string pretokenizer() const; // "llama3" | "default"
+
+  // Chat template rendering ("bitnet" or "llama3" format).
+  const std::string& chat_template() const;
+  std::string render_chat(std::span<const ChatMessage> messages, bool add_generation_prompt) const;
+
+  // Internal state (src/model, src/runtime); not part of the public API.
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace bitnet

@@ -1,0 +1,58 @@
+// A session: one sequence's KV cache, scratch buffers and thread pool over a shared model.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "bitnet/model.hpp"
+
+namespace bitnet {
+
+enum class KvType { f16, f32 }; // f16 as bitnet.cpp (default)
+
+struct SessionParams {
+  int32_t n_ctx = 0;     // 0 = the model's context_length
+  int32_t n_batch = 512; // prompt tokens per batched forward
+  int32_t n_threads = 0; // 0 = available cores
+  KvType kv_type = KvType::f16;
+};
+
+class Session {
+public:
+  // Allocates the KV cache (n_layer × n_ctx × n_head_kv·head_dim for K and V).
+  // Throws Error(invalid_argument) on bad parameters.
+  Session(std::shared_ptr<const Model> model, const SessionParams& params = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  const Model& model() const;
+  int32_t n_ctx() const;
+  int32_t n_batch() const;
+  int32_t n_threads() const;
+  KvType kv_type() const;
+  uint64_t kv_bytes() const;
+
+  int32_t n_past() const;                // tokens in the cache
+  std::span<const int32_t> tokens() const; // those tokens
+  void clear();                          // forget the cache (keeps the allocation)
+
+  // Forwards `tokens` at positions [n_past, n_past + n) in chunks of n_batch and appends
+  // them to the cache. Returns the logits of every token (n × n_vocab, row-major) when
+  // all_logits, else of the last token only (n_vocab). The span is valid until the next
+  // call. Throws Error(context_overflow) when they do not fit (nothing is evaluated),
+  // Error(invalid_input) for an out-of-range id or an empty list.
+  std::span<const float> evaluate(std::span<const int32_t> tokens, bool all_logits = false);
+  // Logits of the last evaluated token (empty before the first evaluate or after clear()).
+  std::span<const float> logits() const;
+
+  // Internal state (src/runtime); not part of the public API.
+  struct Impl;
+  Impl& impl() { return *impl_; }
+
+private:
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace bitnet
