@@ -65,7 +65,7 @@ private:
 Value parse(std::string_view text);
 // Compact serialisation; indent > 0 pretty-prints. Non-ASCII UTF-8 is written raw.
 std::string dump(const Value& value, int indent = 0);
-// A JSON string literal for s (quotes included).
+// A JSON string literal for s (quotes included); invalid UTF-8 bytes become U+FFFD.
 std::string quote(std::string_view s);
 
 } // namespace bitnet::json
