@@ -1,0 +1,123 @@
+// llama.cpp's default sampler chain, on one candidate list that shrinks step by step.
+#include "runtime/sampler.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_set>
+#include <vector>
+
+#include "bitnet/error.hpp"
+
+namespace bitnet::runtime {
+
+namespace {
+
+struct Candidate {
+  int32_t id;
+  float logit;
+};
+
+// Descending logit; ties go to the lower id so results never depend on sort internals.
+bool before(const Candidate& a, const Candidate& b) {
+  return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+}
+
+// llama.cpp's repetition penalty: every distinct token of the window has its logit divided
+// by the penalty when positive and multiplied when negative (so it always becomes less likely).
+void apply_repeat_penalty(std::span<float> logits, std::span<const int32_t> history, int32_t last_n,
+                          float penalty) {
+  if (penalty == 1.0f || last_n == 0 || history.empty()) return;
+  const size_t window =
+      last_n < 0 ? history.size() : std::min(history.size(), static_cast<size_t>(last_n));
+  std::unordered_set<int32_t> seen;
+  for (int32_t id : history.subspan(history.size() - window)) {
+    if (id < 0 || static_cast<size_t>(id) >= logits.size() || !seen.insert(id).second) continue;
+    float& l = logits[static_cast<size_t>(id)];
+    l = l > 0.0f ? l / penalty : l * penalty;
+  }
+}
+
+// Probabilities of the (sorted) candidates, softmax over `scale * logit`.
+std::vector<double> softmax(const std::vector<Candidate>& cands, double scale) {
+  std::vector<double> p(cands.size());
+  const double max = cands.front().logit;
+  double sum = 0.0;
+  for (size_t i = 0; i < cands.size(); ++i) {
+    p[i] = std::exp((cands[i].logit - max) * scale);
+    sum += p[i];
+  }
+  for (double& v : p)
+    v /= sum;
+  return p;
+}
+
+} // namespace
+
+Sampler::Sampler(const SamplerParams& params) : params_(params), rng_(params.seed) {
+  if (!(params.repeat_penalty > 0.0f) || !std::isfinite(params.repeat_penalty)) {
+    throw Error(ErrorKind::invalid_argument, "repeat penalty must be a finite value > 0");
+  }
+  if (std::isnan(params.temp) || std::isnan(params.top_p) || std::isnan(params.min_p)) {
+    throw Error(ErrorKind::invalid_argument, "sampling parameters must not be NaN");
+  }
+}
+
+int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> history) {
+  if (logits.empty()) throw Error(ErrorKind::invalid_argument, "sampler: empty logits");
+  apply_repeat_penalty(logits, history, params_.repeat_last_n, params_.repeat_penalty);
+
+  // Greedy: the filters below never remove the arg-max, so they cannot change the result.
+  if (params_.temp <= 0.0f) {
+    return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  }
+
+  std::vector<Candidate> cands(logits.size());
+  for (size_t i = 0; i < logits.size(); ++i)
+    cands[i] = {static_cast<int32_t>(i), logits[i]};
+
+  // top-k: keep the k largest.
+  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < cands.size()) {
+    const auto k = static_cast<ptrdiff_t>(params_.top_k);
+    std::partial_sort(cands.begin(), cands.begin() + k, cands.end(), before);
+    cands.resize(static_cast<size_t>(k));
+  } else {
+    std::sort(cands.begin(), cands.end(), before);
+  }
+
+  // top-p: the smallest prefix whose probability mass reaches p (at least one token).
+  if (params_.top_p < 1.0f) {
+    const std::vector<double> p = softmax(cands, 1.0);
+    double cum = 0.0;
+    size_t keep = cands.size();
+    for (size_t i = 0; i < p.size(); ++i) {
+      cum += p[i];
+      if (cum >= params_.top_p) {
+        keep = i + 1;
+        break;
+      }
+    }
+    cands.resize(keep);
+  }
+
+  // min-p: drop tokens whose probability is below min_p times the largest one, which is
+  // logit < max_logit + log(min_p).
+  if (params_.min_p > 0.0f) {
+    const double threshold = cands.front().logit + std::log(static_cast<double>(params_.min_p));
+    size_t keep = 1;
+    while (keep < cands.size() && cands[keep].logit >= threshold)
+      ++keep;
+    cands.resize(keep);
+  }
+
+  // Temperature, then one draw from the softmax with a portable 53-bit uniform.
+  const std::vector<double> p = softmax(cands, 1.0 / static_cast<double>(params_.temp));
+  const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53;
+  double cum = 0.0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    cum += p[i];
+    if (u < cum) return cands[i].id;
+  }
+  return cands.back().id;
+}
+
+} // namespace bitnet::runtime

@@ -1,0 +1,206 @@
+// Sampler on crafted logits: each stage of llama.cpp's chain checked on its own, plus seeding.
+#include <cmath>
+#include <map>
+#include <set>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "bitnet/error.hpp"
+#include "runtime/sampler.hpp"
+
+namespace {
+
+using bitnet::SamplerParams;
+using bitnet::runtime::Sampler;
+
+// Every filter off; temperature 1: a plain draw from softmax(logits).
+SamplerParams plain(uint64_t seed = 1) {
+  SamplerParams p;
+  p.temp = 1.0f;
+  p.top_k = 0;
+  p.top_p = 1.0f;
+  p.min_p = 0.0f;
+  p.repeat_penalty = 1.0f;
+  p.seed = seed;
+  return p;
+}
+
+std::vector<float> log_probs(std::initializer_list<double> probs) {
+  std::vector<float> l;
+  for (double p : probs)
+    l.push_back(static_cast<float>(std::log(p)));
+  return l;
+}
+
+// Counts of each token over n draws from one sampler (fresh logits each time).
+std::map<int32_t, int> histogram(const SamplerParams& params, const std::vector<float>& logits,
+                                 int n) {
+  Sampler s(params);
+  std::map<int32_t, int> counts;
+  for (int i = 0; i < n; ++i) {
+    std::vector<float> l = logits;
+    ++counts[s.sample(l, {})];
+  }
+  return counts;
+}
+
+std::set<int32_t> support(const std::map<int32_t, int>& counts) {
+  std::set<int32_t> ids;
+  for (const auto& [id, n] : counts)
+    ids.insert(id);
+  return ids;
+}
+
+TEST(Sampler, GreedyPicksArgmaxAndLowestIdOnTies) {
+  SamplerParams p = plain();
+  p.temp = 0.0f;
+  Sampler s(p);
+  std::vector<float> l = {0.1f, 3.0f, -1.0f, 2.9f};
+  EXPECT_EQ(s.sample(l, {}), 1);
+  std::vector<float> tie = {1.0f, 5.0f, 5.0f, 0.0f};
+  EXPECT_EQ(s.sample(tie, {}), 1);
+}
+
+TEST(Sampler, GreedyIgnoresSeedAndFilters) {
+  std::vector<float> logits = {0.5f, 0.2f, 4.0f, 3.9f};
+  for (uint64_t seed : {1u, 2u, 99u}) {
+    SamplerParams p; // defaults: top-k 40, top-p 0.95, min-p 0.05
+    p.temp = 0.0f;
+    p.seed = seed;
+    Sampler s(p);
+    std::vector<float> l = logits;
+    EXPECT_EQ(s.sample(l, {}), 2);
+  }
+}
+
+TEST(Sampler, RepeatPenaltyDividesPositiveAndMultipliesNegativeLogits) {
+  SamplerParams p = plain();
+  p.temp = 0.0f;
+  p.repeat_penalty = 2.0f;
+  Sampler s(p);
+  std::vector<float> l = {4.0f, -1.0f, 3.0f, 0.5f};
+  const std::vector<int32_t> history = {0, 1, 0}; // token 0 twice: penalised once
+  EXPECT_EQ(s.sample(l, history), 2);             // 4/2 = 2 < 3
+  EXPECT_FLOAT_EQ(l[0], 2.0f);
+  EXPECT_FLOAT_EQ(l[1], -2.0f);
+  EXPECT_FLOAT_EQ(l[2], 3.0f);
+  EXPECT_FLOAT_EQ(l[3], 0.5f);
+}
+
+TEST(Sampler, RepeatPenaltyOnlyLooksAtTheLastNTokens) {
+  SamplerParams p = plain();
+  p.temp = 0.0f;
+  p.repeat_penalty = 4.0f;
+  p.repeat_last_n = 2;
+  Sampler s(p);
+  std::vector<float> l = {4.0f, 3.0f, 2.0f, 1.0f};
+  const std::vector<int32_t> history = {0, 1, 2};
+  EXPECT_EQ(s.sample(l, history), 0); // token 0 is outside the window
+  EXPECT_FLOAT_EQ(l[0], 4.0f);
+  EXPECT_FLOAT_EQ(l[1], 0.75f);
+  EXPECT_FLOAT_EQ(l[2], 0.5f);
+
+  p.repeat_last_n = 0; // off
+  Sampler off(p);
+  std::vector<float> l2 = {4.0f, 3.0f};
+  const std::vector<int32_t> h2 = {0};
+  EXPECT_EQ(off.sample(l2, h2), 0);
+  EXPECT_FLOAT_EQ(l2[0], 4.0f);
+
+  p.repeat_last_n = -1; // whole history
+  Sampler all(p);
+  std::vector<float> l3 = {4.0f, 3.0f, 2.0f};
+  const std::vector<int32_t> h3 = {0, 2, 2, 2, 2};
+  EXPECT_EQ(all.sample(l3, h3), 1);
+  EXPECT_FLOAT_EQ(l3[0], 1.0f);
+}
+
+TEST(Sampler, TopKKeepsTheKLargest) {
+  SamplerParams p = plain();
+  p.top_k = 2;
+  const auto logits = log_probs({0.1, 0.4, 0.2, 0.3});
+  const auto counts = histogram(p, logits, 2000);
+  EXPECT_EQ(support(counts), (std::set<int32_t>{1, 3}));
+  // Renormalised over the two kept tokens: 0.4/0.7.
+  EXPECT_NEAR(counts.at(1) / 2000.0, 0.4 / 0.7, 0.04);
+
+  p.top_k = 1;
+  EXPECT_EQ(support(histogram(p, logits, 200)), (std::set<int32_t>{1}));
+}
+
+TEST(Sampler, TopPKeepsTheSmallestPrefixReachingP) {
+  SamplerParams p = plain();
+  const auto logits = log_probs({0.15, 0.5, 0.05, 0.3});
+  p.top_p = 0.75f; // 0.5 + 0.3 ≥ 0.75
+  EXPECT_EQ(support(histogram(p, logits, 2000)), (std::set<int32_t>{1, 3}));
+  p.top_p = 0.85f; // needs 0.15 too
+  EXPECT_EQ(support(histogram(p, logits, 2000)), (std::set<int32_t>{0, 1, 3}));
+  p.top_p = 0.01f; // at least one token is kept
+  EXPECT_EQ(support(histogram(p, logits, 200)), (std::set<int32_t>{1}));
+}
+
+TEST(Sampler, MinPDropsTokensBelowMinPTimesTheMax) {
+  SamplerParams p = plain();
+  const auto logits = log_probs({0.15, 0.5, 0.05, 0.3});
+  p.min_p = 0.2f; // threshold 0.1: drops only 0.05
+  EXPECT_EQ(support(histogram(p, logits, 2000)), (std::set<int32_t>{0, 1, 3}));
+  p.min_p = 0.5f; // threshold 0.25
+  EXPECT_EQ(support(histogram(p, logits, 2000)), (std::set<int32_t>{1, 3}));
+}
+
+TEST(Sampler, DrawFollowsSoftmaxAndTemperatureSharpensIt) {
+  const std::vector<float> logits = {1.0f, 0.0f};
+  const int n = 20000;
+  SamplerParams p = plain(7);
+  const double p1 = std::exp(1.0) / (std::exp(1.0) + 1.0);
+  EXPECT_NEAR(histogram(p, logits, n)[0] / double(n), p1, 0.015);
+  p.temp = 0.5f; // logits / 0.5 = {2, 0}
+  const double p05 = std::exp(2.0) / (std::exp(2.0) + 1.0);
+  EXPECT_NEAR(histogram(p, logits, n)[0] / double(n), p05, 0.015);
+  p.temp = 2.0f; // {0.5, 0}
+  const double p2 = std::exp(0.5) / (std::exp(0.5) + 1.0);
+  EXPECT_NEAR(histogram(p, logits, n)[0] / double(n), p2, 0.015);
+}
+
+TEST(Sampler, FiltersApplyBeforeTemperature) {
+  // min-p is judged on the untempered distribution: with min_p 0.2 token 2 (p = 0.05/0.5 of
+  // the max) is dropped even though a high temperature would flatten it above the threshold.
+  SamplerParams p = plain();
+  p.min_p = 0.2f;
+  p.temp = 100.0f;
+  const auto logits = log_probs({0.5, 0.45, 0.05});
+  EXPECT_EQ(support(histogram(p, logits, 2000)), (std::set<int32_t>{0, 1}));
+}
+
+TEST(Sampler, SameSeedSameSequenceDifferentSeedDifferentSequence) {
+  std::vector<float> logits(50);
+  for (size_t i = 0; i < logits.size(); ++i)
+    logits[i] = static_cast<float>(i % 7) * 0.3f;
+  auto run = [&](uint64_t seed) {
+    SamplerParams p = plain(seed);
+    Sampler s(p);
+    std::vector<int32_t> out;
+    for (int i = 0; i < 64; ++i) {
+      std::vector<float> l = logits;
+      out.push_back(s.sample(l, out));
+    }
+    return out;
+  };
+  EXPECT_EQ(run(42), run(42));
+  EXPECT_NE(run(42), run(43));
+}
+
+TEST(Sampler, RejectsBadParameters) {
+  SamplerParams p = plain();
+  p.repeat_penalty = 0.0f;
+  EXPECT_THROW(Sampler{p}, bitnet::Error);
+  p = plain();
+  p.temp = NAN;
+  EXPECT_THROW(Sampler{p}, bitnet::Error);
+  Sampler ok(plain());
+  std::vector<float> empty;
+  EXPECT_THROW(ok.sample(empty, {}), bitnet::Error);
+}
+
+} // namespace
