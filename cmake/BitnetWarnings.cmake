@@ -8,6 +8,11 @@ if(BITNET_SANITIZE)
   target_compile_options(bitnet_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
   target_link_options(bitnet_options INTERFACE -fsanitize=address,undefined)
 endif()
+if(BITNET_FUZZ)
+  # Instrument the library code too, so libFuzzer's coverage guidance sees the parsers.
+  target_compile_options(bitnet_options INTERFACE -fsanitize=fuzzer-no-link,address,undefined)
+  target_link_options(bitnet_options INTERFACE -fsanitize=address,undefined)
+endif()
 target_include_directories(bitnet_options INTERFACE
   ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
 
