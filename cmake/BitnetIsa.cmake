@@ -9,7 +9,7 @@ endif()
 set(BITNET_FLAGS_AVX2 -mavx2 -mfma -mf16c)
 set(BITNET_FLAGS_AVX512 -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512vnni)
 set(BITNET_FLAGS_NEON -march=armv8-a)
-set(BITNET_FLAGS_NEON_DOTPROD -march=armv8.2-a+dotprod+fp16)
+set(BITNET_FLAGS_NEON_DOTPROD -march=armv8.2-a+dotprod)
 
 # bitnet_isa_sources(<target> <flags-variable> <files...>)
 function(bitnet_isa_sources target flags_var)

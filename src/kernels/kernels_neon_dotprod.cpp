@@ -1,0 +1,19 @@
+// Armv8.2 NEON kernels with the dot-product extension (compiled with
+// BITNET_FLAGS_NEON_DOTPROD; selected only when HWCAP reports asimddp).
+#include "kernels/kernels_neon_impl.hpp"
+
+namespace bitnet::kernels {
+namespace {
+
+struct DotProd {
+  static int32x4_t dot(int32x4_t acc, int8x16_t a, int8x16_t b) { return vdotq_s32(acc, a, b); }
+};
+
+} // namespace
+
+const Table& table_neon_dotprod() {
+  static const Table table = make_neon_table<DotProd>(Isa::neon_dotprod);
+  return table;
+}
+
+} // namespace bitnet::kernels
