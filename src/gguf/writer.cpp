@@ -1,0 +1,285 @@
+// GGUF v3 writer: the header is built in memory, tensor data are streamed from a producer
+// into a temporary file that is renamed into place only when complete.
+#include <atomic>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "gguf/gguf.hpp"
+
+namespace bitnet::gguf {
+
+namespace {
+
+constexpr uint32_t kDefaultAlignment = 32;
+constexpr std::size_t kMaxTensorName = 64;
+constexpr std::string_view kAlignmentKey = "general.alignment";
+
+uint64_t align_up(uint64_t n, uint64_t alignment) {
+  return (n + alignment - 1) / alignment * alignment;
+}
+
+template <typename T> void put(std::vector<uint8_t>& out, T v) {
+  const std::size_t at = out.size();
+  out.resize(at + sizeof(T));
+  std::memcpy(out.data() + at, &v, sizeof(T));
+}
+
+void put_string(std::vector<uint8_t>& out, std::string_view s) {
+  put<uint64_t>(out, s.size());
+  out.insert(out.end(), s.begin(), s.end());
+}
+
+void put_value(std::vector<uint8_t>& out, const Value& v) {
+  switch (v.type()) {
+  case ValueType::uint8:
+    put(out, static_cast<uint8_t>(v.as_uint()));
+    break;
+  case ValueType::int8:
+    put(out, static_cast<int8_t>(v.as_int()));
+    break;
+  case ValueType::uint16:
+    put(out, static_cast<uint16_t>(v.as_uint()));
+    break;
+  case ValueType::int16:
+    put(out, static_cast<int16_t>(v.as_int()));
+    break;
+  case ValueType::uint32:
+    put(out, static_cast<uint32_t>(v.as_uint()));
+    break;
+  case ValueType::int32:
+    put(out, static_cast<int32_t>(v.as_int()));
+    break;
+  case ValueType::uint64:
+    put(out, v.as_uint());
+    break;
+  case ValueType::int64:
+    put(out, v.as_int());
+    break;
+  case ValueType::float32:
+    put(out, static_cast<float>(v.as_float()));
+    break;
+  case ValueType::float64:
+    put(out, v.as_float());
+    break;
+  case ValueType::boolean:
+    put(out, static_cast<uint8_t>(v.as_bool() ? 1 : 0));
+    break;
+  case ValueType::string:
+    put_string(out, v.as_string());
+    break;
+  case ValueType::array:
+    put(out, static_cast<uint32_t>(v.elem_type()));
+    put<uint64_t>(out, v.as_array().size());
+    for (const Value& item : v.as_array())
+      put_value(out, item);
+    break;
+  }
+}
+
+// Buffered writes to a file descriptor; counts what each tensor producer wrote.
+class FdSink final : public Writer::Sink {
+public:
+  FdSink(int fd, const std::string& path) : fd_(fd), path_(path) { buffer_.reserve(kBuffer); }
+
+  void write(std::span<const uint8_t> bytes) override {
+    written_ += bytes.size();
+    if (buffer_.size() + bytes.size() > kBuffer) flush();
+    if (bytes.size() >= kBuffer) {
+      write_all(bytes);
+    } else {
+      buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
+    }
+  }
+
+  void zeros(uint64_t n) {
+    static constexpr uint8_t kZeros[64] = {};
+    while (n > 0) {
+      const uint64_t k = std::min<uint64_t>(n, sizeof(kZeros));
+      write({kZeros, k});
+      n -= k;
+    }
+  }
+
+  void flush() {
+    write_all(buffer_);
+    buffer_.clear();
+  }
+
+  uint64_t written() const { return written_; }
+
+private:
+  static constexpr std::size_t kBuffer = 1 << 20;
+
+  void write_all(std::span<const uint8_t> bytes) {
+    while (!bytes.empty()) {
+      const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        throw Error(ErrorKind::io,
+                    fmt::format("{}: write failed: {}", path_, std::strerror(errno)));
+      }
+      bytes = bytes.subspan(static_cast<std::size_t>(n));
+    }
+  }
+
+  int fd_;
+  const std::string& path_;
+  std::vector<uint8_t> buffer_;
+  uint64_t written_ = 0;
+};
+
+// Removes the temporary file unless the write completed.
+struct TempFile {
+  std::string path;
+  int fd = -1;
+  bool keep = false;
+  ~TempFile() {
+    if (fd >= 0) ::close(fd);
+    if (!keep) ::unlink(path.c_str());
+  }
+};
+
+} // namespace
+
+Writer::Writer(uint32_t alignment) : alignment_(alignment) {
+  if (alignment == 0 || !std::has_single_bit(alignment)) {
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("GGUF alignment must be a power of two, got {}", alignment));
+  }
+}
+
+void Writer::add_kv(std::string key, Value value) {
+  if (key.empty()) throw Error(ErrorKind::invalid_argument, "GGUF metadata key is empty");
+  for (const KeyValue& kv : metadata_) {
+    if (kv.key == key) {
+      throw Error(ErrorKind::invalid_argument, fmt::format("duplicate GGUF key '{}'", key));
+    }
+  }
+  if (key == kAlignmentKey &&
+      (value.type() != ValueType::uint32 || value.as_uint() != alignment_)) {
+    throw Error(
+        ErrorKind::invalid_argument,
+        fmt::format("key '{}' must be the writer's alignment {} as uint32", key, alignment_));
+  }
+  metadata_.push_back({std::move(key), std::move(value)});
+}
+
+void Writer::add_tensor(std::string name, TensorType type, std::vector<uint64_t> ne) {
+  if (name.empty() || name.size() > kMaxTensorName) {
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("tensor name '{}': expected 1..{} bytes", name, kMaxTensorName));
+  }
+  for (const TensorInfo& t : tensors_) {
+    if (t.name == name) {
+      throw Error(ErrorKind::invalid_argument, fmt::format("duplicate tensor name '{}'", name));
+    }
+  }
+  if (ne.empty() || ne.size() > 4) {
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("tensor '{}': expected 1..4 dims, got {}", name, ne.size()));
+  }
+  uint64_t n = 1;
+  for (uint64_t d : ne) {
+    if (d == 0 || n > static_cast<uint64_t>(INT64_MAX) / d) {
+      throw Error(ErrorKind::invalid_argument,
+                  fmt::format("tensor '{}': dimension {} is zero or overflows", name, d));
+    }
+    n *= d;
+  }
+  if (ne[0] % block_elements(type) != 0) {
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("tensor '{}': ne[0] = {} is not a multiple of {} for {}", name, ne[0],
+                            block_elements(type), type_name(type)));
+  }
+  TensorInfo t;
+  t.name = std::move(name);
+  t.type = type;
+  t.ne = std::move(ne);
+  t.nbytes = tensor_nbytes(type, n);
+  t.offset =
+      tensors_.empty() ? 0 : align_up(tensors_.back().offset + tensors_.back().nbytes, alignment_);
+  tensors_.push_back(std::move(t));
+}
+
+const std::vector<KeyValue>& Writer::metadata() const {
+  return metadata_;
+}
+const std::vector<TensorInfo>& Writer::tensors() const {
+  return tensors_;
+}
+
+void Writer::write(const std::string& path, const Producer& produce) const {
+  if (alignment_ != kDefaultAlignment) {
+    bool declared = false;
+    for (const KeyValue& kv : metadata_)
+      declared = declared || kv.key == kAlignmentKey;
+    if (!declared) {
+      throw Error(ErrorKind::invalid_argument,
+                  fmt::format("alignment {} needs the key '{}'", alignment_, kAlignmentKey));
+    }
+  }
+
+  std::vector<uint8_t> header;
+  const std::string_view magic = "GGUF";
+  header.assign(magic.begin(), magic.end());
+  put<uint32_t>(header, 3);
+  put<uint64_t>(header, tensors_.size());
+  put<uint64_t>(header, metadata_.size());
+  for (const KeyValue& kv : metadata_) {
+    put_string(header, kv.key);
+    put(header, static_cast<uint32_t>(kv.value.type()));
+    put_value(header, kv.value);
+  }
+  for (const TensorInfo& t : tensors_) {
+    put_string(header, t.name);
+    put(header, static_cast<uint32_t>(t.ne.size()));
+    for (uint64_t d : t.ne)
+      put(header, d);
+    put(header, static_cast<uint32_t>(t.type));
+    put(header, t.offset);
+  }
+  header.resize(align_up(header.size(), alignment_), 0);
+
+  static std::atomic<unsigned> counter{0};
+  TempFile tmp;
+  tmp.path = fmt::format("{}.tmp.{}.{}", path, ::getpid(), counter++);
+  tmp.fd = ::open(tmp.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (tmp.fd < 0) {
+    tmp.keep = true; // nothing was created
+    throw Error(ErrorKind::io, fmt::format("{}: cannot create: {}", path, std::strerror(errno)));
+  }
+
+  FdSink sink(tmp.fd, path);
+  sink.write(header);
+  for (std::size_t i = 0; i < tensors_.size(); ++i) {
+    const TensorInfo& t = tensors_[i];
+    const uint64_t start = sink.written();
+    produce(i, t, sink);
+    const uint64_t wrote = sink.written() - start;
+    if (wrote != t.nbytes) {
+      throw Error(ErrorKind::invalid_argument,
+                  fmt::format("tensor '{}': producer wrote {} bytes, expected {}", t.name, wrote,
+                              t.nbytes));
+    }
+    sink.zeros(align_up(t.nbytes, alignment_) - t.nbytes);
+  }
+  sink.flush();
+  const int fd = tmp.fd;
+  tmp.fd = -1;
+  if (::close(fd) != 0) {
+    throw Error(ErrorKind::io, fmt::format("{}: write failed: {}", path, std::strerror(errno)));
+  }
+  if (::rename(tmp.path.c_str(), path.c_str()) != 0) {
+    throw Error(ErrorKind::io,
+                fmt::format("{}: cannot rename into place: {}", path, std::strerror(errno)));
+  }
+  tmp.keep = true;
+}
+
+} // namespace bitnet::gguf
