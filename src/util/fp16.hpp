@@ -23,8 +23,8 @@ inline float fp16_to_fp32(uint16_t h) {
       } while ((m & 0x400u) == 0);
       bits = sign | (static_cast<uint32_t>(127 - 15 - e) << 23) | ((m & 0x3FFu) << 13);
     }
-  } else if (exp == 0x1F) {
-    bits = sign | 0x7F800000u | (mant << 13);
+  } else if (exp == 0x1F) { // inf, or NaN made quiet as F16C and NEON do
+    bits = sign | 0x7F800000u | (mant << 13) | (mant != 0 ? 0x400000u : 0u);
   } else {
     bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
   }

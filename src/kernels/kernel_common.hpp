@@ -1,0 +1,103 @@
+// Internal: small numeric helpers every kernel variant shares, so all variants evaluate the
+// same float expressions (bit-identical results) from the same integers.
+//
+// Everything here has internal linkage on purpose: this header is compiled into TUs with
+// different -m flags, and an inline function with external linkage would be merged by the
+// linker into one copy, possibly the AVX-512 one, which would then run on every CPU.
+// For the same reason the ISA TUs include no library header whose inline code they could
+// instantiate out of line (util/fp16.hpp, <algorithm>, <vector>).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/kernels.hpp"
+
+namespace bitnet::kernels {
+namespace {
+
+inline constexpr double kActMinMax = 1e-5;   // bitnet.cpp's floor for max|x|
+inline constexpr int64_t kQ8BlockBytes = 34; // f16 d + int8[32]
+
+// bitnet.cpp: act_scale = (float)(127 / max) with max in double.
+inline float act_scale_from_max(double max) {
+  return static_cast<float>(127.0 / max);
+}
+
+// ggml's nearest_int: round half to even via the 1.5·2^23 magic number (|f| <= 2^22).
+inline int nearest_int(float f) {
+  const float v = f + 12582912.0f;
+  int32_t i;
+  std::memcpy(&i, &v, sizeof i);
+  return (i & 0x007FFFFF) - 0x00400000;
+}
+
+inline int clamp_i8(int v) {
+  return v < -128 ? -128 : (v > 127 ? 127 : v);
+}
+
+// bitnet.cpp's I2_S rescale, evaluated in this order in float (facts §2).
+inline float i2s_rescale(int32_t sumi, int32_t act_sum, float act_scale, float w_scale) {
+  return (static_cast<float>(sumi) - static_cast<float>(act_sum)) / act_scale * w_scale;
+}
+
+// ggml's vec_dot_q8_0_q8_0 accumulation step: sum += sumi · (d_w · d_x).
+inline float q8_accumulate(float sum, int32_t sumi, float d_w, float d_x) {
+  return sum + static_cast<float>(sumi) * (d_w * d_x);
+}
+
+// ggml's x86 quantize_row_q8_0 scales: d = max/127 (stored as f16), id = 127/max or 0.
+inline float q8_d(float amax) {
+  return amax / 127.0f;
+}
+inline float q8_id(float amax) {
+  return amax != 0.0f ? 127.0f / amax : 0.0f;
+}
+
+// Rows per cache tile of the I2_S gemm: a tile's packed weights stay in cache while every
+// group of tokens passes over them.
+inline constexpr int64_t kI2sTileRows = 16;
+
+// The I2_S gemm loop shared by the SIMD variants. row_dot(nt, w_row, k, q, sums) writes
+// Σ code·q of one row against nt ≤ NT tokens (q rows k bytes apart) to sums[0..nt).
+template <int NT, class RowDot>
+void i2s_gemm_tiled(RowDot row_dot, const uint8_t* w, float w_scale, int64_t k, int64_t r0,
+                    int64_t r1, const int8_t* q, const float* act_scale, const int32_t* act_sum,
+                    int64_t n_tok, float* out, int64_t ld_out) {
+  for (int64_t rb = r0; rb < r1; rb += kI2sTileRows) {
+    const int64_t re = rb + kI2sTileRows < r1 ? rb + kI2sTileRows : r1;
+    for (int64_t t0 = 0; t0 < n_tok; t0 += NT) {
+      const int nt = n_tok - t0 < NT ? static_cast<int>(n_tok - t0) : NT;
+      for (int64_t r = rb; r < re; ++r) {
+        int32_t sums[NT];
+        row_dot(nt, w + r * (k / 4), k, q + t0 * k, sums);
+        for (int t = 0; t < nt; ++t)
+          out[(t0 + t) * ld_out + r] =
+              i2s_rescale(sums[t], act_sum[t0 + t], act_scale[t0 + t], w_scale);
+      }
+    }
+  }
+}
+
+// The F16 gemm loop shared by the SIMD variants: groups of NR rows, each group read for
+// every token while it is in cache. dot_group(w, k, x, res[NR]) and dot_one(w, k, x, res)
+// compute Σ w·x for NR rows and for one row.
+template <int NR, class DotGroup, class DotOne>
+void f16_gemm_grouped(DotGroup dot_group, DotOne dot_one, const uint16_t* w, int64_t k, int64_t r0,
+                      int64_t r1, const uint16_t* x, int64_t n_tok, float* out, int64_t ld_out) {
+  int64_t r = r0;
+  for (; r + NR <= r1; r += NR) {
+    for (int64_t t = 0; t < n_tok; ++t) {
+      float res[NR];
+      dot_group(w + r * k, k, x + t * k, res);
+      for (int j = 0; j < NR; ++j)
+        out[t * ld_out + r + j] = res[j];
+    }
+  }
+  for (; r < r1; ++r)
+    for (int64_t t = 0; t < n_tok; ++t)
+      dot_one(w + r * k, k, x + t * k, &out[t * ld_out + r]);
+}
+
+} // namespace
+} // namespace bitnet::kernels

@@ -1,0 +1,310 @@
+// AVX2 + FMA + F16C kernels (compiled with BITNET_FLAGS_AVX2; used only on CPUs that have them).
+// Integer results equal the scalar reference; rmsnorm, softmax and silu reuse the scalar
+// entries because their double sums and expf are what ggml parity depends on.
+#include <immintrin.h>
+
+#include "kernels/avx2_common.hpp"
+#include "kernels/kernel_common.hpp"
+#include "kernels/variants.hpp"
+
+namespace bitnet::kernels {
+namespace {
+
+// Int16 partial sums are widened to int32 every kFlushBlocks blocks. Per block a lane
+// gains at most 4 maddubs pairs of |code·q| ≤ 3·128, i.e. 3072, so 8 blocks stay below
+// 32767 even for the never-written code 3.
+constexpr int64_t kFlushBlocks = 8;
+
+// Σ code·q of one packed I2_S row against NT tokens whose activations are k bytes apart.
+// Each 128-weight block is unpacked once into four code vectors and used for all NT tokens.
+template <int NT> void i2s_row_dot(const uint8_t* w, int64_t k, const int8_t* q, int32_t* sums) {
+  const __m256i mask = _mm256_set1_epi8(3);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i acc32[NT];
+  for (int t = 0; t < NT; ++t)
+    acc32[t] = _mm256_setzero_si256();
+  const int64_t nb = k / kI2sBlock;
+  for (int64_t b0 = 0; b0 < nb; b0 += kFlushBlocks) {
+    const int64_t b1 = b0 + kFlushBlocks < nb ? b0 + kFlushBlocks : nb;
+    __m256i acc16[NT];
+    for (int t = 0; t < NT; ++t)
+      acc16[t] = _mm256_setzero_si256();
+    for (int64_t b = b0; b < b1; ++b) {
+      const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * 32));
+      const __m256i c0 = _mm256_and_si256(_mm256_srli_epi16(packed, 6), mask);
+      const __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(packed, 4), mask);
+      const __m256i c2 = _mm256_and_si256(_mm256_srli_epi16(packed, 2), mask);
+      const __m256i c3 = _mm256_and_si256(packed, mask);
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) {
+        const int8_t* qb = q + t * k + b * kI2sBlock;
+        const __m256i s01 = _mm256_add_epi16(_mm256_maddubs_epi16(c0, load256(qb)),
+                                             _mm256_maddubs_epi16(c1, load256(qb + 32)));
+        const __m256i s23 = _mm256_add_epi16(_mm256_maddubs_epi16(c2, load256(qb + 64)),
+                                             _mm256_maddubs_epi16(c3, load256(qb + 96)));
+        acc16[t] = _mm256_add_epi16(acc16[t], _mm256_add_epi16(s01, s23));
+      }
+    }
+    for (int t = 0; t < NT; ++t)
+      acc32[t] = _mm256_add_epi32(acc32[t], _mm256_madd_epi16(acc16[t], ones));
+  }
+  for (int t = 0; t < NT; ++t)
+    sums[t] = hsum_i32(acc32[t]);
+}
+
+void i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
+              float act_scale, int32_t act_sum, float* out) {
+  for (int64_t r = r0; r < r1; ++r) {
+    int32_t sum;
+    i2s_row_dot<1>(w + r * (k / 4), k, q, &sum);
+    out[r] = i2s_rescale(sum, act_sum, act_scale, w_scale);
+  }
+}
+
+void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
+              const float* act_scale, const int32_t* act_sum, int64_t n_tok, float* out,
+              int64_t ld_out) {
+  i2s_gemm_tiled<kI2sTileTokens>(
+      [](int nt, const uint8_t* wr, int64_t kk, const int8_t* qt, int32_t* sums) {
+        switch (nt) {
+        case 1:
+          return i2s_row_dot<1>(wr, kk, qt, sums);
+        case 2:
+          return i2s_row_dot<2>(wr, kk, qt, sums);
+        case 3:
+          return i2s_row_dot<3>(wr, kk, qt, sums);
+        case 4:
+          return i2s_row_dot<4>(wr, kk, qt, sums);
+        case 5:
+          return i2s_row_dot<5>(wr, kk, qt, sums);
+        case 6:
+          return i2s_row_dot<6>(wr, kk, qt, sums);
+        case 7:
+          return i2s_row_dot<7>(wr, kk, qt, sums);
+        default:
+          return i2s_row_dot<8>(wr, kk, qt, sums);
+        }
+      },
+      w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out, ld_out);
+}
+
+void quantize_act(const float* x, int64_t n, int8_t* q, float* scale_out, int32_t* sum_out) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  __m256 vmax = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    vmax = _mm256_max_ps(vmax, _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask));
+  float fmax = hmax_ps(vmax);
+  for (; i < n; ++i) {
+    const float a = x[i] < 0.0f ? -x[i] : x[i];
+    fmax = a > fmax ? a : fmax;
+  }
+  const double max =
+      static_cast<double>(fmax) > kActMinMax ? static_cast<double>(fmax) : kActMinMax;
+  const float scale = act_scale_from_max(max);
+
+  const __m256 vscale = _mm256_set1_ps(scale);
+  const __m256i lo = _mm256_set1_epi32(-128);
+  const __m256i hi = _mm256_set1_epi32(127);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  __m256i vsum = _mm256_setzero_si256();
+  const auto quant8 = [&](const float* p) {
+    // Default MXCSR rounding is to nearest even, the same as nearest_int.
+    __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(p), vscale));
+    v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+    vsum = _mm256_add_epi32(vsum, v);
+    return v;
+  };
+  i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m256i a = quant8(x + i), b = quant8(x + i + 8), c = quant8(x + i + 16),
+                  d = quant8(x + i + 24);
+    const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i),
+                        _mm256_permutevar8x32_epi32(packed, order));
+  }
+  int32_t sum = hsum_i32(vsum);
+  for (; i < n; ++i) {
+    const int v = clamp_i8(nearest_int(x[i] * scale));
+    q[i] = static_cast<int8_t>(v);
+    sum += v;
+  }
+  *scale_out = scale;
+  *sum_out = sum;
+}
+
+// Σ w[r,i]·x[i] for NR consecutive rows, two accumulators per row to hide FMA latency.
+template <int NR> void f16_rows_dot(const uint16_t* w, int64_t k, const uint16_t* x, float* res) {
+  __m256 acc0[NR], acc1[NR];
+  for (int r = 0; r < NR; ++r)
+    acc0[r] = acc1[r] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= k; i += 16) {
+    const __m256 x0 = load_ph(x + i), x1 = load_ph(x + i + 8);
+    for (int r = 0; r < NR; ++r) {
+      acc0[r] = _mm256_fmadd_ps(load_ph(w + r * k + i), x0, acc0[r]);
+      acc1[r] = _mm256_fmadd_ps(load_ph(w + r * k + i + 8), x1, acc1[r]);
+    }
+  }
+  for (; i + 8 <= k; i += 8) {
+    const __m256 x0 = load_ph(x + i);
+    for (int r = 0; r < NR; ++r)
+      acc0[r] = _mm256_fmadd_ps(load_ph(w + r * k + i), x0, acc0[r]);
+  }
+  for (int r = 0; r < NR; ++r) {
+    float s = hsum_ps(_mm256_add_ps(acc0[r], acc1[r]));
+    for (int64_t j = i; j < k; ++j)
+      s += _cvtsh_ss(w[r * k + j]) * _cvtsh_ss(x[j]);
+    res[r] = s;
+  }
+}
+
+float f16_dot(const uint16_t* a, const uint16_t* b, int64_t n) {
+  float r;
+  f16_rows_dot<1>(a, n, b, &r);
+  return r;
+}
+
+void f16_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const uint16_t* x,
+              int64_t n_tok, float* out, int64_t ld_out) {
+  f16_gemm_grouped<4>(f16_rows_dot<4>, f16_rows_dot<1>, w, k, r0, r1, x, n_tok, out, ld_out);
+}
+
+void f32_to_f16(const float* x, int64_t n, uint16_t* out) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; ++i)
+    out[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+void f16_to_f32(const uint16_t* x, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i, load_ph(x + i));
+  for (; i < n; ++i)
+    out[i] = _cvtsh_ss(x[i]);
+}
+
+float q8_block_scale(const uint8_t* block) {
+  uint16_t d;
+  std::memcpy(&d, block, sizeof d);
+  return _cvtsh_ss(d);
+}
+
+void quantize_q8_0(const float* x, int64_t n, uint8_t* out) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t b = 0; b < n / kQ8Block; ++b) {
+    const float* xb = x + b * kQ8Block;
+    __m256 v[4];
+    __m256 vmax = _mm256_setzero_ps();
+    for (int j = 0; j < 4; ++j) {
+      v[j] = _mm256_loadu_ps(xb + 8 * j);
+      vmax = _mm256_max_ps(vmax, _mm256_and_ps(v[j], abs_mask));
+    }
+    const float amax = hmax_ps(vmax);
+    const uint16_t d = _cvtss_sh(q8_d(amax), _MM_FROUND_TO_NEAREST_INT);
+    const __m256 id = _mm256_set1_ps(q8_id(amax));
+    __m256i iv[4];
+    for (int j = 0; j < 4; ++j)
+      iv[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], id));
+    // Saturating packs clamp to [-128, 127] like the scalar clamp.
+    const __m256i packed =
+        _mm256_packs_epi16(_mm256_packs_epi32(iv[0], iv[1]), _mm256_packs_epi32(iv[2], iv[3]));
+    uint8_t* ob = out + b * kQ8BlockBytes;
+    std::memcpy(ob, &d, sizeof d);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(ob + 2),
+                        _mm256_permutevar8x32_epi32(packed, order));
+  }
+}
+
+// Exact Σ a·b of one Q8_0 block pair: sign-extend to int16, then madd (no saturation).
+int32_t q8_block_dot(const uint8_t* a, const uint8_t* b) {
+  const __m256i av = load256(a + 2);
+  const __m256i bv = load256(b + 2);
+  const __m256i lo = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(av)),
+                                       _mm256_cvtepi8_epi16(_mm256_castsi256_si128(bv)));
+  const __m256i hi = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(av, 1)),
+                                       _mm256_cvtepi8_epi16(_mm256_extracti128_si256(bv, 1)));
+  return hsum_i32(_mm256_add_epi32(lo, hi));
+}
+
+void q8_0_gemm(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_t* xq,
+               int64_t n_tok, float* out, int64_t ld_out) {
+  const int64_t nb = k / kQ8Block;
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* wr = w + r * nb * kQ8BlockBytes;
+    for (int64_t t = 0; t < n_tok; ++t) {
+      const uint8_t* xt = xq + t * nb * kQ8BlockBytes;
+      float sum = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* wb = wr + b * kQ8BlockBytes;
+        const uint8_t* xb = xt + b * kQ8BlockBytes;
+        sum = q8_accumulate(sum, q8_block_dot(wb, xb), q8_block_scale(wb), q8_block_scale(xb));
+      }
+      out[t * ld_out + r] = sum;
+    }
+  }
+}
+
+void q8_0_to_f32(const uint8_t* x, int64_t n, float* out) {
+  for (int64_t b = 0; b < n / kQ8Block; ++b) {
+    const uint8_t* xb = x + b * kQ8BlockBytes;
+    const __m256 d = _mm256_set1_ps(q8_block_scale(xb));
+    for (int j = 0; j < 4; ++j) {
+      const __m128i q8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(xb + 2 + 8 * j));
+      const __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8));
+      _mm256_storeu_ps(out + b * kQ8Block + 8 * j, _mm256_mul_ps(v, d));
+    }
+  }
+}
+
+void relu_sqr_mul(const float* g, const float* u, int64_t n, float* out) {
+  const __m256 zero = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 r = _mm256_max_ps(_mm256_loadu_ps(g + i), zero);
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(r, r), _mm256_loadu_ps(u + i)));
+  }
+  for (; i < n; ++i) {
+    const float r = g[i] > 0.0f ? g[i] : 0.0f;
+    out[i] = (r * r) * u[i];
+  }
+}
+
+void add(const float* a, const float* b, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+  for (; i < n; ++i)
+    out[i] = a[i] + b[i];
+}
+
+Table make_table() {
+  Table t = table_scalar();
+  t.isa = Isa::avx2;
+  t.quantize_act = quantize_act;
+  t.i2s_gemv = i2s_gemv;
+  t.i2s_gemm = i2s_gemm;
+  t.f16_gemm = f16_gemm;
+  t.q8_0_gemm = q8_0_gemm;
+  t.quantize_q8_0 = quantize_q8_0;
+  t.f32_to_f16 = f32_to_f16;
+  t.f16_to_f32 = f16_to_f32;
+  t.q8_0_to_f32 = q8_0_to_f32;
+  t.f16_dot = f16_dot;
+  t.relu_sqr_mul = relu_sqr_mul;
+  t.add = add;
+  return t;
+}
+
+} // namespace
+
+const Table& table_avx2() {
+  static const Table t = make_table();
+  return t;
+}
+
+} // namespace bitnet::kernels

@@ -1,0 +1,187 @@
+// AVX-512 F+BW+VL+VNNI kernels (compiled with BITNET_FLAGS_AVX512; used only on CPUs that
+// have them). The I2_S dot product is vpdpbusd: unsigned codes 0..3 times signed int8
+// activations, four products summed into each int32 lane without saturation, so the sums
+// equal the scalar reference exactly. Entries not worth widening come from the AVX2 table.
+// GCC 12's AVX-512 headers initialise "undefined" vectors from themselves (GCC bug 105593),
+// which -Wuninitialized reports at every use; the headers are correct.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#else
+#include <immintrin.h>
+#endif
+
+#include "kernels/avx2_common.hpp"
+#include "kernels/kernel_common.hpp"
+#include "kernels/variants.hpp"
+
+namespace bitnet::kernels {
+namespace {
+
+inline __m512i load512(const void* p) {
+  return _mm512_loadu_si512(p);
+}
+
+// Σ code·q of one packed I2_S row against NT tokens whose activations are k bytes apart.
+// A block's 32 bytes are broadcast to both 256-bit halves and shifted by (6 | 4) and
+// (2 | 0): the low half then holds the codes of elements j, the high half those of 32 + j
+// (resp. 64 + j and 96 + j), i.e. the codes of elements 0..63 and 64..127 in order, which
+// line up with two plain 64-byte loads of the activations.
+template <int NT> void i2s_row_dot(const uint8_t* w, int64_t k, const int8_t* q, int32_t* sums) {
+  const __m512i mask = _mm512_set1_epi8(3);
+  const __m512i shift_first = _mm512_inserti64x4(_mm512_set1_epi16(6), _mm256_set1_epi16(4), 1);
+  const __m512i shift_second = _mm512_inserti64x4(_mm512_set1_epi16(2), _mm256_set1_epi16(0), 1);
+  __m512i acc[NT];
+  for (int t = 0; t < NT; ++t)
+    acc[t] = _mm512_setzero_si512();
+  const int64_t nb = k / kI2sBlock;
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m512i packed = _mm512_broadcast_i64x4(load256(w + b * 32));
+    const __m512i c01 = _mm512_and_si512(_mm512_srlv_epi16(packed, shift_first), mask);
+    const __m512i c23 = _mm512_and_si512(_mm512_srlv_epi16(packed, shift_second), mask);
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) {
+      const int8_t* qb = q + t * k + b * kI2sBlock;
+      acc[t] = _mm512_dpbusd_epi32(acc[t], c01, load512(qb));
+      acc[t] = _mm512_dpbusd_epi32(acc[t], c23, load512(qb + 64));
+    }
+  }
+  for (int t = 0; t < NT; ++t)
+    sums[t] = _mm512_reduce_add_epi32(acc[t]);
+}
+
+void i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
+              float act_scale, int32_t act_sum, float* out) {
+  for (int64_t r = r0; r < r1; ++r) {
+    int32_t sum;
+    i2s_row_dot<1>(w + r * (k / 4), k, q, &sum);
+    out[r] = i2s_rescale(sum, act_sum, act_scale, w_scale);
+  }
+}
+
+void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
+              const float* act_scale, const int32_t* act_sum, int64_t n_tok, float* out,
+              int64_t ld_out) {
+  i2s_gemm_tiled<kI2sTileTokens>(
+      [](int nt, const uint8_t* wr, int64_t kk, const int8_t* qt, int32_t* sums) {
+        switch (nt) {
+        case 1:
+          return i2s_row_dot<1>(wr, kk, qt, sums);
+        case 2:
+          return i2s_row_dot<2>(wr, kk, qt, sums);
+        case 3:
+          return i2s_row_dot<3>(wr, kk, qt, sums);
+        case 4:
+          return i2s_row_dot<4>(wr, kk, qt, sums);
+        case 5:
+          return i2s_row_dot<5>(wr, kk, qt, sums);
+        case 6:
+          return i2s_row_dot<6>(wr, kk, qt, sums);
+        case 7:
+          return i2s_row_dot<7>(wr, kk, qt, sums);
+        default:
+          return i2s_row_dot<8>(wr, kk, qt, sums);
+        }
+      },
+      w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out, ld_out);
+}
+
+void quantize_act(const float* x, int64_t n, int8_t* q, float* scale_out, int32_t* sum_out) {
+  __m512 vmax = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_loadu_ps(x + i)));
+  float fmax = _mm512_reduce_max_ps(vmax);
+  for (; i < n; ++i) {
+    const float a = x[i] < 0.0f ? -x[i] : x[i];
+    fmax = a > fmax ? a : fmax;
+  }
+  const double max =
+      static_cast<double>(fmax) > kActMinMax ? static_cast<double>(fmax) : kActMinMax;
+  const float scale = act_scale_from_max(max);
+
+  const __m512 vscale = _mm512_set1_ps(scale);
+  const __m512i lo = _mm512_set1_epi32(-128);
+  const __m512i hi = _mm512_set1_epi32(127);
+  __m512i vsum = _mm512_setzero_si512();
+  i = 0;
+  for (; i + 16 <= n; i += 16) {
+    // Default MXCSR rounding is to nearest even, the same as nearest_int.
+    __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + i), vscale));
+    v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
+    vsum = _mm512_add_epi32(vsum, v);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + i), _mm512_cvtepi32_epi8(v));
+  }
+  int32_t sum = _mm512_reduce_add_epi32(vsum);
+  for (; i < n; ++i) {
+    const int v = clamp_i8(nearest_int(x[i] * scale));
+    q[i] = static_cast<int8_t>(v);
+    sum += v;
+  }
+  *scale_out = scale;
+  *sum_out = sum;
+}
+
+inline __m512 load_ph16(const uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// Σ w[r,i]·x[i] for NR consecutive rows, two accumulators per row to hide FMA latency.
+template <int NR> void f16_rows_dot(const uint16_t* w, int64_t k, const uint16_t* x, float* res) {
+  __m512 acc0[NR], acc1[NR];
+  for (int r = 0; r < NR; ++r)
+    acc0[r] = acc1[r] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= k; i += 32) {
+    const __m512 x0 = load_ph16(x + i), x1 = load_ph16(x + i + 16);
+    for (int r = 0; r < NR; ++r) {
+      acc0[r] = _mm512_fmadd_ps(load_ph16(w + r * k + i), x0, acc0[r]);
+      acc1[r] = _mm512_fmadd_ps(load_ph16(w + r * k + i + 16), x1, acc1[r]);
+    }
+  }
+  for (; i + 16 <= k; i += 16) {
+    const __m512 x0 = load_ph16(x + i);
+    for (int r = 0; r < NR; ++r)
+      acc0[r] = _mm512_fmadd_ps(load_ph16(w + r * k + i), x0, acc0[r]);
+  }
+  for (int r = 0; r < NR; ++r) {
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r]));
+    for (int64_t j = i; j < k; ++j)
+      s += _cvtsh_ss(w[r * k + j]) * _cvtsh_ss(x[j]);
+    res[r] = s;
+  }
+}
+
+float f16_dot(const uint16_t* a, const uint16_t* b, int64_t n) {
+  float r;
+  f16_rows_dot<1>(a, n, b, &r);
+  return r;
+}
+
+void f16_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const uint16_t* x,
+              int64_t n_tok, float* out, int64_t ld_out) {
+  f16_gemm_grouped<4>(f16_rows_dot<4>, f16_rows_dot<1>, w, k, r0, r1, x, n_tok, out, ld_out);
+}
+
+Table make_table() {
+  Table t = table_avx2();
+  t.isa = Isa::avx512;
+  t.quantize_act = quantize_act;
+  t.i2s_gemv = i2s_gemv;
+  t.i2s_gemm = i2s_gemm;
+  t.f16_gemm = f16_gemm;
+  t.f16_dot = f16_dot;
+  return t;
+}
+
+} // namespace
+
+const Table& table_avx512() {
+  static const Table t = make_table();
+  return t;
+}
+
+} // namespace bitnet::kernels

@@ -1,0 +1,722 @@
+// Every kernel variant the host can run against the scalar reference: integer-derived
+// outputs (I2_S, Q8_0, conversions, quantization) bit-identical, float ops within a stated
+// relative tolerance. Tests iterate over available_isas(), so the same binary checks NEON
+// variants under qemu.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bitnet/error.hpp"
+#include "kernels/kernels.hpp"
+#include "kernels/variants.hpp"
+#include "util/fp16.hpp"
+
+namespace bitnet::kernels {
+namespace {
+
+constexpr int64_t kQ8Bytes = 34;
+
+// Variants to compare against scalar (scalar itself included: it must equal the
+// independent implementations below). Also checks that listed ISAs are really usable.
+std::vector<Isa> isas_under_test() {
+  return available_isas();
+}
+
+std::string isa_name(Isa isa) {
+  return to_string(isa);
+}
+
+// Packs ternary values (-1, 0, +1) row by row into the I2_S layout of facts §1.
+std::vector<uint8_t> pack_i2s(const std::vector<int8_t>& ternary, int64_t rows, int64_t k) {
+  std::vector<uint8_t> packed(static_cast<size_t>(rows * k / 4), 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = 0; j < k; ++j) {
+      const int64_t flat = r * k + j;
+      const int64_t block = flat / 128;
+      const int64_t in_block = flat % 128;
+      const uint8_t code = static_cast<uint8_t>(ternary[static_cast<size_t>(flat)] + 1);
+      packed[static_cast<size_t>(block * 32 + in_block % 32)] |=
+          static_cast<uint8_t>(code << (6 - 2 * (in_block / 32)));
+    }
+  }
+  return packed;
+}
+
+std::vector<int8_t> random_ternary(std::mt19937& rng, int64_t n) {
+  std::uniform_int_distribution<int> d(-1, 1);
+  std::vector<int8_t> v(static_cast<size_t>(n));
+  for (auto& x : v)
+    x = static_cast<int8_t>(d(rng));
+  return v;
+}
+
+std::vector<int8_t> random_q(std::mt19937& rng, int64_t n, int lo = -127, int hi = 127) {
+  std::uniform_int_distribution<int> d(lo, hi);
+  std::vector<int8_t> v(static_cast<size_t>(n));
+  for (auto& x : v)
+    x = static_cast<int8_t>(d(rng));
+  return v;
+}
+
+std::vector<float> random_floats(std::mt19937& rng, int64_t n, float scale = 1.0f) {
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v)
+    x = d(rng);
+  return v;
+}
+
+// The straightforward formula for Σ w·q with w the ternary values, computed independently
+// of any kernel, and the bitnet.cpp rescale applied to Σ code·q = Σ w·q + Σ q.
+float expected_i2s(const std::vector<int8_t>& ternary, int64_t k, int64_t r, const int8_t* q,
+                   float act_scale, float w_scale) {
+  int64_t sum_wq = 0;
+  int64_t sum_q = 0;
+  for (int64_t j = 0; j < k; ++j) {
+    sum_wq += ternary[static_cast<size_t>(r * k + j)] * q[j];
+    sum_q += q[j];
+  }
+  const auto sumi = static_cast<int32_t>(sum_wq + sum_q);
+  return (static_cast<float>(sumi) - static_cast<float>(sum_q)) / act_scale * w_scale;
+}
+
+void expect_bits_eq(float a, float b, const std::string& what) {
+  EXPECT_EQ(std::bit_cast<uint32_t>(a), std::bit_cast<uint32_t>(b))
+      << what << ": " << a << " vs " << b;
+}
+
+void expect_near_rel(float got, float want, float rel, float abs_floor, const std::string& what) {
+  EXPECT_LE(std::fabs(got - want), rel * std::fabs(want) + abs_floor)
+      << what << ": got " << got << " want " << want;
+}
+
+TEST(KernelDispatch, ScalarIsAlwaysAvailableAndListsAreConsistent) {
+  const auto avail = available_isas();
+  const auto compiled = compiled_isas();
+  ASSERT_FALSE(avail.empty());
+  EXPECT_EQ(avail.front(), Isa::scalar);
+  for (Isa isa : avail) {
+    EXPECT_NE(std::find(compiled.begin(), compiled.end(), isa), compiled.end()) << isa_name(isa);
+    EXPECT_EQ(table_for(isa).isa, isa);
+  }
+  EXPECT_FALSE(cpu_description().empty());
+}
+
+TEST(KernelDispatch, UnknownAndUnavailableIsasAreClearErrors) {
+  try {
+    select_isa("sse9");
+    FAIL() << "unknown ISA accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("sse9"), std::string::npos) << e.what();
+  }
+  const auto avail = available_isas();
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon, Isa::neon_dotprod}) {
+    if (std::find(avail.begin(), avail.end(), isa) != avail.end()) continue;
+    try {
+      table_for(isa);
+      FAIL() << "unavailable ISA " << isa_name(isa) << " accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::invalid_argument);
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("is not available on this CPU"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("scalar"), std::string::npos) << msg;
+    }
+  }
+}
+
+TEST(KernelDispatch, SelectIsaSwitchesTheTable) {
+  for (Isa isa : isas_under_test()) {
+    select_isa(isa_name(isa));
+    EXPECT_EQ(table().isa, isa);
+  }
+}
+
+TEST(KernelDispatch, ReportsAvx512WhenTheCpuHasIt) {
+  const auto avail = available_isas();
+  if (std::find(avail.begin(), avail.end(), Isa::avx512) == avail.end())
+    GTEST_SKIP() << "CPU lacks avx512 (F+BW+VL+VNNI): nothing to check";
+  EXPECT_EQ(table_for(Isa::avx512).isa, Isa::avx512);
+}
+
+// Independent quantize_act: the formula of facts §2 with std::nearbyint (the default
+// rounding mode is to nearest even) instead of the magic-number trick.
+void reference_quantize_act(const std::vector<float>& x, std::vector<int8_t>& q, float& scale,
+                            int32_t& sum) {
+  double max = 1e-5;
+  for (float v : x)
+    max = std::max(max, static_cast<double>(std::fabs(v)));
+  scale = static_cast<float>(127.0 / max);
+  sum = 0;
+  q.resize(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float prod = x[i] * scale;
+    const int v = std::clamp(static_cast<int>(std::nearbyint(prod)), -128, 127);
+    q[i] = static_cast<int8_t>(v);
+    sum += v;
+  }
+}
+
+std::vector<std::vector<float>> activation_cases(std::mt19937& rng, int64_t n) {
+  std::vector<std::vector<float>> cases;
+  cases.push_back(random_floats(rng, n));
+  cases.push_back(random_floats(rng, n, 1000.0f));
+  cases.push_back(std::vector<float>(static_cast<size_t>(n), 0.0f));  // all zero
+  cases.push_back(std::vector<float>(static_cast<size_t>(n), 0.37f)); // all equal
+  cases.push_back(std::vector<float>(static_cast<size_t>(n), -2.5f)); // all equal, negative
+  auto outlier = random_floats(rng, n, 0.01f);
+  outlier[static_cast<size_t>(n / 3)] = 1e6f; // one huge outlier
+  cases.push_back(outlier);
+  auto tiny = random_floats(rng, n, 1e-7f); // below the 1e-5 floor
+  cases.push_back(tiny);
+  // Values that land exactly on .5 after scaling: max = 127 → scale 1.
+  std::vector<float> halves(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    halves[static_cast<size_t>(i)] = static_cast<float>(i % 9) - 4.5f;
+  halves[0] = 127.0f;
+  cases.push_back(halves);
+  return cases;
+}
+
+TEST(KernelQuantizeAct, MatchesTheFormulaOnEveryIsa) {
+  std::mt19937 rng(1);
+  for (int64_t n : {1, 7, 8, 31, 32, 33, 128, 2560, 6912}) {
+    for (const auto& x : activation_cases(rng, n)) {
+      std::vector<int8_t> want_q;
+      float want_scale;
+      int32_t want_sum;
+      reference_quantize_act(x, want_q, want_scale, want_sum);
+      for (Isa isa : isas_under_test()) {
+        std::vector<int8_t> q(static_cast<size_t>(n));
+        float scale = 0;
+        int32_t sum = 0;
+        table_for(isa).quantize_act(x.data(), n, q.data(), &scale, &sum);
+        const std::string what = isa_name(isa) + " n=" + std::to_string(n);
+        expect_bits_eq(scale, want_scale, what + " scale");
+        EXPECT_EQ(sum, want_sum) << what;
+        EXPECT_EQ(q, want_q) << what;
+      }
+    }
+  }
+}
+
+TEST(KernelQuantizeAct, HalfwayCasesRoundToEven) {
+  // max = 127 gives scale exactly 1, so x = 2.5 → 2, 3.5 → 4, -2.5 → -2.
+  const std::vector<float> x = {127.0f, 2.5f, 3.5f, -2.5f, -3.5f, 0.5f, -0.5f, 1.5f};
+  const std::vector<int8_t> want = {127, 2, 4, -2, -4, 0, 0, 2};
+  for (Isa isa : isas_under_test()) {
+    std::vector<int8_t> q(x.size());
+    float scale;
+    int32_t sum;
+    table_for(isa).quantize_act(x.data(), static_cast<int64_t>(x.size()), q.data(), &scale, &sum);
+    EXPECT_EQ(scale, 1.0f) << isa_name(isa);
+    EXPECT_EQ(q, want) << isa_name(isa);
+    EXPECT_EQ(sum, 127 + 2 + 4 - 2 - 4 + 0 + 0 + 2) << isa_name(isa);
+  }
+}
+
+struct I2sCase {
+  int64_t rows;
+  int64_t k;
+};
+
+// k from 128 to 8192 covering every tail of the 8-block (1024-element) groups some kernels
+// use, odd row counts, and the 2B-4T shapes.
+std::vector<I2sCase> i2s_cases() {
+  std::vector<I2sCase> cases;
+  for (int64_t blocks = 1; blocks <= 17; ++blocks)
+    cases.push_back({(blocks % 5) + 1, blocks * 128});
+  cases.push_back({3, 2560});
+  cases.push_back({5, 6912});
+  cases.push_back({2, 8192});
+  cases.push_back({37, 640});
+  return cases;
+}
+
+TEST(KernelI2s, GemvEqualsScalarAndTheFormula) {
+  std::mt19937 rng(2);
+  for (const auto& c : i2s_cases()) {
+    const auto ternary = random_ternary(rng, c.rows * c.k);
+    const auto packed = pack_i2s(ternary, c.rows, c.k);
+    const float w_scale = 0.731f;
+    for (const auto& x : activation_cases(rng, c.k)) {
+      std::vector<int8_t> q(static_cast<size_t>(c.k));
+      float act_scale;
+      int32_t act_sum;
+      table_scalar().quantize_act(x.data(), c.k, q.data(), &act_scale, &act_sum);
+      for (Isa isa : isas_under_test()) {
+        std::vector<float> out(static_cast<size_t>(c.rows), -1.0f);
+        table_for(isa).i2s_gemv(packed.data(), w_scale, c.k, 0, c.rows, q.data(), act_scale,
+                                act_sum, out.data());
+        for (int64_t r = 0; r < c.rows; ++r)
+          expect_bits_eq(out[static_cast<size_t>(r)],
+                         expected_i2s(ternary, c.k, r, q.data(), act_scale, w_scale),
+                         isa_name(isa) + " k=" + std::to_string(c.k) + " r=" + std::to_string(r));
+      }
+    }
+  }
+}
+
+TEST(KernelI2s, GemvWritesOnlyTheRequestedRows) {
+  std::mt19937 rng(3);
+  const int64_t rows = 11, k = 384;
+  const auto ternary = random_ternary(rng, rows * k);
+  const auto packed = pack_i2s(ternary, rows, k);
+  const auto q = random_q(rng, k);
+  int32_t act_sum = 0;
+  for (int8_t v : q)
+    act_sum += v;
+  for (Isa isa : isas_under_test()) {
+    for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, 1}, {3, 8}, {10, 11}, {4, 4}}) {
+      std::vector<float> out(static_cast<size_t>(rows), -7.0f);
+      table_for(isa).i2s_gemv(packed.data(), 1.5f, k, r0, r1, q.data(), 2.0f, act_sum, out.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        const float got = out[static_cast<size_t>(r)];
+        if (r >= r0 && r < r1)
+          expect_bits_eq(got, expected_i2s(ternary, k, r, q.data(), 2.0f, 1.5f), isa_name(isa));
+        else
+          EXPECT_EQ(got, -7.0f) << isa_name(isa) << " wrote row " << r << " outside [" << r0 << ", "
+                                << r1 << ")";
+      }
+    }
+  }
+}
+
+TEST(KernelI2s, ExtremeWeightsAndActivations) {
+  std::mt19937 rng(4);
+  const int64_t rows = 3, k = 8192;
+  std::vector<std::vector<int8_t>> weights = {
+      std::vector<int8_t>(static_cast<size_t>(rows * k), 0),
+      std::vector<int8_t>(static_cast<size_t>(rows * k), 1),
+      std::vector<int8_t>(static_cast<size_t>(rows * k), -1),
+  };
+  auto alternating = random_ternary(rng, rows * k);
+  for (size_t i = 0; i < alternating.size(); ++i)
+    alternating[i] = (i % 2) ? 1 : -1;
+  weights.push_back(alternating);
+  // Largest magnitudes: every q at -128 or 127 stresses the int16 partial sums.
+  const std::vector<std::vector<int8_t>> acts = {
+      std::vector<int8_t>(static_cast<size_t>(k), 127),
+      std::vector<int8_t>(static_cast<size_t>(k), -128),
+      std::vector<int8_t>(static_cast<size_t>(k), 0),
+      random_q(rng, k, -128, 127),
+  };
+  for (const auto& ternary : weights) {
+    const auto packed = pack_i2s(ternary, rows, k);
+    for (const auto& q : acts) {
+      int32_t act_sum = 0;
+      for (int8_t v : q)
+        act_sum += v;
+      for (Isa isa : isas_under_test()) {
+        std::vector<float> out(static_cast<size_t>(rows));
+        table_for(isa).i2s_gemv(packed.data(), 1.0f, k, 0, rows, q.data(), 1.0f, act_sum,
+                                out.data());
+        for (int64_t r = 0; r < rows; ++r)
+          expect_bits_eq(out[static_cast<size_t>(r)],
+                         expected_i2s(ternary, k, r, q.data(), 1.0f, 1.0f), isa_name(isa));
+      }
+    }
+  }
+}
+
+TEST(KernelI2s, Code3IsTheSameIntegerOnEveryIsa) {
+  // Code 3 is never written by bitnet.cpp, but a damaged file may hold it: every variant
+  // must still agree with scalar.
+  std::mt19937 rng(5);
+  const int64_t rows = 4, k = 2048;
+  std::vector<uint8_t> packed(static_cast<size_t>(rows * k / 4));
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (auto& b : packed)
+    b = static_cast<uint8_t>(byte(rng));
+  const auto q = random_q(rng, k, -128, 127);
+  std::vector<float> want(rows);
+  table_scalar().i2s_gemv(packed.data(), 0.5f, k, 0, rows, q.data(), 3.0f, 11, want.data());
+  for (Isa isa : isas_under_test()) {
+    std::vector<float> out(rows);
+    table_for(isa).i2s_gemv(packed.data(), 0.5f, k, 0, rows, q.data(), 3.0f, 11, out.data());
+    for (int64_t r = 0; r < rows; ++r)
+      expect_bits_eq(out[static_cast<size_t>(r)], want[static_cast<size_t>(r)], isa_name(isa));
+  }
+}
+
+TEST(KernelI2s, GemmEqualsGemvForEveryTokenCount) {
+  std::mt19937 rng(6);
+  for (const auto& c : {I2sCase{5, 128}, I2sCase{19, 1152}, I2sCase{33, 2560}, I2sCase{3, 6912}}) {
+    const auto ternary = random_ternary(rng, c.rows * c.k);
+    const auto packed = pack_i2s(ternary, c.rows, c.k);
+    for (int64_t n_tok = 1; n_tok <= 17; ++n_tok) {
+      std::vector<int8_t> q(static_cast<size_t>(n_tok * c.k));
+      std::vector<float> scales(static_cast<size_t>(n_tok));
+      std::vector<int32_t> sums(static_cast<size_t>(n_tok));
+      for (int64_t t = 0; t < n_tok; ++t) {
+        const auto x = random_floats(rng, c.k, static_cast<float>(t + 1));
+        table_scalar().quantize_act(x.data(), c.k, q.data() + t * c.k, &scales[t], &sums[t]);
+      }
+      const int64_t ld = c.rows + 3;
+      const int64_t r0 = c.rows > 2 ? 1 : 0;
+      const int64_t r1 = c.rows > 2 ? c.rows - 1 : c.rows;
+      for (Isa isa : isas_under_test()) {
+        std::vector<float> out(static_cast<size_t>(n_tok * ld), -9.0f);
+        table_for(isa).i2s_gemm(packed.data(), 0.25f, c.k, r0, r1, q.data(), scales.data(),
+                                sums.data(), n_tok, out.data(), ld);
+        for (int64_t t = 0; t < n_tok; ++t) {
+          for (int64_t r = 0; r < ld; ++r) {
+            const float got = out[static_cast<size_t>(t * ld + r)];
+            const std::string what = isa_name(isa) + " k=" + std::to_string(c.k) +
+                                     " n_tok=" + std::to_string(n_tok) + " t=" + std::to_string(t) +
+                                     " r=" + std::to_string(r);
+            if (r >= r0 && r < r1)
+              expect_bits_eq(
+                  got, expected_i2s(ternary, c.k, r, q.data() + t * c.k, scales[t], 0.25f), what);
+            else
+              EXPECT_EQ(got, -9.0f) << what << " written outside the row range";
+          }
+        }
+      }
+    }
+  }
+}
+
+// --- F16 ------------------------------------------------------------------------------
+
+std::vector<uint16_t> random_f16(std::mt19937& rng, int64_t n, float scale = 1.0f) {
+  const auto f = random_floats(rng, n, scale);
+  std::vector<uint16_t> h(f.size());
+  for (size_t i = 0; i < f.size(); ++i)
+    h[i] = fp32_to_fp16(f[i]);
+  return h;
+}
+
+// Σ in double over exactly representable products: the tolerance below bounds an f32
+// accumulation of k terms against it.
+double exact_f16_dot(const uint16_t* a, const uint16_t* b, int64_t n, double* abs_sum) {
+  double s = 0.0;
+  *abs_sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double p = static_cast<double>(fp16_to_fp32(a[i])) * fp16_to_fp32(b[i]);
+    s += p;
+    *abs_sum += std::fabs(p);
+  }
+  return s;
+}
+
+// f32 accumulation error is at most about n·2^-24·Σ|terms|; 2^-24·n·Σ|p| is the bound.
+void expect_f16_dot_close(float got, double want, double abs_sum, int64_t n,
+                          const std::string& what) {
+  const double bound = static_cast<double>(n) * std::ldexp(1.0, -24) * abs_sum + 1e-30;
+  EXPECT_LE(std::fabs(static_cast<double>(got) - want), bound)
+      << what << ": got " << got << " want " << want;
+}
+
+TEST(KernelF16, DotAndGemmWithinTheF32AccumulationBound) {
+  std::mt19937 rng(7);
+  for (int64_t k : {1, 7, 8, 15, 16, 17, 31, 33, 64, 100, 128, 2560}) {
+    const int64_t rows = 7;
+    const auto w = random_f16(rng, rows * k);
+    for (int64_t n_tok : {1, 2, 5}) {
+      const auto x = random_f16(rng, n_tok * k);
+      const int64_t ld = rows + 1;
+      for (Isa isa : isas_under_test()) {
+        std::vector<float> out(static_cast<size_t>(n_tok * ld), -3.0f);
+        table_for(isa).f16_gemm(w.data(), k, 1, rows, x.data(), n_tok, out.data(), ld);
+        for (int64_t t = 0; t < n_tok; ++t) {
+          EXPECT_EQ(out[static_cast<size_t>(t * ld)], -3.0f) << "row 0 is outside [1, rows)";
+          for (int64_t r = 1; r < rows; ++r) {
+            double abs_sum;
+            const double want = exact_f16_dot(w.data() + r * k, x.data() + t * k, k, &abs_sum);
+            expect_f16_dot_close(out[static_cast<size_t>(t * ld + r)], want, abs_sum, k,
+                                 isa_name(isa) + " gemm k=" + std::to_string(k));
+          }
+        }
+        double abs_sum;
+        const double want = exact_f16_dot(w.data(), x.data(), k, &abs_sum);
+        expect_f16_dot_close(table_for(isa).f16_dot(w.data(), x.data(), k), want, abs_sum, k,
+                             isa_name(isa) + " dot k=" + std::to_string(k));
+      }
+    }
+  }
+}
+
+// The conversions must be bit-exact with IEEE round-to-nearest-even (F16C / ggml),
+// including subnormals, infinities and NaNs.
+TEST(KernelF16, ConversionsBitExactOnEveryPattern) {
+  std::vector<uint16_t> all(65536);
+  for (uint32_t i = 0; i < 65536; ++i)
+    all[i] = static_cast<uint16_t>(i);
+  for (Isa isa : isas_under_test()) {
+    std::vector<float> f(all.size());
+    table_for(isa).f16_to_f32(all.data(), static_cast<int64_t>(all.size()), f.data());
+    for (uint32_t i = 0; i < 65536; ++i) {
+      const uint32_t exp = (i >> 10) & 0x1F, mant = i & 0x3FF;
+      const float got = f[i];
+      if (exp == 0x1F && mant != 0) {
+        // NaN: sign and payload kept, quiet bit set (what F16C and NEON do).
+        const uint32_t want = ((i & 0x8000u) << 16) | 0x7FC00000u | (mant << 13);
+        ASSERT_EQ(std::bit_cast<uint32_t>(got), want)
+            << isa_name(isa) << " half 0x" << std::hex << i;
+      } else {
+        const float sign = (i & 0x8000u) ? -1.0f : 1.0f;
+        const float want = exp == 0x1F ? sign * std::numeric_limits<float>::infinity()
+                           : exp == 0  ? sign * std::ldexp(static_cast<float>(mant), -24)
+                                       : sign * std::ldexp(static_cast<float>(mant | 0x400),
+                                                           static_cast<int>(exp) - 25);
+        ASSERT_EQ(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(want))
+            << isa_name(isa) << " half 0x" << std::hex << i;
+      }
+    }
+  }
+}
+
+// Independent f32 → f16: exact rounding through double arithmetic.
+uint16_t reference_to_f16(float f) {
+  const uint32_t bits = std::bit_cast<uint32_t>(f);
+  const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
+  if (std::isnan(f)) return static_cast<uint16_t>(sign | 0x7E00u | ((bits >> 13) & 0x3FFu));
+  const double a = std::fabs(static_cast<double>(f));
+  if (a >= 65520.0) return static_cast<uint16_t>(sign | 0x7C00u);
+  // Quantum of the f16 grid at this magnitude: 2^-24 for subnormals, else 2^(e-10).
+  int e;
+  std::frexp(a, &e); // a = m·2^e, m in [0.5, 1)
+  const int q_exp = std::max(e - 11, -24);
+  const double units = std::nearbyint(std::ldexp(a, -q_exp)); // ties to even
+  const double value = std::ldexp(units, q_exp);
+  if (value == 0.0) return sign;
+  int ve;
+  std::frexp(value, &ve);
+  if (ve <= -14) return static_cast<uint16_t>(sign | static_cast<uint16_t>(std::ldexp(value, 24)));
+  const uint16_t exp_bits = static_cast<uint16_t>((ve - 1 + 15) << 10);
+  const uint16_t mant = static_cast<uint16_t>(std::ldexp(value, 11 - ve) - 1024.0);
+  return static_cast<uint16_t>(sign | exp_bits | mant);
+}
+
+TEST(KernelF16, FloatToHalfBitExact) {
+  std::vector<float> x;
+  std::mt19937 rng(8);
+  std::uniform_int_distribution<uint32_t> any;
+  for (int i = 0; i < 200000; ++i)
+    x.push_back(std::bit_cast<float>(any(rng)));
+  // Around every f16 value: exact, and the midpoints and their neighbours.
+  for (uint32_t h = 0; h < 0x7C00; ++h) {
+    const float v = fp16_to_fp32(static_cast<uint16_t>(h));
+    const float next = fp16_to_fp32(static_cast<uint16_t>(h + 1));
+    const float mid = (v + next) / 2;
+    for (float f : {v, mid, std::nextafter(mid, 0.0f), std::nextafter(mid, 1e9f)}) {
+      x.push_back(f);
+      x.push_back(-f);
+    }
+  }
+  for (float f : {65504.0f, 65519.99f, 65520.0f, 1e30f, std::numeric_limits<float>::infinity(),
+                  std::numeric_limits<float>::denorm_min(), 5.96e-8f, 2.98e-8f, 2.99e-8f})
+    x.push_back(f);
+  x.push_back(std::bit_cast<float>(0x7F800001u)); // signalling NaN
+  x.push_back(std::bit_cast<float>(0xFFC12345u));
+  for (Isa isa : isas_under_test()) {
+    std::vector<uint16_t> h(x.size());
+    table_for(isa).f32_to_f16(x.data(), static_cast<int64_t>(x.size()), h.data());
+    for (size_t i = 0; i < x.size(); ++i)
+      ASSERT_EQ(h[i], reference_to_f16(x[i]))
+          << isa_name(isa) << " f32 0x" << std::hex << std::bit_cast<uint32_t>(x[i]);
+  }
+}
+
+// --- Q8_0 -----------------------------------------------------------------------------
+
+TEST(KernelQ8, QuantizeMatchesTheGgmlFormula) {
+  std::mt19937 rng(9);
+  for (int64_t n : {32, 64, 2560}) {
+    auto x = random_floats(rng, n, 3.0f);
+    std::fill(x.begin() + 32, x.begin() + std::min<int64_t>(n, 64), 0.0f); // an all-zero block
+    for (Isa isa : isas_under_test()) {
+      std::vector<uint8_t> out(static_cast<size_t>(n / 32 * kQ8Bytes));
+      table_for(isa).quantize_q8_0(x.data(), n, out.data());
+      for (int64_t b = 0; b < n / 32; ++b) {
+        float amax = 0;
+        for (int j = 0; j < 32; ++j)
+          amax = std::max(amax, std::fabs(x[b * 32 + j]));
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        uint16_t d;
+        std::memcpy(&d, &out[b * kQ8Bytes], 2);
+        EXPECT_EQ(d, fp32_to_fp16(amax / 127.0f)) << isa_name(isa) << " block " << b;
+        for (int j = 0; j < 32; ++j) {
+          const int want = static_cast<int>(std::nearbyint(x[b * 32 + j] * id));
+          EXPECT_EQ(static_cast<int8_t>(out[b * kQ8Bytes + 2 + j]), want)
+              << isa_name(isa) << " block " << b << " j " << j;
+        }
+      }
+    }
+  }
+}
+
+TEST(KernelQ8, GemmAndDequantizeEqualScalar) {
+  std::mt19937 rng(10);
+  for (int64_t k : {32, 96, 2560}) {
+    const int64_t rows = 9;
+    // Weights straight from random bytes (including -128), scale a random half.
+    std::vector<uint8_t> w(static_cast<size_t>(rows * k / 32 * kQ8Bytes));
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (auto& b : w)
+      b = static_cast<uint8_t>(byte(rng));
+    for (int64_t b = 0; b < rows * k / 32; ++b) {
+      const uint16_t d = fp32_to_fp16(std::uniform_real_distribution<float>(-0.1f, 0.1f)(rng));
+      std::memcpy(&w[b * kQ8Bytes], &d, 2);
+    }
+    for (int64_t n_tok : {1, 3}) {
+      const auto x = random_floats(rng, n_tok * k);
+      std::vector<uint8_t> xq(static_cast<size_t>(n_tok * k / 32 * kQ8Bytes));
+      table_scalar().quantize_q8_0(x.data(), n_tok * k, xq.data());
+      const int64_t ld = rows;
+      std::vector<float> want(static_cast<size_t>(n_tok * ld));
+      // Independent: Σ over blocks of (Σ int products)·(d_w·d_x), in float, in order.
+      for (int64_t t = 0; t < n_tok; ++t)
+        for (int64_t r = 0; r < rows; ++r) {
+          float sum = 0;
+          for (int64_t b = 0; b < k / 32; ++b) {
+            const uint8_t* wb = &w[(r * k / 32 + b) * kQ8Bytes];
+            const uint8_t* xb = &xq[(t * k / 32 + b) * kQ8Bytes];
+            int32_t sumi = 0;
+            for (int j = 0; j < 32; ++j)
+              sumi += static_cast<int8_t>(wb[2 + j]) * static_cast<int8_t>(xb[2 + j]);
+            uint16_t dw, dx;
+            std::memcpy(&dw, wb, 2);
+            std::memcpy(&dx, xb, 2);
+            const float d = fp16_to_fp32(dw) * fp16_to_fp32(dx);
+            const float term = static_cast<float>(sumi) * d;
+            sum = sum + term;
+          }
+          want[static_cast<size_t>(t * ld + r)] = sum;
+        }
+      for (Isa isa : isas_under_test()) {
+        std::vector<float> out(static_cast<size_t>(n_tok * ld));
+        table_for(isa).q8_0_gemm(w.data(), k, 0, rows, xq.data(), n_tok, out.data(), ld);
+        for (size_t i = 0; i < out.size(); ++i)
+          expect_bits_eq(out[i], want[i], isa_name(isa) + " q8_0 k=" + std::to_string(k));
+        std::vector<float> deq(static_cast<size_t>(k));
+        table_for(isa).q8_0_to_f32(w.data(), k, deq.data());
+        for (int64_t j = 0; j < k; ++j) {
+          uint16_t d;
+          std::memcpy(&d, &w[(j / 32) * kQ8Bytes], 2);
+          const float v =
+              static_cast<float>(static_cast<int8_t>(w[(j / 32) * kQ8Bytes + 2 + j % 32])) *
+              fp16_to_fp32(d);
+          expect_bits_eq(deq[static_cast<size_t>(j)], v, isa_name(isa) + " q8_0_to_f32");
+        }
+      }
+    }
+  }
+}
+
+// --- float ops -------------------------------------------------------------------------
+
+TEST(KernelFloatOps, RmsnormMatchesGgmlFormula) {
+  std::mt19937 rng(11);
+  for (int64_t n : {1, 5, 64, 2560}) {
+    const auto x = random_floats(rng, n, 2.0f);
+    const auto w = random_floats(rng, n);
+    double sum = 0;
+    for (float v : x)
+      sum += static_cast<double>(v) * v;
+    const double scale = 1.0 / std::sqrt(sum / static_cast<double>(n) + 1e-5);
+    for (Isa isa : isas_under_test()) {
+      std::vector<float> out(static_cast<size_t>(n));
+      table_for(isa).rmsnorm(x.data(), w.data(), n, 1e-5f, out.data());
+      for (int64_t i = 0; i < n; ++i)
+        expect_near_rel(out[i], static_cast<float>(x[i] * scale * w[i]), 1e-5f, 1e-30f,
+                        isa_name(isa) + " rmsnorm");
+    }
+  }
+}
+
+TEST(KernelFloatOps, SoftmaxSumsToOneAndMatchesDouble) {
+  std::mt19937 rng(12);
+  for (int64_t n : {1, 3, 17, 1000}) {
+    const auto x0 = random_floats(rng, n, 4.0f);
+    const float scale = 0.125f;
+    double max = -1e300;
+    for (float v : x0)
+      max = std::max(max, static_cast<double>(v * scale));
+    double sum = 0;
+    for (float v : x0)
+      sum += std::exp(static_cast<double>(v * scale) - max);
+    for (Isa isa : isas_under_test()) {
+      auto x = x0;
+      table_for(isa).softmax(x.data(), n, scale);
+      double total = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const double want = std::exp(static_cast<double>(x0[i] * scale) - max) / sum;
+        expect_near_rel(x[i], static_cast<float>(want), 1e-5f, 1e-30f, isa_name(isa) + " softmax");
+        total += x[i];
+      }
+      EXPECT_NEAR(total, 1.0, 1e-5) << isa_name(isa);
+    }
+  }
+}
+
+TEST(KernelFloatOps, ActivationsAndAdd) {
+  std::mt19937 rng(13);
+  for (int64_t n : {1, 9, 6912}) {
+    auto g = random_floats(rng, n, 3.0f);
+    g[0] = 0.0f;
+    const auto u = random_floats(rng, n);
+    for (Isa isa : isas_under_test()) {
+      const Table& t = table_for(isa);
+      std::vector<float> relu(n), silu(n), sum(n);
+      t.relu_sqr_mul(g.data(), u.data(), n, relu.data());
+      t.silu_mul(g.data(), u.data(), n, silu.data());
+      t.add(g.data(), u.data(), n, sum.data());
+      for (int64_t i = 0; i < n; ++i) {
+        const float r = std::max(g[i], 0.0f);
+        // Exact: one rounding per product, the same expression everywhere.
+        expect_bits_eq(relu[i], (r * r) * u[i], isa_name(isa) + " relu_sqr_mul");
+        expect_bits_eq(sum[i], g[i] + u[i], isa_name(isa) + " add");
+        const double s =
+            static_cast<double>(g[i]) / (1.0 + std::exp(-static_cast<double>(g[i]))) * u[i];
+        expect_near_rel(silu[i], static_cast<float>(s), 1e-6f, 1e-30f, isa_name(isa) + " silu_mul");
+      }
+    }
+  }
+}
+
+TEST(KernelRope, NeoxAndNormRotatePairsByThePositionAngle) {
+  const int64_t n_head = 2, head_dim = 8;
+  for (bool neox : {true, false}) {
+    for (int64_t n_rot : {8, 4}) {
+      std::vector<float> x(n_head * head_dim);
+      for (size_t i = 0; i < x.size(); ++i)
+        x[i] = static_cast<float>(i) * 0.25f - 1.0f;
+      auto y = x;
+      const int64_t pos = 7;
+      const float base = 10000.0f;
+      rope(y.data(), n_head, head_dim, n_rot, pos, base, neox);
+      for (int64_t h = 0; h < n_head; ++h) {
+        for (int64_t p = 0; p < n_rot / 2; ++p) {
+          const double theta = pos * std::pow(base, -2.0 * p / n_rot);
+          const int64_t i0 = h * head_dim + (neox ? p : 2 * p);
+          const int64_t i1 = h * head_dim + (neox ? p + n_rot / 2 : 2 * p + 1);
+          const double c = std::cos(theta), s = std::sin(theta);
+          EXPECT_NEAR(y[i0], x[i0] * c - x[i1] * s, 1e-5) << "neox=" << neox << " n_rot=" << n_rot;
+          EXPECT_NEAR(y[i1], x[i0] * s + x[i1] * c, 1e-5) << "neox=" << neox << " n_rot=" << n_rot;
+        }
+        for (int64_t i = n_rot; i < head_dim; ++i)
+          EXPECT_EQ(y[h * head_dim + i], x[h * head_dim + i]) << "dims past n_rot must not move";
+      }
+    }
+  }
+}
+
+TEST(KernelRope, PositionZeroIsIdentity) {
+  std::vector<float> x = {1, 2, 3, 4, 5, 6, 7, 8};
+  auto y = x;
+  rope(y.data(), 1, 8, 8, 0, 500000.0f, true);
+  EXPECT_EQ(y, x);
+}
+
+} // namespace
+} // namespace bitnet::kernels
