@@ -34,23 +34,37 @@ template <int NT> void i2s_row_dot(const uint8_t* w, int64_t k, const int8_t* q,
   const __m512i mask = _mm512_set1_epi8(3);
   const __m512i shift_first = _mm512_inserti64x4(_mm512_set1_epi16(6), _mm256_set1_epi16(4), 1);
   const __m512i shift_second = _mm512_inserti64x4(_mm512_set1_epi16(2), _mm256_set1_epi16(0), 1);
-  __m512i acc[NT];
-  for (int t = 0; t < NT; ++t)
-    acc[t] = _mm512_setzero_si512();
-  const int64_t nb = k / kI2sBlock;
-  for (int64_t b = 0; b < nb; ++b) {
+  // vpdpbusd has a latency of several cycles: with few tokens, consecutive blocks go to
+  // separate accumulator sets so the chains overlap (integer sums: order is irrelevant).
+  constexpr int kSets = NT <= 2 ? 2 : 1;
+  __m512i acc[kSets][NT][2];
+  for (auto& set : acc)
+    for (auto& tok : set)
+      tok[0] = tok[1] = _mm512_setzero_si512();
+  const auto block = [&](int64_t b, __m512i(&a)[NT][2]) {
     const __m512i packed = _mm512_broadcast_i64x4(load256(w + b * 32));
     const __m512i c01 = _mm512_and_si512(_mm512_srlv_epi16(packed, shift_first), mask);
     const __m512i c23 = _mm512_and_si512(_mm512_srlv_epi16(packed, shift_second), mask);
 #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) {
       const int8_t* qb = q + t * k + b * kI2sBlock;
-      acc[t] = _mm512_dpbusd_epi32(acc[t], c01, load512(qb));
-      acc[t] = _mm512_dpbusd_epi32(acc[t], c23, load512(qb + 64));
+      a[t][0] = _mm512_dpbusd_epi32(a[t][0], c01, load512(qb));
+      a[t][1] = _mm512_dpbusd_epi32(a[t][1], c23, load512(qb + 64));
     }
+  };
+  const int64_t nb = k / kI2sBlock;
+  int64_t b = 0;
+  for (; b + kSets <= nb; b += kSets)
+    for (int s = 0; s < kSets; ++s)
+      block(b + s, acc[s]);
+  for (; b < nb; ++b)
+    block(b, acc[0]);
+  for (int t = 0; t < NT; ++t) {
+    __m512i total = _mm512_add_epi32(acc[0][t][0], acc[0][t][1]);
+    for (int s = 1; s < kSets; ++s)
+      total = _mm512_add_epi32(total, _mm512_add_epi32(acc[s][t][0], acc[s][t][1]));
+    sums[t] = _mm512_reduce_add_epi32(total);
   }
-  for (int t = 0; t < NT; ++t)
-    sums[t] = _mm512_reduce_add_epi32(acc[t]);
 }
 
 void i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
