@@ -1,0 +1,106 @@
+#include "bitnet/model.hpp"
+
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+#include "model/model_impl.hpp"
+
+namespace bitnet {
+
+namespace {
+
+tokenizer::ChatTemplate chat_template_for(const gguf::File& file, const std::string& name) {
+  return name.empty() ? tokenizer::ChatTemplate::from_gguf(file)
+                      : tokenizer::ChatTemplate::by_name(name);
+}
+
+tokenizer::Options tokenizer_options(const ModelOptions& options) {
+  tokenizer::Options o;
+  if (!options.pretokenizer.empty())
+    o.pretokenizer = tokenizer::pretokenizer_from_name(options.pretokenizer);
+  return o;
+}
+
+ModelInfo describe(const gguf::File& file, const model::Config& c, const model::Weights& w) {
+  ModelInfo info;
+  info.path = file.path();
+  info.file_size = file.file_size();
+  info.architecture = model::to_string(c.arch);
+  info.name = file.find_string("general.name").value_or("");
+  for (const gguf::TensorInfo& t : file.tensors()) info.n_params += t.n_elements();
+  info.n_vocab = static_cast<int32_t>(c.n_vocab);
+  info.n_ctx_train = static_cast<int32_t>(c.n_ctx_train);
+  info.n_embd = static_cast<int32_t>(c.n_embd);
+  info.n_layer = static_cast<int32_t>(c.n_layer);
+  info.n_head = static_cast<int32_t>(c.n_head);
+  info.n_head_kv = static_cast<int32_t>(c.n_head_kv);
+  info.n_ff = static_cast<int32_t>(c.n_ff);
+  info.head_dim = static_cast<int32_t>(c.head_dim);
+  info.n_rot = static_cast<int32_t>(c.n_rot);
+  info.rope_base = c.rope_base;
+  info.rms_eps = c.rms_eps;
+  info.ffn_activation = c.ffn_act == model::FfnAct::relu_sqr ? "relu2" : "silu";
+  info.rope_type = c.rope_neox ? "neox" : "norm";
+  info.tied_output = c.tied_output;
+  info.embd_type = gguf::type_name(c.embd_type);
+  info.output_type = gguf::type_name(c.output_type);
+  info.weight_bytes_per_token = w.bytes_per_token();
+  return info;
+}
+
+} // namespace
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  gguf::File file = gguf::File::open(path);
+  model::Config config = model::load_config(file);
+  model::Weights weights = model::bind_weights(file, config);
+  tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_gguf(file, tokenizer_options(options));
+  if (tok.n_vocab() != config.n_vocab)
+    throw Error(ErrorKind::format,
+                fmt::format("tokenizer has {} tokens but token_embd.weight has {} rows",
+                            tok.n_vocab(), config.n_vocab));
+  tokenizer::ChatTemplate chat = chat_template_for(file, options.chat_template);
+  ModelInfo info = describe(file, config, weights);
+  auto impl = std::make_unique<Impl>(Impl{std::move(file), config, std::move(weights),
+                                          std::move(tok), std::move(chat), std::move(info)});
+  impl->info.load_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  spdlog::debug("loaded {} ({}, {} layers, n_embd {}) in {:.1f} ms", path,
+                impl->info.architecture, config.n_layer, config.n_embd, impl->info.load_ms);
+  return std::shared_ptr<Model>(new Model(std::move(impl)));
+}
+
+const ModelInfo& Model::info() const { return impl_->info; }
+
+std::vector<int32_t> Model::tokenize(std::string_view text, bool add_bos,
+                                     bool parse_special) const {
+  return impl_->tokenizer.encode(text, add_bos, parse_special);
+}
+std::string Model::detokenize(std::span<const int32_t> ids) const {
+  return impl_->tokenizer.decode(ids);
+}
+std::string Model::piece(int32_t id) const { return impl_->tokenizer.piece(id); }
+bool Model::is_eog(int32_t id) const { return impl_->tokenizer.is_eog(id); }
+int32_t Model::bos() const { return impl_->tokenizer.bos(); }
+int32_t Model::eos() const { return impl_->tokenizer.eos(); }
+bool Model::add_bos_default() const { return impl_->tokenizer.add_bos_default(); }
+std::string Model::pretokenizer() const {
+  return impl_->tokenizer.pretokenizer() == tokenizer::PreTokenizer::llama3 ? "llama3" : "default";
+}
+
+const std::string& Model::chat_template() const { return impl_->chat.name(); }
+
+std::string Model::render_chat(std::span<const ChatMessage> messages,
+                               bool add_generation_prompt) const {
+  std::vector<tokenizer::Message> converted;
+  converted.reserve(messages.size());
+  for (const ChatMessage& m : messages) converted.push_back({m.role, m.content});
+  return impl_->chat.render(converted, add_generation_prompt);
+}
+
+} // namespace bitnet

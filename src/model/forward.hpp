@@ -1,0 +1,77 @@
+// The transformer forward pass for a batch of tokens at positions [pos, pos + n), exactly
+// as bitnet.cpp's graphs (facts §3): build_bitnet_158 (bitnet-b1.58, bitnet-25),
+// build_bitnet (bitnet) and build_llama (ternary llama).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "kernels/kernels.hpp"
+#include "kernels/thread_pool.hpp"
+#include "model/config.hpp"
+#include "model/kv_cache.hpp"
+#include "model/weights.hpp"
+
+namespace bitnet::model {
+
+// Receives intermediate tensors named as the fork names its graph nodes ("Qcur-0",
+// "attn_sub_norm-2", "result_output", ...): n_rows rows of values.size() / n_rows floats.
+// Used by the op-trace test to locate a divergence from the reference.
+using Observer = std::function<void(std::string_view name, std::span<const float> values,
+                                    int64_t n_rows)>;
+
+class Transformer {
+public:
+  // Scratch for up to n_batch tokens per forward against caches of up to n_ctx positions.
+  // `table` selects the kernel variant (tests run every ISA; normally kernels::table()).
+  Transformer(const Config& config, const Weights& weights, const kernels::Table& table,
+              int64_t n_batch, int64_t n_ctx, int n_threads);
+
+  int64_t n_batch() const { return n_batch_; }
+
+  // Forwards tokens (1..n_batch, ids < n_vocab) at positions [pos, pos + n), writing their
+  // K/V into `cache` (pos + n <= cache.n_ctx()). Writes the logits of every token
+  // (n × n_vocab) when all_logits, else of the last token only, to `logits`; with null
+  // `logits` (a prefill chunk before the last) the output head is skipped.
+  void forward(std::span<const int32_t> tokens, int64_t pos, KvCache& cache,
+               kernels::ThreadPool& pool, bool all_logits, float* logits,
+               const Observer* observer = nullptr);
+
+private:
+  void quantize_rows(const float* x, int64_t n_rows, int64_t k, kernels::ThreadPool& pool);
+  void matmul(const I2sMatrix& w, int64_t n_rows, float* out, kernels::ThreadPool& pool);
+  void attention(int64_t il, int64_t n_tok, int64_t pos, KvCache& cache,
+                 kernels::ThreadPool& pool);
+  void head(int64_t n_rows, float* logits, kernels::ThreadPool& pool);
+
+  const Config& c_;
+  const Weights& w_;
+  const kernels::Table& k_;
+  int64_t n_batch_;
+  int64_t n_ctx_;
+  int n_threads_;
+
+  std::vector<float> x_;        // [n_batch][n_embd]   residual stream
+  std::vector<float> h_;        // [n_batch][n_embd]   normed input of a sub-block
+  std::vector<float> q_;        // [n_batch][n_embd]   queries (n_head × head_dim)
+  std::vector<float> kv_k_;     // [n_batch][n_embd_kv] new keys
+  std::vector<float> kv_v_;     // [n_batch][n_embd_kv] new values
+  std::vector<float> attn_;     // [n_batch][n_embd]   attention output, then its sub-norm
+  std::vector<float> proj_;     // [n_batch][n_embd]   output of attn_output / ffn_down
+  std::vector<float> gate_;     // [n_batch][n_ff]
+  std::vector<float> up_;       // [n_batch][n_ff]
+  std::vector<float> ffn_;      // [n_batch][n_ff]     act(gate) ⊙ up, then its sub-norm
+  std::vector<int8_t> act_q_;   // [n_batch][max(n_embd, n_ff)] int8 activations
+  std::vector<float> act_scale_; // [n_batch]
+  std::vector<int32_t> act_sum_; // [n_batch]
+  std::vector<uint16_t> q16_;   // [n_batch][n_embd]   f16 queries (F16 cache)
+  std::vector<float> scores_;   // [n_threads][n_ctx]  attention scores per worker
+  std::vector<uint16_t> probs16_; // [n_threads][n_ctx] f16 probabilities per worker
+  std::vector<uint16_t> head_x16_; // [n_batch][n_embd] f16 head operand
+  std::vector<uint8_t> head_xq8_;  // [n_batch][n_embd/32 × 34] Q8_0 head operand
+};
+
+} // namespace bitnet::model

@@ -1,0 +1,21 @@
+// Model::Impl: what a loaded model holds. Internal to src/model and src/runtime.
+#pragma once
+
+#include "bitnet/model.hpp"
+#include "gguf/gguf.hpp"
+#include "model/config.hpp"
+#include "model/weights.hpp"
+#include "tokenizer/tokenizer.hpp"
+
+namespace bitnet {
+
+struct Model::Impl {
+  gguf::File file; // the mapping every weight view points into
+  model::Config config;
+  model::Weights weights;
+  tokenizer::Tokenizer tokenizer;
+  tokenizer::ChatTemplate chat;
+  ModelInfo info;
+};
+
+} // namespace bitnet

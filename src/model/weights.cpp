@@ -1,0 +1,89 @@
+#include "model/weights.hpp"
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace bitnet::model {
+
+namespace {
+
+const gguf::TensorInfo& tensor(const gguf::File& file, const std::string& name) {
+  const gguf::TensorInfo* t = file.find_tensor(name);
+  if (!t) throw Error(ErrorKind::format, fmt::format("tensor {} is missing", name));
+  return *t;
+}
+
+const float* f32_view(const gguf::File& file, const std::string& name) {
+  const auto data = file.tensor_data(tensor(file, name));
+  if (reinterpret_cast<uintptr_t>(data.data()) % alignof(float) != 0)
+    throw Error(ErrorKind::format, fmt::format("tensor {} data is not 4-byte aligned", name));
+  return reinterpret_cast<const float*>(data.data());
+}
+
+I2sMatrix i2s_view(const gguf::File& file, const std::string& name) {
+  const gguf::TensorInfo& t = tensor(file, name);
+  const auto data = file.tensor_data(t);
+  I2sMatrix m;
+  m.k = static_cast<int64_t>(t.ne[0]);
+  m.rows = static_cast<int64_t>(t.ne[1]);
+  const uint64_t packed = static_cast<uint64_t>(m.k) * static_cast<uint64_t>(m.rows) / 4;
+  if (data.size() < packed + sizeof(float))
+    throw Error(ErrorKind::format, fmt::format("tensor {} is truncated", name));
+  m.data = data.data();
+  std::memcpy(&m.scale, data.data() + packed, sizeof(float));
+  return m;
+}
+
+DenseMatrix dense_view(const gguf::File& file, const std::string& name) {
+  const gguf::TensorInfo& t = tensor(file, name);
+  DenseMatrix m;
+  m.data = file.tensor_data(t).data();
+  m.type = t.type;
+  m.k = static_cast<int64_t>(t.ne[0]);
+  m.rows = static_cast<int64_t>(t.ne[1]);
+  m.row_bytes = gguf::tensor_nbytes(t.type, t.ne[0]);
+  return m;
+}
+
+uint64_t i2s_bytes(const I2sMatrix& m) {
+  return static_cast<uint64_t>(m.k) * static_cast<uint64_t>(m.rows) / 4;
+}
+
+} // namespace
+
+uint64_t Weights::bytes_per_token() const {
+  uint64_t total = output.row_bytes * static_cast<uint64_t>(output.rows);
+  for (const LayerWeights& l : layers)
+    for (const I2sMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
+      total += i2s_bytes(*m);
+  return total;
+}
+
+Weights bind_weights(const gguf::File& file, const Config& config) {
+  Weights w;
+  w.token_embd = dense_view(file, "token_embd.weight");
+  w.output = config.tied_output ? w.token_embd : dense_view(file, "output.weight");
+  w.output_norm = f32_view(file, "output_norm.weight");
+  w.layers.resize(static_cast<size_t>(config.n_layer));
+  for (int64_t il = 0; il < config.n_layer; ++il) {
+    const auto name = [&](const char* t) { return fmt::format("blk.{}.{}.weight", il, t); };
+    LayerWeights& l = w.layers[static_cast<size_t>(il)];
+    l.attn_norm = f32_view(file, name("attn_norm"));
+    l.ffn_norm = f32_view(file, name("ffn_norm"));
+    if (config.has_sub_norms) {
+      l.attn_sub_norm = f32_view(file, name("attn_sub_norm"));
+      l.ffn_sub_norm = f32_view(file, name("ffn_sub_norm"));
+    }
+    l.wq = i2s_view(file, name("attn_q"));
+    l.wk = i2s_view(file, name("attn_k"));
+    l.wv = i2s_view(file, name("attn_v"));
+    l.wo = i2s_view(file, name("attn_output"));
+    l.w_gate = i2s_view(file, name("ffn_gate"));
+    l.w_up = i2s_view(file, name("ffn_up"));
+    l.w_down = i2s_view(file, name("ffn_down"));
+  }
+  return w;
+}
+
+} // namespace bitnet::model

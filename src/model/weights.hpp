@@ -1,0 +1,56 @@
+// Weight views bound to the mapped GGUF file (no copies), checked by load_config first.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "gguf/gguf.hpp"
+#include "model/config.hpp"
+
+namespace bitnet::model {
+
+// An I2_S matrix: `rows` output rows of `k` packed ternary inputs, one f32 scale.
+struct I2sMatrix {
+  const uint8_t* data = nullptr; // rows * k / 4 bytes, row r at r * k / 4
+  float scale = 0.0f;            // per-tensor scale stored after the packed codes
+  int64_t k = 0;
+  int64_t rows = 0;
+};
+
+// An F16 or Q8_0 matrix of `rows` rows of `k` values (token_embd, output.weight).
+struct DenseMatrix {
+  const uint8_t* data = nullptr;
+  gguf::TensorType type = gguf::TensorType::F16;
+  int64_t k = 0;
+  int64_t rows = 0;
+  uint64_t row_bytes = 0;
+};
+
+struct LayerWeights {
+  const float* attn_norm = nullptr;     // [n_embd]
+  const float* attn_sub_norm = nullptr; // [n_embd]; null without sub-norms
+  const float* ffn_norm = nullptr;      // [n_embd]
+  const float* ffn_sub_norm = nullptr;  // [n_ff]; null without sub-norms
+  I2sMatrix wq;                         // [n_embd] -> [n_embd]
+  I2sMatrix wk;                         // [n_embd] -> [n_embd_kv]
+  I2sMatrix wv;                         // [n_embd] -> [n_embd_kv]
+  I2sMatrix wo;                         // [n_embd] -> [n_embd]
+  I2sMatrix w_gate;                     // [n_embd] -> [n_ff]
+  I2sMatrix w_up;                       // [n_embd] -> [n_ff]
+  I2sMatrix w_down;                     // [n_ff] -> [n_embd]
+};
+
+struct Weights {
+  DenseMatrix token_embd;         // [n_vocab][n_embd]
+  DenseMatrix output;             // the head: token_embd when tied
+  const float* output_norm = nullptr; // [n_embd]
+  std::vector<LayerWeights> layers;
+
+  uint64_t bytes_per_token() const; // linear weights + head, read once per decode step
+};
+
+// Views into `file`, which must outlive the result. Norm weights are read as f32 in place,
+// so the mapping's data must be 4-byte aligned (GGUF alignment is >= 8).
+Weights bind_weights(const gguf::File& file, const Config& config);
+
+} // namespace bitnet::model
