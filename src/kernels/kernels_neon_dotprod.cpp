@@ -1,5 +1,6 @@
 // Armv8.2 NEON kernels with the dot-product extension (compiled with
-// BITNET_FLAGS_NEON_DOTPROD; selected only when HWCAP reports asimddp).
+// BITNET_FLAGS_NEON_DOTPROD; selected only when HWCAP reports asimddp). sdot is exact for
+// any int8 operands, so both dot forms are the same instruction.
 #include "kernels/kernels_neon_impl.hpp"
 
 namespace bitnet::kernels {
@@ -7,6 +8,9 @@ namespace {
 
 struct DotProd {
   static int32x4_t dot(int32x4_t acc, int8x16_t a, int8x16_t b) { return vdotq_s32(acc, a, b); }
+  static int32x4_t dot_codes(int32x4_t acc, int8x16_t codes, int8x16_t q) {
+    return vdotq_s32(acc, codes, q);
+  }
 };
 
 } // namespace

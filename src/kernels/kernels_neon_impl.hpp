@@ -1,68 +1,46 @@
 // Internal: the NEON kernels shared by kernels_neon.cpp (Armv8.0) and
-// kernels_neon_dotprod.cpp (Armv8.2 dotprod). They differ only in the int8 dot step, passed
-// as a policy `Dot` with `static int32x4_t dot(int32x4_t acc, int8x16_t a, int8x16_t b)`
-// (acc lanes += sums of four a·b products). Only those two TUs include this header.
-//
-// Everything here has internal linkage on purpose: each TU compiles its own copy with its
-// own -march flags, and an inline function with external linkage would let the linker keep
-// the dotprod copy for the Armv8.0 table (SIGILL on CPUs without dotprod).
+// kernels_neon_dotprod.cpp (Armv8.2 + dotprod). They differ only in the int8 dot step, given
+// as a policy `Dot` with two functions, each adding to acc's lanes sums of four a·b products:
+//   dot(acc, a, b)            exact for any int8 a and b;
+//   dot_codes(acc, codes, q)  exact when `codes` are I2_S codes 0..3 (a cheaper form may
+//                             rely on that bound).
+// Only those two TUs include this header. Internal linkage throughout, for the reason given
+// in kernel_common.hpp (each TU compiles its own copy with its own -march flags).
 #pragma once
 
 #include <arm_neon.h>
 
-#include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/kernel_common.hpp"
 #include "kernels/variants.hpp"
-#include "util/fp16.hpp"
 
 namespace bitnet::kernels {
 namespace {
 
-// The I2_S output rescale (facts §2), in this order and in float, as the scalar reference.
-inline float i2s_rescale(int32_t sumi, int32_t act_sum, float act_scale, float w_scale) {
-  return (static_cast<float>(sumi) - static_cast<float>(act_sum)) / act_scale * w_scale;
+inline float half_to_float(uint16_t h) {
+  return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0);
 }
 
-// Calls fn.template operator()<T>(t) over [t_begin, t_end) in tiles of T = 4 tokens and one
-// last tile of 1..3, so kernels keep their accumulators in registers for a fixed T.
-template <class Fn> void for_token_tiles(int64_t t_begin, int64_t t_end, Fn&& fn) {
-  int64_t t = t_begin;
-  for (; t + 4 <= t_end; t += 4)
-    fn.template operator()<4>(t);
-  switch (t_end - t) {
-  case 3:
-    fn.template operator()<3>(t);
-    break;
-  case 2:
-    fn.template operator()<2>(t);
-    break;
-  case 1:
-    fn.template operator()<1>(t);
-    break;
-  default:
-    break;
-  }
+inline uint16_t float_to_half(float f) {
+  return vget_lane_u16(vreinterpret_u16_f16(vcvt_f16_f32(vdupq_n_f32(f))), 0);
 }
 
 // ---- activations -------------------------------------------------------------------------
 
 void neon_quantize_act(const float* x, int64_t n, int8_t* q, float* scale_out, int32_t* sum_out) {
-  // |x| max in float is exact, so it equals bitnet.cpp's max in double.
+  // max|x| in float is exact, so it equals bitnet.cpp's max in double.
   float32x4_t vmax = vdupq_n_f32(0.0f);
   int64_t i = 0;
   for (; i + 4 <= n; i += 4)
     vmax = vmaxq_f32(vmax, vabsq_f32(vld1q_f32(x + i)));
-  float amax = vmaxvq_f32(vmax);
   for (; i < n; ++i)
-    amax = std::max(amax, std::fabs(x[i]));
-  const double max = std::max(1e-5, static_cast<double>(amax));
-  const float scale = static_cast<float>(127.0 / max);
+    vmax = vmaxq_f32(vmax, vabsq_f32(vld1q_dup_f32(x + i)));
+  const double amax = static_cast<double>(vmaxvq_f32(vmax));
+  const float scale = act_scale_from_max(amax > kActMinMax ? amax : kActMinMax);
 
-  // vcvtnq rounds half to even, like ggml's nearest_int; the saturating narrows clamp to
-  // [-128, 127].
+  // vcvtnq rounds half to even like nearest_int; the saturating narrows clamp to [-128, 127].
   const float32x4_t vs = vdupq_n_f32(scale);
   int32x4_t vsum = vdupq_n_s32(0);
   i = 0;
@@ -79,7 +57,7 @@ void neon_quantize_act(const float* x, int64_t n, int8_t* q, float* scale_out, i
   }
   int32_t sum = vaddvq_s32(vsum);
   for (; i < n; ++i) {
-    const int32_t v = std::clamp(vcvtns_s32_f32(x[i] * scale), -128, 127);
+    const int v = clamp_i8(nearest_int(x[i] * scale));
     q[i] = static_cast<int8_t>(v);
     sum += v;
   }
@@ -124,7 +102,7 @@ void i2s_rows_dot(const uint8_t* w, int64_t k, const int8_t* q, int32_t* sumi) {
       const uint8x16_t p0 = vld1q_u8(p);
       const uint8x16_t p1 = vld1q_u8(p + 16);
       for (int i = 0; i < 8; ++i)
-        acc[r][i & 1] = Dot::dot(acc[r][i & 1], i2s_codes(p0, p1, i), a[i]);
+        acc[r][i & 1] = Dot::dot_codes(acc[r][i & 1], i2s_codes(p0, p1, i), a[i]);
     }
   }
   for (int r = 0; r < R; ++r)
@@ -152,7 +130,8 @@ void neon_i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64
 // Prefill is compute bound, so gemm unpacks a tile of kGemmRows weight rows × kPanelK
 // inputs once into an int8 panel on the stack (4 KiB, stays in L1) and reuses it for a
 // block of up to kGemmTokenBlock tokens, whose activations stay in L2 while the row tiles
-// pass. Partial sums live in a small int32 tile, so no heap scratch is needed.
+// pass. The inner kernel then needs one load per two dot steps (4 rows × 4 tokens) instead
+// of unpacking per token. Partial sums live in a small int32 tile: no heap scratch.
 constexpr int kGemmRows = 4;
 constexpr int64_t kPanelK = 1024; // a multiple of kI2sBlock
 constexpr int64_t kGemmTokenBlock = 64;
@@ -195,11 +174,25 @@ void i2s_panel_dot(const int8_t* panel, int64_t kc, const int8_t* q, int64_t k, 
       a[t] = vld1q_s8(q + t * k + i);
     for (int r = 0; r < R; ++r)
       for (int t = 0; t < T; ++t)
-        acc[r][t] = Dot::dot(acc[r][t], c[r], a[t]);
+        acc[r][t] = Dot::dot_codes(acc[r][t], c[r], a[t]);
   }
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t)
       sumi[r * kGemmTokenBlock + t] += vaddvq_s32(acc[r][t]);
+}
+
+// i2s_panel_dot over tokens [t_begin, t_end) in tiles of 4 and a last tile of 1..3, so the
+// accumulators of every tile stay in registers.
+template <class Dot>
+void i2s_panel_tokens(const int8_t* panel, int64_t kc, const int8_t* q, int64_t k, int64_t t_begin,
+                      int64_t t_end, int32_t* sumi) {
+  int64_t t = t_begin;
+  for (; t + 4 <= t_end; t += 4)
+    i2s_panel_dot<Dot, 4>(panel, kc, q + t * k, k, sumi + (t - t_begin));
+  const int64_t rest = t_end - t;
+  if (rest == 3) i2s_panel_dot<Dot, 3>(panel, kc, q + t * k, k, sumi + (t - t_begin));
+  if (rest == 2) i2s_panel_dot<Dot, 2>(panel, kc, q + t * k, k, sumi + (t - t_begin));
+  if (rest == 1) i2s_panel_dot<Dot, 1>(panel, kc, q + t * k, k, sumi + (t - t_begin));
 }
 
 template <class Dot>
@@ -207,22 +200,21 @@ void neon_i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64
                    const int8_t* q, const float* act_scale, const int32_t* act_sum, int64_t n_tok,
                    float* out, int64_t ld_out) {
   alignas(16) int8_t panel[kGemmRows * kPanelK];
-  int32_t sumi[kGemmRows][kGemmTokenBlock];
+  int32_t sumi[kGemmRows * kGemmTokenBlock];
   for (int64_t tb = 0; tb < n_tok; tb += kGemmTokenBlock) {
-    const int64_t te = std::min(n_tok, tb + kGemmTokenBlock);
+    const int64_t te = n_tok - tb < kGemmTokenBlock ? n_tok : tb + kGemmTokenBlock;
     for (int64_t r = r0; r < r1; r += kGemmRows) {
-      const int rows = static_cast<int>(std::min<int64_t>(kGemmRows, r1 - r));
-      std::memset(sumi, 0, sizeof(sumi));
+      const int rows = r1 - r < kGemmRows ? static_cast<int>(r1 - r) : kGemmRows;
+      std::memset(sumi, 0, sizeof sumi);
       for (int64_t kb = 0; kb < k; kb += kPanelK) {
-        const int64_t kc = std::min(kPanelK, k - kb);
+        const int64_t kc = k - kb < kPanelK ? k - kb : kPanelK;
         i2s_unpack_panel(w + r * (k / 4), k, rows, kb, kc, panel);
-        for_token_tiles(tb, te, [&]<int T>(int64_t t) {
-          i2s_panel_dot<Dot, T>(panel, kc, q + t * k + kb, k, &sumi[0][t - tb]);
-        });
+        i2s_panel_tokens<Dot>(panel, kc, q + kb, k, tb, te, sumi);
       }
       for (int64_t t = tb; t < te; ++t)
         for (int j = 0; j < rows; ++j)
-          out[t * ld_out + r + j] = i2s_rescale(sumi[j][t - tb], act_sum[t], act_scale[t], w_scale);
+          out[t * ld_out + r + j] =
+              i2s_rescale(sumi[j * kGemmTokenBlock + (t - tb)], act_sum[t], act_scale[t], w_scale);
     }
   }
 }
@@ -234,7 +226,7 @@ void neon_f32_to_f16(const float* x, int64_t n, uint16_t* out) {
   for (; i + 4 <= n; i += 4)
     vst1_u16(out + i, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(x + i))));
   for (; i < n; ++i)
-    out[i] = fp32_to_fp16(x[i]);
+    out[i] = float_to_half(x[i]);
 }
 
 void neon_f16_to_f32(const uint16_t* x, int64_t n, float* out) {
@@ -242,87 +234,153 @@ void neon_f16_to_f32(const uint16_t* x, int64_t n, float* out) {
   for (; i + 4 <= n; i += 4)
     vst1q_f32(out + i, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(x + i))));
   for (; i < n; ++i)
-    out[i] = fp16_to_fp32(x[i]);
+    out[i] = half_to_float(x[i]);
 }
 
-// The 8 f16 values at p as two f32 vectors.
+// The 8 halves at p as two f32 vectors.
 inline void load_f16x8(const uint16_t* p, float32x4_t& lo, float32x4_t& hi) {
   const float16x8_t h = vreinterpretq_f16_u16(vld1q_u16(p));
   lo = vcvt_f32_f16(vget_low_f16(h));
   hi = vcvt_high_f32_f16(h);
 }
 
-float neon_f16_dot(const uint16_t* a, const uint16_t* b, int64_t n) {
-  float32x4_t acc0 = vdupq_n_f32(0.0f);
-  float32x4_t acc1 = vdupq_n_f32(0.0f);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    float32x4_t alo, ahi, blo, bhi;
-    load_f16x8(a + i, alo, ahi);
-    load_f16x8(b + i, blo, bhi);
-    acc0 = vfmaq_f32(acc0, alo, blo);
-    acc1 = vfmaq_f32(acc1, ahi, bhi);
-  }
-  float sum = vaddvq_f32(vaddq_f32(acc0, acc1));
-  for (; i < n; ++i)
-    sum += fp16_to_fp32(a[i]) * fp16_to_fp32(b[i]);
-  return sum;
-}
-
-// R weight rows × T tokens of the F16 product, converting both operands in registers.
-template <int R, int T>
-void f16_tile(const uint16_t* w, int64_t k, const uint16_t* x, float (*sums)[T]) {
-  float32x4_t acc[R][T];
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t)
-      acc[r][t] = vdupq_n_f32(0.0f);
+// Σ w[r,i]·x[i] for NR consecutive rows, two accumulators per row to hide FMA latency.
+template <int NR> void f16_rows_dot(const uint16_t* w, int64_t k, const uint16_t* x, float* res) {
+  float32x4_t acc0[NR], acc1[NR];
+  for (int r = 0; r < NR; ++r)
+    acc0[r] = acc1[r] = vdupq_n_f32(0.0f);
   int64_t i = 0;
   for (; i + 8 <= k; i += 8) {
-    float32x4_t xl[T], xh[T];
-    for (int t = 0; t < T; ++t)
-      load_f16x8(x + t * k + i, xl[t], xh[t]);
-    for (int r = 0; r < R; ++r) {
+    float32x4_t xl, xh;
+    load_f16x8(x + i, xl, xh);
+    for (int r = 0; r < NR; ++r) {
       float32x4_t wl, wh;
       load_f16x8(w + r * k + i, wl, wh);
-      for (int t = 0; t < T; ++t)
-        acc[r][t] = vfmaq_f32(vfmaq_f32(acc[r][t], wl, xl[t]), wh, xh[t]);
+      acc0[r] = vfmaq_f32(acc0[r], wl, xl);
+      acc1[r] = vfmaq_f32(acc1[r], wh, xh);
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) {
-      float sum = vaddvq_f32(acc[r][t]);
-      for (int64_t j = i; j < k; ++j)
-        sum += fp16_to_fp32(w[r * k + j]) * fp16_to_fp32(x[t * k + j]);
-      sums[r][t] = sum;
-    }
+  for (int r = 0; r < NR; ++r) {
+    float s = vaddvq_f32(vaddq_f32(acc0[r], acc1[r]));
+    for (int64_t j = i; j < k; ++j)
+      s += half_to_float(w[r * k + j]) * half_to_float(x[j]);
+    res[r] = s;
+  }
 }
 
-template <int T>
-void f16_tokens(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const uint16_t* x, int64_t t0,
-                float* out, int64_t ld_out) {
-  constexpr int R = 4;
-  float sums[R][T];
-  int64_t r = r0;
-  for (; r + R <= r1; r += R) {
-    f16_tile<R, T>(w + r * k, k, x + t0 * k, sums);
-    for (int j = 0; j < R; ++j)
-      for (int t = 0; t < T; ++t)
-        out[(t0 + t) * ld_out + r + j] = sums[j][t];
-  }
-  for (; r < r1; ++r) {
-    f16_tile<1, T>(w + r * k, k, x + t0 * k, sums);
-    for (int t = 0; t < T; ++t)
-      out[(t0 + t) * ld_out + r] = sums[0][t];
-  }
+float neon_f16_dot(const uint16_t* a, const uint16_t* b, int64_t n) {
+  float r;
+  f16_rows_dot<1>(a, n, b, &r);
+  return r;
 }
 
 void neon_f16_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const uint16_t* x,
                    int64_t n_tok, float* out, int64_t ld_out) {
-  for_token_tiles(0, n_tok,
-                  [&]<int T>(int64_t t) { f16_tokens<T>(w, k, r0, r1, x, t, out, ld_out); });
+  f16_gemm_grouped<4>(f16_rows_dot<4>, f16_rows_dot<1>, w, k, r0, r1, x, n_tok, out, ld_out);
 }
 
-// The scalar table with the entries where NEON pays replaced.
+// ---- Q8_0 --------------------------------------------------------------------------------
+
+float q8_block_scale(const uint8_t* block) {
+  uint16_t d;
+  std::memcpy(&d, block, sizeof d);
+  return half_to_float(d);
+}
+
+void neon_quantize_q8_0(const float* x, int64_t n, uint8_t* out) {
+  for (int64_t b = 0; b < n / kQ8Block; ++b) {
+    const float* xb = x + b * kQ8Block;
+    float32x4_t v[8];
+    float32x4_t vmax = vdupq_n_f32(0.0f);
+    for (int j = 0; j < 8; ++j) {
+      v[j] = vld1q_f32(xb + 4 * j);
+      vmax = vmaxq_f32(vmax, vabsq_f32(v[j]));
+    }
+    const float amax = vmaxvq_f32(vmax);
+    const uint16_t d = float_to_half(q8_d(amax));
+    const float32x4_t id = vdupq_n_f32(q8_id(amax));
+    int16x8_t h[4];
+    for (int j = 0; j < 4; ++j)
+      h[j] = vcombine_s16(vqmovn_s32(vcvtnq_s32_f32(vmulq_f32(v[2 * j], id))),
+                          vqmovn_s32(vcvtnq_s32_f32(vmulq_f32(v[2 * j + 1], id))));
+    uint8_t* ob = out + b * kQ8BlockBytes;
+    std::memcpy(ob, &d, sizeof d);
+    vst1q_s8(reinterpret_cast<int8_t*>(ob + 2), vcombine_s8(vqmovn_s16(h[0]), vqmovn_s16(h[1])));
+    vst1q_s8(reinterpret_cast<int8_t*>(ob + 18), vcombine_s8(vqmovn_s16(h[2]), vqmovn_s16(h[3])));
+  }
+}
+
+template <class Dot> int32_t q8_block_dot(const uint8_t* a, const uint8_t* b) {
+  int32x4_t acc = vdupq_n_s32(0);
+  for (int j = 0; j < 2; ++j)
+    acc = Dot::dot(acc, vld1q_s8(reinterpret_cast<const int8_t*>(a + 2 + 16 * j)),
+                   vld1q_s8(reinterpret_cast<const int8_t*>(b + 2 + 16 * j)));
+  return vaddvq_s32(acc);
+}
+
+template <class Dot>
+void neon_q8_0_gemm(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_t* xq,
+                    int64_t n_tok, float* out, int64_t ld_out) {
+  const int64_t nb = k / kQ8Block;
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* wr = w + r * nb * kQ8BlockBytes;
+    for (int64_t t = 0; t < n_tok; ++t) {
+      const uint8_t* xt = xq + t * nb * kQ8BlockBytes;
+      float sum = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* wb = wr + b * kQ8BlockBytes;
+        const uint8_t* xb = xt + b * kQ8BlockBytes;
+        sum = q8_accumulate(sum, q8_block_dot<Dot>(wb, xb), q8_block_scale(wb), q8_block_scale(xb));
+      }
+      out[t * ld_out + r] = sum;
+    }
+  }
+}
+
+void neon_q8_0_to_f32(const uint8_t* x, int64_t n, float* out) {
+  for (int64_t b = 0; b < n / kQ8Block; ++b) {
+    const uint8_t* xb = x + b * kQ8BlockBytes;
+    const float d = q8_block_scale(xb);
+    for (int j = 0; j < 2; ++j) {
+      const int8x16_t v = vld1q_s8(reinterpret_cast<const int8_t*>(xb + 2 + 16 * j));
+      const int16x8_t lo = vmovl_s8(vget_low_s8(v));
+      const int16x8_t hi = vmovl_high_s8(v);
+      float* o = out + b * kQ8Block + 16 * j;
+      vst1q_f32(o, vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo))), d));
+      vst1q_f32(o + 4, vmulq_n_f32(vcvtq_f32_s32(vmovl_high_s16(lo)), d));
+      vst1q_f32(o + 8, vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi))), d));
+      vst1q_f32(o + 12, vmulq_n_f32(vcvtq_f32_s32(vmovl_high_s16(hi)), d));
+    }
+  }
+}
+
+// ---- float ops ---------------------------------------------------------------------------
+
+void neon_relu_sqr_mul(const float* g, const float* u, int64_t n, float* out) {
+  const float32x4_t zero = vdupq_n_f32(0.0f);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const float32x4_t gv = vld1q_f32(g + i);
+    // A select, not fmax: g > 0 ? g : 0 maps NaN to 0 as the scalar reference does.
+    const float32x4_t r = vbslq_f32(vcgtq_f32(gv, zero), gv, zero);
+    vst1q_f32(out + i, vmulq_f32(vmulq_f32(r, r), vld1q_f32(u + i)));
+  }
+  for (; i < n; ++i) {
+    const float r = g[i] > 0.0f ? g[i] : 0.0f;
+    out[i] = (r * r) * u[i];
+  }
+}
+
+void neon_add(const float* a, const float* b, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    vst1q_f32(out + i, vaddq_f32(vld1q_f32(a + i), vld1q_f32(b + i)));
+  for (; i < n; ++i)
+    out[i] = a[i] + b[i];
+}
+
+// The scalar table with the entries where NEON pays replaced. rmsnorm, softmax and silu stay
+// scalar: their double sums and expf are what ggml parity depends on.
 template <class Dot> Table make_neon_table(Isa isa) {
   Table t = table_scalar();
   t.isa = isa;
@@ -330,9 +388,14 @@ template <class Dot> Table make_neon_table(Isa isa) {
   t.i2s_gemv = neon_i2s_gemv<Dot>;
   t.i2s_gemm = neon_i2s_gemm<Dot>;
   t.f16_gemm = neon_f16_gemm;
+  t.q8_0_gemm = neon_q8_0_gemm<Dot>;
+  t.quantize_q8_0 = neon_quantize_q8_0;
   t.f32_to_f16 = neon_f32_to_f16;
   t.f16_to_f32 = neon_f16_to_f32;
+  t.q8_0_to_f32 = neon_q8_0_to_f32;
   t.f16_dot = neon_f16_dot;
+  t.relu_sqr_mul = neon_relu_sqr_mul;
+  t.add = neon_add;
   return t;
 }
 
