@@ -1,3 +1,7 @@
+if(CMAKE_CROSSCOMPILING)
+  include(BitnetCrossDependencies)
+  return()
+endif()
 find_package(fmt REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(CLI11 REQUIRED)

@@ -1,0 +1,43 @@
+# Dependencies of a cross build (cmake/toolchain-aarch64.cmake). It exists to run the kernel
+# tests under qemu, and the target sysroot has none of our packages:
+# - fmt and spdlog (bitnet_util links them) are used header-only from the host's headers,
+#   which are architecture-independent. Only those two directories are exposed, through
+#   links in the build tree: adding the host's /usr/include itself would shadow the target
+#   libc headers.
+# - GoogleTest is built for the target from the host's sources (/usr/src/googletest).
+# - CLI11 and PCRE2 are not available: the tools and bench must be off, and PkgConfig::PCRE2
+#   is an empty placeholder so the tree configures; the tokenizer cannot be cross-built.
+if(BITNET_BUILD_TOOLS OR BITNET_BUILD_BENCH)
+  message(FATAL_ERROR "A cross build supports only the kernel tests: "
+    "configure with -DBITNET_BUILD_TOOLS=OFF -DBITNET_BUILD_BENCH=OFF")
+endif()
+
+set(_host_headers ${CMAKE_BINARY_DIR}/host-headers)
+file(MAKE_DIRECTORY ${_host_headers})
+foreach(_header fmt/format.h spdlog/spdlog.h)
+  cmake_path(GET _header PARENT_PATH _lib)
+  find_path(BITNET_HOST_${_lib}_DIR ${_header} PATHS /usr/include
+    NO_DEFAULT_PATH NO_CMAKE_FIND_ROOT_PATH)
+  if(NOT BITNET_HOST_${_lib}_DIR)
+    message(FATAL_ERROR "Cross build: host ${_header} not found (install lib${_lib}-dev)")
+  endif()
+  file(CREATE_LINK ${BITNET_HOST_${_lib}_DIR}/${_lib} ${_host_headers}/${_lib} SYMBOLIC)
+endforeach()
+
+find_package(Threads REQUIRED)
+add_library(fmt::fmt INTERFACE IMPORTED)
+set_target_properties(fmt::fmt PROPERTIES
+  INTERFACE_INCLUDE_DIRECTORIES ${_host_headers}
+  INTERFACE_COMPILE_DEFINITIONS FMT_HEADER_ONLY)
+add_library(spdlog::spdlog INTERFACE IMPORTED)
+set_target_properties(spdlog::spdlog PROPERTIES
+  INTERFACE_COMPILE_DEFINITIONS SPDLOG_FMT_EXTERNAL
+  INTERFACE_LINK_LIBRARIES "fmt::fmt;Threads::Threads")
+add_library(PkgConfig::PCRE2 INTERFACE IMPORTED)
+
+if(BITNET_BUILD_TESTS)
+  set(BUILD_GMOCK OFF CACHE BOOL "" FORCE)
+  set(INSTALL_GTEST OFF CACHE BOOL "" FORCE)
+  add_subdirectory(/usr/src/googletest ${CMAKE_BINARY_DIR}/googletest EXCLUDE_FROM_ALL)
+  include(GoogleTest)
+endif()
