@@ -33,21 +33,45 @@ BpeEncoder::BpeEncoder(const Vocab& vocab, const std::vector<std::string_view>& 
     }
     byte_ids_[b] = *id;
   }
-  merges_.reserve(merges.size());
-  std::string joined;
+  std::size_t n_bytes = 0;
+  for (const std::string_view m : merges) n_bytes += m.size();
+  texts_.reserve(n_bytes);
+  offsets_.reserve(merges.size() + 1);
+  offsets_.push_back(0);
+  std::size_t capacity = 16;
+  while (capacity < 2 * merges.size()) capacity *= 2;
+  slots_.assign(capacity, Slot{-1, 0});
+  const std::size_t mask = capacity - 1;
   for (std::size_t rank = 0; rank < merges.size(); ++rank) {
-    const std::string_view merge = merges[rank];
-    // llama.cpp splits at the first space after the first byte.
-    const std::size_t space = merge.find(' ', 1);
-    if (space == std::string_view::npos) continue;
-    const auto left = vocab.find(merge.substr(0, space));
-    const auto right = vocab.find(merge.substr(space + 1));
-    if (!left || !right) continue;
-    joined.assign(merge.substr(0, space));
-    joined.append(merge.substr(space + 1));
-    const auto result = vocab.find(joined);
-    if (!result) continue;
-    merges_.emplace(key(*left, *right), Merge{static_cast<int32_t>(rank), *result});
+    const std::string_view m = merges[rank];
+    texts_.append(m);
+    offsets_.push_back(texts_.size());
+    const uint64_t h = hash_text(m);
+    const auto tag = static_cast<uint32_t>(h >> 32);
+    std::size_t i = h & mask;
+    while (slots_[i].rank >= 0 && (slots_[i].tag != tag || merge(slots_[i].rank) != m)) {
+      i = (i + 1) & mask;
+    }
+    // The first (lowest-ranked) copy of a rule wins, as in llama.cpp's bpe_ranks.
+    if (slots_[i].rank < 0) slots_[i] = Slot{static_cast<int32_t>(rank), tag};
+  }
+}
+
+int32_t BpeEncoder::rank_of(int32_t left_id, int32_t right_id) const {
+  const std::string_view left = vocab_->text(left_id);
+  const std::string_view right = vocab_->text(right_id);
+  const uint64_t h = hash_text(right, hash_text(" ", hash_text(left)));
+  const auto tag = static_cast<uint32_t>(h >> 32);
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+    const Slot slot = slots_[i];
+    if (slot.rank < 0) return -1;
+    if (slot.tag != tag) continue;
+    const std::string_view m = merge(slot.rank);
+    if (m.size() == left.size() + 1 + right.size() && m.starts_with(left) && m.ends_with(right) &&
+        m[left.size()] == ' ') {
+      return slot.rank;
+    }
   }
 }
 
@@ -57,18 +81,37 @@ void BpeEncoder::push_bigram(int32_t left, Work& work) const {
   if (right < 0) return;
   const int32_t left_id = work.symbols[left].id;
   const int32_t right_id = work.symbols[right].id;
-  const auto it = merges_.find(key(left_id, right_id));
-  if (it == merges_.end()) return;
-  work.queue.push_back({it->second.rank, left, right, left_id, right_id, it->second.result});
+  const int32_t rank = rank_of(left_id, right_id);
+  if (rank < 0) return;
+  work.queue.push_back({rank, left, right, left_id, right_id});
   std::push_heap(work.queue.begin(), work.queue.end(), later);
 }
 
 void BpeEncoder::encode(std::string_view piece, bool ignore_merges, std::vector<int32_t>& out,
                         Work& work) const {
+  constexpr std::size_t kMaxCachedPiece = 64;
+  constexpr std::size_t kMaxCacheEntries = 1 << 16;
   if (piece.empty()) return;
+  const bool cacheable = piece.size() <= kMaxCachedPiece;
+  if (cacheable) {
+    const auto it = work.cache.find(piece);
+    if (it != work.cache.end()) {
+      out.insert(out.end(), it->second.begin(), it->second.end());
+      return;
+    }
+  }
+  const std::size_t first = out.size();
+  encode_uncached(piece, ignore_merges, out, work);
+  if (cacheable && work.cache.size() < kMaxCacheEntries) {
+    work.cache.emplace(piece, std::vector<int32_t>(out.begin() + static_cast<std::ptrdiff_t>(first), out.end()));
+  }
+}
+
+void BpeEncoder::encode_uncached(std::string_view piece, bool ignore_merges,
+                                 std::vector<int32_t>& out, Work& work) const {
   if (ignore_merges) {
-    bytes_to_symbols(piece, work.symbols_text);
-    if (const auto id = vocab_->find(work.symbols_text)) {
+    bytes_to_symbols(piece, work.text);
+    if (const auto id = vocab_->find(work.text)) {
       out.push_back(*id);
       return;
     }
@@ -92,7 +135,13 @@ void BpeEncoder::encode(std::string_view piece, bool ignore_merges, std::vector<
       continue;
     }
     Work::Symbol& right = work.symbols[bigram.right];
-    left.id = bigram.result;
+    // A rule whose result is not a token cannot produce one (llama.cpp would still merge
+    // the text but then emit it byte by byte): skip it.
+    work.text.assign(vocab_->text(left.id));
+    work.text.append(vocab_->text(right.id));
+    const auto result = vocab_->find(work.text);
+    if (!result) continue;
+    left.id = *result;
     left.next = right.next;
     if (right.next >= 0) work.symbols[right.next].prev = bigram.left;
     right.id = -1;

@@ -16,9 +16,9 @@ namespace bitnet::tokenizer {
 
 class BpeEncoder {
 public:
-  // `merges` are "left right" strings, rank = index. Merges whose parts or result are not
-  // tokens can never produce a token and are skipped. Throws Error(format) when a byte has
-  // no symbol in the vocabulary.
+  // `merges` are "left right" strings, rank = index. Only the merge strings are hashed
+  // here; pairs are resolved when encoding meets them, which keeps loading 280k merges fast.
+  // Throws Error(format) when a byte has no symbol in the vocabulary.
   BpeEncoder(const Vocab& vocab, const std::vector<std::string_view>& merges);
 
   // Scratch buffers reused across the pieces of one encode() call.
@@ -34,33 +34,40 @@ public:
       int32_t right;
       int32_t left_id;
       int32_t right_id;
-      int32_t result;
     };
-    std::string symbols_text;
+    std::string text;
     std::vector<Symbol> symbols;
     std::vector<Bigram> queue;
+    // Ids of short pre-tokens already seen in this call (English repeats words), keyed by
+    // views into the text being encoded, which outlives the Work.
+    std::unordered_map<std::string_view, std::vector<int32_t>> cache;
   };
 
   // Appends the ids of one pre-token (raw bytes). With ignore_merges, a pre-token that is a
   // token as a whole is that token (Llama-3).
   void encode(std::string_view piece, bool ignore_merges, std::vector<int32_t>& out,
               Work& work) const;
-  std::size_t n_merges() const { return merges_.size(); }
+  std::size_t n_merges() const { return offsets_.size() - 1; }
 
 private:
-  struct Merge {
-    int32_t rank;
-    int32_t result;
+  struct Slot {
+    int32_t rank; // -1 when empty
+    uint32_t tag; // high half of the merge string's hash
   };
-  static uint64_t key(int32_t left, int32_t right) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
-           static_cast<uint32_t>(right);
+  std::string_view merge(int32_t rank) const {
+    return std::string_view(texts_).substr(offsets_[rank], offsets_[rank + 1] - offsets_[rank]);
   }
+  // Rank of the rule "left right", or -1.
+  int32_t rank_of(int32_t left_id, int32_t right_id) const;
   void push_bigram(int32_t left, Work& work) const;
+  void encode_uncached(std::string_view piece, bool ignore_merges, std::vector<int32_t>& out,
+                       Work& work) const;
 
   const Vocab* vocab_;
   std::array<int32_t, 256> byte_ids_{};
-  std::unordered_map<uint64_t, Merge> merges_;
+  std::string texts_;                // merge strings, concatenated
+  std::vector<std::size_t> offsets_; // rank → start in texts_, plus the end
+  std::vector<Slot> slots_;          // open addressing; size is a power of two
 };
 
 } // namespace bitnet::tokenizer
