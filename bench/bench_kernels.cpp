@@ -1,0 +1,390 @@
+// Kernel benchmarks on the BitNet b1.58 2B-4T shapes, for every kernel variant this CPU can
+// run, at 1 and 2 threads (kernels::ThreadPool, rows split as the forward pass splits them):
+//   i2s_gemv / i2s_gemm (64, 128, 512 tokens) on the four ternary matrix shapes;
+//   f16_gemv / f16_gemm (64 tokens) on the 128256×2560 F16 output head.
+// Weights rotate over >= 1 GiB of distinct matrices (L3 is 32 MiB), so every gemv streams
+// its weights from memory as decoding does. Two probes give the physical limits the kernels
+// are compared against, measured in the same run: streaming-read bandwidth over 1 GiB and
+// the int8 multiply-accumulate peak of the best int8 instruction (probes.hpp).
+//
+// Counters: bytes/s counts the weight bytes (activations stay in cache), MAC/s counts
+// rows·k·tokens multiply-accumulates. Unless given on the command line, each benchmark runs
+// --benchmark_repetitions=3 and only aggregates are reported; the closing table uses the
+// medians. JSON: --benchmark_out=FILE --benchmark_out_format=json.
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <map>
+#include <memory>
+#include <new>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kernels/kernels.hpp"
+#include "kernels/thread_pool.hpp"
+#include "probes.hpp"
+
+namespace bitnet::bench {
+namespace {
+
+using kernels::Isa;
+using kernels::Table;
+using kernels::ThreadPool;
+
+constexpr int64_t kRowGranule = 32; // output rows per work item, as in the forward pass
+constexpr size_t kPoolBytes = size_t{1} << 30;
+constexpr size_t kAlign = 64;
+constexpr int kThreadCounts[] = {1, 2};
+
+struct Shape {
+  int64_t rows;
+  int64_t k;
+};
+constexpr Shape kI2sShapes[] = {{2560, 2560}, {640, 2560}, {6912, 2560}, {2560, 6912}};
+constexpr Shape kHead = {128256, 2560};
+constexpr int64_t kGemmTokens[] = {64, 128, 512};
+// The head gemm is ~21 GMAC of f32 FMAs per 64 tokens (seconds per call): one batch size.
+constexpr int64_t kHeadGemmTokens = 64;
+constexpr int kHeadCopies = 2; // 2 × 656 MB of distinct head weights
+
+struct AlignedFree {
+  void operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t{kAlign}); }
+};
+using Buffer = std::unique_ptr<uint8_t[], AlignedFree>;
+
+Buffer allocate(size_t bytes) {
+  return Buffer(static_cast<uint8_t*>(::operator new[](bytes, std::align_val_t{kAlign})));
+}
+
+size_t align_up(size_t n) {
+  return (n + kAlign - 1) / kAlign * kAlign;
+}
+
+struct XorShift {
+  uint64_t s = 0x9E3779B97F4A7C15ull;
+  uint64_t next() {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return s;
+  }
+};
+
+// 1 GiB of I2_S bytes holding only the codes files contain (0, 1, 2). Filled on first use,
+// so a filtered run pays only for what it needs.
+const uint8_t* i2s_pool() {
+  static const Buffer pool = [] {
+    uint8_t valid[81];
+    int n = 0;
+    for (int b = 0; b < 256; ++b)
+      if (((b >> 6) & 3) < 3 && ((b >> 4) & 3) < 3 && ((b >> 2) & 3) < 3 && (b & 3) < 3)
+        valid[n++] = static_cast<uint8_t>(b);
+    Buffer p = allocate(kPoolBytes);
+    XorShift rng;
+    for (size_t i = 0; i < kPoolBytes; i += 8) {
+      uint64_t r = rng.next();
+      for (int j = 0; j < 8; ++j, r >>= 8)
+        p[i + j] = valid[(r & 0xFF) % 81];
+    }
+    return p;
+  }();
+  return pool.get();
+}
+
+size_t head_bytes() {
+  return align_up(static_cast<size_t>(kHead.rows * kHead.k) * sizeof(uint16_t));
+}
+
+// kHeadCopies distinct F16 heads with values of magnitude 2^-3 .. 2^0 (no subnormal
+// products to slow the FMAs).
+const uint16_t* head_pool() {
+  static const Buffer pool = [] {
+    const size_t bytes = head_bytes() * kHeadCopies;
+    Buffer p = allocate(bytes);
+    XorShift rng;
+    for (size_t i = 0; i + 8 <= bytes; i += 8) {
+      uint64_t r = rng.next();
+      uint16_t h[4];
+      for (int j = 0; j < 4; ++j, r >>= 16) {
+        const auto bits = static_cast<uint16_t>(r);
+        h[j] = static_cast<uint16_t>((bits & 0x83FFu) | ((12u + (bits >> 10) % 3u) << 10));
+      }
+      std::memcpy(&p[i], h, sizeof h);
+    }
+    return p;
+  }();
+  return reinterpret_cast<const uint16_t*>(pool.get());
+}
+
+ThreadPool& thread_pool(int n_threads) {
+  static std::map<int, std::unique_ptr<ThreadPool>> pools;
+  auto& pool = pools[n_threads];
+  if (!pool) pool = std::make_unique<ThreadPool>(n_threads);
+  return *pool;
+}
+
+void set_rates(benchmark::State& state, double bytes_per_iter, double macs_per_iter) {
+  state.counters["bytes/s"] =
+      benchmark::Counter(bytes_per_iter, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["MAC/s"] =
+      benchmark::Counter(macs_per_iter, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void bm_i2s(benchmark::State& state, const Table* t, Shape s, int64_t n_tok, int n_threads) {
+  const size_t mat_bytes = align_up(static_cast<size_t>(s.rows * s.k / 4));
+  const size_t n_mats = kPoolBytes / mat_bytes;
+  const uint8_t* pool = i2s_pool();
+  XorShift rng;
+  std::vector<int8_t> q(static_cast<size_t>(n_tok * s.k));
+  for (auto& v : q)
+    v = static_cast<int8_t>(static_cast<int>(rng.next() % 255) - 127);
+  std::vector<float> act_scale(static_cast<size_t>(n_tok), 0.5f);
+  std::vector<int32_t> act_sum(static_cast<size_t>(n_tok), 0);
+  std::vector<float> out(static_cast<size_t>(n_tok * s.rows));
+  ThreadPool& tp = thread_pool(n_threads);
+  size_t i = 0;
+  for (auto _ : state) {
+    const uint8_t* w = pool + (i++ % n_mats) * mat_bytes;
+    tp.parallel_for(s.rows, kRowGranule, [&](int64_t r0, int64_t r1) {
+      if (n_tok == 1)
+        t->i2s_gemv(w, 1.0f, s.k, r0, r1, q.data(), act_scale[0], act_sum[0], out.data());
+      else
+        t->i2s_gemm(w, 1.0f, s.k, r0, r1, q.data(), act_scale.data(), act_sum.data(), n_tok,
+                    out.data(), s.rows);
+    });
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  set_rates(state, static_cast<double>(s.rows * s.k / 4),
+            static_cast<double>(s.rows * s.k * n_tok));
+}
+
+void bm_f16_head(benchmark::State& state, const Table* t, int64_t n_tok, int n_threads) {
+  const uint16_t* pool = head_pool();
+  const size_t head_elems = head_bytes() / sizeof(uint16_t);
+  std::vector<uint16_t> x(static_cast<size_t>(n_tok * kHead.k));
+  std::copy_n(pool, x.size(), x.begin());
+  std::vector<float> out(static_cast<size_t>(n_tok * kHead.rows));
+  ThreadPool& tp = thread_pool(n_threads);
+  size_t i = 0;
+  for (auto _ : state) {
+    const uint16_t* w = pool + (i++ % kHeadCopies) * head_elems;
+    tp.parallel_for(kHead.rows, kRowGranule, [&](int64_t r0, int64_t r1) {
+      t->f16_gemm(w, kHead.k, r0, r1, x.data(), n_tok, out.data(), kHead.rows);
+    });
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  set_rates(state, static_cast<double>(kHead.rows * kHead.k * 2),
+            static_cast<double>(kHead.rows * kHead.k * n_tok));
+}
+
+// Each thread sums its contiguous share of the 1 GiB pool.
+void bm_stream_read(benchmark::State& state, const Probe* probe, int n_threads) {
+  const uint8_t* pool = i2s_pool();
+  ThreadPool& tp = thread_pool(n_threads);
+  std::vector<uint64_t> sums(static_cast<size_t>(n_threads));
+  for (auto _ : state) {
+    tp.run([&](int index, int n) {
+      const size_t share = kPoolBytes / static_cast<size_t>(n) / 256 * 256;
+      sums[static_cast<size_t>(index)] = probe->stream_sum(pool + share * index, share);
+    });
+    benchmark::DoNotOptimize(sums.data());
+  }
+  set_rates(state, static_cast<double>(kPoolBytes / n_threads / 256 * 256 * n_threads), 0.0);
+}
+
+void bm_int8_peak(benchmark::State& state, const Probe* probe, int n_threads) {
+  constexpr int64_t kIters = int64_t{1} << 20;
+  ThreadPool& tp = thread_pool(n_threads);
+  std::vector<uint64_t> sums(static_cast<size_t>(n_threads));
+  for (auto _ : state) {
+    tp.run([&](int index, int) { sums[static_cast<size_t>(index)] = probe->mac_loop(kIters); });
+    benchmark::DoNotOptimize(sums.data());
+  }
+  set_rates(state, 0.0, static_cast<double>(kIters * probe->macs_per_iter * n_threads));
+}
+
+// The best probe this CPU runs, or none (then the table has no shares).
+const Probe* best_probe() {
+  [[maybe_unused]] const auto isas = kernels::available_isas();
+  [[maybe_unused]] const auto has = [&](Isa isa) {
+    return std::find(isas.begin(), isas.end(), isa) != isas.end();
+  };
+#if defined(__x86_64__)
+  if (has(Isa::avx512)) return &probe_avx512();
+  if (has(Isa::avx2)) return &probe_avx2();
+#elif defined(__aarch64__)
+  if (has(Isa::neon_dotprod)) return &probe_neon_dotprod();
+#endif
+  return nullptr;
+}
+
+enum class Kind { gemv, gemm, stream_read, int8_peak };
+
+struct Entry {
+  Kind kind;
+  std::string kernel; // e.g. "i2s_gemm 2560x6912 n=512"
+  std::string isa;
+  int threads;
+};
+
+// Keyed by benchmark name; in registration order for the table.
+std::vector<std::pair<std::string, Entry>>& entries() {
+  static std::vector<std::pair<std::string, Entry>> e;
+  return e;
+}
+
+template <class Fn, class... Args> void add(Entry entry, Fn fn, Args... args) {
+  const std::string name = fmt::format("{}/{}/t{}", entry.kernel, entry.isa, entry.threads);
+  std::string bm_name = name;
+  std::replace(bm_name.begin(), bm_name.end(), ' ', '/');
+  benchmark::RegisterBenchmark(bm_name.c_str(), fn, args...)
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
+  entries().emplace_back(bm_name, std::move(entry));
+}
+
+void register_all(const Probe* probe) {
+  for (int n : kThreadCounts) {
+    if (!probe) break;
+    add({Kind::stream_read, "probe stream_read", probe->isa, n}, bm_stream_read, probe, n);
+    add({Kind::int8_peak, "probe int8_mac_peak", probe->isa, n}, bm_int8_peak, probe, n);
+  }
+  for (Isa isa : kernels::available_isas()) {
+    const Table* t = &kernels::table_for(isa);
+    const std::string name = kernels::to_string(isa);
+    for (int n : kThreadCounts) {
+      for (Shape s : kI2sShapes)
+        add({Kind::gemv, fmt::format("i2s_gemv {}x{}", s.rows, s.k), name, n}, bm_i2s, t, s,
+            int64_t{1}, n);
+      add({Kind::gemv, fmt::format("f16_gemv {}x{}", kHead.rows, kHead.k), name, n}, bm_f16_head, t,
+          int64_t{1}, n);
+      for (Shape s : kI2sShapes)
+        for (int64_t n_tok : kGemmTokens)
+          add({Kind::gemm, fmt::format("i2s_gemm {}x{} n={}", s.rows, s.k, n_tok), name, n}, bm_i2s,
+              t, s, n_tok, n);
+      add({Kind::gemm, fmt::format("f16_gemm {}x{} n={}", kHead.rows, kHead.k, kHeadGemmTokens),
+           name, n},
+          bm_f16_head, t, kHeadGemmTokens, n);
+    }
+  }
+}
+
+// The console output, plus a closing table of each kernel's share of its physical limit:
+// gemv against the streaming-read bandwidth, I2_S gemm against the int8 MAC peak, each
+// measured at the same thread count.
+class SummaryReporter : public benchmark::ConsoleReporter {
+public:
+  explicit SummaryReporter(const Probe* probe) : probe_(probe) {}
+
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const Run& run : runs) {
+      if (run.error_occurred) continue;
+      const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
+      if (run.run_type == Run::RT_Aggregate && !median) continue;
+      Result& r = results_[run.run_name.function_name];
+      if (r.median && !median) continue;
+      r = {counter(run, "bytes/s"), counter(run, "MAC/s"), median};
+    }
+  }
+
+  void Finalize() override {
+    ConsoleReporter::Finalize();
+    std::ostringstream os;
+    os << fmt::format("\nShare of the physical limits (medians; CPU: {}).\n",
+                      kernels::cpu_description());
+    if (probe_)
+      os << fmt::format("MAC peak: {}; bandwidth: streaming read of 1 GiB.\n",
+                        probe_->mac_instruction);
+    os << fmt::format("{:<34} {:<13} {:>3} {:>8} {:>8} {:>9} {:>8}\n", "kernel", "isa", "thr",
+                      "GB/s", "%bw", "GMAC/s", "%peak");
+    for (const auto& [name, e] : entries()) {
+      const auto it = results_.find(name);
+      if (it == results_.end()) continue;
+      const Result& r = it->second;
+      std::string bw_share, peak_share;
+      if (e.kind == Kind::gemv) bw_share = share(r.bytes_per_s, Kind::stream_read, e.threads);
+      if (e.kind == Kind::gemm && e.kernel.starts_with("i2s"))
+        peak_share = share(r.macs_per_s, Kind::int8_peak, e.threads);
+      os << fmt::format("{:<34} {:<13} {:>3} {:>8} {:>8} {:>9} {:>8}\n", e.kernel, e.isa, e.threads,
+                        rate(r.bytes_per_s), bw_share, rate(r.macs_per_s), peak_share);
+    }
+    GetOutputStream() << os.str() << std::flush;
+  }
+
+private:
+  struct Result {
+    double bytes_per_s = 0;
+    double macs_per_s = 0;
+    bool median = false;
+  };
+
+  static double counter(const Run& run, const char* name) {
+    const auto it = run.counters.find(name);
+    return it == run.counters.end() ? 0.0 : it->second.value;
+  }
+
+  static std::string rate(double per_s) {
+    return per_s > 0 ? fmt::format("{:.2f}", per_s / 1e9) : "";
+  }
+
+  // value as a percentage of the probe of `kind` at the same thread count.
+  std::string share(double value, Kind kind, int threads) const {
+    for (const auto& [name, e] : entries()) {
+      if (e.kind != kind || e.threads != threads) continue;
+      const auto it = results_.find(name);
+      if (it == results_.end()) return "";
+      const double limit =
+          kind == Kind::stream_read ? it->second.bytes_per_s : it->second.macs_per_s;
+      return limit > 0 ? fmt::format("{:.0f}%", 100.0 * value / limit) : "";
+    }
+    return "";
+  }
+
+  const Probe* probe_;
+  std::map<std::string, Result> results_;
+};
+
+bool has_flag(int argc, char** argv, std::string_view prefix) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]).starts_with(prefix)) return true;
+  return false;
+}
+
+} // namespace
+} // namespace bitnet::bench
+
+int main(int argc, char** argv) {
+  using namespace bitnet::bench;
+  // Medians of several repetitions unless the command line says otherwise.
+  std::vector<char*> args(argv, argv + argc);
+  std::string reps = "--benchmark_repetitions=3";
+  std::string aggregates = "--benchmark_report_aggregates_only=true";
+  if (!has_flag(argc, argv, "--benchmark_repetitions")) args.push_back(reps.data());
+  if (!has_flag(argc, argv, "--benchmark_report_aggregates_only") &&
+      !has_flag(argc, argv, "--benchmark_display_aggregates_only"))
+    args.push_back(aggregates.data());
+  int n_args = static_cast<int>(args.size());
+  benchmark::Initialize(&n_args, args.data());
+  if (benchmark::ReportUnrecognizedArguments(n_args, args.data())) return 1;
+  try {
+    const Probe* probe = best_probe();
+    register_all(probe);
+    SummaryReporter reporter(probe);
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "bench_kernels: {}\n", e.what());
+    return 1;
+  }
+  benchmark::Shutdown();
+  return 0;
+}
