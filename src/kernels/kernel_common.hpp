@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/kernels.hpp"
 
@@ -54,27 +55,48 @@ inline float q8_id(float amax) {
   return amax != 0.0f ? 127.0f / amax : 0.0f;
 }
 
-// Rows per cache tile of the I2_S gemm: a tile's packed weights stay in cache while every
-// group of tokens passes over them.
+// Cache tiling of the I2_S gemm: kI2sTileRows rows × kI2sTileBlocks blocks of weights
+// (8 KiB) meet up to NT tokens × kI2sTileBlocks·128 activations (16 KiB for NT = 8), so
+// both stay in L1 while the tile's int32 sums are built; those are exact, so splitting k
+// does not change any result.
 inline constexpr int64_t kI2sTileRows = 16;
+inline constexpr int64_t kI2sTileBlocks = 16;
 
-// The I2_S gemm loop shared by the SIMD variants. row_dot(nt, w_row, k, q, sums) writes
-// Σ code·q of one row against nt ≤ NT tokens (q rows k bytes apart) to sums[0..nt).
+// Calls f(std::integral_constant<int, nt>{}) for a run-time 1 <= nt <= NT.
+template <int NT, class F> void with_token_count(int nt, F&& f) {
+  if constexpr (NT > 1) {
+    if (nt < NT) return with_token_count<NT - 1>(nt, f);
+  }
+  f(std::integral_constant<int, NT>{});
+}
+
+// The I2_S gemm loop shared by the SIMD variants.
+// row_dot(std::integral_constant<int, nt>, w, n_blocks, q, q_stride, sums) adds to sums[t]
+// the Σ code·q of n_blocks packed blocks at w against token t's activations at
+// q + t·q_stride, for t < nt.
 template <int NT, class RowDot>
 void i2s_gemm_tiled(RowDot row_dot, const uint8_t* w, float w_scale, int64_t k, int64_t r0,
                     int64_t r1, const int8_t* q, const float* act_scale, const int32_t* act_sum,
                     int64_t n_tok, float* out, int64_t ld_out) {
+  const int64_t nb = k / kI2sBlock;
   for (int64_t rb = r0; rb < r1; rb += kI2sTileRows) {
     const int64_t re = rb + kI2sTileRows < r1 ? rb + kI2sTileRows : r1;
     for (int64_t t0 = 0; t0 < n_tok; t0 += NT) {
       const int nt = n_tok - t0 < NT ? static_cast<int>(n_tok - t0) : NT;
-      for (int64_t r = rb; r < re; ++r) {
-        int32_t sums[NT];
-        row_dot(nt, w + r * (k / 4), k, q + t0 * k, sums);
+      int32_t sums[kI2sTileRows][NT] = {};
+      for (int64_t b0 = 0; b0 < nb; b0 += kI2sTileBlocks) {
+        const int64_t n_blocks = nb - b0 < kI2sTileBlocks ? nb - b0 : kI2sTileBlocks;
+        for (int64_t r = rb; r < re; ++r) {
+          with_token_count<NT>(nt, [&](auto nt_c) {
+            row_dot(nt_c, w + r * (k / 4) + b0 * (kI2sBlock / 4), n_blocks,
+                    q + t0 * k + b0 * kI2sBlock, k, sums[r - rb]);
+          });
+        }
+      }
+      for (int64_t r = rb; r < re; ++r)
         for (int t = 0; t < nt; ++t)
           out[(t0 + t) * ld_out + r] =
-              i2s_rescale(sums[t], act_sum[t0 + t], act_scale[t0 + t], w_scale);
-      }
+              i2s_rescale(sums[r - rb][t], act_sum[t0 + t], act_scale[t0 + t], w_scale);
     }
   }
 }

@@ -15,21 +15,28 @@ namespace {
 // 32767 even for the never-written code 3.
 constexpr int64_t kFlushBlocks = 8;
 
-// Σ code·q of one packed I2_S row against NT tokens whose activations are k bytes apart.
-// Each 128-weight block is unpacked once into four code vectors and used for all NT tokens.
-template <int NT> void i2s_row_dot(const uint8_t* w, int64_t k, const int8_t* q, int32_t* sums) {
+// Decode streams each weight byte from memory once; the unpack leaves the core too few
+// loads in flight for the hardware prefetcher alone to keep up, so prefetch this far ahead.
+constexpr int64_t kPrefetchBytes = 2048;
+
+// Adds to sums[t] the Σ code·q of nb packed I2_S blocks at w against token t's activations
+// at q + t·q_stride, t < NT. Each 128-weight block is unpacked once into four code vectors
+// and used for all NT tokens.
+template <int NT>
+void i2s_row_dot(const uint8_t* w, int64_t nb, const int8_t* q, int64_t q_stride, int32_t* sums) {
   const __m256i mask = _mm256_set1_epi8(3);
   const __m256i ones = _mm256_set1_epi16(1);
   __m256i acc32[NT];
   for (int t = 0; t < NT; ++t)
     acc32[t] = _mm256_setzero_si256();
-  const int64_t nb = k / kI2sBlock;
   for (int64_t b0 = 0; b0 < nb; b0 += kFlushBlocks) {
     const int64_t b1 = b0 + kFlushBlocks < nb ? b0 + kFlushBlocks : nb;
     __m256i acc16[NT];
     for (int t = 0; t < NT; ++t)
       acc16[t] = _mm256_setzero_si256();
     for (int64_t b = b0; b < b1; ++b) {
+      if constexpr (NT == 1)
+        _mm_prefetch(reinterpret_cast<const char*>(w + b * 32 + kPrefetchBytes), _MM_HINT_T0);
       const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * 32));
       const __m256i c0 = _mm256_and_si256(_mm256_srli_epi16(packed, 6), mask);
       const __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(packed, 4), mask);
@@ -37,7 +44,7 @@ template <int NT> void i2s_row_dot(const uint8_t* w, int64_t k, const int8_t* q,
       const __m256i c3 = _mm256_and_si256(packed, mask);
 #pragma GCC unroll 8
       for (int t = 0; t < NT; ++t) {
-        const int8_t* qb = q + t * k + b * kI2sBlock;
+        const int8_t* qb = q + t * q_stride + b * kI2sBlock;
         const __m256i s01 = _mm256_add_epi16(_mm256_maddubs_epi16(c0, load256(qb)),
                                              _mm256_maddubs_epi16(c1, load256(qb + 32)));
         const __m256i s23 = _mm256_add_epi16(_mm256_maddubs_epi16(c2, load256(qb + 64)),
@@ -49,14 +56,14 @@ template <int NT> void i2s_row_dot(const uint8_t* w, int64_t k, const int8_t* q,
       acc32[t] = _mm256_add_epi32(acc32[t], _mm256_madd_epi16(acc16[t], ones));
   }
   for (int t = 0; t < NT; ++t)
-    sums[t] = hsum_i32(acc32[t]);
+    sums[t] += hsum_i32(acc32[t]);
 }
 
 void i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
               float act_scale, int32_t act_sum, float* out) {
   for (int64_t r = r0; r < r1; ++r) {
-    int32_t sum;
-    i2s_row_dot<1>(w + r * (k / 4), k, q, &sum);
+    int32_t sum = 0;
+    i2s_row_dot<1>(w + r * (k / 4), k / kI2sBlock, q, k, &sum);
     out[r] = i2s_rescale(sum, act_sum, act_scale, w_scale);
   }
 }
@@ -65,27 +72,8 @@ void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1
               const float* act_scale, const int32_t* act_sum, int64_t n_tok, float* out,
               int64_t ld_out) {
   i2s_gemm_tiled<kI2sTileTokens>(
-      [](int nt, const uint8_t* wr, int64_t kk, const int8_t* qt, int32_t* sums) {
-        switch (nt) {
-        case 1:
-          return i2s_row_dot<1>(wr, kk, qt, sums);
-        case 2:
-          return i2s_row_dot<2>(wr, kk, qt, sums);
-        case 3:
-          return i2s_row_dot<3>(wr, kk, qt, sums);
-        case 4:
-          return i2s_row_dot<4>(wr, kk, qt, sums);
-        case 5:
-          return i2s_row_dot<5>(wr, kk, qt, sums);
-        case 6:
-          return i2s_row_dot<6>(wr, kk, qt, sums);
-        case 7:
-          return i2s_row_dot<7>(wr, kk, qt, sums);
-        default:
-          return i2s_row_dot<8>(wr, kk, qt, sums);
-        }
-      },
-      w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out, ld_out);
+      [](auto nt, auto... args) { i2s_row_dot<decltype(nt)::value>(args...); }, w, w_scale, k, r0,
+      r1, q, act_scale, act_sum, n_tok, out, ld_out);
 }
 
 void quantize_act(const float* x, int64_t n, int8_t* q, float* scale_out, int32_t* sum_out) {

@@ -25,12 +25,14 @@ inline __m512i load512(const void* p) {
   return _mm512_loadu_si512(p);
 }
 
-// Σ code·q of one packed I2_S row against NT tokens whose activations are k bytes apart.
+// Adds to sums[t] the Σ code·q of nb packed I2_S blocks at w against token t's activations
+// at q + t·q_stride, t < NT.
 // A block's 32 bytes are broadcast to both 256-bit halves and shifted by (6 | 4) and
 // (2 | 0): the low half then holds the codes of elements j, the high half those of 32 + j
 // (resp. 64 + j and 96 + j), i.e. the codes of elements 0..63 and 64..127 in order, which
 // line up with two plain 64-byte loads of the activations.
-template <int NT> void i2s_row_dot(const uint8_t* w, int64_t k, const int8_t* q, int32_t* sums) {
+template <int NT>
+void i2s_row_dot(const uint8_t* w, int64_t nb, const int8_t* q, int64_t q_stride, int32_t* sums) {
   const __m512i mask = _mm512_set1_epi8(3);
   const __m512i shift_first = _mm512_inserti64x4(_mm512_set1_epi16(6), _mm256_set1_epi16(4), 1);
   const __m512i shift_second = _mm512_inserti64x4(_mm512_set1_epi16(2), _mm256_set1_epi16(0), 1);
@@ -47,12 +49,11 @@ template <int NT> void i2s_row_dot(const uint8_t* w, int64_t k, const int8_t* q,
     const __m512i c23 = _mm512_and_si512(_mm512_srlv_epi16(packed, shift_second), mask);
 #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) {
-      const int8_t* qb = q + t * k + b * kI2sBlock;
+      const int8_t* qb = q + t * q_stride + b * kI2sBlock;
       a[t][0] = _mm512_dpbusd_epi32(a[t][0], c01, load512(qb));
       a[t][1] = _mm512_dpbusd_epi32(a[t][1], c23, load512(qb + 64));
     }
   };
-  const int64_t nb = k / kI2sBlock;
   int64_t b = 0;
   for (; b + kSets <= nb; b += kSets)
     for (int s = 0; s < kSets; ++s)
@@ -63,15 +64,15 @@ template <int NT> void i2s_row_dot(const uint8_t* w, int64_t k, const int8_t* q,
     __m512i total = _mm512_add_epi32(acc[0][t][0], acc[0][t][1]);
     for (int s = 1; s < kSets; ++s)
       total = _mm512_add_epi32(total, _mm512_add_epi32(acc[s][t][0], acc[s][t][1]));
-    sums[t] = _mm512_reduce_add_epi32(total);
+    sums[t] += _mm512_reduce_add_epi32(total);
   }
 }
 
 void i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
               float act_scale, int32_t act_sum, float* out) {
   for (int64_t r = r0; r < r1; ++r) {
-    int32_t sum;
-    i2s_row_dot<1>(w + r * (k / 4), k, q, &sum);
+    int32_t sum = 0;
+    i2s_row_dot<1>(w + r * (k / 4), k / kI2sBlock, q, k, &sum);
     out[r] = i2s_rescale(sum, act_sum, act_scale, w_scale);
   }
 }
@@ -80,27 +81,8 @@ void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1
               const float* act_scale, const int32_t* act_sum, int64_t n_tok, float* out,
               int64_t ld_out) {
   i2s_gemm_tiled<kI2sTileTokens>(
-      [](int nt, const uint8_t* wr, int64_t kk, const int8_t* qt, int32_t* sums) {
-        switch (nt) {
-        case 1:
-          return i2s_row_dot<1>(wr, kk, qt, sums);
-        case 2:
-          return i2s_row_dot<2>(wr, kk, qt, sums);
-        case 3:
-          return i2s_row_dot<3>(wr, kk, qt, sums);
-        case 4:
-          return i2s_row_dot<4>(wr, kk, qt, sums);
-        case 5:
-          return i2s_row_dot<5>(wr, kk, qt, sums);
-        case 6:
-          return i2s_row_dot<6>(wr, kk, qt, sums);
-        case 7:
-          return i2s_row_dot<7>(wr, kk, qt, sums);
-        default:
-          return i2s_row_dot<8>(wr, kk, qt, sums);
-        }
-      },
-      w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out, ld_out);
+      [](auto nt, auto... args) { i2s_row_dot<decltype(nt)::value>(args...); }, w, w_scale, k, r0,
+      r1, q, act_scale, act_sum, n_tok, out, ld_out);
 }
 
 void quantize_act(const float* x, int64_t n, int8_t* q, float* scale_out, int32_t* sum_out) {
