@@ -350,12 +350,14 @@ std::string Tokenizer::piece(int32_t id, bool render_special) const {
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool render_special) const {
   std::string out;
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    std::string p = piece(ids[i], render_special);
-    // llama_detokenize: SentencePiece drops the leading space of the first piece only.
-    if (i == 0 && impl_->model == Impl::Model::spm && impl_->add_space_prefix &&
-        p.starts_with(' ')) {
-      p.erase(0, 1);
+  // SentencePiece: drop the space the encoder put before the first word (llama_detokenize
+  // strips it from the first piece after a leading BOS).
+  bool strip_space = impl_->model == Impl::Model::spm && impl_->add_space_prefix;
+  for (const int32_t id : ids) {
+    std::string p = piece(id, render_special);
+    if (strip_space && impl_->vocab.type(id) != TokenType::control) {
+      if (p.starts_with(' ')) p.erase(0, 1);
+      strip_space = false;
     }
     out += p;
   }

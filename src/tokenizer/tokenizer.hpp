@@ -40,7 +40,8 @@ public:
   // an id outside [0, n_vocab).
   std::string piece(int32_t id, bool render_special = false) const;
   // The inverse of encode(): the pieces concatenated, special tokens rendered as their text
-  // by default. SentencePiece: the space the encoder put before the first word is removed.
+  // by default. SentencePiece: the space the encoder put before the first word (after any
+  // leading control tokens such as BOS) is removed.
   std::string decode(std::span<const int32_t> ids, bool render_special = true) const;
 
   int32_t n_vocab() const;
