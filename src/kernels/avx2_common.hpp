@@ -13,6 +13,11 @@ namespace {
 // Tokens that share one unpacked I2_S weight block in the gemm.
 inline constexpr int kI2sTileTokens = 8;
 
+// Decode streams each I2_S weight byte from memory once; the unpack leaves the core too
+// few loads in flight for the hardware prefetcher alone to keep up, so gemv prefetches
+// this far ahead.
+inline constexpr int64_t kI2sPrefetchBytes = 2048;
+
 inline __m256i load256(const void* p) {
   return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }

@@ -15,10 +15,6 @@ namespace {
 // 32767 even for the never-written code 3.
 constexpr int64_t kFlushBlocks = 8;
 
-// Decode streams each weight byte from memory once; the unpack leaves the core too few
-// loads in flight for the hardware prefetcher alone to keep up, so prefetch this far ahead.
-constexpr int64_t kPrefetchBytes = 2048;
-
 // Adds to sums[t] the Σ code·q of nb packed I2_S blocks at w against token t's activations
 // at q + t·q_stride, t < NT. Each 128-weight block is unpacked once into four code vectors
 // and used for all NT tokens.
@@ -36,7 +32,7 @@ void i2s_row_dot(const uint8_t* w, int64_t nb, const int8_t* q, int64_t q_stride
       acc16[t] = _mm256_setzero_si256();
     for (int64_t b = b0; b < b1; ++b) {
       if constexpr (NT == 1)
-        _mm_prefetch(reinterpret_cast<const char*>(w + b * 32 + kPrefetchBytes), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(w + b * 32 + kI2sPrefetchBytes), _MM_HINT_T0);
       const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * 32));
       const __m256i c0 = _mm256_and_si256(_mm256_srli_epi16(packed, 6), mask);
       const __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(packed, 4), mask);

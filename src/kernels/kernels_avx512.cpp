@@ -44,6 +44,8 @@ void i2s_row_dot(const uint8_t* w, int64_t nb, const int8_t* q, int64_t q_stride
     for (auto& tok : set)
       tok[0] = tok[1] = _mm512_setzero_si512();
   const auto block = [&](int64_t b, __m512i(&a)[NT][2]) {
+    if constexpr (NT == 1)
+      _mm_prefetch(reinterpret_cast<const char*>(w + b * 32 + kI2sPrefetchBytes), _MM_HINT_T0);
     const __m512i packed = _mm512_broadcast_i64x4(load256(w + b * 32));
     const __m512i c01 = _mm512_and_si512(_mm512_srlv_epi16(packed, shift_first), mask);
     const __m512i c23 = _mm512_and_si512(_mm512_srlv_epi16(packed, shift_second), mask);

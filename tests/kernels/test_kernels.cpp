@@ -8,9 +8,13 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <random>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -133,6 +137,35 @@ TEST(KernelDispatch, UnknownAndUnavailableIsasAreClearErrors) {
   }
 }
 
+// BITNET_ISA is read when the table is first chosen, so each case runs in a forked child.
+// gtest runs *DeathTest suites before all others, so no table has been chosen yet in the
+// parent (a fork-only style, because re-executing the binary is unreliable under qemu).
+int first_table_with_env(const char* value) {
+  setenv("BITNET_ISA", value, 1);
+  try {
+    return static_cast<int>(table().isa);
+  } catch (const Error& e) {
+    const bool clear = e.kind() == ErrorKind::invalid_argument &&
+                       std::string(e.what()).find(value) != std::string::npos;
+    return clear ? 100 : 101;
+  }
+}
+
+TEST(KernelDispatchDeathTest, BitnetIsaEnvironmentForcesTheVariant) {
+  for (Isa isa : isas_under_test()) {
+    EXPECT_EXIT(std::exit(first_table_with_env(to_string(isa))),
+                testing::ExitedWithCode(static_cast<int>(isa)), "")
+        << isa_name(isa);
+  }
+  EXPECT_EXIT(std::exit(first_table_with_env("avx9000")), testing::ExitedWithCode(100), "");
+  const auto avail = available_isas();
+  for (Isa isa : {Isa::avx2, Isa::avx512, Isa::neon, Isa::neon_dotprod}) {
+    if (std::find(avail.begin(), avail.end(), isa) != avail.end()) continue;
+    EXPECT_EXIT(std::exit(first_table_with_env(to_string(isa))), testing::ExitedWithCode(100), "")
+        << isa_name(isa) << " is not available here, so forcing it must fail";
+  }
+}
+
 TEST(KernelDispatch, SelectIsaSwitchesTheTable) {
   for (Isa isa : isas_under_test()) {
     select_isa(isa_name(isa));
@@ -140,11 +173,31 @@ TEST(KernelDispatch, SelectIsaSwitchesTheTable) {
   }
 }
 
-TEST(KernelDispatch, ReportsAvx512WhenTheCpuHasIt) {
+// CPUID/XCR0 detection against the kernel's own view in /proc/cpuinfo (Linux lists a flag
+// only when the OS also enables its register state).
+TEST(KernelDispatch, DetectionAgreesWithProcCpuinfo) {
+  const auto compiled = compiled_isas();
+  if (std::find(compiled.begin(), compiled.end(), Isa::avx2) == compiled.end())
+    GTEST_SKIP() << "not an x86-64 build: the /proc/cpuinfo cross-check covers x86 only";
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  std::set<std::string> flags;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    for (std::string w; words >> w;)
+      flags.insert(w);
+    break;
+  }
+  if (flags.empty()) GTEST_SKIP() << "no /proc/cpuinfo flags line on this system";
+  const auto has = [&](const char* f) { return flags.count(f) > 0; };
   const auto avail = available_isas();
-  if (std::find(avail.begin(), avail.end(), Isa::avx512) == avail.end())
-    GTEST_SKIP() << "CPU lacks avx512 (F+BW+VL+VNNI): nothing to check";
-  EXPECT_EQ(table_for(Isa::avx512).isa, Isa::avx512);
+  const auto available = [&](Isa isa) {
+    return std::find(avail.begin(), avail.end(), isa) != avail.end();
+  };
+  EXPECT_EQ(available(Isa::avx2), has("avx2") && has("fma") && has("f16c"));
+  const bool avx512 = has("avx512f") && has("avx512bw") && has("avx512vl") && has("avx512_vnni");
+  EXPECT_EQ(available(Isa::avx512), avx512);
 }
 
 // Independent quantize_act: the formula of facts §2 with std::nearbyint (the default
@@ -717,6 +770,35 @@ TEST(KernelRope, PositionZeroIsIdentity) {
   rope(y.data(), 1, 8, 8, 0, 500000.0f, true);
   EXPECT_EQ(y, x);
 }
+
+// One visible line per compiled variant: the equivalence tests above cover exactly the
+// available ones, so a variant this CPU cannot run is reported as skipped, never silently.
+class KernelIsaCoverage : public testing::TestWithParam<Isa> {};
+
+TEST_P(KernelIsaCoverage, VariantRunsHereOrIsReportedSkipped) {
+  const Isa isa = GetParam();
+  const auto avail = available_isas();
+  if (std::find(avail.begin(), avail.end(), isa) == avail.end())
+    GTEST_SKIP() << "CPU lacks " << isa_name(isa) << ": its kernels are not tested on this host";
+  std::mt19937 rng(30);
+  const int64_t rows = 5, k = 1024;
+  const auto ternary = random_ternary(rng, rows * k);
+  const auto packed = pack_i2s(ternary, rows, k);
+  const auto q = random_q(rng, k);
+  int32_t act_sum = 0;
+  for (int8_t v : q)
+    act_sum += v;
+  std::vector<float> out(rows);
+  table_for(isa).i2s_gemv(packed.data(), 0.5f, k, 0, rows, q.data(), 4.0f, act_sum, out.data());
+  for (int64_t r = 0; r < rows; ++r)
+    expect_bits_eq(out[static_cast<size_t>(r)], expected_i2s(ternary, k, r, q.data(), 4.0f, 0.5f),
+                   isa_name(isa));
+}
+
+INSTANTIATE_TEST_SUITE_P(Compiled, KernelIsaCoverage, testing::ValuesIn(compiled_isas()),
+                         [](const testing::TestParamInfo<Isa>& info) {
+                           return std::string(to_string(info.param));
+                         });
 
 } // namespace
 } // namespace bitnet::kernels
