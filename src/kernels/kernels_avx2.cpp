@@ -117,30 +117,34 @@ void quantize_act(const float* x, int64_t n, int8_t* q, float* scale_out, int32_
   *sum_out = sum;
 }
 
-// Σ w[r,i]·x[i] for NR consecutive rows, two accumulators per row to hide FMA latency.
+// The last k % 8 halves of a row, zero-filled to 8 floats.
+inline __m256 load_ph_tail(const uint16_t* p, int64_t n) {
+  uint16_t buf[8] = {};
+  std::memcpy(buf, p, static_cast<size_t>(n) * sizeof(uint16_t));
+  return load_ph(buf);
+}
+
+// Σ w[r,i]·x[i] for NR consecutive rows. One 8-lane FMA accumulator per row, the last
+// partial vector zero-filled, then the 8 → 4 → 1 horizontal sum: the summation order of
+// ggml's llamafile sgemm on AVX2, which bitnet.cpp uses for F16 products (the head, and the
+// attention products over its zero-padded KV length), so those sums match it bit for bit.
 template <int NR> void f16_rows_dot(const uint16_t* w, int64_t k, const uint16_t* x, float* res) {
-  __m256 acc0[NR], acc1[NR];
+  __m256 acc[NR];
   for (int r = 0; r < NR; ++r)
-    acc0[r] = acc1[r] = _mm256_setzero_ps();
+    acc[r] = _mm256_setzero_ps();
   int64_t i = 0;
-  for (; i + 16 <= k; i += 16) {
-    const __m256 x0 = load_ph(x + i), x1 = load_ph(x + i + 8);
-    for (int r = 0; r < NR; ++r) {
-      acc0[r] = _mm256_fmadd_ps(load_ph(w + r * k + i), x0, acc0[r]);
-      acc1[r] = _mm256_fmadd_ps(load_ph(w + r * k + i + 8), x1, acc1[r]);
-    }
-  }
   for (; i + 8 <= k; i += 8) {
-    const __m256 x0 = load_ph(x + i);
+    const __m256 xv = load_ph(x + i);
     for (int r = 0; r < NR; ++r)
-      acc0[r] = _mm256_fmadd_ps(load_ph(w + r * k + i), x0, acc0[r]);
+      acc[r] = _mm256_fmadd_ps(load_ph(w + r * k + i), xv, acc[r]);
   }
-  for (int r = 0; r < NR; ++r) {
-    float s = hsum_ps(_mm256_add_ps(acc0[r], acc1[r]));
-    for (int64_t j = i; j < k; ++j)
-      s += _cvtsh_ss(w[r * k + j]) * _cvtsh_ss(x[j]);
-    res[r] = s;
+  if (i < k) {
+    const __m256 xv = load_ph_tail(x + i, k - i);
+    for (int r = 0; r < NR; ++r)
+      acc[r] = _mm256_fmadd_ps(load_ph_tail(w + r * k + i, k - i), xv, acc[r]);
   }
+  for (int r = 0; r < NR; ++r)
+    res[r] = hsum_ps(acc[r]);
 }
 
 float f16_dot(const uint16_t* a, const uint16_t* b, int64_t n) {

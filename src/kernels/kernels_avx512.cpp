@@ -127,30 +127,29 @@ inline __m512 load_ph16(const uint16_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
-// Σ w[r,i]·x[i] for NR consecutive rows, two accumulators per row to hide FMA latency.
+// Σ w[r,i]·x[i] for NR consecutive rows. One 16-lane FMA accumulator per row, the last
+// partial vector zero-filled, then _mm512_reduce_add_ps: the summation order of ggml's
+// llamafile sgemm on AVX-512, which bitnet.cpp uses for F16 products (the head, and the
+// attention products over its zero-padded KV length), so those sums match it bit for bit.
 template <int NR> void f16_rows_dot(const uint16_t* w, int64_t k, const uint16_t* x, float* res) {
-  __m512 acc0[NR], acc1[NR];
+  __m512 acc[NR];
   for (int r = 0; r < NR; ++r)
-    acc0[r] = acc1[r] = _mm512_setzero_ps();
+    acc[r] = _mm512_setzero_ps();
   int64_t i = 0;
-  for (; i + 32 <= k; i += 32) {
-    const __m512 x0 = load_ph16(x + i), x1 = load_ph16(x + i + 16);
-    for (int r = 0; r < NR; ++r) {
-      acc0[r] = _mm512_fmadd_ps(load_ph16(w + r * k + i), x0, acc0[r]);
-      acc1[r] = _mm512_fmadd_ps(load_ph16(w + r * k + i + 16), x1, acc1[r]);
-    }
-  }
   for (; i + 16 <= k; i += 16) {
-    const __m512 x0 = load_ph16(x + i);
+    const __m512 xv = load_ph16(x + i);
     for (int r = 0; r < NR; ++r)
-      acc0[r] = _mm512_fmadd_ps(load_ph16(w + r * k + i), x0, acc0[r]);
+      acc[r] = _mm512_fmadd_ps(load_ph16(w + r * k + i), xv, acc[r]);
   }
-  for (int r = 0; r < NR; ++r) {
-    float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r]));
-    for (int64_t j = i; j < k; ++j)
-      s += _cvtsh_ss(w[r * k + j]) * _cvtsh_ss(x[j]);
-    res[r] = s;
+  if (i < k) {
+    const __mmask16 tail = static_cast<__mmask16>((1u << (k - i)) - 1u);
+    const __m512 xv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail, x + i));
+    for (int r = 0; r < NR; ++r)
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail, w + r * k + i)), xv,
+                               acc[r]);
   }
+  for (int r = 0; r < NR; ++r)
+    res[r] = _mm512_reduce_add_ps(acc[r]);
 }
 
 float f16_dot(const uint16_t* a, const uint16_t* b, int64_t n) {

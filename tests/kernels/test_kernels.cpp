@@ -498,6 +498,50 @@ TEST(KernelF16, DotAndGemmWithinTheF32AccumulationBound) {
   }
 }
 
+// The x86 variants sum F16 products in the order of ggml's llamafile sgemm (one FMA
+// accumulator of `lanes` floats over zero-padded k, then a halving horizontal sum), so
+// bitnet.cpp's head and attention sums are reproduced exactly. Emulated here with std::fma.
+float sgemm_order_dot(const uint16_t* a, const uint16_t* b, int64_t n, int lanes) {
+  std::vector<float> acc(static_cast<size_t>(lanes), 0.0f);
+  for (int64_t i = 0; i < n; i += lanes)
+    for (int l = 0; l < lanes; ++l) {
+      const int64_t j = i + l;
+      const float x = j < n ? fp16_to_fp32(a[j]) : 0.0f;
+      const float y = j < n ? fp16_to_fp32(b[j]) : 0.0f;
+      acc[static_cast<size_t>(l)] = std::fma(x, y, acc[static_cast<size_t>(l)]);
+    }
+  for (int half = lanes / 2; half >= 1; half /= 2)
+    for (int l = 0; l < half; ++l)
+      acc[static_cast<size_t>(l)] =
+          acc[static_cast<size_t>(l)] + acc[static_cast<size_t>(l + half)];
+  return acc[0];
+}
+
+TEST(KernelF16, X86VariantsSumInLlamafileSgemmOrder) {
+  std::mt19937 rng(14);
+  bool checked = false;
+  for (Isa isa : isas_under_test()) {
+    const int lanes = isa == Isa::avx2 ? 8 : isa == Isa::avx512 ? 16 : 0;
+    if (lanes == 0) continue;
+    checked = true;
+    for (int64_t k : {1, 7, 8, 9, 16, 57, 64, 128, 2560}) {
+      const int64_t rows = 6;
+      const auto w = random_f16(rng, rows * k);
+      const auto x = random_f16(rng, k);
+      std::vector<float> out(rows);
+      table_for(isa).f16_gemm(w.data(), k, 0, rows, x.data(), 1, out.data(), rows);
+      for (int64_t r = 0; r < rows; ++r)
+        expect_bits_eq(out[static_cast<size_t>(r)],
+                       sgemm_order_dot(w.data() + r * k, x.data(), k, lanes),
+                       isa_name(isa) + " gemm k=" + std::to_string(k));
+      expect_bits_eq(table_for(isa).f16_dot(w.data(), x.data(), k),
+                     sgemm_order_dot(w.data(), x.data(), k, lanes),
+                     isa_name(isa) + " dot k=" + std::to_string(k));
+    }
+  }
+  if (!checked) GTEST_SKIP() << "CPU lacks avx2 and avx512: no x86 F16 variant to check";
+}
+
 // The conversions must be bit-exact with IEEE round-to-nearest-even (F16C / ggml),
 // including subnormals, infinities and NaNs.
 TEST(KernelF16, ConversionsBitExactOnEveryPattern) {
