@@ -20,6 +20,8 @@ namespace {
 // (norms, sampling), short enough that an idle pool gives its core back quickly.
 constexpr auto kSpinTime = std::chrono::microseconds(200);
 
+constexpr int kTasksPerThread = 4;
+
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -144,12 +146,18 @@ void ThreadPool::parallel_for(int64_t n, int64_t granule,
     fn(0, n);
     return;
   }
-  run([&](int index, int n_threads) {
-    const int64_t c0 = chunks * index / n_threads;
-    const int64_t c1 = chunks * (index + 1) / n_threads;
-    const int64_t begin = c0 * granule;
-    const int64_t end = std::min(n, c1 * granule);
-    if (begin < end) fn(begin, end);
+  // A few contiguous tasks per thread, taken first come first served: on a shared host a
+  // thread that is descheduled for a while then does less instead of holding up the rest.
+  // Which thread runs a range never changes its result.
+  const int64_t n_tasks = std::min<int64_t>(chunks, int64_t{kTasksPerThread} * size());
+  std::atomic<int64_t> next{0};
+  run([&](int, int) {
+    for (int64_t task = next.fetch_add(1, std::memory_order_relaxed); task < n_tasks;
+         task = next.fetch_add(1, std::memory_order_relaxed)) {
+      const int64_t begin = chunks * task / n_tasks * granule;
+      const int64_t end = std::min(n, chunks * (task + 1) / n_tasks * granule);
+      fn(begin, end);
+    }
   });
 }
 
