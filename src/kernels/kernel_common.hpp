@@ -4,8 +4,8 @@
 // Everything here has internal linkage on purpose: this header is compiled into TUs with
 // different -m flags, and an inline function with external linkage would be merged by the
 // linker into one copy, possibly the AVX-512 one, which would then run on every CPU.
-// For the same reason the ISA TUs include no library header whose inline code they could
-// instantiate out of line (util/fp16.hpp, <algorithm>, <vector>).
+// For the same reason the ISA TUs use no library inline code that could be emitted out of
+// line (std::min/std::max, container members, util/fp16.hpp): only intrinsics and these.
 #pragma once
 
 #include <cstdint>
