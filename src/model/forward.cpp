@@ -23,6 +23,45 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   return sum;
 }
 
+// Attention dot products in the exact summation order of the reference build (bitnet.cpp
+// on AVX-512): lanes of 16 accumulated with fused multiply-add, then halved 8, 4, 2, 1.
+// Matching the order matters: the int8 activation rounding of the next matmul turns
+// last-bit differences into visible logit differences (see test_trace). Operands are f32
+// values exactly representable in f16; the product is exact in double, so
+// (float)(a·b + acc) in double equals fmaf except in rare double-rounding cases.
+float fma_f(float a, float b, float acc) {
+  return static_cast<float>(static_cast<double>(a) * b + acc);
+}
+
+float reduce16(float* x) {
+  for (int w = 8; w >= 1; w >>= 1)
+    for (int i = 0; i < w; ++i) x[i] += x[i + w];
+  return x[0];
+}
+
+// ggml_vec_dot_f16: 4 accumulators of 16 lanes over chunks of 64, combined pairwise; the
+// tail (n % 64) is summed in double.
+float dot_ggml_f16(const float* a, const float* b, int64_t n) {
+  float acc[4][16] = {};
+  const int64_t np = n & ~int64_t{63};
+  for (int64_t i = 0; i < np; i += 64)
+    for (int j = 0; j < 4; ++j)
+      for (int l = 0; l < 16; ++l) acc[j][l] = fma_f(a[i + 16 * j + l], b[i + 16 * j + l], acc[j][l]);
+  for (int l = 0; l < 16; ++l) acc[0][l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+  double sum = reduce16(acc[0]);
+  for (int64_t i = np; i < n; ++i) sum += static_cast<double>(a[i] * b[i]);
+  return static_cast<float>(sum);
+}
+
+// llamafile tinyBLAS (F16 × F32, used by ggml when the f32 operand is contiguous): one
+// 16-lane accumulator over chunks of 16 (n % 16 == 0).
+float dot_tinyblas(const float* a, const float* b, int64_t n) {
+  float acc[16] = {};
+  for (int64_t i = 0; i < n; i += 16)
+    for (int l = 0; l < 16; ++l) acc[l] = fma_f(a[i + l], b[i + l], acc[l]);
+  return reduce16(acc);
+}
+
 } // namespace
 
 Transformer::Transformer(const Config& config, const Weights& weights,
@@ -48,9 +87,11 @@ Transformer::Transformer(const Config& config, const Weights& weights,
   act_q_.resize(sz(n_batch * std::max(e, f)));
   act_scale_.resize(sz(n_batch));
   act_sum_.resize(sz(n_batch));
-  q16_.resize(sz(n_batch * e));
-  scores_.resize(sz(n_threads * n_ctx));
-  probs16_.resize(sz(n_threads * n_ctx));
+  const int64_t per_thread = std::max(n_ctx, c_.head_dim);
+  scores_.resize(sz(n_threads * per_thread));
+  probs_.resize(sz(n_threads * per_thread));
+  rows_.resize(sz(n_threads * per_thread));
+  half_.resize(sz(n_threads * per_thread));
   if (w_.output.type == gguf::TensorType::Q8_0)
     head_xq8_.resize(sz(n_batch) * gguf::tensor_nbytes(gguf::TensorType::Q8_0, sz(e)));
   else
@@ -85,39 +126,57 @@ void Transformer::matmul(const I2sMatrix& w, int64_t n_rows, float* out,
 }
 
 // Causal attention of n_tok queries (q_, positions pos..) over the cache, into attn_.
-// ggml numerics: K·q with q rounded to f16 (F16 cache), softmax(scale · K·q) in f32, the
-// probabilities rounded to f16 before ·V.
+// Numerics of the reference (checked against A.trace.json): K·q with q rounded to f16
+// (ggml_vec_dot_f16), softmax(scale · K·q) in f32, then ·V over the KV length padded to
+// 32 as llama.cpp pads n_kv (padded probabilities are 0, the cache is zero-initialised).
+// For a batch (prefill) ggml hands the contiguous f32 probabilities to tinyBLAS without
+// rounding; a single token's probabilities are rounded to f16 (ggml_vec_dot_f16).
 void Transformer::attention(int64_t il, int64_t n_tok, int64_t pos, KvCache& cache,
                             kernels::ThreadPool& pool) {
   const int64_t hd = c_.head_dim, e = c_.n_embd, ekv = c_.n_embd_kv();
   const int64_t group = c_.n_head / c_.n_head_kv;
   const int64_t ctx = cache.n_ctx();
+  const int64_t n_pad = std::min(ctx, (pos + n_tok + 31) / 32 * 32);
+  const bool tinyblas = n_tok > 1 && n_pad % 16 == 0;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const bool f16 = cache.is_f16();
-  if (f16) k_.f32_to_f16(q_.data(), n_tok * e, q16_.data());
   const int64_t n_items = n_tok * c_.n_head;
   pool.run([&](int ti, int nt) {
-    float* s = scores_.data() + sz(ti) * sz(n_ctx_);           // [n_kv]
-    uint16_t* p16 = probs16_.data() + sz(ti) * sz(n_ctx_);     // [n_kv]
+    float* s = scores_.data() + sz(ti) * sz(std::max(n_ctx_, c_.head_dim));   // [n_pad] scores, then probabilities
+    float* p = probs_.data() + sz(ti) * sz(std::max(n_ctx_, c_.head_dim));    // [n_pad] f16-rounded probabilities
+    float* row = rows_.data() + sz(ti) * sz(std::max(n_ctx_, c_.head_dim));   // [max(n_pad, head_dim)] a K or V row
+    uint16_t* h16 = half_.data() + sz(ti) * sz(std::max(n_ctx_, c_.head_dim)); // [max(n_pad, head_dim)]
     for (int64_t item = n_items * ti / nt; item < n_items * (ti + 1) / nt; ++item) {
       const int64_t t = item / c_.n_head, h = item % c_.n_head, g = h / group;
       const int64_t n_kv = pos + t + 1;
       float* out = attn_.data() + t * e + h * hd; // [head_dim]
-      if (f16) {
-        const uint16_t* qh = q16_.data() + t * e + h * hd;
-        const uint16_t* kc = cache.k16(il) + g * hd;
-        for (int64_t j = 0; j < n_kv; ++j) s[j] = k_.f16_dot(kc + j * ekv, qh, hd);
-        k_.softmax(s, n_kv, scale);
-        k_.f32_to_f16(s, n_kv, p16);
-        const uint16_t* vc = cache.v16(il) + g * hd * ctx;
-        for (int64_t d = 0; d < hd; ++d) out[d] = k_.f16_dot(vc + d * ctx, p16, n_kv);
-      } else {
-        const float* qh = q_.data() + t * e + h * hd;
+      const float* qh = q_.data() + t * e + h * hd;
+      if (!f16) {
         const float* kc = cache.k32(il) + g * hd;
         for (int64_t j = 0; j < n_kv; ++j) s[j] = dot_f32(kc + j * ekv, qh, hd);
         k_.softmax(s, n_kv, scale);
         const float* vc = cache.v32(il) + g * hd * ctx;
         for (int64_t d = 0; d < hd; ++d) out[d] = dot_f32(vc + d * ctx, s, n_kv);
+        continue;
+      }
+      float* qf = p; // q rounded to f16, borrowed until the probabilities are needed
+      k_.f32_to_f16(qh, hd, h16);
+      k_.f16_to_f32(h16, hd, qf);
+      const uint16_t* kc = cache.k16(il) + g * hd;
+      for (int64_t j = 0; j < n_kv; ++j) {
+        k_.f16_to_f32(kc + j * ekv, hd, row);
+        s[j] = dot_ggml_f16(row, qf, hd);
+      }
+      k_.softmax(s, n_kv, scale);
+      std::fill(s + n_kv, s + n_pad, 0.0f);
+      if (!tinyblas) {
+        k_.f32_to_f16(s, n_pad, h16);
+        k_.f16_to_f32(h16, n_pad, p);
+      }
+      const uint16_t* vc = cache.v16(il) + g * hd * ctx;
+      for (int64_t d = 0; d < hd; ++d) {
+        k_.f16_to_f32(vc + d * ctx, n_pad, row);
+        out[d] = tinyblas ? dot_tinyblas(row, s, n_pad) : dot_ggml_f16(row, p, n_pad);
       }
     }
   });

@@ -67,9 +67,11 @@ private:
   std::vector<int8_t> act_q_;   // [n_batch][max(n_embd, n_ff)] int8 activations
   std::vector<float> act_scale_; // [n_batch]
   std::vector<int32_t> act_sum_; // [n_batch]
-  std::vector<uint16_t> q16_;   // [n_batch][n_embd]   f16 queries (F16 cache)
-  std::vector<float> scores_;   // [n_threads][n_ctx]  attention scores per worker
-  std::vector<uint16_t> probs16_; // [n_threads][n_ctx] f16 probabilities per worker
+  // Per attention worker, [n_threads][max(n_ctx, head_dim)] each:
+  std::vector<float> scores_;   // scores, then probabilities
+  std::vector<float> probs_;    // f16-rounded probabilities (or the f16-rounded query)
+  std::vector<float> rows_;     // one K or V row converted to f32
+  std::vector<uint16_t> half_;  // f16 staging for the roundings above
   std::vector<uint16_t> head_x16_; // [n_batch][n_embd] f16 head operand
   std::vector<uint8_t> head_xq8_;  // [n_batch][n_embd/32 × 34] Q8_0 head operand
 };

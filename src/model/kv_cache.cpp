@@ -15,11 +15,11 @@ KvCache::KvCache(const Config& config, int64_t n_ctx, bool f16)
                 fmt::format("context size {} is outside [1, {}]", n_ctx, kMaxCtx));
   const auto n = static_cast<size_t>(n_layer_ * layer_elems());
   if (f16_) {
-    k16_ = std::make_unique_for_overwrite<uint16_t[]>(n);
-    v16_ = std::make_unique_for_overwrite<uint16_t[]>(n);
+    k16_ = std::make_unique<uint16_t[]>(n);
+    v16_ = std::make_unique<uint16_t[]>(n);
   } else {
-    k32_ = std::make_unique_for_overwrite<float[]>(n);
-    v32_ = std::make_unique_for_overwrite<float[]>(n);
+    k32_ = std::make_unique<float[]>(n);
+    v32_ = std::make_unique<float[]>(n);
   }
 }
 

@@ -32,7 +32,7 @@ private:
   int64_t n_ctx_;
   int64_t n_embd_kv_;
   bool f16_;
-  // Left uninitialised: attention reads only positions that have been written.
+  // Zero-initialised: attention reads V up to the padded length (times zero probability).
   std::unique_ptr<uint16_t[]> k16_, v16_;
   std::unique_ptr<float[]> k32_, v32_;
 };

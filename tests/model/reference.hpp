@@ -1,0 +1,90 @@
+// Reference fixtures (tests/data/reference/*.json, real-tiny/reference.json, schema
+// bitnet-ref-greedy-v1) and the parity rule shared by the model and runtime tests.
+#pragma once
+
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "util/json.hpp"
+
+namespace bitnet::test {
+
+inline std::string data_path(const std::string& rel) {
+  return std::string(BITNET_TEST_DATA_DIR) + "/" + rel;
+}
+
+struct RefRun {
+  std::string name;
+  std::string prompt;
+  std::vector<int32_t> prompt_ids;
+  std::vector<int32_t> gen_ids;
+  std::vector<double> margins;
+  std::vector<std::vector<std::pair<int32_t, double>>> top8; // first steps: (id, logit) × 8
+  int32_t n_ctx = 0;
+};
+
+struct RefFile {
+  std::string model_path; // absolute
+  std::vector<RefRun> runs;
+};
+
+inline std::vector<int32_t> ids_of(const json::Value& v) {
+  std::vector<int32_t> out;
+  for (const json::Value& x : v.as_array()) out.push_back(static_cast<int32_t>(x.as_int()));
+  return out;
+}
+
+// `rel` is relative to tests/data; the model file is resolved next to the JSON, unless
+// `model_rel` (relative to tests/data) is given.
+inline RefFile load_reference(const std::string& rel, const std::string& model_rel = "") {
+  std::ifstream in(data_path(rel), std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const json::Value root = json::parse(ss.str());
+  RefFile f;
+  const std::string dir = rel.substr(0, rel.find_last_of('/'));
+  f.model_path = model_rel.empty() ? data_path(dir + "/" + root.at("model").at("file").as_string())
+                                   : data_path(model_rel);
+  for (const json::Value& r : root.at("runs").as_array()) {
+    RefRun run;
+    run.name = r.at("prompt_name").as_string();
+    run.prompt = r.at("prompt").as_string();
+    run.prompt_ids = ids_of(r.at("prompt_ids"));
+    run.gen_ids = ids_of(r.at("gen_ids"));
+    for (const json::Value& m : r.at("margins").as_array()) run.margins.push_back(m.as_double());
+    for (const json::Value& step : r.at("top8_first8").as_array()) {
+      std::vector<std::pair<int32_t, double>> top;
+      for (const json::Value& e : step.as_array())
+        top.emplace_back(static_cast<int32_t>(e.as_array()[0].as_int()), e.as_array()[1].as_double());
+      run.top8.push_back(std::move(top));
+    }
+    run.n_ctx = static_cast<int32_t>(r.at("n_ctx").as_int());
+    f.runs.push_back(std::move(run));
+  }
+  return f;
+}
+
+// Parity rule of tests/data/reference/README.md: generated ids equal the reference, except
+// that a flip at a step whose reference top1−top2 margin is below `near_tie` ends the
+// comparison there. Returns the number of steps compared equal.
+inline size_t expect_greedy_parity(const std::vector<int32_t>& got, const RefRun& ref,
+                                   double near_tie, const std::string& what) {
+  EXPECT_EQ(got.size(), ref.gen_ids.size()) << what;
+  const size_t n = std::min(got.size(), ref.gen_ids.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (got[i] == ref.gen_ids[i]) continue;
+    EXPECT_LT(ref.margins[i], near_tie)
+        << what << ": step " << i << " generated " << got[i] << ", reference " << ref.gen_ids[i]
+        << " (reference margin " << ref.margins[i] << ")";
+    return i;
+  }
+  return n;
+}
+
+} // namespace bitnet::test
