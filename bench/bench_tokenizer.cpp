@@ -26,13 +26,15 @@ const std::string& llama3_gguf_path() {
     options.tokenizer_json = json;
     const auto shape = bitnet::synth::preset_shape("2b4t");
     bitnet::gguf::Writer writer;
-    for (auto& kv : bitnet::synth::metadata(options, shape, bitnet::synth::load_hf_tokenizer(json))) {
+    for (auto& kv :
+         bitnet::synth::metadata(options, shape, bitnet::synth::load_hf_tokenizer(json))) {
       writer.add_kv(std::move(kv.key), std::move(kv.value));
     }
     const std::string out = (std::filesystem::temp_directory_path() /
                              ("bitnet-bench-tokenizer-" + std::to_string(::getpid()) + ".gguf"))
                                 .string();
-    writer.write(out, [](std::size_t, const bitnet::gguf::TensorInfo&, bitnet::gguf::Writer::Sink&) {});
+    writer.write(out,
+                 [](std::size_t, const bitnet::gguf::TensorInfo&, bitnet::gguf::Writer::Sink&) {});
     return out;
   }();
   return path;
@@ -51,7 +53,8 @@ const std::string& english_mb() {
     ss << in.rdbuf();
     const std::string base = ss.str();
     std::string out;
-    while (out.size() < (1u << 20)) out += base;
+    while (out.size() < (1u << 20))
+      out += base;
     out.resize(1u << 20);
     while ((static_cast<unsigned char>(out.back()) & 0xC0) == 0x80 ||
            static_cast<unsigned char>(out.back()) >= 0xC0) {
@@ -63,12 +66,14 @@ const std::string& english_mb() {
 }
 
 void BM_OpenGguf(benchmark::State& state) {
-  for (auto _ : state) benchmark::DoNotOptimize(bitnet::gguf::File::open(llama3_gguf_path()));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(bitnet::gguf::File::open(llama3_gguf_path()));
 }
 
 void BM_LoadVocab(benchmark::State& state) {
   const auto& file = llama3_file();
-  for (auto _ : state) benchmark::DoNotOptimize(Tokenizer::from_gguf(file));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(Tokenizer::from_gguf(file));
 }
 
 Tokenizer make(PreTokenizer pre) {
@@ -81,7 +86,8 @@ void BM_Encode1MBEnglish(benchmark::State& state, PreTokenizer pre) {
   const Tokenizer tok = make(pre);
   const std::string& text = english_mb();
   std::size_t n = 0;
-  for (auto _ : state) n = tok.encode(text, true).size();
+  for (auto _ : state)
+    n = tok.encode(text, true).size();
   state.counters["tokens"] = static_cast<double>(n);
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
 }
@@ -89,19 +95,25 @@ void BM_Encode1MBEnglish(benchmark::State& state, PreTokenizer pre) {
 void BM_EncodeLongWord(benchmark::State& state, PreTokenizer pre, const char* unit) {
   const Tokenizer tok = make(pre);
   std::string word;
-  while (word.size() < 10000) word += unit;
+  while (word.size() < 10000)
+    word += unit;
   std::size_t n = 0;
-  for (auto _ : state) n = tok.encode(word, false).size();
+  for (auto _ : state)
+    n = tok.encode(word, false).size();
   state.counters["tokens"] = static_cast<double>(n);
 }
 
 BENCHMARK(BM_OpenGguf)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LoadVocab)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Encode1MBEnglish, llama3, PreTokenizer::llama3)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Encode1MBEnglish, default, PreTokenizer::default_)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_EncodeLongWord, llama3_a, PreTokenizer::llama3, "a")->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_EncodeLongWord, llama3_xyz, PreTokenizer::llama3, "xyz")->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_EncodeLongWord, default_a, PreTokenizer::default_, "a")->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Encode1MBEnglish, default, PreTokenizer::default_)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_EncodeLongWord, llama3_a, PreTokenizer::llama3, "a")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_EncodeLongWord, llama3_xyz, PreTokenizer::llama3, "xyz")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_EncodeLongWord, default_a, PreTokenizer::default_, "a")
+    ->Unit(benchmark::kMillisecond);
 
 } // namespace
 

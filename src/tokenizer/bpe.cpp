@@ -34,12 +34,14 @@ BpeEncoder::BpeEncoder(const Vocab& vocab, const std::vector<std::string_view>& 
     byte_ids_[b] = *id;
   }
   std::size_t n_bytes = 0;
-  for (const std::string_view m : merges) n_bytes += m.size();
+  for (const std::string_view m : merges)
+    n_bytes += m.size();
   texts_.reserve(n_bytes);
   offsets_.reserve(merges.size() + 1);
   offsets_.push_back(0);
   std::size_t capacity = 16;
-  while (capacity < 2 * merges.size()) capacity *= 2;
+  while (capacity < 2 * merges.size())
+    capacity *= 2;
   slots_.assign(capacity, Slot{-1, 0});
   const std::size_t mask = capacity - 1;
   for (std::size_t rank = 0; rank < merges.size(); ++rank) {
@@ -103,7 +105,8 @@ void BpeEncoder::encode(std::string_view piece, bool ignore_merges, std::vector<
   const std::size_t first = out.size();
   encode_uncached(piece, ignore_merges, out, work);
   if (cacheable && work.cache.size() < kMaxCacheEntries) {
-    work.cache.emplace(piece, std::vector<int32_t>(out.begin() + static_cast<std::ptrdiff_t>(first), out.end()));
+    work.cache.emplace(
+        piece, std::vector<int32_t>(out.begin() + static_cast<std::ptrdiff_t>(first), out.end()));
   }
 }
 
@@ -122,7 +125,8 @@ void BpeEncoder::encode_uncached(std::string_view piece, bool ignore_merges,
     work.symbols[i] = {byte_ids_[static_cast<uint8_t>(piece[i])], i - 1, i + 1 < n ? i + 1 : -1};
   }
   work.queue.clear();
-  for (int32_t i = 0; i + 1 < n; ++i) push_bigram(i, work);
+  for (int32_t i = 0; i + 1 < n; ++i)
+    push_bigram(i, work);
 
   while (!work.queue.empty()) {
     std::pop_heap(work.queue.begin(), work.queue.end(), later);
@@ -148,7 +152,8 @@ void BpeEncoder::encode_uncached(std::string_view piece, bool ignore_merges,
     push_bigram(left.prev, work);
     push_bigram(bigram.left, work);
   }
-  for (int32_t i = 0; i >= 0; i = work.symbols[i].next) out.push_back(work.symbols[i].id);
+  for (int32_t i = 0; i >= 0; i = work.symbols[i].next)
+    out.push_back(work.symbols[i].id);
 }
 
 } // namespace bitnet::tokenizer

@@ -30,7 +30,9 @@ const Tables& tables() {
 
 } // namespace
 
-uint32_t byte_to_code_point(uint8_t b) { return tables().to_cp[b]; }
+uint32_t byte_to_code_point(uint8_t b) {
+  return tables().to_cp[b];
+}
 
 int code_point_to_byte(uint32_t cp) {
   return cp < tables().to_byte.size() ? tables().to_byte[cp] : -1;
@@ -56,17 +58,27 @@ void append_utf8(std::string& out, uint32_t cp) {
 
 uint32_t next_code_point(std::string_view s, std::size_t& pos) {
   const std::size_t n = utf8_sequence_length(s, pos);
-  const auto byte = [&](std::size_t i) { return static_cast<uint32_t>(static_cast<uint8_t>(s[pos + i])); };
+  const auto byte = [&](std::size_t i) {
+    return static_cast<uint32_t>(static_cast<uint8_t>(s[pos + i]));
+  };
   uint32_t cp = 0;
   switch (n) {
-  case 1: cp = byte(0); break;
-  case 2: cp = ((byte(0) & 0x1F) << 6) | (byte(1) & 0x3F); break;
-  case 3: cp = ((byte(0) & 0x0F) << 12) | ((byte(1) & 0x3F) << 6) | (byte(2) & 0x3F); break;
+  case 1:
+    cp = byte(0);
+    break;
+  case 2:
+    cp = ((byte(0) & 0x1F) << 6) | (byte(1) & 0x3F);
+    break;
+  case 3:
+    cp = ((byte(0) & 0x0F) << 12) | ((byte(1) & 0x3F) << 6) | (byte(2) & 0x3F);
+    break;
   case 4:
     cp = ((byte(0) & 0x07) << 18) | ((byte(1) & 0x3F) << 12) | ((byte(2) & 0x3F) << 6) |
          (byte(3) & 0x3F);
     break;
-  default: cp = byte(0); break;
+  default:
+    cp = byte(0);
+    break;
   }
   pos += n == 0 ? 1 : n;
   return cp;
@@ -74,7 +86,8 @@ uint32_t next_code_point(std::string_view s, std::size_t& pos) {
 
 void bytes_to_symbols(std::string_view bytes, std::string& out) {
   out.clear();
-  for (const char c : bytes) append_utf8(out, byte_to_code_point(static_cast<uint8_t>(c)));
+  for (const char c : bytes)
+    append_utf8(out, byte_to_code_point(static_cast<uint8_t>(c)));
 }
 
 std::string symbols_to_bytes(std::string_view symbols) {

@@ -86,7 +86,8 @@ void Regex::split(std::string_view text, const std::vector<Span>& in,
       const std::size_t end = ovector[1];
       if (end == begin) { // none of the patterns can match empty; guard against a hang anyway
         pos = begin + 1;
-        while (pos < span.length && (static_cast<uint8_t>(subject[pos]) & 0xC0) == 0x80) ++pos;
+        while (pos < span.length && (static_cast<uint8_t>(subject[pos]) & 0xC0) == 0x80)
+          ++pos;
         continue;
       }
       if (begin > gap_start) out.push_back({span.offset + gap_start, begin - gap_start});
@@ -104,7 +105,8 @@ Splitter::Splitter(PreTokenizer kind) {
   if (kind == PreTokenizer::llama3) {
     regexes_.emplace_back(kLlama3Pattern);
   } else {
-    for (const std::string_view pattern : kDefaultPatterns) regexes_.emplace_back(pattern);
+    for (const std::string_view pattern : kDefaultPatterns)
+      regexes_.emplace_back(pattern);
   }
 }
 

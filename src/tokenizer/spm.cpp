@@ -33,8 +33,7 @@ bool before(const Bigram& a, const Bigram& b) {
 
 } // namespace
 
-SpmEncoder::SpmEncoder(const Vocab& vocab, std::optional<int32_t> unk)
-    : vocab_(&vocab), unk_(unk) {
+SpmEncoder::SpmEncoder(const Vocab& vocab, std::optional<int32_t> unk) : vocab_(&vocab), unk_(unk) {
   for (int b = 0; b < 256; ++b) {
     auto id = vocab.find(fmt::format("<0x{:02X}>", b));
     if (!id) id = vocab.find(std::string(1, static_cast<char>(b)));

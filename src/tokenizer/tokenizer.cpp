@@ -26,8 +26,7 @@ constexpr int32_t kLlama3BeginOfText = 128000;
 // Texts llama.cpp treats as end of generation besides eos (llm_load_vocab), in the order
 // used to choose the end-of-turn token.
 constexpr std::array<std::string_view, 7> kEogTexts = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>",
-    "<|eom_id|>"};
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>", "<|eom_id|>"};
 
 bool is_special_type(TokenType type) {
   return type == TokenType::control || type == TokenType::user_defined ||
@@ -92,7 +91,8 @@ std::vector<std::string_view> string_array(const gguf::Value& value, std::string
   }
   std::vector<std::string_view> out;
   out.reserve(value.as_array().size());
-  for (const gguf::Value& item : value.as_array()) out.push_back(item.as_string());
+  for (const gguf::Value& item : value.as_array())
+    out.push_back(item.as_string());
   return out;
 }
 
@@ -115,8 +115,9 @@ const gguf::Value::Array* optional_array(const gguf::File& file, std::string_vie
 PreTokenizer pretokenizer_from_name(std::string_view name) {
   if (name == "llama3" || name == "llama-bpe" || name == "llama-v3") return PreTokenizer::llama3;
   if (name == "default") return PreTokenizer::default_;
-  throw Error(ErrorKind::invalid_argument,
-              fmt::format("unknown pre-tokenizer '{}' (llama3, llama-bpe, llama-v3, default)", name));
+  throw Error(
+      ErrorKind::invalid_argument,
+      fmt::format("unknown pre-tokenizer '{}' (llama3, llama-bpe, llama-v3, default)", name));
 }
 
 struct Tokenizer::Impl {
@@ -168,8 +169,7 @@ struct Tokenizer::Impl {
 
 namespace {
 
-std::optional<int32_t> token_id_key(const gguf::File& file, std::string_view key,
-                                    int32_t n_vocab) {
+std::optional<int32_t> token_id_key(const gguf::File& file, std::string_view key, int32_t n_vocab) {
   const auto value = file.find_uint(key);
   if (!value) return std::nullopt;
   if (*value >= static_cast<uint64_t>(n_vocab)) {
@@ -190,8 +190,9 @@ Tokenizer Tokenizer::from_gguf(const gguf::File& file, const Options& options) {
   } else if (*model_name == "llama") {
     impl->model = Impl::Model::spm;
   } else {
-    throw Error(ErrorKind::unsupported,
-                fmt::format("tokenizer.ggml.model '{}' is not supported (gpt2, llama)", *model_name));
+    throw Error(
+        ErrorKind::unsupported,
+        fmt::format("tokenizer.ggml.model '{}' is not supported (gpt2, llama)", *model_name));
   }
 
   const gguf::Value* tokens_value = file.find("tokenizer.ggml.tokens");
@@ -204,20 +205,24 @@ Tokenizer Tokenizer::from_gguf(const gguf::File& file, const Options& options) {
   const auto* types = optional_array(file, "tokenizer.ggml.token_type", tokens.size());
   const auto* scores = optional_array(file, "tokenizer.ggml.scores", tokens.size());
   std::size_t n_bytes = 0;
-  for (const std::string_view token : tokens) n_bytes += token.size();
+  for (const std::string_view token : tokens)
+    n_bytes += token.size();
   Vocab& vocab = impl->vocab;
   vocab.reserve(tokens.size(), n_bytes);
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     const int64_t type = types ? (*types)[i].as_int() : 1;
-    const auto token_type = type >= 0 && type <= 6 ? static_cast<TokenType>(type) : TokenType::undefined;
+    const auto token_type =
+        type >= 0 && type <= 6 ? static_cast<TokenType>(type) : TokenType::undefined;
     vocab.add(tokens[i], token_type, scores ? static_cast<float>((*scores)[i].as_float()) : 0.0f);
   }
   vocab.index();
   const int32_t n_vocab = vocab.size();
 
   const bool spm = impl->model == Impl::Model::spm;
-  impl->bos = token_id_key(file, "tokenizer.ggml.bos_token_id", n_vocab).value_or(spm && n_vocab > 1 ? 1 : -1);
-  impl->eos = token_id_key(file, "tokenizer.ggml.eos_token_id", n_vocab).value_or(spm && n_vocab > 2 ? 2 : -1);
+  impl->bos = token_id_key(file, "tokenizer.ggml.bos_token_id", n_vocab)
+                  .value_or(spm && n_vocab > 1 ? 1 : -1);
+  impl->eos = token_id_key(file, "tokenizer.ggml.eos_token_id", n_vocab)
+                  .value_or(spm && n_vocab > 2 ? 2 : -1);
   impl->unk = token_id_key(file, "tokenizer.ggml.unknown_token_id", n_vocab);
   if (!impl->unk && spm) impl->unk = 0;
   impl->eot = token_id_key(file, "tokenizer.ggml.eot_token_id", n_vocab);
@@ -245,7 +250,8 @@ Tokenizer Tokenizer::from_gguf(const gguf::File& file, const Options& options) {
     if (merges_value == nullptr) {
       throw Error(ErrorKind::format, "tokenizer.ggml.merges is missing (required for gpt2)");
     }
-    impl->bpe = std::make_unique<BpeEncoder>(vocab, string_array(*merges_value, "tokenizer.ggml.merges"));
+    impl->bpe =
+        std::make_unique<BpeEncoder>(vocab, string_array(*merges_value, "tokenizer.ggml.merges"));
     if (options.pretokenizer) {
       impl->pre = *options.pretokenizer;
     } else if (const auto pre = file.find_string("tokenizer.ggml.pre")) {
@@ -286,7 +292,8 @@ Tokenizer::~Tokenizer() = default;
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos,
                                        bool parse_special) const {
   if (const std::size_t bad = utf8_find_invalid(text); bad != std::string_view::npos) {
-    throw Error(ErrorKind::invalid_input, fmt::format("text is not valid UTF-8: invalid UTF-8 at byte {}", bad));
+    throw Error(ErrorKind::invalid_input,
+                fmt::format("text is not valid UTF-8: invalid UTF-8 at byte {}", bad));
   }
   const Impl& impl = *impl_;
   std::vector<int32_t> out;
@@ -321,8 +328,10 @@ std::string Tokenizer::piece(int32_t id, bool render_special) const {
   const std::string_view text = vocab.text(id);
   switch (vocab.type(id)) {
   case TokenType::control:
-  case TokenType::unknown: return render_special ? std::string(text) : std::string();
-  case TokenType::user_defined: return std::string(text);
+  case TokenType::unknown:
+    return render_special ? std::string(text) : std::string();
+  case TokenType::user_defined:
+    return std::string(text);
   case TokenType::normal:
     if (impl_->model == Impl::Model::bpe) return symbols_to_bytes(text);
     {
@@ -341,10 +350,12 @@ std::string Tokenizer::piece(int32_t id, bool render_special) const {
     if (impl_->model == Impl::Model::spm && text.size() == 6 && text.starts_with("<0x")) {
       unsigned value = 0;
       const auto [end, ec] = std::from_chars(text.data() + 3, text.data() + 5, value, 16);
-      if (ec == std::errc() && end == text.data() + 5) return std::string(1, static_cast<char>(value));
+      if (ec == std::errc() && end == text.data() + 5)
+        return std::string(1, static_cast<char>(value));
     }
     return std::string();
-  default: return std::string();
+  default:
+    return std::string();
   }
 }
 
@@ -364,18 +375,30 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool render_special)
   return out;
 }
 
-int32_t Tokenizer::n_vocab() const { return impl_->vocab.size(); }
-int32_t Tokenizer::bos() const { return impl_->bos; }
-int32_t Tokenizer::eos() const { return impl_->eos; }
-std::optional<int32_t> Tokenizer::eot() const { return impl_->eot; }
+int32_t Tokenizer::n_vocab() const {
+  return impl_->vocab.size();
+}
+int32_t Tokenizer::bos() const {
+  return impl_->bos;
+}
+int32_t Tokenizer::eos() const {
+  return impl_->eos;
+}
+std::optional<int32_t> Tokenizer::eot() const {
+  return impl_->eot;
+}
 bool Tokenizer::is_eog(int32_t id) const {
   return std::binary_search(impl_->eog.begin(), impl_->eog.end(), id);
 }
-bool Tokenizer::add_bos_default() const { return impl_->add_bos; }
+bool Tokenizer::add_bos_default() const {
+  return impl_->add_bos;
+}
 std::optional<int32_t> Tokenizer::find_token(std::string_view text) const {
   return impl_->vocab.find(text);
 }
-PreTokenizer Tokenizer::pretokenizer() const { return impl_->pre; }
+PreTokenizer Tokenizer::pretokenizer() const {
+  return impl_->pre;
+}
 
 std::string StreamDecoder::push(int32_t id) {
   pending_ += tokenizer_->piece(id, render_special_);

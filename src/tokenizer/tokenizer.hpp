@@ -88,7 +88,7 @@ class ChatTemplate {
 public:
   // "llama3" when the template has <|start_header_id|> and <|end_header_id|>, else "bitnet".
   static ChatTemplate from_gguf(const gguf::File& file);
-  static ChatTemplate by_name(std::string_view name);    // Error(invalid_argument) if unknown
+  static ChatTemplate by_name(std::string_view name); // Error(invalid_argument) if unknown
   const std::string& name() const { return name_; }
   // Text for `messages`; with add_generation_prompt, ends with the assistant prefix.
   std::string render(std::span<const Message> messages, bool add_generation_prompt) const;

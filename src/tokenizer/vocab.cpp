@@ -18,7 +18,8 @@ void Vocab::add(std::string_view text, TokenType type, float score) {
 
 void Vocab::index() {
   std::size_t capacity = 16;
-  while (capacity < 2 * types_.size()) capacity *= 2;
+  while (capacity < 2 * types_.size())
+    capacity *= 2;
   slots_.assign(capacity, Slot{-1, 0});
   const std::size_t mask = capacity - 1;
   for (int32_t id = 0; id < size(); ++id) {

@@ -24,7 +24,8 @@ enum class TokenType : int32_t {
 
 // FNV-1a over a string, continuing from `h` so a hash can be built from parts.
 inline uint64_t hash_text(std::string_view s, uint64_t h = 0xCBF29CE484222325ull) {
-  for (const char c : s) h = (h ^ static_cast<uint8_t>(c)) * 0x100000001B3ull;
+  for (const char c : s)
+    h = (h ^ static_cast<uint8_t>(c)) * 0x100000001B3ull;
   return h;
 }
 
@@ -49,7 +50,7 @@ private:
   std::vector<TokenType> types_;
   std::vector<float> scores_;
   struct Slot {
-    int32_t id; // -1 when empty
+    int32_t id;   // -1 when empty
     uint32_t tag; // high half of the text's hash, checked before the text
   };
   std::vector<Slot> slots_; // size is a power of two

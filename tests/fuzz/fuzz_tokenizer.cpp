@@ -54,7 +54,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   if (tok.decode(std::span<const int32_t>(ids).subspan(skip)) != text) std::abort();
   bitnet::tokenizer::StreamDecoder stream(tok, true);
   std::string streamed;
-  for (std::size_t i = skip; i < ids.size(); ++i) streamed += stream.push(ids[i]);
+  for (std::size_t i = skip; i < ids.size(); ++i)
+    streamed += stream.push(ids[i]);
   streamed += stream.flush();
   if (streamed != text) std::abort();
   return 0;

@@ -30,17 +30,16 @@ TEST(ChatTemplate, Llama3MatchesTheFixtureConversations) {
     // The fixture's template writes BOS as text; ours leaves it to the tokenizer.
     EXPECT_EQ("<|begin_of_text|>" + text, c.at("rendered").as_string()) << c.at("name").as_string();
     std::vector<int32_t> ids;
-    for (const json::Value& id : c.at("ids").as_array()) ids.push_back(static_cast<int32_t>(id.as_int()));
+    for (const json::Value& id : c.at("ids").as_array())
+      ids.push_back(static_cast<int32_t>(id.as_int()));
     EXPECT_EQ(tok.encode(text, tok.add_bos_default(), true), ids) << c.at("name").as_string();
   }
 }
 
 TEST(ChatTemplate, BitnetFormatAsBitnetCppRendersIt) {
   const auto tmpl = ChatTemplate::by_name("bitnet");
-  const std::vector<Message> chat = {{"system", "Be brief."},
-                                     {"user", "Hi"},
-                                     {"assistant", "Hello."},
-                                     {"user", "Bye"}};
+  const std::vector<Message> chat = {
+      {"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello."}, {"user", "Bye"}};
   EXPECT_EQ(tmpl.render(chat, true),
             "System: Be brief.User: Hi<|eot_id|>Assistant: Hello.User: Bye<|eot_id|>Assistant: ");
   EXPECT_EQ(tmpl.render(chat, false),

@@ -19,7 +19,8 @@ using test::read_jsonl;
 
 std::vector<int32_t> ids_of(const json::Value& array) {
   std::vector<int32_t> ids;
-  for (const json::Value& v : array.as_array()) ids.push_back(static_cast<int32_t>(v.as_int()));
+  for (const json::Value& v : array.as_array())
+    ids.push_back(static_cast<int32_t>(v.as_int()));
   return ids;
 }
 
@@ -106,13 +107,14 @@ TEST(Llama3Tokenizer, PiecesRenderControlTokensOnlyWhenAsked) {
 TEST(Llama3Tokenizer, InvalidUtf8IsRejectedWithItsOffset) {
   const auto tok = Tokenizer::from_gguf(llama3_gguf(""));
   for (const std::string& bad : {std::string("ab\xC3"), std::string("ab\xC0\xAF"),
-                                std::string("ab\xED\xA0\x80"), std::string("ab\xFF")}) {
+                                 std::string("ab\xED\xA0\x80"), std::string("ab\xFF")}) {
     try {
       tok.encode(bad, false);
       ADD_FAILURE() << "no error";
     } catch (const Error& e) {
       EXPECT_EQ(e.kind(), ErrorKind::invalid_input);
-      EXPECT_NE(std::string(e.what()).find("invalid UTF-8 at byte 2"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("invalid UTF-8 at byte 2"), std::string::npos)
+          << e.what();
     }
   }
 }
@@ -127,8 +129,8 @@ TEST(Llama3Tokenizer, RandomBytesNeverCrashAndValidTextRoundTrips) {
   for (int i = 0; i < 2000; ++i) {
     // Odd rounds: random bytes (mostly invalid UTF-8); even rounds: valid text mixing
     // special-token text, partial special text, white space and multi-byte characters.
-    static const char* const kParts[] = {"a", " ", "<|", "|>", "<|eot_id|>", "\n", "\xC3\xA9",
-                                         "1", "\xF0\x9F\x98\x80", "'s", "\t"};
+    static const char* const kParts[] = {
+        "a", " ", "<|", "|>", "<|eot_id|>", "\n", "\xC3\xA9", "1", "\xF0\x9F\x98\x80", "'s", "\t"};
     std::string text;
     const std::size_t n = rng() % 48;
     for (std::size_t k = 0; k < n; ++k) {
@@ -155,7 +157,8 @@ TEST(Llama3Tokenizer, LongSingleWordRoundTrips) {
   const auto tok = Tokenizer::from_gguf(llama3_gguf(""));
   for (const char* unit : {"a", "ab", "é", "7", " "}) {
     std::string text;
-    while (text.size() < 10000) text += unit;
+    while (text.size() < 10000)
+      text += unit;
     const auto ids = tok.encode(text, false);
     EXPECT_LT(ids.size(), text.size()) << unit;
     EXPECT_EQ(tok.decode(ids), text) << unit;
@@ -176,8 +179,9 @@ TEST(Llama3Tokenizer, StreamDecoderHoldsPartialCharacters) {
   EXPECT_EQ(stream.push(byte_token(0x98)), "");
   EXPECT_EQ(stream.push(byte_token(0x80)), "\xF0\x9F\x98\x80");
   EXPECT_EQ(stream.push(byte_token(0xC3)), "");
-  EXPECT_EQ(stream.push(byte_token('a')), "\xC3" "a"); // can never complete: passed through
-  EXPECT_EQ(stream.push(128009), "");                   // control tokens are not printed
+  EXPECT_EQ(stream.push(byte_token('a')), "\xC3"
+                                          "a"); // can never complete: passed through
+  EXPECT_EQ(stream.push(128009), "");           // control tokens are not printed
   EXPECT_EQ(stream.push(byte_token(0xE2)), "");
   EXPECT_EQ(stream.flush(), "\xE2");
   EXPECT_EQ(stream.flush(), "");

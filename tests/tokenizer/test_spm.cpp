@@ -14,11 +14,24 @@ const std::string kSpace = "\xE2\x96\x81"; // ▁
 
 // Tokens: <unk>, <s>, </s>, the 256 byte tokens, then pieces with their scores.
 gguf::File small_spm_gguf() {
-  std::vector<std::pair<std::string, float>> pieces = {
-      {kSpace, -1},          {"h", -2},          {"e", -2},   {"l", -2},        {"o", -2},
-      {"w", -2},             {"r", -2},          {"d", -2},   {kSpace + "h", -3}, {"ll", -3},
-      {kSpace + "w", -3},    {"or", -3},         {kSpace + "he", -4}, {"ld", -4}, {"llo", -5},
-      {kSpace + "wor", -5},  {kSpace + "hello", -6}, {kSpace + "world", -6}};
+  std::vector<std::pair<std::string, float>> pieces = {{kSpace, -1},
+                                                       {"h", -2},
+                                                       {"e", -2},
+                                                       {"l", -2},
+                                                       {"o", -2},
+                                                       {"w", -2},
+                                                       {"r", -2},
+                                                       {"d", -2},
+                                                       {kSpace + "h", -3},
+                                                       {"ll", -3},
+                                                       {kSpace + "w", -3},
+                                                       {"or", -3},
+                                                       {kSpace + "he", -4},
+                                                       {"ld", -4},
+                                                       {"llo", -5},
+                                                       {kSpace + "wor", -5},
+                                                       {kSpace + "hello", -6},
+                                                       {kSpace + "world", -6}};
   gguf::Value::Array tokens{gguf::Value::string("<unk>"), gguf::Value::string("<s>"),
                             gguf::Value::string("</s>")};
   gguf::Value::Array types{gguf::Value::i32(2), gguf::Value::i32(3), gguf::Value::i32(3)};

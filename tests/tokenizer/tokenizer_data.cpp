@@ -45,7 +45,8 @@ const gguf::File& llama3_gguf(const std::string& pre) {
   static std::map<std::string, std::unique_ptr<gguf::File>> files;
   auto& file = files[pre];
   if (!file) {
-    static const synth::Vocab vocab = synth::load_hf_tokenizer(data_path("tokenizer/tokenizer.json"));
+    static const synth::Vocab vocab =
+        synth::load_hf_tokenizer(data_path("tokenizer/tokenizer.json"));
     synth::Options options;
     options.tokenizer_json = data_path("tokenizer/tokenizer.json");
     if (!pre.empty()) options.pre = pre;
@@ -53,7 +54,8 @@ const gguf::File& llama3_gguf(const std::string& pre) {
     for (auto& kv : synth::metadata(options, synth::preset_shape("2b4t"), vocab)) {
       writer.add_kv(std::move(kv.key), std::move(kv.value));
     }
-    const std::string path = (scratch_dir() / ("llama3-" + (pre.empty() ? "nopre" : pre) + ".gguf")).string();
+    const std::string path =
+        (scratch_dir() / ("llama3-" + (pre.empty() ? "nopre" : pre) + ".gguf")).string();
     writer.write(path, [](std::size_t, const gguf::TensorInfo&, gguf::Writer::Sink&) {});
     file = std::make_unique<gguf::File>(gguf::File::open(path));
   }

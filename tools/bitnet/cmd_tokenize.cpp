@@ -74,7 +74,8 @@ std::vector<int32_t> parse_ids(const std::string& list) {
     } catch (const std::exception&) {
       used = 0;
     }
-    while (used < item.size() && item[used] == ' ') ++used;
+    while (used < item.size() && item[used] == ' ')
+      ++used;
     if (used == 0 || used != item.size() || value < 0 || value > INT32_MAX) {
       throw Error(ErrorKind::invalid_argument,
                   fmt::format("--decode: '{}' is not a token id (expected e.g. 1,2,3)", item));
@@ -87,7 +88,8 @@ std::vector<int32_t> parse_ids(const std::string& list) {
 json::Value ids_json(const std::vector<int32_t>& ids) {
   json::Array array;
   array.reserve(ids.size());
-  for (const int32_t id : ids) array.emplace_back(static_cast<int64_t>(id));
+  for (const int32_t id : ids)
+    array.emplace_back(static_cast<int64_t>(id));
   return json::Value(json::Object{{"ids", json::Value(std::move(array))}});
 }
 
@@ -105,14 +107,15 @@ void print_ids(const tokenizer::Tokenizer& tok, const std::vector<int32_t>& ids,
 }
 
 int run_tokenize(const TokenizeArgs& args) {
-  const int sources = (args.text ? 1 : 0) + (args.file ? 1 : 0) + (args.jsonl ? 1 : 0) +
-                      (args.decode ? 1 : 0);
+  const int sources =
+      (args.text ? 1 : 0) + (args.file ? 1 : 0) + (args.jsonl ? 1 : 0) + (args.decode ? 1 : 0);
   if (sources != 1) {
     throw Error(ErrorKind::invalid_argument,
                 "tokenize: give exactly one of --text, --file, --jsonl or --decode");
   }
   tokenizer::Options options;
-  if (args.pretokenizer) options.pretokenizer = tokenizer::pretokenizer_from_name(*args.pretokenizer);
+  if (args.pretokenizer)
+    options.pretokenizer = tokenizer::pretokenizer_from_name(*args.pretokenizer);
   const auto file = gguf::File::open(args.model);
   const auto tok = tokenizer::Tokenizer::from_gguf(file, options);
   const bool add_bos = !args.no_bos && tok.add_bos_default();
@@ -121,8 +124,9 @@ int run_tokenize(const TokenizeArgs& args) {
   if (args.decode) {
     const std::string text = tok.decode(parse_ids(*args.decode));
     if (args.json) {
-      std::fputs((json::dump(json::Value(json::Object{{"text", json::Value(text)}})) + "\n").c_str(),
-                 stdout);
+      std::fputs(
+          (json::dump(json::Value(json::Object{{"text", json::Value(text)}})) + "\n").c_str(),
+          stdout);
     } else {
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::fputc('\n', stdout);
