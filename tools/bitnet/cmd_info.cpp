@@ -1,12 +1,290 @@
-// Placeholder until the command lands: it says so and fails.
+// `bitnet info --model F [--json]`: what a GGUF file holds and whether this build can run it.
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <fmt/format.h>
+
 #include "bitnet/error.hpp"
 #include "commands.hpp"
+#include "gguf/gguf.hpp"
+#include "kernels/kernels.hpp"
+#include "model/config.hpp"
+#include "util/json.hpp"
 
 namespace bitnet::cli {
 
+namespace {
+
+constexpr std::size_t kMaxTextValue = 60; // longer strings are cut in the text view
+
+struct InfoArgs {
+  std::string model;
+  bool json = false;
+};
+
+// Hyper-parameters shown in the summary, as <arch>.<suffix> keys.
+constexpr std::pair<const char*, const char*> kHyperParameters[] = {
+    {"n_embd", "embedding_length"},
+    {"n_layer", "block_count"},
+    {"n_head", "attention.head_count"},
+    {"n_head_kv", "attention.head_count_kv"},
+    {"n_ff", "feed_forward_length"},
+    {"n_ctx_train", "context_length"},
+    {"n_vocab", "vocab_size"},
+    {"n_rot", "rope.dimension_count"},
+    {"rope_freq_base", "rope.freq_base"},
+    {"rms_eps", "attention.layer_norm_rms_epsilon"},
+};
+
+std::string shape_string(const std::vector<uint64_t>& ne) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < ne.size(); ++i)
+    s += fmt::format("{}{}", i ? ", " : "", ne[i]);
+  return s + "]";
+}
+
+std::string value_text(const gguf::Value& v) {
+  switch (v.type()) {
+  case gguf::ValueType::string: {
+    const std::string& s = v.as_string();
+    const std::string shown = s.size() > kMaxTextValue ? s.substr(0, kMaxTextValue) + "…" : s;
+    return json::quote(shown);
+  }
+  case gguf::ValueType::array:
+    return fmt::format("[{} × {}]", gguf::to_string(v.elem_type()), v.as_array().size());
+  case gguf::ValueType::boolean:
+    return v.as_bool() ? "true" : "false";
+  case gguf::ValueType::float32:
+  case gguf::ValueType::float64:
+    return fmt::format("{:g}", v.as_float());
+  case gguf::ValueType::int8:
+  case gguf::ValueType::int16:
+  case gguf::ValueType::int32:
+  case gguf::ValueType::int64:
+    return fmt::format("{}", v.as_int());
+  default:
+    return fmt::format("{}", v.as_uint());
+  }
+}
+
+json::Value value_json(const gguf::Value& v) {
+  switch (v.type()) {
+  case gguf::ValueType::string:
+    return json::Value(v.as_string());
+  case gguf::ValueType::array:
+    return json::Value(json::Object{{"type", gguf::to_string(v.elem_type())},
+                                    {"count", static_cast<int64_t>(v.as_array().size())}});
+  case gguf::ValueType::boolean:
+    return json::Value(v.as_bool());
+  case gguf::ValueType::float32:
+  case gguf::ValueType::float64:
+    return json::Value(v.as_float());
+  case gguf::ValueType::int8:
+  case gguf::ValueType::int16:
+  case gguf::ValueType::int32:
+  case gguf::ValueType::int64:
+    return json::Value(v.as_int());
+  default: {
+    const uint64_t u = v.as_uint();
+    // JSON integers here are int64; larger values keep their magnitude as a double.
+    if (u > static_cast<uint64_t>(INT64_MAX)) return json::Value(static_cast<double>(u));
+    return json::Value(static_cast<int64_t>(u));
+  }
+  }
+}
+
+struct TokenizerSummary {
+  std::optional<std::string> model;
+  std::optional<std::string> pre;
+  std::optional<uint64_t> vocab_size;
+  std::optional<uint64_t> bos, eos, eot;
+  bool eot_from_text = false; // no eot_token_id key: found <|eot_id|> by text, as llama.cpp
+  bool chat_template = false;
+};
+
+// Reads the tokenizer keys without building a tokenizer, so a file this build cannot run
+// (or whose tokenizer is broken) is still described. Ids of the wrong type are omitted.
+TokenizerSummary summarize_tokenizer(const gguf::File& f) {
+  TokenizerSummary t;
+  const auto str = [&](const char* key) -> std::optional<std::string> {
+    const gguf::Value* v = f.find(key);
+    if (!v || v->type() != gguf::ValueType::string) return std::nullopt;
+    return v->as_string();
+  };
+  const auto id = [&](const char* key) -> std::optional<uint64_t> {
+    const gguf::Value* v = f.find(key);
+    if (!v) return std::nullopt;
+    try {
+      return v->as_uint();
+    } catch (const Error&) {
+      return std::nullopt; // not a non-negative integer: shown as absent
+    }
+  };
+  t.model = str("tokenizer.ggml.model");
+  t.pre = str("tokenizer.ggml.pre");
+  t.bos = id("tokenizer.ggml.bos_token_id");
+  t.eos = id("tokenizer.ggml.eos_token_id");
+  t.eot = id("tokenizer.ggml.eot_token_id");
+  t.chat_template = str("tokenizer.chat_template").has_value();
+  const gguf::Value* tokens = f.find("tokenizer.ggml.tokens");
+  if (tokens && tokens->type() == gguf::ValueType::array) {
+    const auto& items = tokens->as_array();
+    t.vocab_size = items.size();
+    if (!t.eot && tokens->elem_type() == gguf::ValueType::string) {
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        if (items[i].as_string() == "<|eot_id|>") {
+          t.eot = i;
+          t.eot_from_text = true;
+          break;
+        }
+      }
+    }
+  }
+  return t;
+}
+
+// Whether this build can run the file, and why not: the model loader's own checks.
+std::optional<std::string> cannot_run_reason(const gguf::File& f) {
+  try {
+    model::load_config(f);
+    return std::nullopt;
+  } catch (const Error& e) {
+    return std::string(e.what());
+  }
+}
+
+template <typename T> std::string opt_text(const std::optional<T>& v) {
+  return v ? fmt::format("{}", *v) : "(absent)";
+}
+
+template <typename T> json::Value opt_json(const std::optional<T>& v) {
+  return v ? json::Value(*v) : json::Value();
+}
+
+void print_text(const gguf::File& f, const TokenizerSummary& tok,
+                const std::optional<std::string>& reason,
+                const std::map<std::string, std::pair<std::size_t, uint64_t>>& by_type) {
+  const std::string arch = f.architecture();
+  fmt::print("file:          {}\n", f.path());
+  fmt::print("size:          {} bytes ({:.2f} MiB), GGUF v{}, alignment {}, data at byte {}\n",
+             f.file_size(), static_cast<double>(f.file_size()) / (1 << 20), f.version(),
+             f.alignment(), f.data_offset());
+  fmt::print("architecture:  {}\n", arch.empty() ? "(absent)" : arch);
+  if (const gguf::Value* name = f.find("general.name")) {
+    fmt::print("name:          {}\n", value_text(*name));
+  }
+  fmt::print("runnable:      {}\n", reason ? "no: " + *reason : "yes");
+  fmt::print("kernels:       {}\n", kernels::to_string(kernels::table().isa));
+
+  fmt::print("\nhyper-parameters:\n");
+  for (const auto& [label, suffix] : kHyperParameters) {
+    const gguf::Value* v = f.find(arch + "." + suffix);
+    fmt::print("  {:<15} {}\n", label, v ? value_text(*v) : "(absent)");
+  }
+
+  fmt::print("\ntokenizer:\n");
+  fmt::print("  {:<15} {}\n", "model", tok.model.value_or("(absent)"));
+  fmt::print("  {:<15} {}\n", "pre", tok.pre.value_or("(absent)"));
+  fmt::print("  {:<15} {}\n", "vocab size", opt_text(tok.vocab_size));
+  fmt::print("  {:<15} {}\n", "bos", opt_text(tok.bos));
+  fmt::print("  {:<15} {}\n", "eos", opt_text(tok.eos));
+  fmt::print("  {:<15} {}{}\n", "eot", opt_text(tok.eot),
+             tok.eot_from_text ? " (<|eot_id|> by token text)" : "");
+  fmt::print("  {:<15} {}\n", "chat template", tok.chat_template ? "present" : "absent");
+
+  fmt::print("\nmetadata ({} keys):\n", f.metadata().size());
+  for (const gguf::KeyValue& kv : f.metadata()) {
+    fmt::print("  {:<45} {}\n", kv.key, value_text(kv.value));
+  }
+
+  fmt::print("\nbytes by type:\n");
+  for (const auto& [type, count_bytes] : by_type) {
+    fmt::print("  {:<6} {:>5} tensors {:>14} bytes ({:.2f} MiB)\n", type, count_bytes.first,
+               count_bytes.second, static_cast<double>(count_bytes.second) / (1 << 20));
+  }
+
+  fmt::print("\ntensors ({}):\n", f.tensors().size());
+  fmt::print("  {:<40} {:<6} {:<22} {:>12} {:>12}\n", "name", "type", "shape", "bytes", "offset");
+  for (const gguf::TensorInfo& t : f.tensors()) {
+    fmt::print("  {:<40} {:<6} {:<22} {:>12} {:>12}\n", t.name, gguf::type_name(t.type),
+               shape_string(t.ne), t.nbytes, f.data_offset() + t.offset);
+  }
+}
+
+json::Value make_json(const gguf::File& f, const TokenizerSummary& tok,
+                      const std::optional<std::string>& reason,
+                      const std::map<std::string, std::pair<std::size_t, uint64_t>>& by_type) {
+  json::Object metadata;
+  for (const gguf::KeyValue& kv : f.metadata())
+    metadata.emplace_back(kv.key, value_json(kv.value));
+  json::Array tensors;
+  for (const gguf::TensorInfo& t : f.tensors()) {
+    json::Array shape;
+    for (uint64_t d : t.ne)
+      shape.emplace_back(static_cast<int64_t>(d));
+    tensors.emplace_back(
+        json::Object{{"name", t.name},
+                     {"type", gguf::type_name(t.type)},
+                     {"shape", std::move(shape)},
+                     {"bytes", static_cast<int64_t>(t.nbytes)},
+                     {"offset", static_cast<int64_t>(f.data_offset() + t.offset)}});
+  }
+  json::Object bytes;
+  for (const auto& [type, count_bytes] : by_type) {
+    bytes.emplace_back(type, static_cast<int64_t>(count_bytes.second));
+  }
+  return json::Value(json::Object{
+      {"file", f.path()},
+      {"file_size", static_cast<int64_t>(f.file_size())},
+      {"gguf_version", static_cast<int64_t>(f.version())},
+      {"alignment", static_cast<int64_t>(f.alignment())},
+      {"architecture", f.architecture()},
+      {"runnable", !reason},
+      {"not_runnable_reason", reason ? json::Value(*reason) : json::Value()},
+      {"kernels", kernels::to_string(kernels::table().isa)},
+      {"tokenizer", json::Object{{"model", opt_json(tok.model)},
+                                 {"pre", opt_json(tok.pre)},
+                                 {"vocab_size", opt_json(tok.vocab_size)},
+                                 {"bos", opt_json(tok.bos)},
+                                 {"eos", opt_json(tok.eos)},
+                                 {"eot", opt_json(tok.eot)},
+                                 {"chat_template", tok.chat_template}}},
+      {"metadata", std::move(metadata)},
+      {"bytes_by_type", std::move(bytes)},
+      {"tensors", std::move(tensors)},
+  });
+}
+
+int run_info(const InfoArgs& args) {
+  const gguf::File f = gguf::File::open(args.model);
+  const TokenizerSummary tok = summarize_tokenizer(f);
+  const std::optional<std::string> reason = cannot_run_reason(f);
+  std::map<std::string, std::pair<std::size_t, uint64_t>> by_type;
+  for (const gguf::TensorInfo& t : f.tensors()) {
+    auto& entry = by_type[gguf::type_name(t.type)];
+    ++entry.first;
+    entry.second += t.nbytes;
+  }
+  if (args.json) {
+    std::fputs((json::dump(make_json(f, tok, reason, by_type)) + "\n").c_str(), stdout);
+  } else {
+    print_text(f, tok, reason, by_type);
+  }
+  return 0;
+}
+
+} // namespace
+
 CommandFn add_info(CLI::App& root) {
-  root.add_subcommand("info", "(not implemented yet)");
-  return [] () -> int { throw Error(ErrorKind::unsupported, "'info' is not implemented yet"); };
+  auto args = std::make_shared<InfoArgs>();
+  CLI::App* cmd = root.add_subcommand(
+      "info", "Show a GGUF file's metadata, tensors and whether this build can run it");
+  cmd->add_option("-m,--model", args->model, "GGUF model file")->required();
+  cmd->add_flag("--json", args->json, "Print one JSON object instead of the text view");
+  return [args] { return run_info(*args); };
 }
 
 } // namespace bitnet::cli
