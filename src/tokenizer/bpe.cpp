@@ -11,10 +11,13 @@ namespace bitnet::tokenizer {
 
 namespace {
 
-// Min-heap order: lowest rank first, then the leftmost pair.
-bool later(const BpeEncoder::Work::Bigram& a, const BpeEncoder::Work::Bigram& b) {
-  return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
-}
+// Min-heap order: lowest rank first, then the leftmost pair. A function object, so the
+// heap operations inline it.
+struct Later {
+  bool operator()(const BpeEncoder::Work::Bigram& a, const BpeEncoder::Work::Bigram& b) const {
+    return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
+  }
+};
 
 } // namespace
 
@@ -86,7 +89,7 @@ void BpeEncoder::push_bigram(int32_t left, Work& work) const {
   const int32_t rank = rank_of(left_id, right_id);
   if (rank < 0) return;
   work.queue.push_back({rank, left, right, left_id, right_id});
-  std::push_heap(work.queue.begin(), work.queue.end(), later);
+  std::push_heap(work.queue.begin(), work.queue.end(), Later{});
 }
 
 void BpeEncoder::encode(std::string_view piece, bool ignore_merges, std::vector<int32_t>& out,
@@ -129,7 +132,7 @@ void BpeEncoder::encode_uncached(std::string_view piece, bool ignore_merges,
     push_bigram(i, work);
 
   while (!work.queue.empty()) {
-    std::pop_heap(work.queue.begin(), work.queue.end(), later);
+    std::pop_heap(work.queue.begin(), work.queue.end(), Later{});
     const Work::Bigram bigram = work.queue.back();
     work.queue.pop_back();
     Work::Symbol& left = work.symbols[bigram.left];

@@ -27,9 +27,11 @@ struct Bigram {
 };
 
 // Max-heap order: highest score first, then the leftmost pair.
-bool before(const Bigram& a, const Bigram& b) {
-  return a.score < b.score || (a.score == b.score && a.left > b.left);
-}
+struct Before {
+  bool operator()(const Bigram& a, const Bigram& b) const {
+    return a.score < b.score || (a.score == b.score && a.left > b.left);
+  }
+};
 
 } // namespace
 
@@ -56,13 +58,13 @@ void SpmEncoder::encode(std::string_view text, std::vector<int32_t>& out) const 
     const auto id = vocab_->find(text.substr(symbols[left].offset, length));
     if (!id) return;
     queue.push_back({vocab_->score(*id), left, right, length});
-    std::push_heap(queue.begin(), queue.end(), before);
+    std::push_heap(queue.begin(), queue.end(), Before{});
   };
   for (std::size_t i = 1; i < symbols.size(); ++i) {
     push(static_cast<int32_t>(i - 1), static_cast<int32_t>(i));
   }
   while (!queue.empty()) {
-    std::pop_heap(queue.begin(), queue.end(), before);
+    std::pop_heap(queue.begin(), queue.end(), Before{});
     const Bigram bigram = queue.back();
     queue.pop_back();
     Symbol& left = symbols[bigram.left];
