@@ -1,12 +1,365 @@
-// Placeholder until the command lands: it says so and fails.
-#include "bitnet/error.hpp"
+// `bitnet bench`: llama-bench's tests (ppN: one batched prefill of N random tokens; tgN: N
+// decode steps after BOS) and output shapes (md, json, csv), plus the ISA and, for tg, the
+// share of the memory-bandwidth floor reached.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "bitnet/bitnet.hpp"
+#include "bitnet/build_info.hpp"
+#include "cli_common.hpp"
 #include "commands.hpp"
+#include "kernels/kernels.hpp"
+#include "kernels/thread_pool.hpp"
 
 namespace bitnet::cli {
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct BenchOptions {
+  std::string model;
+  std::vector<int32_t> n_prompt = {128};
+  std::vector<int32_t> n_gen = {64};
+  std::vector<int32_t> n_threads = {default_threads()};
+  int32_t repetitions = 5;
+  int32_t n_batch = 512;
+  std::string kv_type = "f16";
+  std::string output = "md";
+  double bandwidth_gbps = 0.0; // 0: measure
+};
+
+struct TestResult {
+  int32_t n_prompt = 0;
+  int32_t n_gen = 0;
+  int32_t n_threads = 0;
+  std::string test_time;
+  std::vector<double> samples_ns;
+  std::vector<double> samples_ts;
+  double bytes_per_token = 0.0; // tg only
+  double bandwidth_gbps = 0.0;  // tg only: the floor's denominator
+};
+
+double mean(const std::vector<double>& v) {
+  return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+}
+
+// Sample standard deviation, as llama-bench (0 for a single sample).
+double stddev(const std::vector<double>& v) {
+  if (v.size() < 2) return 0.0;
+  const double m = mean(v);
+  double sq = 0.0;
+  for (double x : v)
+    sq += (x - m) * (x - m);
+  return std::sqrt(sq / static_cast<double>(v.size() - 1));
+}
+
+// Streaming-read bandwidth with n threads: the best of a few passes over a buffer much larger
+// than any cache. Decode reads every weight once per token, so this is its speed limit.
+double measure_bandwidth_gbps(int n_threads) {
+  constexpr size_t kBytes = size_t{256} << 20;
+  std::vector<uint64_t> buf(kBytes / sizeof(uint64_t), 1);
+  kernels::ThreadPool pool(n_threads);
+  std::vector<uint64_t> sums(static_cast<size_t>(n_threads));
+  double best = 0.0;
+  for (int pass = 0; pass < 4; ++pass) {
+    const auto t0 = Clock::now();
+    pool.run([&](int i, int n) {
+      const size_t per = buf.size() / static_cast<size_t>(n);
+      const size_t begin = per * static_cast<size_t>(i);
+      const size_t end = i == n - 1 ? buf.size() : begin + per;
+      uint64_t s = 0;
+      for (size_t k = begin; k < end; ++k)
+        s += buf[k];
+      sums[static_cast<size_t>(i)] = s;
+    });
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    best = std::max(best, static_cast<double>(kBytes) / s / 1e9);
+  }
+  // The sums are checked so the reads cannot be optimised away.
+  if (std::accumulate(sums.begin(), sums.end(), uint64_t{0}) != buf.size()) {
+    throw Error(ErrorKind::io, "bandwidth probe: unexpected read result");
+  }
+  return best;
+}
+
+std::vector<int32_t> random_tokens(int32_t n, int32_t n_vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> pick(0, n_vocab - 1);
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (int32_t& id : ids)
+    id = pick(rng);
+  return ids;
+}
+
+// One timed run; returns nanoseconds of the measured part.
+double run_pp(Session& session, const std::vector<int32_t>& ids) {
+  session.clear();
+  const auto t0 = Clock::now();
+  session.evaluate(ids);
+  return std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+}
+
+// tg through the one generation loop: BOS, then n greedy tokens with EOG ignored; only the
+// decode forwards and sampling are timed, as llama-bench times only its n_gen evaluations.
+double run_tg(Session& session, int32_t n) {
+  session.clear();
+  GenerateParams params;
+  params.n_predict = n;
+  params.sampler.temp = 0.0f;
+  params.ignore_eos = true;
+  const int32_t bos = session.model().bos();
+  const Stats stats = generate(session, std::span(&bos, 1), params);
+  return (stats.decode_ms + stats.sample_ms) * 1e6;
+}
+
+TestResult bench_one(Session& session, int32_t n_prompt, int32_t n_gen, int32_t reps) {
+  TestResult r;
+  r.n_prompt = n_prompt;
+  r.n_gen = n_gen;
+  r.n_threads = session.n_threads();
+  r.test_time = utc_timestamp();
+  const int32_t n = n_prompt > 0 ? n_prompt : n_gen;
+  const auto ids = random_tokens(n_prompt, session.model().info().n_vocab, 42);
+  auto once = [&] { return n_prompt > 0 ? run_pp(session, ids) : run_tg(session, n_gen); };
+  once(); // warm-up, not counted
+  for (int32_t i = 0; i < reps; ++i) {
+    const double ns = once();
+    r.samples_ns.push_back(ns);
+    r.samples_ts.push_back(1e9 * n / ns);
+  }
+  return r;
+}
+
+std::string human_size(uint64_t bytes) {
+  const double b = static_cast<double>(bytes);
+  return b < 1024.0 * 1024 * 1024 ? fmt::format("{:.2f} MiB", b / (1024.0 * 1024))
+                                  : fmt::format("{:.2f} GiB", b / (1024.0 * 1024 * 1024));
+}
+
+std::string human_params(uint64_t n) {
+  const double v = static_cast<double>(n);
+  return v < 1e9 ? fmt::format("{:.2f} M", v / 1e6) : fmt::format("{:.2f} B", v / 1e9);
+}
+
+std::string test_name(const TestResult& r) {
+  return r.n_prompt > 0 ? fmt::format("pp{}", r.n_prompt) : fmt::format("tg{}", r.n_gen);
+}
+
+json::Value to_json(const TestResult& r, const ModelInfo& info, const BenchOptions& o) {
+  json::Value v = json::Object{};
+  v.set("build_commit", build::kCommit);
+  v.set("cpu_info", kernels::cpu_description());
+  v.set("isa", isa_name());
+  v.set("model_filename", info.path);
+  v.set("model_type", info.architecture);
+  v.set("model_size", info.file_size);
+  v.set("model_n_params", info.n_params);
+  v.set("n_batch", o.n_batch);
+  v.set("n_threads", r.n_threads);
+  v.set("type_k", o.kv_type);
+  v.set("type_v", o.kv_type);
+  v.set("n_prompt", r.n_prompt);
+  v.set("n_gen", r.n_gen);
+  v.set("test_time", r.test_time);
+  v.set("avg_ns", static_cast<int64_t>(std::llround(mean(r.samples_ns))));
+  v.set("stddev_ns", static_cast<int64_t>(std::llround(stddev(r.samples_ns))));
+  v.set("avg_ts", mean(r.samples_ts));
+  v.set("stddev_ts", stddev(r.samples_ts));
+  json::Array ns;
+  for (double x : r.samples_ns)
+    ns.emplace_back(static_cast<int64_t>(std::llround(x)));
+  v.set("samples_ns", std::move(ns));
+  v.set("samples_ts", json::Array(r.samples_ts.begin(), r.samples_ts.end()));
+  if (r.n_gen > 0) {
+    v.set("bytes_per_token", r.bytes_per_token);
+    v.set("bandwidth_gbps", r.bandwidth_gbps);
+    v.set("bw_share", r.bytes_per_token * mean(r.samples_ts) / 1e9 / r.bandwidth_gbps);
+  } else {
+    v.set("bytes_per_token", nullptr);
+    v.set("bandwidth_gbps", nullptr);
+    v.set("bw_share", nullptr);
+  }
+  return v;
+}
+
+void print_md(const std::vector<TestResult>& results, const ModelInfo& info) {
+  const std::string model = fmt::format("{} {}", info.architecture, human_params(info.n_params));
+  std::string out =
+      fmt::format("| {:<30} | {:>10} | {:>10} | {:<8} | {:>7} | {:>10} | {:>20} | "
+                  "{:>8} | {:>8} |\n",
+                  "model", "size", "params", "isa", "threads", "test", "t/s", "GB/s", "% bw");
+  out += fmt::format("| {:-<30} | {:->9}: | {:->9}: | {:-<8} | {:->6}: | {:->9}: | {:->19}: | "
+                     "{:->7}: | {:->7}: |\n",
+                     "", "", "", "", "", "", "", "", "");
+  for (const TestResult& r : results) {
+    const double ts = mean(r.samples_ts);
+    std::string gbs = "-";
+    std::string share = "-";
+    if (r.n_gen > 0) {
+      const double achieved = r.bytes_per_token * ts / 1e9;
+      gbs = fmt::format("{:.2f}", achieved);
+      share = fmt::format("{:.1f}", 100.0 * achieved / r.bandwidth_gbps);
+    }
+    out += fmt::format("| {:<30} | {:>10} | {:>10} | {:<8} | {:>7} | {:>10} | {:>20} | {:>8} | "
+                       "{:>8} |\n",
+                       model, human_size(info.file_size), human_params(info.n_params), isa_name(),
+                       r.n_threads, test_name(r),
+                       fmt::format("{:.2f} ± {:.2f}", ts, stddev(r.samples_ts)), gbs, share);
+  }
+  out += fmt::format("\nbuild: {} ({})\n", build::kCommit, build::kBuildType);
+  std::fputs(out.c_str(), stdout);
+}
+
+std::string csv_field(const json::Value& v) {
+  if (v.is_array()) {
+    std::string joined;
+    for (const json::Value& x : v.as_array()) {
+      if (!joined.empty()) joined += ';';
+      joined += json::dump(x);
+    }
+    return "\"" + joined + "\"";
+  }
+  if (v.is_string()) {
+    std::string s = v.as_string();
+    std::string quoted = "\"";
+    for (char ch : s)
+      quoted += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+    return quoted + "\"";
+  }
+  return json::dump(v);
+}
+
+void print_csv(const json::Array& rows) {
+  std::string out;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const json::Object& row = rows[i].as_object();
+    if (i == 0) {
+      for (size_t k = 0; k < row.size(); ++k) {
+        if (k) out += ',';
+        out += row[k].first;
+      }
+      out += '\n';
+    }
+    for (size_t k = 0; k < row.size(); ++k) {
+      if (k) out += ',';
+      out += csv_field(row[k].second);
+    }
+    out += '\n';
+  }
+  std::fputs(out.c_str(), stdout);
+}
+
+int run_bench(const BenchOptions& o) {
+  if (o.output != "md" && o.output != "json" && o.output != "csv") {
+    throw Error(ErrorKind::invalid_argument,
+                "-o: unknown format '" + o.output + "' (md, json, csv)");
+  }
+  const KvType kv = parse_kv_type(o.kv_type);
+  const std::shared_ptr<Model> model = Model::load(resolve_model_path(o.model));
+  const ModelInfo& info = model->info();
+
+  std::vector<TestResult> results;
+  std::map<int32_t, double> bandwidth; // per thread count
+  for (int32_t t : o.n_threads) {
+    auto bench_with = [&](int32_t n_prompt, int32_t n_gen) {
+      SessionParams sp;
+      sp.n_ctx = n_prompt > 0 ? n_prompt : n_gen + 1;
+      sp.n_batch = o.n_batch;
+      sp.n_threads = t;
+      sp.kv_type = kv;
+      Session session(model, sp);
+      spdlog::debug("bench: {} threads, {}", t,
+                    n_prompt > 0 ? fmt::format("pp{}", n_prompt) : fmt::format("tg{}", n_gen));
+      TestResult r = bench_one(session, n_prompt, n_gen, o.repetitions);
+      if (n_gen > 0) {
+        double bytes = 0.0;
+        for (int32_t pos = 1; pos <= n_gen; ++pos)
+          bytes += decode_step_bytes(info, kv, pos);
+        r.bytes_per_token = bytes / n_gen;
+        if (o.bandwidth_gbps > 0) {
+          r.bandwidth_gbps = o.bandwidth_gbps;
+        } else {
+          if (!bandwidth.contains(t)) bandwidth[t] = measure_bandwidth_gbps(t);
+          r.bandwidth_gbps = bandwidth[t];
+        }
+      }
+      results.push_back(std::move(r));
+    };
+    for (int32_t p : o.n_prompt) {
+      if (p > 0) bench_with(p, 0);
+    }
+    for (int32_t n : o.n_gen) {
+      if (n > 0) bench_with(0, n);
+    }
+  }
+  if (results.empty()) throw Error(ErrorKind::invalid_argument, "nothing to run: -p and -n are 0");
+
+  if (o.output == "md") {
+    print_md(results, info);
+    for (const auto& [t, gbps] : bandwidth) {
+      std::printf("memory bandwidth (streaming-read probe, %d threads): %.2f GB/s\n", t, gbps);
+    }
+  } else {
+    json::Array rows;
+    for (const TestResult& r : results)
+      rows.push_back(to_json(r, info, o));
+    if (o.output == "json") {
+      std::puts(json::dump(json::Value(rows), 2).c_str());
+    } else {
+      print_csv(rows);
+    }
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
+} // namespace
+
 CommandFn add_bench(CLI::App& root) {
-  root.add_subcommand("bench", "(not implemented yet)");
-  return [] () -> int { throw Error(ErrorKind::unsupported, "'bench' is not implemented yet"); };
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* cmd = root.add_subcommand(
+      "bench", "Prompt (ppN) and generation (tgN) throughput, shaped like llama-bench");
+  cmd->add_option("-m,--model", o->model, "GGUF model file (default: the demo model)");
+  const auto non_negative = CLI::Range(0, std::numeric_limits<int32_t>::max());
+  cmd->add_option("-p,--n-prompt", o->n_prompt, "Prompt lengths, comma separated; 0 skips pp")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->check(non_negative);
+  cmd->add_option("-n,--n-gen", o->n_gen, "Generation lengths, comma separated; 0 skips tg")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->check(non_negative);
+  cmd->add_option("-t,--threads", o->n_threads,
+                  "Thread counts, comma separated (default: available cores)")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("-r,--repetitions", o->repetitions, "Timed runs per test (after one warm-up)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("-b,--batch-size", o->n_batch, "Prompt tokens per batched forward")
+      ->capture_default_str()
+      ->check(CLI::Range(1, std::numeric_limits<int32_t>::max()));
+  cmd->add_option("--kv-type", o->kv_type, "KV cache type: f16 or f32")->capture_default_str();
+  cmd->add_option("-o,--output", o->output, "Output format: md, json or csv")
+      ->capture_default_str();
+  cmd->add_option("--bw", o->bandwidth_gbps,
+                  "Memory bandwidth in GB/s for the tg floor share (default: measured with a "
+                  "streaming-read probe)")
+      ->check(CLI::PositiveNumber);
+  return [o]() -> int { return run_bench(*o); };
 }
 
 } // namespace bitnet::cli

@@ -1,0 +1,233 @@
+#include "cli_common.hpp"
+
+#include <sys/resource.h>
+
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "bitnet/build_info.hpp"
+#include "kernels/kernels.hpp"
+
+namespace bitnet::cli {
+
+std::string demo_model_path() {
+  return BITNET_DEMO_MODEL;
+}
+
+std::string resolve_model_path(const std::string& given) {
+  if (!given.empty()) return given;
+  const std::string demo = demo_model_path();
+  if (!std::filesystem::exists(demo)) {
+    throw Error(ErrorKind::io, "no --model given and the demo model " + demo + " is missing");
+  }
+  spdlog::info("no --model given: using the demo model {} (bitnet-tiny-brown, 5.4M parameters "
+               "trained on the Brown corpus; a toy, not the 2B-4T model)",
+               demo);
+  return demo;
+}
+
+int32_t default_threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int32_t>(n);
+}
+
+uint64_t peak_rss_bytes() {
+  rusage usage{};
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  return static_cast<uint64_t>(usage.ru_maxrss) * 1024; // Linux reports KiB
+}
+
+std::string read_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw Error(ErrorKind::io, "cannot read '" + path + "': it is a directory");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorKind::io, "cannot open '" + path + "'");
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (in.bad()) throw Error(ErrorKind::io, "cannot read '" + path + "'");
+  return std::move(bytes).str();
+}
+
+KvType parse_kv_type(std::string_view name) {
+  if (name == "f16") return KvType::f16;
+  if (name == "f32") return KvType::f32;
+  throw Error(ErrorKind::invalid_argument,
+              fmt::format("--kv-type: unknown type '{}' (f16 or f32)", name));
+}
+
+const char* to_string(KvType type) noexcept {
+  return type == KvType::f16 ? "f16" : "f32";
+}
+
+std::string isa_name() {
+  return kernels::to_string(kernels::table().isa);
+}
+
+std::string utc_timestamp() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+double decode_step_bytes(const ModelInfo& info, KvType kv, int64_t pos) {
+  const double elt = kv == KvType::f16 ? 2.0 : 4.0;
+  const double kv_row = 2.0 * info.n_layer * info.n_head_kv * info.head_dim * elt;
+  return static_cast<double>(info.weight_bytes_per_token) + kv_row * static_cast<double>(pos + 1);
+}
+
+namespace {
+
+// "%10.2f ms / %5d <unit> (%8.2f ms per token, %8.2f tokens per second)" as llama.cpp prints it.
+std::string rate_line(const char* label, double ms, int64_t n, const char* unit) {
+  const double per = n > 0 ? ms / static_cast<double>(n) : 0.0;
+  const double tps = ms > 0.0 ? 1e3 * static_cast<double>(n) / ms : 0.0;
+  return fmt::format("bitnet_perf: {:>16} = {:10.2f} ms / {:5d} {:<6} ({:8.2f} ms per token, "
+                     "{:8.2f} tokens per second)\n",
+                     label, ms, n, unit, per, tps);
+}
+
+json::Array ints(const std::vector<int32_t>& v) {
+  return json::Array(v.begin(), v.end());
+}
+
+json::Array doubles(const std::vector<double>& v) {
+  return json::Array(v.begin(), v.end());
+}
+
+} // namespace
+
+void print_timings(std::FILE* out, const Stats& stats, const RunReport& report) {
+  std::string block = "\n";
+  block += fmt::format("bitnet_perf: {:>16} = {:10.2f} ms\n", "load time", stats.load_ms);
+  block += fmt::format("bitnet_perf: {:>16} = {:10.2f} ms\n", "tokenize time", stats.tokenize_ms);
+  block += rate_line("prompt eval time", stats.prefill_ms, stats.n_prompt, "tokens");
+  block += rate_line("eval time", stats.decode_ms,
+                     static_cast<int64_t>(stats.decode_ms_per_token.size()), "runs");
+  block += rate_line("sampling time", stats.sample_ms, stats.n_gen, "runs");
+  block += fmt::format("bitnet_perf: {:>16} = {:10.2f} ms / {:5d} tokens\n", "total time",
+                       report.total_ms, stats.n_prompt + stats.n_gen);
+  block += fmt::format(
+      "bitnet_perf: isa {} | threads {} | ctx {} | kv {} | peak memory {:.1f} MiB\n", isa_name(),
+      report.session->n_threads(), report.session->n_ctx(), to_string(report.session->kv_type()),
+      static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0));
+  std::fputs(block.c_str(), out);
+  std::fflush(out);
+}
+
+json::Value make_receipt(const Stats& stats, const RunReport& report) {
+  const ModelInfo& info = *report.model;
+  const GenerateParams& params = *report.params;
+  const Session& session = *report.session;
+
+  json::Value receipt = json::Object{};
+  receipt.set("schema_version", kReceiptSchemaVersion);
+  receipt.set("created_utc", utc_timestamp());
+  receipt.set("bitnet_version", build::kVersion);
+  receipt.set("build_commit", build::kCommit);
+  receipt.set("build_type", build::kBuildType);
+  receipt.set("compiler", build::kCompiler);
+  receipt.set("cpu_info", kernels::cpu_description());
+  receipt.set("isa", isa_name());
+  receipt.set("n_threads", session.n_threads());
+  receipt.set("n_ctx", session.n_ctx());
+  receipt.set("n_batch", session.n_batch());
+  receipt.set("kv_type", to_string(session.kv_type()));
+
+  json::Value model = json::Object{};
+  model.set("path", info.path);
+  model.set("name", info.name);
+  model.set("size", info.file_size);
+  model.set("architecture", info.architecture);
+  model.set("n_params", info.n_params);
+  model.set("n_vocab", info.n_vocab);
+  model.set("n_ctx_train", info.n_ctx_train);
+  model.set("weight_bytes_per_token", info.weight_bytes_per_token);
+  receipt.set("model", std::move(model));
+
+  json::Value sampling = json::Object{};
+  sampling.set("n_predict", params.n_predict);
+  sampling.set("temp", static_cast<double>(params.sampler.temp));
+  sampling.set("top_k", params.sampler.top_k);
+  sampling.set("top_p", static_cast<double>(params.sampler.top_p));
+  sampling.set("min_p", static_cast<double>(params.sampler.min_p));
+  sampling.set("repeat_penalty", static_cast<double>(params.sampler.repeat_penalty));
+  sampling.set("repeat_last_n", params.sampler.repeat_last_n);
+  sampling.set("seed", params.sampler.seed);
+  sampling.set("ignore_eos", params.ignore_eos);
+  sampling.set("stop", json::Array(params.stop.begin(), params.stop.end()));
+  sampling.set("add_bos", params.add_bos ? json::Value(*params.add_bos) : json::Value());
+  sampling.set("parse_special", params.parse_special);
+  receipt.set("params", std::move(sampling));
+
+  receipt.set("n_prompt", stats.n_prompt);
+  receipt.set("n_gen", stats.n_gen);
+  receipt.set("n_past", session.n_past());
+  json::Value timings = json::Object{};
+  timings.set("load", stats.load_ms);
+  timings.set("tokenize", stats.tokenize_ms);
+  timings.set("prefill", stats.prefill_ms);
+  timings.set("decode", stats.decode_ms);
+  timings.set("sample", stats.sample_ms);
+  timings.set("total", report.total_ms);
+  receipt.set("timings_ms", std::move(timings));
+  receipt.set("prefill_tokens_per_s",
+              stats.prefill_ms > 0 ? 1e3 * stats.n_prompt / stats.prefill_ms : 0.0);
+  const auto n_decode = static_cast<double>(stats.decode_ms_per_token.size());
+  receipt.set("decode_tokens_per_s", stats.decode_ms > 0 ? 1e3 * n_decode / stats.decode_ms : 0.0);
+  receipt.set("decode_ms_per_token", doubles(stats.decode_ms_per_token));
+  receipt.set("embedded_per_step", ints(stats.embedded_per_step));
+  // Mean bytes each decode step read (weights + KV), for the bandwidth floor.
+  const int64_t first_pos = int64_t{stats.n_past_start} + stats.n_prompt;
+  double bytes = 0.0;
+  for (size_t i = 0; i < stats.decode_ms_per_token.size(); ++i) {
+    bytes += decode_step_bytes(info, session.kv_type(), first_pos + static_cast<int64_t>(i));
+  }
+  receipt.set("decode_bytes_per_token", n_decode > 0 ? bytes / n_decode : 0.0);
+  receipt.set("prompt_ids", ints(stats.prompt_ids));
+  receipt.set("generated_ids", ints(stats.generated_ids));
+  receipt.set("stop_reason", to_string(stats.stop_reason));
+  receipt.set("peak_rss_bytes", peak_rss_bytes());
+  return receipt;
+}
+
+void write_json_file(const std::string& path, const json::Value& value) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw Error(ErrorKind::io, "cannot write '" + path + "'");
+  out << json::dump(value, 2) << '\n';
+  out.flush();
+  if (!out) throw Error(ErrorKind::io, "cannot write '" + path + "'");
+}
+
+void accumulate(Stats& total, const Stats& turn) {
+  total.n_prompt += turn.n_prompt;
+  total.n_gen += turn.n_gen;
+  total.n_threads = turn.n_threads;
+  total.n_ctx = turn.n_ctx;
+  total.load_ms = turn.load_ms;
+  total.tokenize_ms += turn.tokenize_ms;
+  total.prefill_ms += turn.prefill_ms;
+  total.decode_ms += turn.decode_ms;
+  total.sample_ms += turn.sample_ms;
+  total.total_ms += turn.total_ms;
+  const auto append = [](auto& to, const auto& from) {
+    to.insert(to.end(), from.begin(), from.end());
+  };
+  append(total.decode_ms_per_token, turn.decode_ms_per_token);
+  append(total.embedded_per_step, turn.embedded_per_step);
+  append(total.prompt_ids, turn.prompt_ids);
+  append(total.generated_ids, turn.generated_ids);
+  total.stop_reason = turn.stop_reason;
+}
+
+} // namespace bitnet::cli
