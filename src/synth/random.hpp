@@ -20,7 +20,8 @@ public:
   // One stream per (seed, stream) pair, so each tensor's values do not depend on the others.
   Rng(uint64_t seed, uint64_t stream) {
     uint64_t sm = seed ^ (stream * 0xD1B54A32D192ED03ull);
-    for (auto& word : s_) word = splitmix64(sm);
+    for (auto& word : s_)
+      word = splitmix64(sm);
   }
 
   uint64_t next() {

@@ -32,7 +32,7 @@ constexpr float kSqrt3 = 1.7320508f;
 // embedding (656 MB).
 constexpr std::size_t kEmbdChunk = std::size_t{1} << 21;
 
-constexpr uint32_t kFileTypeI2S = 40;         // LLAMA_FTYPE_MOSTLY_I2_S (facts §1)
+constexpr uint32_t kFileTypeI2S = 40;        // LLAMA_FTYPE_MOSTLY_I2_S (facts §1)
 constexpr uint32_t kQuantizationVersion = 2; // as llama-quantize writes it
 
 struct Preset {
@@ -64,11 +64,14 @@ void check_arch(const std::string& arch) {
 gguf::Value string_array(const std::vector<std::string>& items) {
   gguf::Value::Array values;
   values.reserve(items.size());
-  for (const std::string& s : items) values.push_back(gguf::Value::string(s));
+  for (const std::string& s : items)
+    values.push_back(gguf::Value::string(s));
   return gguf::Value::array(gguf::ValueType::string, std::move(values));
 }
 
-float f16_exact(double x) { return fp16_to_fp32(fp32_to_fp16(static_cast<float>(x))); }
+float f16_exact(double x) {
+  return fp16_to_fp32(fp32_to_fp16(static_cast<float>(x)));
+}
 
 // Writes one tensor's bytes; buffers are reused from tensor to tensor.
 class TensorWriter {
@@ -84,9 +87,11 @@ public:
     case TensorRole::embedding: {
       const float half_width = kEmbdStd * kSqrt3;
       for (uint64_t done = 0; done < n;) {
-        const std::size_t count = static_cast<std::size_t>(std::min<uint64_t>(kEmbdChunk, n - done));
+        const std::size_t count =
+            static_cast<std::size_t>(std::min<uint64_t>(kEmbdChunk, n - done));
         half_.resize(count);
-        for (uint16_t& h : half_) h = fp32_to_fp16(half_width * rng.uniform_pm1());
+        for (uint16_t& h : half_)
+          h = fp32_to_fp16(half_width * rng.uniform_pm1());
         emit(sink, std::as_bytes(std::span(half_)));
         done += count;
       }
@@ -95,7 +100,11 @@ public:
     case TensorRole::norm: {
       const float half_width = kNormNoise * kSqrt3;
       floats_.resize(static_cast<std::size_t>(n));
-      for (float& f : floats_) f = 1.0f + half_width * rng.uniform_pm1();
+      for (float& f : floats_) {
+        // Two statements, so no compiler fuses them into an FMA with other rounding.
+        const float noise = half_width * rng.uniform_pm1();
+        f = 1.0f + noise;
+      }
       emit(sink, std::as_bytes(std::span(floats_)));
       break;
     }
@@ -105,7 +114,8 @@ public:
       // Rounded to an f16 value so F16/F32 copies of the weights hold the same numbers.
       const float scale = f16_exact(gain / std::sqrt(2.0 / 3.0 * static_cast<double>(spec.ne[0])));
       ternary_.resize(static_cast<std::size_t>(n));
-      for (std::size_t i = 0; i < ternary_.size(); i += 4) rng.ternary4(&ternary_[i]);
+      for (std::size_t i = 0; i < ternary_.size(); i += 4)
+        rng.ternary4(&ternary_[i]);
       packed_.assign(static_cast<std::size_t>(info.nbytes), 0);
       gguf::pack_i2s(ternary_, scale, packed_);
       emit(sink, std::as_bytes(std::span(packed_)));
@@ -137,15 +147,15 @@ Shape preset_shape(std::string_view preset) {
   for (const Preset& p : kPresets) {
     if (p.name == preset) return p.shape;
   }
-  throw Error(ErrorKind::invalid_argument,
-              fmt::format("unknown preset '{}' (expected {})", preset,
-                          fmt::join(preset_names(), ", ")));
+  throw Error(ErrorKind::invalid_argument, fmt::format("unknown preset '{}' (expected {})", preset,
+                                                       fmt::join(preset_names(), ", ")));
 }
 
 const std::vector<std::string>& preset_names() {
   static const std::vector<std::string> kNames = [] {
     std::vector<std::string> names;
-    for (const Preset& p : kPresets) names.emplace_back(p.name);
+    for (const Preset& p : kPresets)
+      names.emplace_back(p.name);
     return names;
   }();
   return kNames;
@@ -184,7 +194,9 @@ std::vector<TensorSpec> tensor_plan(const Shape& shape, uint64_t n_vocab) {
   return plan;
 }
 
-std::string_view bitnet_chat_template() { return kBitnetChatTemplate; }
+std::string_view bitnet_chat_template() {
+  return kBitnetChatTemplate;
+}
 
 Vocab resolve_vocab(const Shape& shape, const std::optional<std::string>& tokenizer_json) {
   if (!tokenizer_json) {
@@ -210,17 +222,19 @@ std::vector<gguf::KeyValue> metadata(const Options& options, const Shape& shape,
 
   std::vector<Value> score_values;
   score_values.reserve(vocab.scores.size());
-  for (float s : vocab.scores) score_values.push_back(Value::f32(s));
+  for (float s : vocab.scores)
+    score_values.push_back(Value::f32(s));
   std::vector<Value> type_values;
   type_values.reserve(vocab.types.size());
-  for (TokenType t : vocab.types) type_values.push_back(Value::i32(static_cast<int32_t>(t)));
+  for (TokenType t : vocab.types)
+    type_values.push_back(Value::i32(static_cast<int32_t>(t)));
 
   // The order of the converter (add_meta_arch, add_meta_vocab, SpecialVocab) followed by
   // llama-quantize's general.quantization_version, as in the 2B-4T file.
   std::vector<gguf::KeyValue> kv;
   kv.push_back({"general.architecture", Value::string(a)});
-  kv.push_back({"general.name", Value::string(fmt::format("bitnet-synth-{}-s{}", options.preset,
-                                                          options.seed))});
+  kv.push_back({"general.name",
+                Value::string(fmt::format("bitnet-synth-{}-s{}", options.preset, options.seed))});
   kv.push_back({a + ".vocab_size", u32(vocab.size())});
   kv.push_back({a + ".context_length", u32(shape.n_ctx)});
   kv.push_back({a + ".embedding_length", u32(shape.n_embd)});
@@ -236,10 +250,10 @@ std::vector<gguf::KeyValue> metadata(const Options& options, const Shape& shape,
   kv.push_back({"tokenizer.ggml.model", Value::string("gpt2")});
   if (options.pre) kv.push_back({"tokenizer.ggml.pre", Value::string(*options.pre)});
   kv.push_back({"tokenizer.ggml.tokens", string_array(vocab.tokens)});
-  kv.push_back({"tokenizer.ggml.scores",
-                Value::array(gguf::ValueType::float32, std::move(score_values))});
-  kv.push_back({"tokenizer.ggml.token_type",
-                Value::array(gguf::ValueType::int32, std::move(type_values))});
+  kv.push_back(
+      {"tokenizer.ggml.scores", Value::array(gguf::ValueType::float32, std::move(score_values))});
+  kv.push_back(
+      {"tokenizer.ggml.token_type", Value::array(gguf::ValueType::int32, std::move(type_values))});
   kv.push_back({"tokenizer.ggml.merges", string_array(vocab.merges)});
   kv.push_back({"tokenizer.ggml.bos_token_id", u32(vocab.bos)});
   kv.push_back({"tokenizer.ggml.eos_token_id", u32(vocab.eos)});
@@ -259,7 +273,8 @@ Summary write_model(const std::string& path, const Options& options, const Progr
   for (auto& [key, value] : metadata(options, shape, vocab)) {
     writer.add_kv(std::move(key), std::move(value));
   }
-  for (const TensorSpec& t : plan) writer.add_tensor(t.name, t.type, t.ne);
+  for (const TensorSpec& t : plan)
+    writer.add_tensor(t.name, t.type, t.ne);
 
   Summary summary;
   summary.n_tensors = plan.size();
@@ -271,10 +286,10 @@ Summary write_model(const std::string& path, const Options& options, const Progr
   }
 
   TensorWriter tensor_writer(options.seed, bytes_total, progress);
-  writer.write(path, [&](std::size_t index, const gguf::TensorInfo& info,
-                         gguf::Writer::Sink& sink) {
-    tensor_writer.write(index, plan[index], info, sink);
-  });
+  writer.write(path,
+               [&](std::size_t index, const gguf::TensorInfo& info, gguf::Writer::Sink& sink) {
+                 tensor_writer.write(index, plan[index], info, sink);
+               });
   std::error_code ec;
   summary.file_size = std::filesystem::file_size(path, ec);
   if (ec) throw Error(ErrorKind::io, fmt::format("cannot stat '{}': {}", path, ec.message()));

@@ -52,7 +52,7 @@ std::string_view bitnet_chat_template();
 struct Options {
   std::string preset = "tiny";
   uint64_t seed = 1;
-  std::string arch = "bitnet-b1.58"; // or "bitnet-25"
+  std::string arch = "bitnet-b1.58";         // or "bitnet-25"
   std::optional<std::string> tokenizer_json; // HF tokenizer.json; built-in BPE when absent
   std::optional<std::string> pre;            // tokenizer.ggml.pre, absent like the real file
 };
@@ -78,7 +78,6 @@ using Progress = std::function<void(uint64_t bytes_done, uint64_t bytes_total)>;
 // Writes the model to `path`, one tensor (token_embd: a block of rows) in memory at a time.
 // Same options → identical bytes. Throws Error(invalid_argument) for a bad preset or arch,
 // and the errors of resolve_vocab and gguf::Writer::write.
-Summary write_model(const std::string& path, const Options& options,
-                    const Progress& progress = {});
+Summary write_model(const std::string& path, const Options& options, const Progress& progress = {});
 
 } // namespace bitnet::synth

@@ -83,7 +83,8 @@ std::vector<std::string_view> split_words(std::string_view text) {
     std::size_t start = i;
     if (classify(text[i]) == CharClass::space) {
       std::size_t j = i;
-      while (j < text.size() && classify(text[j]) == CharClass::space) ++j;
+      while (j < text.size() && classify(text[j]) == CharClass::space)
+        ++j;
       if (j == text.size() || text[j - 1] != ' ') {
         words.push_back(text.substr(i, j - i));
         i = j;
@@ -94,7 +95,8 @@ std::vector<std::string_view> split_words(std::string_view text) {
       i = j;
     }
     const CharClass cls = classify(text[i]);
-    while (i < text.size() && classify(text[i]) == cls) ++i;
+    while (i < text.size() && classify(text[i]) == cls)
+      ++i;
     words.push_back(text.substr(start, i - start));
   }
   return words;
@@ -132,9 +134,8 @@ std::optional<std::string> config_token(const json::Value& config, std::string_v
 Vocab parse_hf_tokenizer(const json::Value& root, const std::string& path) {
   const json::Value& model = root.at("model");
   if (model.at("type").as_string() != "BPE") {
-    throw Error(ErrorKind::invalid_input,
-                fmt::format("{}: model.type is '{}', expected 'BPE'", path,
-                            model.at("type").as_string()));
+    throw Error(ErrorKind::invalid_input, fmt::format("{}: model.type is '{}', expected 'BPE'",
+                                                      path, model.at("type").as_string()));
   }
 
   struct Entry {
@@ -220,8 +221,9 @@ std::optional<uint32_t> find_id(const std::unordered_map<std::string_view, uint3
 
 void Vocab::pad_to(std::size_t n) {
   if (n < tokens.size()) {
-    throw Error(ErrorKind::invalid_argument,
-                fmt::format("vocabulary has {} tokens, more than the {} required", tokens.size(), n));
+    throw Error(
+        ErrorKind::invalid_argument,
+        fmt::format("vocabulary has {} tokens, more than the {} required", tokens.size(), n));
   }
   for (std::size_t id = tokens.size(); id < n; ++id) {
     tokens.push_back(fmt::format("[PAD{}]", id));
@@ -256,11 +258,16 @@ std::vector<uint8_t> byte_symbol_order() {
 
 const std::vector<std::string>& llama3_special_tokens() {
   static const std::vector<std::string> kTokens = {
-      "<|begin_of_text|>",           "<|end_of_text|>",
-      "<|reserved_special_token_0|>", "<|reserved_special_token_1|>",
-      "<|reserved_special_token_2|>", "<|reserved_special_token_3|>",
-      "<|start_header_id|>",         "<|end_header_id|>",
-      "<|reserved_special_token_4|>", "<|eot_id|>",
+      "<|begin_of_text|>",
+      "<|end_of_text|>",
+      "<|reserved_special_token_0|>",
+      "<|reserved_special_token_1|>",
+      "<|reserved_special_token_2|>",
+      "<|reserved_special_token_3|>",
+      "<|start_header_id|>",
+      "<|end_header_id|>",
+      "<|reserved_special_token_4|>",
+      "<|eot_id|>",
   };
   return kTokens;
 }
@@ -268,11 +275,13 @@ const std::vector<std::string>& llama3_special_tokens() {
 std::vector<std::string> learn_merges(std::string_view text, std::size_t max_merges) {
   // Each distinct pre-split word as a sequence of byte symbols, with its count.
   std::map<std::string_view, int64_t> word_counts;
-  for (std::string_view w : split_words(text)) ++word_counts[w];
+  for (std::string_view w : split_words(text))
+    ++word_counts[w];
   std::vector<std::pair<std::vector<std::string>, int64_t>> words;
   for (const auto& [w, count] : word_counts) {
     std::vector<std::string> symbols;
-    for (char c : w) symbols.push_back(byte_symbol(static_cast<uint8_t>(c)));
+    for (char c : w)
+      symbols.push_back(byte_symbol(static_cast<uint8_t>(c)));
     words.emplace_back(std::move(symbols), count);
   }
 

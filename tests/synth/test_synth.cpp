@@ -123,7 +123,8 @@ TEST(Synth, TinyFileHasTheRealKeysTensorsAndTypes) {
   EXPECT_EQ(f.alignment(), 32u);
   EXPECT_EQ(f.file_size(), summary.file_size);
   std::vector<std::string> keys;
-  for (const auto& kv : f.metadata()) keys.push_back(kv.key);
+  for (const auto& kv : f.metadata())
+    keys.push_back(kv.key);
   EXPECT_EQ(keys, expected_keys("bitnet-b1.58", false));
 
   const std::string a = "bitnet-b1.58";
@@ -221,7 +222,8 @@ TEST(Synth, ValuesHaveTheIntendedDistributions) {
       std::vector<int8_t> w(n);
       const float scale = gguf::unpack_i2s(data, n, w);
       std::map<int, uint64_t> counts;
-      for (int8_t v : w) ++counts[v];
+      for (int8_t v : w)
+        ++counts[v];
       ASSERT_EQ(counts.size(), 3u) << t.name;
       for (const auto& [value, count] : counts) {
         // n ≥ 8192: a third ± 7 standard deviations.
@@ -273,7 +275,8 @@ TEST(Synth, ProgressCoversAllTensorData) {
   });
   const gguf::File f = gguf::File::open(dir.file("m.gguf"));
   uint64_t bytes = 0;
-  for (const auto& t : f.tensors()) bytes += t.nbytes;
+  for (const auto& t : f.tensors())
+    bytes += t.nbytes;
   EXPECT_TRUE(monotonic);
   EXPECT_EQ(total_seen, bytes);
   EXPECT_EQ(last, bytes);
@@ -288,7 +291,8 @@ TEST(Synth, ArchAndPreOptions) {
   write_model(dir.file("m.gguf"), o);
   const gguf::File f = gguf::File::open(dir.file("m.gguf"));
   std::vector<std::string> keys;
-  for (const auto& kv : f.metadata()) keys.push_back(kv.key);
+  for (const auto& kv : f.metadata())
+    keys.push_back(kv.key);
   EXPECT_EQ(keys, expected_keys("bitnet-25", true));
   EXPECT_EQ(f.architecture(), "bitnet-25");
   EXPECT_EQ(f.get_string("tokenizer.ggml.pre"), "llama-bpe");
@@ -336,10 +340,12 @@ TEST(Synth2b4t, TensorPlanIsTheRealFile) {
     EXPECT_EQ(plan[i].ne, want[i].ne) << plan[i].name;
     ++by_type[plan[i].type];
     uint64_t n = 1;
-    for (uint64_t d : plan[i].ne) n *= d;
+    for (uint64_t d : plan[i].ne)
+      n *= d;
     const uint64_t nbytes = gguf::tensor_nbytes(plan[i].type, n);
     data_bytes += (nbytes + 31) / 32 * 32;
-    if (plan[i].type == TensorType::I2_S && plan[i].name.starts_with("blk.0.")) i2s_layer0 += nbytes;
+    if (plan[i].type == TensorType::I2_S && plan[i].name.starts_with("blk.0."))
+      i2s_layer0 += nbytes;
   }
   // Loader log of the real file: f32 121, f16 1, i2_s 210; 17,367,264 I2_S bytes per layer.
   EXPECT_EQ(by_type[TensorType::F32], 121);

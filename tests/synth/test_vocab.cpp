@@ -59,8 +59,7 @@ TEST(ByteSymbols, OrderIsLlama3IdOrder) {
 
 TEST(LearnMerges, MostFrequentPairFirst) {
   // "ab", " ab", " ab": (a,b) occurs 3 times, then (Ġ,ab) twice.
-  EXPECT_EQ(learn_merges("ab ab ab", 100),
-            (std::vector<std::string>{"a b", "\xC4\xA0 ab"}));
+  EXPECT_EQ(learn_merges("ab ab ab", 100), (std::vector<std::string>{"a b", "\xC4\xA0 ab"}));
   // A pair seen once never becomes a merge.
   EXPECT_EQ(learn_merges("xy xy", 100), (std::vector<std::string>{"x y"}));
 }
@@ -83,7 +82,8 @@ TEST(BuiltinVocab, BytesMergesAndSpecialTokens) {
   EXPECT_GT(v.merges.size(), 100u);
 
   const std::vector<uint8_t> order = byte_symbol_order();
-  for (std::size_t id = 0; id < 256; ++id) EXPECT_EQ(v.tokens[id], byte_symbol(order[id]));
+  for (std::size_t id = 0; id < 256; ++id)
+    EXPECT_EQ(v.tokens[id], byte_symbol(order[id]));
 
   // Every merge combines tokens that exist and its result is a token: the BPE is usable.
   std::set<std::string> tokens(v.tokens.begin(), v.tokens.end());
@@ -109,7 +109,8 @@ TEST(BuiltinVocab, BytesMergesAndSpecialTokens) {
   EXPECT_EQ(v.tokens[v.bos], "<|begin_of_text|>");
   EXPECT_EQ(v.tokens[v.eos], "<|end_of_text|>");
   EXPECT_EQ(v.tokens.back(), "<|eot_id|>");
-  for (std::size_t id = 0; id < first; ++id) EXPECT_EQ(v.types[id], TokenType::normal);
+  for (std::size_t id = 0; id < first; ++id)
+    EXPECT_EQ(v.types[id], TokenType::normal);
 }
 
 TEST(BuiltinVocab, Deterministic) {
@@ -166,8 +167,8 @@ TEST(HfTokenizer, HolesPairMergesAndAddedTokenTypes) {
   write_text(dir.file("tokenizer_config.json"),
              R"({"bos_token": {"content": "<s>"}, "eos_token": "</s>"})");
   const Vocab v = load_hf_tokenizer(path);
-  EXPECT_EQ(v.tokens, (std::vector<std::string>{"a", "b", "c", "[PAD3]", "ab", "<s>", "</s>",
-                                                 "<user>"}));
+  EXPECT_EQ(v.tokens,
+            (std::vector<std::string>{"a", "b", "c", "[PAD3]", "ab", "<s>", "</s>", "<user>"}));
   EXPECT_EQ(v.types[3], TokenType::user_defined);
   EXPECT_EQ(v.types[4], TokenType::normal);
   EXPECT_EQ(v.types[5], TokenType::control);

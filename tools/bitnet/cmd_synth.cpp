@@ -29,9 +29,8 @@ public:
     const int percent = total == 0 ? 100 : static_cast<int>(done * 100 / total);
     if (percent == last_percent_) return;
     last_percent_ = percent;
-    std::fprintf(stderr, "\rsynth: %3d%% (%llu / %llu MB)", percent,
-                 static_cast<unsigned long long>(done >> 20),
-                 static_cast<unsigned long long>(total >> 20));
+    std::fprintf(stderr, "\rsynth: %3d%% (%.1f / %.1f MiB)", percent,
+                 static_cast<double>(done) / (1 << 20), static_cast<double>(total) / (1 << 20));
     std::fflush(stderr);
   }
   void finish() const {
@@ -49,7 +48,8 @@ int run_synth(SynthArgs& args) {
   const auto start = std::chrono::steady_clock::now();
   ProgressLine line;
   synth::Progress progress;
-  if (isatty(fileno(stderr))) progress = [&line](uint64_t done, uint64_t total) { line(done, total); };
+  if (isatty(fileno(stderr)))
+    progress = [&line](uint64_t done, uint64_t total) { line(done, total); };
   synth::Summary summary;
   try {
     summary = synth::write_model(args.out, args.options, progress);
