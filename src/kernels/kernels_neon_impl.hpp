@@ -244,11 +244,23 @@ inline void load_f16x8(const uint16_t* p, float32x4_t& lo, float32x4_t& hi) {
   hi = vcvt_high_f32_f16(h);
 }
 
-// Σ w[r,i]·x[i] for NR consecutive rows, two accumulators per row to hide FMA latency.
+// The n < 8 halves at p, zero-padded to 8, as two f32 vectors.
+inline void load_f16x8_tail(const uint16_t* p, int64_t n, float32x4_t& lo, float32x4_t& hi) {
+  uint16_t padded[8] = {};
+  std::memcpy(padded, p, static_cast<size_t>(n) * sizeof(uint16_t));
+  load_f16x8(padded, lo, hi);
+}
+
+// Σ w[r,i]·x[i] for NR consecutive rows, summed in the order of the AVX2 variant (ggml's
+// llamafile sgemm with 8 lanes): element i goes to lane i % 8 of one FMA accumulator per
+// row (here two float32x4 halves), k is zero-padded to a multiple of 8, and the lanes are
+// added by halving (l + l+4, then l + l+2, then the last pair). Arm results therefore equal
+// the x86 AVX2 ones bit for bit. (bitnet.cpp on Arm sums in fp16 arithmetic where the CPU
+// has it; that lower-precision order is not reproduced.)
 template <int NR> void f16_rows_dot(const uint16_t* w, int64_t k, const uint16_t* x, float* res) {
-  float32x4_t acc0[NR], acc1[NR];
+  float32x4_t acc_lo[NR], acc_hi[NR];
   for (int r = 0; r < NR; ++r)
-    acc0[r] = acc1[r] = vdupq_n_f32(0.0f);
+    acc_lo[r] = acc_hi[r] = vdupq_n_f32(0.0f);
   int64_t i = 0;
   for (; i + 8 <= k; i += 8) {
     float32x4_t xl, xh;
@@ -256,15 +268,24 @@ template <int NR> void f16_rows_dot(const uint16_t* w, int64_t k, const uint16_t
     for (int r = 0; r < NR; ++r) {
       float32x4_t wl, wh;
       load_f16x8(w + r * k + i, wl, wh);
-      acc0[r] = vfmaq_f32(acc0[r], wl, xl);
-      acc1[r] = vfmaq_f32(acc1[r], wh, xh);
+      acc_lo[r] = vfmaq_f32(acc_lo[r], wl, xl);
+      acc_hi[r] = vfmaq_f32(acc_hi[r], wh, xh);
+    }
+  }
+  if (i < k) {
+    float32x4_t xl, xh;
+    load_f16x8_tail(x + i, k - i, xl, xh);
+    for (int r = 0; r < NR; ++r) {
+      float32x4_t wl, wh;
+      load_f16x8_tail(w + r * k + i, k - i, wl, wh);
+      acc_lo[r] = vfmaq_f32(acc_lo[r], wl, xl);
+      acc_hi[r] = vfmaq_f32(acc_hi[r], wh, xh);
     }
   }
   for (int r = 0; r < NR; ++r) {
-    float s = vaddvq_f32(vaddq_f32(acc0[r], acc1[r]));
-    for (int64_t j = i; j < k; ++j)
-      s += half_to_float(w[r * k + j]) * half_to_float(x[j]);
-    res[r] = s;
+    const float32x4_t s4 = vaddq_f32(acc_lo[r], acc_hi[r]);
+    const float32x2_t s2 = vadd_f32(vget_low_f32(s4), vget_high_f32(s4));
+    res[r] = vget_lane_f32(s2, 0) + vget_lane_f32(s2, 1);
   }
 }
 
