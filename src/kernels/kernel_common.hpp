@@ -55,11 +55,11 @@ inline float q8_id(float amax) {
   return amax != 0.0f ? 127.0f / amax : 0.0f;
 }
 
-// Cache tiling of the I2_S gemm: kI2sTileRows rows × kI2sTileBlocks blocks of weights
-// (8 KiB) meet up to NT tokens × kI2sTileBlocks·128 activations (16 KiB for NT = 8), so
-// both stay in L1 while the tile's int32 sums are built; those are exact, so splitting k
-// does not change any result.
-inline constexpr int64_t kI2sTileRows = 16;
+// Cache tiling of the I2_S gemm. A group of up to NT tokens × kI2sTileBlocks·128
+// activations (16 KiB for NT = 8) stays in L1 while kI2sTileRows rows of weights pass over
+// it (their 64 KiB chunk, and the whole rows, stay in L2), so each activation byte fetched
+// from L3 serves 128 rows. The int32 sums are exact, so splitting k changes no result.
+inline constexpr int64_t kI2sTileRows = 128;
 inline constexpr int64_t kI2sTileBlocks = 16;
 
 // Calls f(std::integral_constant<int, nt>{}) for a run-time 1 <= nt <= NT.

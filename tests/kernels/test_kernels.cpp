@@ -402,7 +402,8 @@ TEST(KernelI2s, Code3IsTheSameIntegerOnEveryIsa) {
 
 TEST(KernelI2s, GemmEqualsGemvForEveryTokenCount) {
   std::mt19937 rng(6);
-  for (const auto& c : {I2sCase{5, 128}, I2sCase{19, 1152}, I2sCase{33, 2560}, I2sCase{3, 6912}}) {
+  for (const auto& c : {I2sCase{5, 128}, I2sCase{19, 1152}, I2sCase{33, 2560}, I2sCase{3, 6912},
+                        I2sCase{261, 384}}) { // 261 rows: several row tiles and a partial one
     const auto ternary = random_ternary(rng, c.rows * c.k);
     const auto packed = pack_i2s(ternary, c.rows, c.k);
     for (int64_t n_tok = 1; n_tok <= 17; ++n_tok) {
