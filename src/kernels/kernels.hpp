@@ -35,8 +35,8 @@ struct Table {
   void (*i2s_gemv)(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1,
                    const int8_t* q, float act_scale, int32_t act_sum, float* out);
   void (*i2s_gemm)(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1,
-                   const int8_t* q, const float* act_scale, const int32_t* act_sum,
-                   int64_t n_tok, float* out, int64_t ld_out);
+                   const int8_t* q, const float* act_scale, const int32_t* act_sum, int64_t n_tok,
+                   float* out, int64_t ld_out);
 
   // F16 weights (uint16 bits) × F16 operand (the f32 input rounded to f16 first, as ggml
   // does): out[t*ld_out + r] = Σ w[r,i]·x[t,i], accumulated in f32.
