@@ -13,6 +13,7 @@
 // medians. JSON: --benchmark_out=FILE --benchmark_out_format=json.
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -283,7 +284,9 @@ void register_all(const Probe* probe) {
 // measured at the same thread count.
 class SummaryReporter : public benchmark::ConsoleReporter {
 public:
-  explicit SummaryReporter(const Probe* probe) : probe_(probe) {}
+  // Colour only on a terminal: the output is often kept in a file.
+  explicit SummaryReporter(const Probe* probe)
+      : ConsoleReporter(isatty(STDOUT_FILENO) ? OO_ColorTabular : OO_Tabular), probe_(probe) {}
 
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);

@@ -9,5 +9,5 @@ cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" --target bench_kernels -j"$(nproc)"
-exec "$build/bench/bench_kernels" --benchmark_repetitions=5 --benchmark_color=false \
+exec "$build/bench/bench_kernels" --benchmark_repetitions=5 \
   --benchmark_out="${OUT:-$build/bench_kernels.json}" --benchmark_out_format=json "$@"
