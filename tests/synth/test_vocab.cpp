@@ -8,7 +8,6 @@
 #include "bitnet/error.hpp"
 #include "synth/vocab.hpp"
 #include "temp_dir.hpp"
-#include "util/json.hpp"
 
 namespace bitnet::synth {
 namespace {
@@ -38,23 +37,6 @@ TEST(ByteSymbols, MatchGpt2Mapping) {
   EXPECT_EQ(byte_symbol(0), "\xC4\x80");    // U+0100
   EXPECT_EQ(byte_symbol(0xAD), "\xC5\x83"); // soft hyphen is not printable: U+0143
   EXPECT_EQ(byte_symbol(0xFF), "\xC3\xBF"); // 'ÿ' maps to itself
-}
-
-TEST(ByteSymbols, OrderIsLlama3IdOrder) {
-  const json::Value root = json::parse([] {
-    std::ifstream in(kLlama3Json, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }());
-  std::vector<std::string> by_id(256);
-  for (const auto& [text, id] : root.at("model").at("vocab").as_object()) {
-    if (id.as_int() < 256) by_id[static_cast<std::size_t>(id.as_int())] = text;
-  }
-  const std::vector<uint8_t> order = byte_symbol_order();
-  ASSERT_EQ(order.size(), 256u);
-  EXPECT_EQ(std::set<uint8_t>(order.begin(), order.end()).size(), 256u);
-  for (std::size_t id = 0; id < 256; ++id) {
-    EXPECT_EQ(byte_symbol(order[id]), by_id[id]) << "id " << id;
-  }
 }
 
 TEST(LearnMerges, MostFrequentPairFirst) {
@@ -146,6 +128,13 @@ TEST(HfTokenizer, ImportsTheLlama3Tokenizer) {
   EXPECT_EQ(v.scores[0], 0.0f);
   EXPECT_EQ(v.scores[128001], -1000.0f);
   EXPECT_EQ(v.merges[0], "\xC4\xA0 \xC4\xA0"); // "Ġ Ġ"
+  // Llama-3 ids 0..255 are the byte symbols in GPT-2 order.
+  const std::vector<uint8_t> order = byte_symbol_order();
+  ASSERT_EQ(order.size(), 256u);
+  EXPECT_EQ(std::set<uint8_t>(order.begin(), order.end()).size(), 256u);
+  for (std::size_t id = 0; id < 256; ++id) {
+    EXPECT_EQ(v.tokens[id], byte_symbol(order[id])) << "id " << id;
+  }
   // bos/eos from the tokenizer_config.json next to it.
   EXPECT_EQ(v.bos, 128000u);
   EXPECT_EQ(v.eos, 128001u);
