@@ -19,7 +19,7 @@ namespace bitnet {
 struct GenerateParams {
   int32_t n_predict = -1; // -1: until an end-of-generation token or the context is full
   SamplerParams sampler;
-  bool ignore_eos = false; // keep generating through EOG tokens (logits unchanged)
+  bool ignore_eos = false;       // keep generating through EOG tokens (logits unchanged)
   std::vector<std::string> stop; // stop when the generated text contains one of these
   // Text prompts only: prepend BOS (only when the session is empty). Unset = the model's
   // tokenizer.ggml.add_bos_token.

@@ -34,9 +34,9 @@ public:
   KvType kv_type() const;
   uint64_t kv_bytes() const;
 
-  int32_t n_past() const;                // tokens in the cache
+  int32_t n_past() const;                  // tokens in the cache
   std::span<const int32_t> tokens() const; // those tokens
-  void clear();                          // forget the cache (keeps the allocation)
+  void clear();                            // forget the cache (keeps the allocation)
 
   // Forwards `tokens` at positions [n_past, n_past + n) in chunks of n_batch and appends
   // them to the cache. Returns the logits of every token (n × n_vocab, row-major) when

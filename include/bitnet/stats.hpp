@@ -10,8 +10,8 @@ enum class StopReason { eog, n_predict, stop_string, ctx_full, callback };
 const char* to_string(StopReason reason) noexcept; // "eog", "n_predict", ...
 
 struct Stats {
-  int32_t n_prompt = 0; // prompt tokens evaluated by this call
-  int32_t n_gen = 0;    // tokens generated
+  int32_t n_prompt = 0;     // prompt tokens evaluated by this call
+  int32_t n_gen = 0;        // tokens generated
   int32_t n_past_start = 0; // tokens already in the cache when the call began
   int32_t n_threads = 0;
   int32_t n_ctx = 0;

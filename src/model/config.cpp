@@ -37,7 +37,8 @@ Arch arch_from_name(const std::string& name) {
 int64_t checked_uint(const gguf::File& file, const std::string& key, int64_t lo, int64_t hi,
                      std::optional<int64_t> fallback = std::nullopt) {
   const std::optional<uint64_t> v = file.find_uint(key);
-  if (!v && !fallback) throw Error(ErrorKind::format, fmt::format("metadata key {} is missing", key));
+  if (!v && !fallback)
+    throw Error(ErrorKind::format, fmt::format("metadata key {} is missing", key));
   const uint64_t value = v ? *v : static_cast<uint64_t>(*fallback);
   if (value < static_cast<uint64_t>(lo) || value > static_cast<uint64_t>(hi))
     throw Error(ErrorKind::format,
@@ -53,16 +54,19 @@ const gguf::TensorInfo& require_tensor(const gguf::File& file, const std::string
   const std::vector<uint64_t> want(ne);
   // Trailing 1-sized dims are not significant (ggml pads shapes to 4 dims).
   std::vector<uint64_t> have = t->ne;
-  while (have.size() > want.size() && have.back() == 1) have.pop_back();
+  while (have.size() > want.size() && have.back() == 1)
+    have.pop_back();
   if (have != want)
     throw Error(ErrorKind::format, fmt::format("tensor {} has shape [{}], expected [{}]", name,
                                                fmt::join(t->ne, ", "), fmt::join(want, ", ")));
   for (TensorType type : types)
     if (t->type == type) return *t;
   std::vector<std::string_view> names;
-  for (TensorType type : types) names.emplace_back(gguf::type_name(type));
-  throw Error(ErrorKind::unsupported, fmt::format("tensor {} has type {}, expected {}", name,
-                                                  gguf::type_name(t->type), fmt::join(names, " or ")));
+  for (TensorType type : types)
+    names.emplace_back(gguf::type_name(type));
+  throw Error(ErrorKind::unsupported,
+              fmt::format("tensor {} has type {}, expected {}", name, gguf::type_name(t->type),
+                          fmt::join(names, " or ")));
 }
 
 bool ends_with(std::string_view s, std::string_view suffix) {
@@ -73,10 +77,14 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 
 const char* to_string(Arch arch) noexcept {
   switch (arch) {
-  case Arch::bitnet_b158: return "bitnet-b1.58";
-  case Arch::bitnet_25: return "bitnet-25";
-  case Arch::bitnet: return "bitnet";
-  case Arch::llama: return "llama";
+  case Arch::bitnet_b158:
+    return "bitnet-b1.58";
+  case Arch::bitnet_25:
+    return "bitnet-25";
+  case Arch::bitnet:
+    return "bitnet";
+  case Arch::llama:
+    return "llama";
   }
   return "?";
 }
@@ -94,11 +102,11 @@ Config load_config(const gguf::File& file) {
   c.n_head_kv = checked_uint(file, key("attention.head_count_kv"), 1, kMaxHead, c.n_head);
   c.n_ctx_train = checked_uint(file, key("context_length"), 1, kMaxCtx);
   if (c.n_embd % c.n_head != 0)
-    throw Error(ErrorKind::format, fmt::format("{} heads do not divide embedding_length {}",
-                                               c.n_head, c.n_embd));
+    throw Error(ErrorKind::format,
+                fmt::format("{} heads do not divide embedding_length {}", c.n_head, c.n_embd));
   if (c.n_head % c.n_head_kv != 0)
-    throw Error(ErrorKind::format, fmt::format("{} kv heads do not divide {} heads", c.n_head_kv,
-                                               c.n_head));
+    throw Error(ErrorKind::format,
+                fmt::format("{} kv heads do not divide {} heads", c.n_head_kv, c.n_head));
   c.head_dim = c.n_embd / c.n_head;
   c.n_rot = checked_uint(file, key("rope.dimension_count"), 1, c.head_dim, c.head_dim);
   // Like the fork (GGML_ASSERT(n_embd_head == n_rot)): partial rotary is not used by any
@@ -117,8 +125,8 @@ Config load_config(const gguf::File& file) {
     throw Error(ErrorKind::unsupported, "tensor rope_freqs.weight (rope scaling) is not supported");
 
   c.rope_neox = c.arch != Arch::llama;
-  c.ffn_act = (c.arch == Arch::bitnet_b158 || c.arch == Arch::bitnet_25) ? FfnAct::relu_sqr
-                                                                         : FfnAct::silu;
+  c.ffn_act =
+      (c.arch == Arch::bitnet_b158 || c.arch == Arch::bitnet_25) ? FfnAct::relu_sqr : FfnAct::silu;
   c.has_sub_norms = c.arch != Arch::llama;
 
   // I2_S rows are whole 128-element blocks: every matmul input width must be a multiple.
@@ -138,9 +146,8 @@ Config load_config(const gguf::File& file) {
   c.n_vocab = checked_uint(file, key("vocab_size"), vocab, vocab, vocab);
   const uint64_t ue = static_cast<uint64_t>(c.n_embd);
   const uint64_t uv = static_cast<uint64_t>(c.n_vocab);
-  c.embd_type = require_tensor(file, "token_embd.weight", {ue, uv},
-                               {TensorType::F16, TensorType::Q8_0})
-                    .type;
+  c.embd_type =
+      require_tensor(file, "token_embd.weight", {ue, uv}, {TensorType::F16, TensorType::Q8_0}).type;
   c.output_type = c.embd_type;
   c.tied_output = true;
   // bitnet-b1.58/-25 and bitnet always use token_embd as the head (the fork's graphs ignore

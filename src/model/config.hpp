@@ -35,8 +35,8 @@ struct Config {
   bool rope_neox = true;
   FfnAct ffn_act = FfnAct::relu_sqr;
   bool has_sub_norms = true;
-  bool tied_output = true; // logits from token_embd (else output.weight)
-  gguf::TensorType embd_type = gguf::TensorType::F16;   // token_embd
+  bool tied_output = true;                            // logits from token_embd (else output.weight)
+  gguf::TensorType embd_type = gguf::TensorType::F16; // token_embd
   gguf::TensorType output_type = gguf::TensorType::F16; // the head used for logits
 
   int64_t n_embd_kv() const { return n_head_kv * head_dim; }

@@ -14,12 +14,15 @@ namespace {
 
 constexpr int64_t kRowGranule = 32; // output rows per work item of a matmul
 
-size_t sz(int64_t n) { return static_cast<size_t>(n); }
+size_t sz(int64_t n) {
+  return static_cast<size_t>(n);
+}
 
 // f32 dot for the F32 KV cache (ggml's vec_dot_f32 has no rounding of operands).
 float dot_f32(const float* a, const float* b, int64_t n) {
   float sum = 0.0f;
-  for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
+  for (int64_t i = 0; i < n; ++i)
+    sum += a[i] * b[i];
   return sum;
 }
 
@@ -35,7 +38,8 @@ float fma_f(float a, float b, float acc) {
 
 float reduce16(float* x) {
   for (int w = 8; w >= 1; w >>= 1)
-    for (int i = 0; i < w; ++i) x[i] += x[i + w];
+    for (int i = 0; i < w; ++i)
+      x[i] += x[i + w];
   return x[0];
 }
 
@@ -46,10 +50,13 @@ float dot_ggml_f16(const float* a, const float* b, int64_t n) {
   const int64_t np = n & ~int64_t{63};
   for (int64_t i = 0; i < np; i += 64)
     for (int j = 0; j < 4; ++j)
-      for (int l = 0; l < 16; ++l) acc[j][l] = fma_f(a[i + 16 * j + l], b[i + 16 * j + l], acc[j][l]);
-  for (int l = 0; l < 16; ++l) acc[0][l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+      for (int l = 0; l < 16; ++l)
+        acc[j][l] = fma_f(a[i + 16 * j + l], b[i + 16 * j + l], acc[j][l]);
+  for (int l = 0; l < 16; ++l)
+    acc[0][l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
   double sum = reduce16(acc[0]);
-  for (int64_t i = np; i < n; ++i) sum += static_cast<double>(a[i] * b[i]);
+  for (int64_t i = np; i < n; ++i)
+    sum += static_cast<double>(a[i] * b[i]);
   return static_cast<float>(sum);
 }
 
@@ -58,20 +65,19 @@ float dot_ggml_f16(const float* a, const float* b, int64_t n) {
 float dot_tinyblas(const float* a, const float* b, int64_t n) {
   float acc[16] = {};
   for (int64_t i = 0; i < n; i += 16)
-    for (int l = 0; l < 16; ++l) acc[l] = fma_f(a[i + l], b[i + l], acc[l]);
+    for (int l = 0; l < 16; ++l)
+      acc[l] = fma_f(a[i + l], b[i + l], acc[l]);
   return reduce16(acc);
 }
 
 } // namespace
 
-Transformer::Transformer(const Config& config, const Weights& weights,
-                         const kernels::Table& table, int64_t n_batch, int64_t n_ctx,
-                         int n_threads)
-    : c_(config), w_(weights), k_(table), n_batch_(n_batch), n_ctx_(n_ctx),
-      n_threads_(n_threads) {
+Transformer::Transformer(const Config& config, const Weights& weights, const kernels::Table& table,
+                         int64_t n_batch, int64_t n_ctx, int n_threads)
+    : c_(config), w_(weights), k_(table), n_batch_(n_batch), n_ctx_(n_ctx), n_threads_(n_threads) {
   if (n_batch < 1 || n_batch > 1 << 16)
-    throw Error(ErrorKind::invalid_argument, fmt::format("batch size {} is outside [1, 65536]",
-                                                         n_batch));
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("batch size {} is outside [1, 65536]", n_batch));
   if (n_threads < 1) throw Error(ErrorKind::invalid_argument, "thread count must be >= 1");
   const int64_t e = c_.n_embd, f = c_.n_ff, ekv = c_.n_embd_kv();
   x_.resize(sz(n_batch * e));
@@ -87,11 +93,12 @@ Transformer::Transformer(const Config& config, const Weights& weights,
   act_q_.resize(sz(n_batch * std::max(e, f)));
   act_scale_.resize(sz(n_batch));
   act_sum_.resize(sz(n_batch));
-  const int64_t per_thread = std::max(n_ctx, c_.head_dim);
-  scores_.resize(sz(n_threads * per_thread));
-  probs_.resize(sz(n_threads * per_thread));
-  rows_.resize(sz(n_threads * per_thread));
-  half_.resize(sz(n_threads * per_thread));
+  const int64_t span = std::max(n_ctx, c_.head_dim);
+  const int64_t group = c_.n_head / c_.n_head_kv;
+  scores_.resize(sz(n_threads * group * span));
+  probs_.resize(sz(n_threads * group * span));
+  rows_.resize(sz(n_threads * span));
+  half_.resize(sz(n_threads * span));
   if (w_.output.type == gguf::TensorType::Q8_0)
     head_xq8_.resize(sz(n_batch) * gguf::tensor_nbytes(gguf::TensorType::Q8_0, sz(e)));
   else
@@ -119,8 +126,8 @@ void Transformer::matmul(const I2sMatrix& w, int64_t n_rows, float* out,
     });
   } else {
     pool.parallel_for(w.rows, kRowGranule, [&](int64_t r0, int64_t r1) {
-      k_.i2s_gemm(w.data, w.scale, w.k, r0, r1, act_q_.data(), act_scale_.data(),
-                  act_sum_.data(), n_rows, out, w.rows);
+      k_.i2s_gemm(w.data, w.scale, w.k, r0, r1, act_q_.data(), act_scale_.data(), act_sum_.data(),
+                  n_rows, out, w.rows);
     });
   }
 }
@@ -134,49 +141,66 @@ void Transformer::matmul(const I2sMatrix& w, int64_t n_rows, float* out,
 void Transformer::attention(int64_t il, int64_t n_tok, int64_t pos, KvCache& cache,
                             kernels::ThreadPool& pool) {
   const int64_t hd = c_.head_dim, e = c_.n_embd, ekv = c_.n_embd_kv();
-  const int64_t group = c_.n_head / c_.n_head_kv;
+  const int64_t group = c_.n_head / c_.n_head_kv; // query heads sharing one KV head
   const int64_t ctx = cache.n_ctx();
   const int64_t n_pad = std::min(ctx, (pos + n_tok + 31) / 32 * 32);
   const bool tinyblas = n_tok > 1 && n_pad % 16 == 0;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const bool f16 = cache.is_f16();
-  const int64_t n_items = n_tok * c_.n_head;
+  const int64_t span = std::max(n_ctx_, hd);
+  // One work item is one token's KV head: its K and V rows are converted to f32 once and
+  // used by all `group` query heads.
+  const int64_t n_items = n_tok * c_.n_head_kv;
   pool.run([&](int ti, int nt) {
-    float* s = scores_.data() + sz(ti) * sz(std::max(n_ctx_, c_.head_dim));   // [n_pad] scores, then probabilities
-    float* p = probs_.data() + sz(ti) * sz(std::max(n_ctx_, c_.head_dim));    // [n_pad] f16-rounded probabilities
-    float* row = rows_.data() + sz(ti) * sz(std::max(n_ctx_, c_.head_dim));   // [max(n_pad, head_dim)] a K or V row
-    uint16_t* h16 = half_.data() + sz(ti) * sz(std::max(n_ctx_, c_.head_dim)); // [max(n_pad, head_dim)]
+    float* scores = scores_.data() + sz(ti * group * span); // [group][n_pad]
+    float* probs = probs_.data() + sz(ti * group * span);   // [group][n_pad] f16-rounded
+    float* row = rows_.data() + sz(ti * span);              // [n_pad] one K or V row
+    uint16_t* h16 = half_.data() + sz(ti * span);           // [n_pad] f16 staging
     for (int64_t item = n_items * ti / nt; item < n_items * (ti + 1) / nt; ++item) {
-      const int64_t t = item / c_.n_head, h = item % c_.n_head, g = h / group;
+      const int64_t t = item / c_.n_head_kv, g = item % c_.n_head_kv;
       const int64_t n_kv = pos + t + 1;
-      float* out = attn_.data() + t * e + h * hd; // [head_dim]
-      const float* qh = q_.data() + t * e + h * hd;
+      const int64_t h0 = g * group;                 // first query head of this KV head
+      float* out = attn_.data() + t * e + h0 * hd;  // [group][head_dim]
+      const float* q = q_.data() + t * e + h0 * hd; // [group][head_dim]
       if (!f16) {
         const float* kc = cache.k32(il) + g * hd;
-        for (int64_t j = 0; j < n_kv; ++j) s[j] = dot_f32(kc + j * ekv, qh, hd);
-        k_.softmax(s, n_kv, scale);
         const float* vc = cache.v32(il) + g * hd * ctx;
-        for (int64_t d = 0; d < hd; ++d) out[d] = dot_f32(vc + d * ctx, s, n_kv);
+        for (int64_t h = 0; h < group; ++h) {
+          float* s = scores + h * span;
+          for (int64_t j = 0; j < n_kv; ++j)
+            s[j] = dot_f32(kc + j * ekv, q + h * hd, hd);
+          k_.softmax(s, n_kv, scale);
+          for (int64_t d = 0; d < hd; ++d)
+            out[h * hd + d] = dot_f32(vc + d * ctx, s, n_kv);
+        }
         continue;
       }
-      float* qf = p; // q rounded to f16, borrowed until the probabilities are needed
-      k_.f32_to_f16(qh, hd, h16);
-      k_.f16_to_f32(h16, hd, qf);
+      float* qf = probs; // queries rounded to f16, [group][head_dim], until probs are needed
+      for (int64_t h = 0; h < group; ++h) {
+        k_.f32_to_f16(q + h * hd, hd, h16);
+        k_.f16_to_f32(h16, hd, qf + h * hd);
+      }
       const uint16_t* kc = cache.k16(il) + g * hd;
       for (int64_t j = 0; j < n_kv; ++j) {
         k_.f16_to_f32(kc + j * ekv, hd, row);
-        s[j] = dot_ggml_f16(row, qf, hd);
+        for (int64_t h = 0; h < group; ++h)
+          scores[h * span + j] = dot_ggml_f16(row, qf + h * hd, hd);
       }
-      k_.softmax(s, n_kv, scale);
-      std::fill(s + n_kv, s + n_pad, 0.0f);
-      if (!tinyblas) {
-        k_.f32_to_f16(s, n_pad, h16);
-        k_.f16_to_f32(h16, n_pad, p);
+      for (int64_t h = 0; h < group; ++h) {
+        float* s = scores + h * span;
+        k_.softmax(s, n_kv, scale);
+        std::fill(s + n_kv, s + n_pad, 0.0f);
+        if (!tinyblas) {
+          k_.f32_to_f16(s, n_pad, h16);
+          k_.f16_to_f32(h16, n_pad, probs + h * span);
+        }
       }
       const uint16_t* vc = cache.v16(il) + g * hd * ctx;
       for (int64_t d = 0; d < hd; ++d) {
         k_.f16_to_f32(vc + d * ctx, n_pad, row);
-        out[d] = tinyblas ? dot_tinyblas(row, s, n_pad) : dot_ggml_f16(row, p, n_pad);
+        for (int64_t h = 0; h < group; ++h)
+          out[h * hd + d] = tinyblas ? dot_tinyblas(row, scores + h * span, n_pad)
+                                     : dot_ggml_f16(row, probs + h * span, n_pad);
       }
     }
   });
@@ -278,11 +302,13 @@ void Transformer::forward(std::span<const int32_t> tokens, int64_t pos, KvCache&
       if (cache.is_f16()) {
         k_.f32_to_f16(kt, ekv, cache.k16(il) + (pos + t) * ekv);
         uint16_t* vc = cache.v16(il) + pos + t;
-        for (int64_t d = 0; d < ekv; ++d) vc[d * ctx] = fp32_to_fp16(vt[d]);
+        for (int64_t d = 0; d < ekv; ++d)
+          vc[d * ctx] = fp32_to_fp16(vt[d]);
       } else {
         std::memcpy(cache.k32(il) + (pos + t) * ekv, kt, sz(ekv) * sizeof(float));
         float* vc = cache.v32(il) + pos + t;
-        for (int64_t d = 0; d < ekv; ++d) vc[d * ctx] = vt[d];
+        for (int64_t d = 0; d < ekv; ++d)
+          vc[d * ctx] = vt[d];
       }
     }
 
@@ -347,8 +373,7 @@ void Transformer::forward(std::span<const int32_t> tokens, int64_t pos, KvCache&
   observe("result_norm", -1, h_, n_rows, e);
   head(n_rows, logits, pool);
   if (observer)
-    (*observer)("result_output",
-                std::span<const float>(logits, sz(n_rows * c_.n_vocab)), n_rows);
+    (*observer)("result_output", std::span<const float>(logits, sz(n_rows * c_.n_vocab)), n_rows);
 }
 
 } // namespace bitnet::model

@@ -20,8 +20,8 @@ namespace bitnet::model {
 // Receives intermediate tensors named as the fork names its graph nodes ("Qcur-0",
 // "attn_sub_norm-2", "result_output", ...): n_rows rows of values.size() / n_rows floats.
 // Used by the op-trace test to locate a divergence from the reference.
-using Observer = std::function<void(std::string_view name, std::span<const float> values,
-                                    int64_t n_rows)>;
+using Observer =
+    std::function<void(std::string_view name, std::span<const float> values, int64_t n_rows)>;
 
 class Transformer {
 public:
@@ -43,8 +43,7 @@ public:
 private:
   void quantize_rows(const float* x, int64_t n_rows, int64_t k, kernels::ThreadPool& pool);
   void matmul(const I2sMatrix& w, int64_t n_rows, float* out, kernels::ThreadPool& pool);
-  void attention(int64_t il, int64_t n_tok, int64_t pos, KvCache& cache,
-                 kernels::ThreadPool& pool);
+  void attention(int64_t il, int64_t n_tok, int64_t pos, KvCache& cache, kernels::ThreadPool& pool);
   void head(int64_t n_rows, float* logits, kernels::ThreadPool& pool);
 
   const Config& c_;
@@ -54,24 +53,24 @@ private:
   int64_t n_ctx_;
   int n_threads_;
 
-  std::vector<float> x_;        // [n_batch][n_embd]   residual stream
-  std::vector<float> h_;        // [n_batch][n_embd]   normed input of a sub-block
-  std::vector<float> q_;        // [n_batch][n_embd]   queries (n_head × head_dim)
-  std::vector<float> kv_k_;     // [n_batch][n_embd_kv] new keys
-  std::vector<float> kv_v_;     // [n_batch][n_embd_kv] new values
-  std::vector<float> attn_;     // [n_batch][n_embd]   attention output, then its sub-norm
-  std::vector<float> proj_;     // [n_batch][n_embd]   output of attn_output / ffn_down
-  std::vector<float> gate_;     // [n_batch][n_ff]
-  std::vector<float> up_;       // [n_batch][n_ff]
-  std::vector<float> ffn_;      // [n_batch][n_ff]     act(gate) ⊙ up, then its sub-norm
-  std::vector<int8_t> act_q_;   // [n_batch][max(n_embd, n_ff)] int8 activations
+  std::vector<float> x_;         // [n_batch][n_embd]   residual stream
+  std::vector<float> h_;         // [n_batch][n_embd]   normed input of a sub-block
+  std::vector<float> q_;         // [n_batch][n_embd]   queries (n_head × head_dim)
+  std::vector<float> kv_k_;      // [n_batch][n_embd_kv] new keys
+  std::vector<float> kv_v_;      // [n_batch][n_embd_kv] new values
+  std::vector<float> attn_;      // [n_batch][n_embd]   attention output, then its sub-norm
+  std::vector<float> proj_;      // [n_batch][n_embd]   output of attn_output / ffn_down
+  std::vector<float> gate_;      // [n_batch][n_ff]
+  std::vector<float> up_;        // [n_batch][n_ff]
+  std::vector<float> ffn_;       // [n_batch][n_ff]     act(gate) ⊙ up, then its sub-norm
+  std::vector<int8_t> act_q_;    // [n_batch][max(n_embd, n_ff)] int8 activations
   std::vector<float> act_scale_; // [n_batch]
   std::vector<int32_t> act_sum_; // [n_batch]
-  // Per attention worker, [n_threads][max(n_ctx, head_dim)] each:
-  std::vector<float> scores_;   // scores, then probabilities
-  std::vector<float> probs_;    // f16-rounded probabilities (or the f16-rounded query)
-  std::vector<float> rows_;     // one K or V row converted to f32
-  std::vector<uint16_t> half_;  // f16 staging for the roundings above
+  // Per attention worker (span = max(n_ctx, head_dim), group = n_head / n_head_kv):
+  std::vector<float> scores_;  // [n_threads][group][span] scores, then probabilities
+  std::vector<float> probs_;   // [n_threads][group][span] f16-rounded probabilities (or queries)
+  std::vector<float> rows_;    // [n_threads][span] one K or V row converted to f32
+  std::vector<uint16_t> half_; // [n_threads][span] f16 staging for the roundings above
   std::vector<uint16_t> head_x16_; // [n_batch][n_embd] f16 head operand
   std::vector<uint8_t> head_xq8_;  // [n_batch][n_embd/32 × 34] Q8_0 head operand
 };

@@ -28,7 +28,8 @@ ModelInfo describe(const gguf::File& file, const model::Config& c, const model::
   info.file_size = file.file_size();
   info.architecture = model::to_string(c.arch);
   info.name = file.find_string("general.name").value_or("");
-  for (const gguf::TensorInfo& t : file.tensors()) info.n_params += t.n_elements();
+  for (const gguf::TensorInfo& t : file.tensors())
+    info.n_params += t.n_elements();
   info.n_vocab = static_cast<int32_t>(c.n_vocab);
   info.n_ctx_train = static_cast<int32_t>(c.n_ctx_train);
   info.n_embd = static_cast<int32_t>(c.n_embd);
@@ -70,12 +71,14 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
                                           std::move(tok), std::move(chat), std::move(info)});
   impl->info.load_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  spdlog::debug("loaded {} ({}, {} layers, n_embd {}) in {:.1f} ms", path,
-                impl->info.architecture, config.n_layer, config.n_embd, impl->info.load_ms);
+  spdlog::debug("loaded {} ({}, {} layers, n_embd {}) in {:.1f} ms", path, impl->info.architecture,
+                config.n_layer, config.n_embd, impl->info.load_ms);
   return std::shared_ptr<Model>(new Model(std::move(impl)));
 }
 
-const ModelInfo& Model::info() const { return impl_->info; }
+const ModelInfo& Model::info() const {
+  return impl_->info;
+}
 
 std::vector<int32_t> Model::tokenize(std::string_view text, bool add_bos,
                                      bool parse_special) const {
@@ -84,22 +87,35 @@ std::vector<int32_t> Model::tokenize(std::string_view text, bool add_bos,
 std::string Model::detokenize(std::span<const int32_t> ids) const {
   return impl_->tokenizer.decode(ids);
 }
-std::string Model::piece(int32_t id) const { return impl_->tokenizer.piece(id); }
-bool Model::is_eog(int32_t id) const { return impl_->tokenizer.is_eog(id); }
-int32_t Model::bos() const { return impl_->tokenizer.bos(); }
-int32_t Model::eos() const { return impl_->tokenizer.eos(); }
-bool Model::add_bos_default() const { return impl_->tokenizer.add_bos_default(); }
+std::string Model::piece(int32_t id) const {
+  return impl_->tokenizer.piece(id);
+}
+bool Model::is_eog(int32_t id) const {
+  return impl_->tokenizer.is_eog(id);
+}
+int32_t Model::bos() const {
+  return impl_->tokenizer.bos();
+}
+int32_t Model::eos() const {
+  return impl_->tokenizer.eos();
+}
+bool Model::add_bos_default() const {
+  return impl_->tokenizer.add_bos_default();
+}
 std::string Model::pretokenizer() const {
   return impl_->tokenizer.pretokenizer() == tokenizer::PreTokenizer::llama3 ? "llama3" : "default";
 }
 
-const std::string& Model::chat_template() const { return impl_->chat.name(); }
+const std::string& Model::chat_template() const {
+  return impl_->chat.name();
+}
 
 std::string Model::render_chat(std::span<const ChatMessage> messages,
                                bool add_generation_prompt) const {
   std::vector<tokenizer::Message> converted;
   converted.reserve(messages.size());
-  for (const ChatMessage& m : messages) converted.push_back({m.role, m.content});
+  for (const ChatMessage& m : messages)
+    converted.push_back({m.role, m.content});
   return impl_->chat.render(converted, add_generation_prompt);
 }
 

@@ -41,8 +41,8 @@ struct LayerWeights {
 };
 
 struct Weights {
-  DenseMatrix token_embd;         // [n_vocab][n_embd]
-  DenseMatrix output;             // the head: token_embd when tied
+  DenseMatrix token_embd;             // [n_vocab][n_embd]
+  DenseMatrix output;                 // the head: token_embd when tied
   const float* output_norm = nullptr; // [n_embd]
   std::vector<LayerWeights> layers;
 

@@ -72,11 +72,16 @@ private:
 
 const char* to_string(StopReason reason) noexcept {
   switch (reason) {
-  case StopReason::eog: return "eog";
-  case StopReason::n_predict: return "n_predict";
-  case StopReason::stop_string: return "stop_string";
-  case StopReason::ctx_full: return "ctx_full";
-  case StopReason::callback: return "callback";
+  case StopReason::eog:
+    return "eog";
+  case StopReason::n_predict:
+    return "n_predict";
+  case StopReason::stop_string:
+    return "stop_string";
+  case StopReason::ctx_full:
+    return "ctx_full";
+  case StopReason::callback:
+    return "callback";
   }
   return "?";
 }

@@ -51,15 +51,33 @@ Session::Session(std::shared_ptr<const Model> model, const SessionParams& params
 
 Session::~Session() = default;
 
-const Model& Session::model() const { return *impl_->model; }
-int32_t Session::n_ctx() const { return impl_->n_ctx; }
-int32_t Session::n_batch() const { return static_cast<int32_t>(impl_->transformer.n_batch()); }
-int32_t Session::n_threads() const { return impl_->n_threads; }
-KvType Session::kv_type() const { return impl_->params.kv_type; }
-uint64_t Session::kv_bytes() const { return impl_->cache.bytes(); }
-int32_t Session::n_past() const { return static_cast<int32_t>(impl_->tokens.size()); }
-std::span<const int32_t> Session::tokens() const { return impl_->tokens; }
-std::span<const float> Session::logits() const { return impl_->last; }
+const Model& Session::model() const {
+  return *impl_->model;
+}
+int32_t Session::n_ctx() const {
+  return impl_->n_ctx;
+}
+int32_t Session::n_batch() const {
+  return static_cast<int32_t>(impl_->transformer.n_batch());
+}
+int32_t Session::n_threads() const {
+  return impl_->n_threads;
+}
+KvType Session::kv_type() const {
+  return impl_->params.kv_type;
+}
+uint64_t Session::kv_bytes() const {
+  return impl_->cache.bytes();
+}
+int32_t Session::n_past() const {
+  return static_cast<int32_t>(impl_->tokens.size());
+}
+std::span<const int32_t> Session::tokens() const {
+  return impl_->tokens;
+}
+std::span<const float> Session::logits() const {
+  return impl_->last;
+}
 
 void Session::clear() {
   impl_->tokens.clear();
@@ -86,15 +104,15 @@ std::span<const float> Session::evaluate(std::span<const int32_t> tokens, bool a
   for (int64_t begin = 0; begin < n; begin += batch) {
     const int64_t count = std::min(batch, n - begin);
     const bool last_chunk = begin + count == n;
-    float* out = all_logits ? s.logits.data() + begin * n_vocab
-                            : (last_chunk ? s.logits.data() : nullptr);
+    float* out =
+        all_logits ? s.logits.data() + begin * n_vocab : (last_chunk ? s.logits.data() : nullptr);
     s.transformer.forward(tokens.subspan(static_cast<size_t>(begin), static_cast<size_t>(count)),
                           n_past(), s.cache, s.pool, all_logits, out);
     s.tokens.insert(s.tokens.end(), tokens.begin() + begin, tokens.begin() + begin + count);
   }
   const int64_t rows = all_logits ? n : 1;
-  s.last = std::span<const float>(s.logits.data() + (rows - 1) * n_vocab,
-                                  static_cast<size_t>(n_vocab));
+  s.last =
+      std::span<const float>(s.logits.data() + (rows - 1) * n_vocab, static_cast<size_t>(n_vocab));
   return std::span<const float>(s.logits.data(), static_cast<size_t>(rows * n_vocab));
 }
 

@@ -21,9 +21,9 @@ struct Session::Impl {
   model::KvCache cache;
   kernels::ThreadPool pool;
   model::Transformer transformer;
-  std::vector<int32_t> tokens;  // [n_past] tokens in the cache
-  std::vector<float> logits;    // [n_vocab] last token, or [n × n_vocab] after all_logits
-  std::span<const float> last;  // the last token's row of `logits` (empty when none)
+  std::vector<int32_t> tokens; // [n_past] tokens in the cache
+  std::vector<float> logits;   // [n_vocab] last token, or [n × n_vocab] after all_logits
+  std::span<const float> last; // the last token's row of `logits` (empty when none)
 };
 
 } // namespace bitnet

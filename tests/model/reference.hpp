@@ -36,7 +36,8 @@ struct RefFile {
 
 inline std::vector<int32_t> ids_of(const json::Value& v) {
   std::vector<int32_t> out;
-  for (const json::Value& x : v.as_array()) out.push_back(static_cast<int32_t>(x.as_int()));
+  for (const json::Value& x : v.as_array())
+    out.push_back(static_cast<int32_t>(x.as_int()));
   return out;
 }
 
@@ -57,11 +58,13 @@ inline RefFile load_reference(const std::string& rel, const std::string& model_r
     run.prompt = r.at("prompt").as_string();
     run.prompt_ids = ids_of(r.at("prompt_ids"));
     run.gen_ids = ids_of(r.at("gen_ids"));
-    for (const json::Value& m : r.at("margins").as_array()) run.margins.push_back(m.as_double());
+    for (const json::Value& m : r.at("margins").as_array())
+      run.margins.push_back(m.as_double());
     for (const json::Value& step : r.at("top8_first8").as_array()) {
       std::vector<std::pair<int32_t, double>> top;
       for (const json::Value& e : step.as_array())
-        top.emplace_back(static_cast<int32_t>(e.as_array()[0].as_int()), e.as_array()[1].as_double());
+        top.emplace_back(static_cast<int32_t>(e.as_array()[0].as_int()),
+                         e.as_array()[1].as_double());
       run.top8.push_back(std::move(top));
     }
     run.n_ctx = static_cast<int32_t>(r.at("n_ctx").as_int());

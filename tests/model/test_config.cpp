@@ -67,13 +67,17 @@ struct Spec {
 std::string write_model(const TempDir& dir, const Spec& spec) {
   gguf::Writer w;
   w.add_kv("general.architecture", Value::string(spec.arch));
-  std::map<std::string, Value> kv = {
-      {"embedding_length", Value::u32(128)}, {"block_count", Value::u32(1)},
-      {"feed_forward_length", Value::u32(128)}, {"attention.head_count", Value::u32(1)},
-      {"attention.head_count_kv", Value::u32(1)}, {"context_length", Value::u32(64)},
-      {"vocab_size", Value::u32(8)}};
-  for (const auto& [k, v] : spec.kv_override) kv.insert_or_assign(k, v);
-  for (const auto& [k, v] : kv) w.add_kv(spec.arch + "." + k, v);
+  std::map<std::string, Value> kv = {{"embedding_length", Value::u32(128)},
+                                     {"block_count", Value::u32(1)},
+                                     {"feed_forward_length", Value::u32(128)},
+                                     {"attention.head_count", Value::u32(1)},
+                                     {"attention.head_count_kv", Value::u32(1)},
+                                     {"context_length", Value::u32(64)},
+                                     {"vocab_size", Value::u32(8)}};
+  for (const auto& [k, v] : spec.kv_override)
+    kv.insert_or_assign(k, v);
+  for (const auto& [k, v] : kv)
+    w.add_kv(spec.arch + "." + k, v);
   const std::vector<std::pair<std::string, std::pair<TensorType, std::vector<uint64_t>>>> tensors =
       {{"token_embd.weight", {TensorType::F16, {128, 8}}},
        {"output_norm.weight", {TensorType::F32, {128}}},
@@ -138,20 +142,19 @@ Spec drop(const std::string& tensor) {
   return s;
 }
 
-TEST(Config, MinimalModelIsAccepted) { EXPECT_EQ(config_error({}), std::nullopt); }
+TEST(Config, MinimalModelIsAccepted) {
+  EXPECT_EQ(config_error({}), std::nullopt);
+}
 
 TEST(Config, RejectsBadSizes) {
-  EXPECT_EQ(config_error(kv({{"block_count", Value::u32(1000000)}})),
-            ErrorKind::format);
-  EXPECT_EQ(config_error(kv({{"attention.head_count", Value::u32(0)}})),
-            ErrorKind::format);
+  EXPECT_EQ(config_error(kv({{"block_count", Value::u32(1000000)}})), ErrorKind::format);
+  EXPECT_EQ(config_error(kv({{"attention.head_count", Value::u32(0)}})), ErrorKind::format);
   EXPECT_EQ(config_error(kv({{"attention.head_count", Value::u32(3)}})),
             ErrorKind::format); // 3 heads do not divide 128
   EXPECT_EQ(config_error(kv({{"attention.head_count", Value::u32(2)},
-                                          {"attention.head_count_kv", Value::u32(3)}})),
+                             {"attention.head_count_kv", Value::u32(3)}})),
             ErrorKind::format); // kv heads do not divide heads
-  EXPECT_EQ(config_error(kv({{"embedding_length", Value::u32(0)}})),
-            ErrorKind::format);
+  EXPECT_EQ(config_error(kv({{"embedding_length", Value::u32(0)}})), ErrorKind::format);
   EXPECT_EQ(config_error(kv({{"context_length", Value::u64(uint64_t{1} << 40)}})),
             ErrorKind::format);
   EXPECT_EQ(config_error(kv({{"vocab_size", Value::u32(9)}})), ErrorKind::format);
@@ -160,12 +163,9 @@ TEST(Config, RejectsBadSizes) {
 TEST(Config, RejectsMissingOrMistypedTensors) {
   EXPECT_EQ(config_error(drop("blk.0.ffn_down.weight")), ErrorKind::format);
   EXPECT_EQ(config_error(drop("blk.0.attn_sub_norm.weight")), ErrorKind::format);
-  EXPECT_EQ(config_error(type("blk.0.attn_q.weight", TensorType::F16)),
-            ErrorKind::unsupported);
-  EXPECT_EQ(config_error(type("token_embd.weight", TensorType::F32)),
-            ErrorKind::unsupported);
-  EXPECT_EQ(config_error(shape("blk.0.attn_k.weight", {128, 256})),
-            ErrorKind::format);
+  EXPECT_EQ(config_error(type("blk.0.attn_q.weight", TensorType::F16)), ErrorKind::unsupported);
+  EXPECT_EQ(config_error(type("token_embd.weight", TensorType::F32)), ErrorKind::unsupported);
+  EXPECT_EQ(config_error(shape("blk.0.attn_k.weight", {128, 256})), ErrorKind::format);
 }
 
 TEST(Config, ArchitectureSelectsTheGraph) {

@@ -49,8 +49,8 @@ struct Greedy {
   std::vector<std::vector<float>> first_logits; // logits of the first steps
 };
 
-Greedy run_greedy(const Model& model, const kernels::Table& table, int n_threads,
-                  const RefRun& run, size_t keep_steps) {
+Greedy run_greedy(const Model& model, const kernels::Table& table, int n_threads, const RefRun& run,
+                  size_t keep_steps) {
   const Model::Impl& m = model.impl();
   const auto n_prompt = static_cast<int64_t>(run.prompt_ids.size());
   model::KvCache cache(m.config, run.n_ctx, true);
@@ -103,9 +103,8 @@ TEST_P(Parity, GreedyIdsMatchBitnetCppOnEveryIsaAndThreadCount) {
 INSTANTIATE_TEST_SUITE_P(Fixtures, Parity, ::testing::ValuesIn(kFixtures),
                          [](const ::testing::TestParamInfo<Fixture>& info) {
                            const std::string s = info.param.json;
-                           return s.starts_with("real-tiny")
-                                      ? std::string("real_tiny")
-                                      : s.substr(s.find('/') + 1, 1);
+                           return s.starts_with("real-tiny") ? std::string("real_tiny")
+                                                             : s.substr(s.find('/') + 1, 1);
                          });
 
 } // namespace

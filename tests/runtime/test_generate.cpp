@@ -6,8 +6,8 @@
 
 #include <gtest/gtest.h>
 
-#include "bitnet/bitnet.hpp"
 #include "../model/reference.hpp"
+#include "bitnet/bitnet.hpp"
 
 namespace bitnet::test {
 namespace {
@@ -26,11 +26,14 @@ int32_t argmax(std::span<const float> v) {
 
 float max_abs_diff(std::span<const float> a, std::span<const float> b) {
   float m = 0.0f;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
+  for (size_t i = 0; i < a.size(); ++i)
+    m = std::max(m, std::abs(a[i] - b[i]));
   return m;
 }
 
-std::shared_ptr<Model> model_a() { return Model::load(data_path("reference/models/A.gguf")); }
+std::shared_ptr<Model> model_a() {
+  return Model::load(data_path("reference/models/A.gguf"));
+}
 
 const RefRun& english_run() {
   static const RefFile ref = load_reference("reference/A.json");
@@ -220,11 +223,9 @@ TEST_P(ApiParity, TokenizedPromptAndGreedyIdsMatchReference) {
   const auto model = Model::load(ref.model_path);
   for (const RefRun& run : ref.runs) {
     Session s(model, {.n_ctx = run.n_ctx, .n_threads = 2});
-    const Stats st =
-        generate(s, run.prompt, greedy(static_cast<int32_t>(run.gen_ids.size())));
+    const Stats st = generate(s, run.prompt, greedy(static_cast<int32_t>(run.gen_ids.size())));
     EXPECT_EQ(st.prompt_ids, run.prompt_ids) << fx.json << " " << run.name;
-    expect_greedy_parity(st.generated_ids, run, fx.near_tie,
-                         std::string(fx.json) + " " + run.name);
+    expect_greedy_parity(st.generated_ids, run, fx.near_tie, std::string(fx.json) + " " + run.name);
   }
 }
 
