@@ -38,10 +38,10 @@ if [[ ! -f $model ]] || [[ $(sha256sum "$model" | cut -d' ' -f1) != "$want_sha" 
   fi
 fi
 
-if [[ ! -x $build/tools/bitnet ]]; then
+if [[ ! -f $build/CMakeCache.txt ]]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build" --target bitnet -j2
 fi
+cmake --build "$build" --target bitnet -j2 >/dev/null
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
