@@ -1,0 +1,107 @@
+// `bitnet bench`: llama-bench's tests and field names in json, md and csv.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "cli_runner.hpp"
+#include "util/json.hpp"
+
+namespace {
+
+using bitnet::test::CliResult;
+using bitnet::test::run_cli;
+using bitnet::test::tiny_model;
+namespace json = bitnet::json;
+
+TEST(CliBench, JsonHasLlamaBenchFieldsPerTest) {
+  const CliResult r = run_cli({"bench", "-m", tiny_model(), "-p", "16", "-n", "4", "-r", "3", "-t",
+                               "1,2", "-o", "json", "--bw", "10"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json::Value out = json::parse(r.out);
+  const json::Array& rows = out.as_array();
+  ASSERT_EQ(rows.size(), 4u); // (pp16, tg4) × threads 1, 2
+  const std::vector<std::pair<int64_t, int64_t>> tests = {{16, 0}, {0, 4}, {16, 0}, {0, 4}};
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const json::Value& row = rows[i];
+    for (const char* key :
+         {"build_commit", "cpu_info", "isa", "model_filename", "model_type", "test_time", "type_k"})
+      EXPECT_TRUE(row.at(key).is_string()) << key;
+    EXPECT_EQ(row.at("model_filename").as_string(), tiny_model());
+    EXPECT_EQ(row.at("model_size").as_int(), 2720128);
+    EXPECT_EQ(row.at("model_n_params").as_int(), 5423616);
+    EXPECT_EQ(row.at("n_threads").as_int(), i < 2 ? 1 : 2);
+    EXPECT_EQ(row.at("n_prompt").as_int(), tests[i].first);
+    EXPECT_EQ(row.at("n_gen").as_int(), tests[i].second);
+    const json::Array& ts = row.at("samples_ts").as_array();
+    const json::Array& ns = row.at("samples_ns").as_array();
+    ASSERT_EQ(ts.size(), 3u);
+    ASSERT_EQ(ns.size(), 3u);
+    double sum = 0;
+    for (size_t k = 0; k < ts.size(); ++k) {
+      EXPECT_GT(ts[k].as_double(), 0.0);
+      // t/s of a sample is its token count over its time.
+      const double n = double(tests[i].first + tests[i].second);
+      EXPECT_NEAR(ts[k].as_double(), n * 1e9 / ns[k].as_double(), 1e-3 * ts[k].as_double());
+      sum += ts[k].as_double();
+    }
+    EXPECT_NEAR(row.at("avg_ts").as_double(), sum / 3, 1e-9 * sum);
+    EXPECT_GE(row.at("stddev_ts").as_double(), 0.0);
+    if (tests[i].second > 0) {
+      EXPECT_EQ(row.at("bandwidth_gbps").as_double(), 10.0);
+      // Bytes per token cover at least the weights; the share is bytes·t/s over bandwidth.
+      EXPECT_GT(row.at("bytes_per_token").as_double(), 1e6);
+      EXPECT_NEAR(row.at("bw_share").as_double(),
+                  row.at("bytes_per_token").as_double() * row.at("avg_ts").as_double() / 10e9,
+                  1e-9);
+    } else {
+      EXPECT_TRUE(row.at("bw_share").is_null());
+    }
+  }
+}
+
+TEST(CliBench, MarkdownAndCsvShapes) {
+  CliResult r = run_cli({"bench", "-m", tiny_model(), "-p", "8", "-n", "0", "-r", "1", "-t", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("| model"), std::string::npos);
+  EXPECT_NE(r.out.find("t/s"), std::string::npos);
+  EXPECT_NE(r.out.find("pp8"), std::string::npos);
+  EXPECT_EQ(r.out.find("tg"), std::string::npos); // -n 0 skips tg
+  EXPECT_NE(r.out.find("build: "), std::string::npos);
+
+  r = run_cli({"bench", "-m", tiny_model(), "-p", "0", "-n", "2", "-r", "2", "-t", "1", "-o", "csv",
+               "--bw", "5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string header = r.out.substr(0, r.out.find('\n'));
+  for (const char* field :
+       {"build_commit", "cpu_info", "n_threads", "model_filename", "model_size", "model_n_params",
+        "n_prompt", "n_gen", "avg_ts", "stddev_ts", "samples_ts", "isa"})
+    EXPECT_NE(header.find(field), std::string::npos) << field;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2); // header + tg2
+}
+
+TEST(CliBench, ProbesBandwidthWhenNotGiven) {
+  const CliResult r = run_cli(
+      {"bench", "-m", tiny_model(), "-p", "0", "-n", "2", "-r", "1", "-t", "1", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json::Value row = json::parse(r.out).as_array().at(0);
+  EXPECT_GT(row.at("bandwidth_gbps").as_double(), 0.0);
+  EXPECT_GT(row.at("bw_share").as_double(), 0.0);
+}
+
+TEST(CliBench, BadArgumentsFail) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"bench", "-m", tiny_model(), "-o", "xml"},
+        std::vector<std::string>{"bench", "-m", tiny_model(), "-p", "0", "-n", "0"},
+        std::vector<std::string>{"bench", "-m", tiny_model(), "-t", "0"},
+        std::vector<std::string>{"bench", "-m", tiny_model(), "-r", "0"}}) {
+    const CliResult r = run_cli(args);
+    EXPECT_EQ(r.signal, 0);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+  }
+}
+
+} // namespace

@@ -1,0 +1,151 @@
+// `bitnet perplexity` against a value computed here from logits the library API returns,
+// with the protocol written out plainly (not the CLI's batching loop), and its input errors.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "bitnet/bitnet.hpp"
+#include "cli_runner.hpp"
+#include "util/json.hpp"
+
+namespace {
+
+using bitnet::test::CliResult;
+using bitnet::test::data_path;
+using bitnet::test::run_cli;
+using bitnet::test::slurp;
+using bitnet::test::TempDir;
+using bitnet::test::tiny_model;
+using bitnet::test::write_text;
+namespace json = bitnet::json;
+
+// The first whole lines of val.txt adding up to at least `bytes` bytes.
+std::string val_slice(size_t bytes) {
+  const std::string text = slurp(data_path("real-tiny/val.txt"));
+  const size_t end = text.find('\n', bytes);
+  return text.substr(0, end == std::string::npos ? text.size() : end + 1);
+}
+
+struct Expected {
+  double ppl = 0;
+  double err = 0;
+  std::vector<double> running;
+  size_t n_tokens = 0;
+  int64_t scored = 0;
+};
+
+// Chunk k is tokens [k·ctx, (k+1)·ctx) with its first token replaced by BOS, evaluated from
+// an empty cache in one call; positions ctx/2 .. ctx-2 predict the next token.
+Expected reference_ppl(const std::string& text, int ctx, int max_chunks) {
+  const auto model = bitnet::Model::load(tiny_model());
+  const std::vector<int32_t> tokens = model->tokenize(text, true, false);
+  bitnet::SessionParams sp;
+  sp.n_ctx = ctx;
+  sp.n_threads = 1;
+  bitnet::Session session(model, sp);
+  const size_t n_vocab = static_cast<size_t>(model->info().n_vocab);
+  Expected e;
+  e.n_tokens = tokens.size();
+  double sum = 0, sum_sq = 0;
+  const int n_chunks = std::min<int>(max_chunks, static_cast<int>(tokens.size()) / ctx);
+  for (int k = 0; k < n_chunks; ++k) {
+    std::vector<int32_t> chunk(tokens.begin() + k * ctx, tokens.begin() + (k + 1) * ctx);
+    chunk[0] = model->bos();
+    session.clear();
+    const std::span<const float> logits = session.evaluate(chunk, true);
+    for (int pos = ctx / 2; pos < ctx - 1; ++pos) {
+      const float* row = logits.data() + static_cast<size_t>(pos) * n_vocab;
+      double max = row[0];
+      for (size_t i = 0; i < n_vocab; ++i)
+        max = std::max(max, double(row[i]));
+      double z = 0;
+      for (size_t i = 0; i < n_vocab; ++i)
+        z += std::exp(double(row[i]) - max);
+      const double nll = max + std::log(z) - row[chunk[static_cast<size_t>(pos) + 1]];
+      sum += nll;
+      sum_sq += nll * nll;
+      ++e.scored;
+    }
+    e.running.push_back(std::exp(sum / double(e.scored)));
+  }
+  const double mean = sum / double(e.scored);
+  e.ppl = std::exp(mean);
+  e.err = e.ppl * std::sqrt((sum_sq / double(e.scored) - mean * mean) / double(e.scored - 1));
+  return e;
+}
+
+TEST(CliPerplexity, MatchesAnIndependentComputationFromLogits) {
+  TempDir dir;
+  const auto file = dir / "slice.txt";
+  const std::string text = val_slice(3000);
+  write_text(file, text);
+  const int ctx = 128;
+  // -b 48 makes the CLI evaluate each chunk in three uneven batches.
+  const CliResult r =
+      run_cli({"perplexity", "-m", tiny_model(), "-f", file.string(), "-c", std::to_string(ctx),
+               "-b", "48", "-t", "2", "--chunks", "4", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json::Value out = json::parse(r.out);
+  const Expected e = reference_ppl(text, ctx, 4);
+  ASSERT_EQ(e.running.size(), 4u);
+  EXPECT_EQ(out.at("n_tokens").as_int(), static_cast<int64_t>(e.n_tokens));
+  EXPECT_EQ(out.at("n_chunks").as_int(), 4);
+  EXPECT_EQ(out.at("scored_tokens").as_int(), e.scored);
+  EXPECT_EQ(e.scored, 4 * (ctx / 2 - 1));
+  EXPECT_NEAR(out.at("ppl").as_double(), e.ppl, 1e-4 * e.ppl);
+  EXPECT_NEAR(out.at("ppl_stderr").as_double(), e.err, 1e-3 * e.err);
+  const json::Array& chunks = out.at("chunks").as_array();
+  ASSERT_EQ(chunks.size(), 4u);
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    EXPECT_EQ(chunks[i].at("chunk").as_int(), static_cast<int64_t>(i + 1));
+    EXPECT_NEAR(chunks[i].at("ppl").as_double(), e.running[i], 1e-4 * e.running[i]);
+  }
+}
+
+TEST(CliPerplexity, TextOutputHasRunningEstimatesAndFinalLine) {
+  TempDir dir;
+  const auto file = dir / "slice.txt";
+  write_text(file, val_slice(1500));
+  const CliResult r =
+      run_cli({"perplexity", "-m", tiny_model(), "-f", file.string(), "-c", "64", "--chunks", "3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("[1]", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find(",[2]"), std::string::npos);
+  EXPECT_NE(r.out.find(",[3]"), std::string::npos);
+  EXPECT_EQ(r.out.find("[4]"), std::string::npos);
+  EXPECT_NE(r.out.find("Final estimate: PPL = "), std::string::npos);
+  EXPECT_NE(r.out.find(" +/- "), std::string::npos);
+}
+
+TEST(CliPerplexity, BadInputIsAClearError) {
+  TempDir dir;
+  const auto empty = dir / "empty.txt";
+  write_text(empty, "");
+  const auto short_text = dir / "short.txt";
+  write_text(short_text, "The jury said it did find that the election was conducted.\n");
+  const auto ok = dir / "ok.txt";
+  write_text(ok, val_slice(2000));
+  const std::string m = tiny_model();
+  struct Case {
+    std::vector<std::string> args;
+    int exit_code;
+  };
+  const std::vector<Case> cases = {
+      {{"perplexity", "-m", m, "-f", empty.string()}, 7},
+      {{"perplexity", "-m", m, "-f", short_text.string(), "-c", "64"}, 7},
+      {{"perplexity", "-m", m, "-f", ok.string(), "-c", "512"}, 2},
+      {{"perplexity", "-m", m, "-f", ok.string(), "-c", "1"}, 2},
+      {{"perplexity", "-m", m, "-f", (dir / "missing.txt").string()}, 3},
+      {{"perplexity", "-m", m}, 2},
+  };
+  for (const Case& c : cases) {
+    const CliResult r = run_cli(c.args);
+    EXPECT_EQ(r.signal, 0);
+    EXPECT_EQ(r.exit_code, c.exit_code) << c.args.back() << ": " << r.err;
+    EXPECT_NE(r.err.find("bitnet: error:"), std::string::npos) << r.err;
+  }
+}
+
+} // namespace

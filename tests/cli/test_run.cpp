@@ -1,0 +1,367 @@
+// `bitnet run` / `bitnet chat` end to end through the built binary: flags and defaults, the
+// receipt's documented fields, greedy parity with bitnet.cpp's reference runs, --stop, EOS,
+// the demo path, chat history in the KV cache, and the error exits.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "bitnet/bitnet.hpp"
+#include "cli_runner.hpp"
+#include "gguf/gguf.hpp"
+#include "util/json.hpp"
+
+namespace {
+
+using bitnet::test::CliResult;
+using bitnet::test::data_path;
+using bitnet::test::run_cli;
+using bitnet::test::slurp;
+using bitnet::test::TempDir;
+using bitnet::test::tiny_model;
+using bitnet::test::write_text;
+namespace json = bitnet::json;
+
+json::Value read_json(const std::filesystem::path& path) {
+  return json::parse(slurp(path));
+}
+
+std::string hex_to_bytes(const std::string& hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  }
+  return out;
+}
+
+std::vector<int32_t> ids_of(const json::Value& array) {
+  std::vector<int32_t> ids;
+  for (const json::Value& v : array.as_array())
+    ids.push_back(static_cast<int32_t>(v.as_int()));
+  return ids;
+}
+
+int count_error_lines(const std::string& err) {
+  int n = 0;
+  size_t at = 0;
+  while ((at = err.find("bitnet: error:", at)) != std::string::npos) {
+    ++n;
+    ++at;
+  }
+  return n;
+}
+
+// Every field README.md documents for receipts, with its JSON type.
+void expect_receipt_schema(const json::Value& r) {
+  ASSERT_TRUE(r.is_object());
+  EXPECT_EQ(r.at("schema_version").as_int(), 1);
+  for (const char* key : {"build_commit", "build_type", "compiler", "cpu_info", "isa",
+                          "stop_reason", "kv_type", "created_utc"}) {
+    ASSERT_NE(r.find(key), nullptr) << key;
+    EXPECT_TRUE(r.at(key).is_string()) << key;
+  }
+  for (const char* key :
+       {"n_threads", "n_prompt", "n_gen", "peak_rss_bytes", "n_ctx", "n_batch", "n_past"}) {
+    ASSERT_NE(r.find(key), nullptr) << key;
+    EXPECT_TRUE(r.at(key).is_int()) << key;
+  }
+  const json::Value& model = r.at("model");
+  EXPECT_TRUE(model.at("path").is_string());
+  EXPECT_TRUE(model.at("architecture").is_string());
+  EXPECT_GT(model.at("size").as_int(), 0);
+  EXPECT_GT(model.at("n_params").as_int(), 0);
+  const json::Value& t = r.at("timings_ms");
+  for (const char* key : {"load", "tokenize", "prefill", "decode", "sample", "total"}) {
+    ASSERT_NE(t.find(key), nullptr) << key;
+    EXPECT_TRUE(t.at(key).is_number()) << key;
+    EXPECT_GE(t.at(key).as_double(), 0.0) << key;
+  }
+  for (const char* key :
+       {"decode_ms_per_token", "embedded_per_step", "prompt_ids", "generated_ids"}) {
+    ASSERT_NE(r.find(key), nullptr) << key;
+    EXPECT_TRUE(r.at(key).is_array()) << key;
+  }
+  const auto n_gen = static_cast<size_t>(r.at("n_gen").as_int());
+  EXPECT_EQ(r.at("generated_ids").as_array().size(), n_gen);
+  EXPECT_EQ(r.at("decode_ms_per_token").as_array().size(), n_gen);
+  EXPECT_EQ(r.at("embedded_per_step").as_array().size(), n_gen);
+  for (const json::Value& e : r.at("embedded_per_step").as_array())
+    EXPECT_EQ(e.as_int(), 1);
+  EXPECT_EQ(r.at("prompt_ids").as_array().size(), static_cast<size_t>(r.at("n_prompt").as_int()));
+  EXPECT_GT(r.at("peak_rss_bytes").as_int(), 0);
+}
+
+TEST(CliRun, HelpListsLlamaCppDefaults) {
+  const CliResult r = run_cli({"run", "--help"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* text : {"--n-predict",
+                           "128",
+                           "--temp",
+                           "0.8",
+                           "--top-k",
+                           "40",
+                           "--top-p",
+                           "0.95",
+                           "--min-p",
+                           "0.05",
+                           "--repeat-penalty",
+                           "--repeat-last-n",
+                           "64",
+                           "--batch-size",
+                           "512",
+                           "--seed",
+                           "-1",
+                           "--ignore-eos",
+                           "no logit",
+                           "--stop",
+                           "--no-bos",
+                           "--no-special",
+                           "--no-echo",
+                           "--pretokenizer",
+                           "--kv-type",
+                           "--receipt",
+                           "--conversation"}) {
+    EXPECT_NE(r.out.find(text), std::string::npos) << text;
+  }
+}
+
+TEST(CliRun, ReceiptHasDocumentedFieldsAndDefaults) {
+  TempDir dir;
+  const auto receipt = dir / "r.json";
+  const CliResult r = run_cli({"run", "-m", tiny_model(), "-p", "The jury said", "-n", "5", "-s",
+                               "7", "--receipt", receipt.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json::Value rec = read_json(receipt);
+  expect_receipt_schema(rec);
+  const json::Value& p = rec.at("params");
+  EXPECT_EQ(p.at("n_predict").as_int(), 5);
+  EXPECT_NEAR(p.at("temp").as_double(), 0.8, 1e-6);
+  EXPECT_EQ(p.at("top_k").as_int(), 40);
+  EXPECT_NEAR(p.at("top_p").as_double(), 0.95, 1e-6);
+  EXPECT_NEAR(p.at("min_p").as_double(), 0.05, 1e-6);
+  EXPECT_NEAR(p.at("repeat_penalty").as_double(), 1.0, 1e-6);
+  EXPECT_EQ(p.at("repeat_last_n").as_int(), 64);
+  EXPECT_EQ(p.at("seed").as_int(), 7);
+  EXPECT_FALSE(p.at("ignore_eos").as_bool());
+  EXPECT_EQ(rec.at("n_ctx").as_int(), 256); // -c 0: the model's context length
+  EXPECT_EQ(rec.at("n_batch").as_int(), 256); // -b 512, clamped to the context
+  EXPECT_EQ(rec.at("kv_type").as_string(), "f16");
+  const auto cores = std::max(1u, std::thread::hardware_concurrency());
+  EXPECT_EQ(rec.at("n_threads").as_int(), static_cast<int64_t>(cores));
+  EXPECT_EQ(rec.at("model").at("architecture").as_string(), "bitnet-b1.58");
+  EXPECT_EQ(rec.at("model").at("size").as_int(), 2720128);
+  EXPECT_EQ(rec.at("prompt_ids").as_array().front().as_int(), 2707); // BOS
+  // Output: the prompt echoed, then exactly the detokenized generated ids.
+  const auto model = bitnet::Model::load(tiny_model());
+  const auto gen = ids_of(rec.at("generated_ids"));
+  if (rec.at("stop_reason").as_string() == "n_predict") {
+    EXPECT_EQ(rec.at("n_gen").as_int(), 5);
+    EXPECT_EQ(r.out, "The jury said" + model->detokenize(gen));
+  }
+  EXPECT_NE(r.err.find("bitnet_perf:"), std::string::npos);
+  EXPECT_NE(r.err.find("prompt eval time"), std::string::npos);
+  EXPECT_NE(r.err.find("peak memory"), std::string::npos);
+}
+
+TEST(CliRun, SameSeedSameTextRandomSeedIsLogged) {
+  const std::vector<std::string> args = {"run", "-m",     tiny_model(), "-p", "The jury", "-n",
+                                         "12",  "--temp", "1.5",        "-s", "1234"};
+  const CliResult a = run_cli(args);
+  const CliResult b = run_cli(args);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  const CliResult c = run_cli({"run", "-m", tiny_model(), "-p", "The jury", "-n", "2"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_NE(c.err.find("seed: "), std::string::npos);
+}
+
+TEST(CliRun, FlagsAfterTheSubcommandReachTheRootApp) {
+  TempDir dir;
+  const auto receipt = dir / "r.json";
+  const CliResult r = run_cli({"run", "-m", tiny_model(), "-p", "The", "-n", "2", "--isa", "scalar",
+                               "--log-level", "warn", "--receipt", receipt.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_json(receipt).at("isa").as_string(), "scalar");
+  EXPECT_EQ(r.err.find("bitnet_perf:"), std::string::npos); // timing block is info level
+}
+
+// Greedy with EOG ignored is exactly bitnet.cpp's reference run (its logits are unchanged).
+TEST(CliRun, GreedyMatchesBitnetCppReference) {
+  const json::Value ref = read_json(data_path("real-tiny/reference.json"));
+  const json::Value& run = ref.at("runs").as_array().front(); // brown_jury: no near-tie
+  ASSERT_EQ(run.at("prompt_name").as_string(), "brown_jury");
+  TempDir dir;
+  const auto prompt = dir / "prompt.txt";
+  write_text(prompt, hex_to_bytes(run.at("prompt_utf8_hex").as_string()));
+  const auto receipt = dir / "r.json";
+  const CliResult r =
+      run_cli({"run", "-m", tiny_model(), "-f", prompt.string(), "--temp", "0", "-n", "48",
+               "--ignore-eos", "-c", "256", "--no-echo", "--receipt", receipt.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json::Value rec = read_json(receipt);
+  EXPECT_EQ(ids_of(rec.at("prompt_ids")), ids_of(run.at("prompt_ids")));
+  EXPECT_EQ(ids_of(rec.at("generated_ids")), ids_of(run.at("gen_ids")));
+  EXPECT_EQ(r.out, hex_to_bytes(run.at("gen_text_utf8_hex").as_string()));
+}
+
+// Model A's pub_long run generates <|eot_id|> at step 8: without --ignore-eos generation
+// stops there; with it, generation continues as in the reference.
+TEST(CliRun, EndOfGenerationStopsUnlessIgnored) {
+  const json::Value ref = read_json(data_path("reference/A.json"));
+  const json::Value* run = nullptr;
+  for (const json::Value& r : ref.at("runs").as_array())
+    if (r.at("prompt_name").as_string() == "pub_long") run = &r;
+  ASSERT_NE(run, nullptr);
+  const std::vector<int32_t> gen = ids_of(run->at("gen_ids"));
+  ASSERT_EQ(gen[8], 677);
+  TempDir dir;
+  const auto prompt = dir / "prompt.txt";
+  write_text(prompt, hex_to_bytes(run->at("prompt_utf8_hex").as_string()));
+  const std::string model = data_path("reference/models/A.gguf");
+
+  const auto stopped = dir / "stopped.json";
+  CliResult r = run_cli({"run", "-m", model, "-f", prompt.string(), "--temp", "0", "-n", "48", "-c",
+                         "1024", "--receipt", stopped.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json::Value rec = read_json(stopped);
+  EXPECT_EQ(rec.at("stop_reason").as_string(), "eog");
+  EXPECT_EQ(ids_of(rec.at("generated_ids")), std::vector<int32_t>(gen.begin(), gen.begin() + 9));
+
+  const auto ignored = dir / "ignored.json";
+  r = run_cli({"run", "-m", model, "-f", prompt.string(), "--temp", "0", "-n", "48", "-c", "1024",
+               "--ignore-eos", "--receipt", ignored.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  rec = read_json(ignored);
+  EXPECT_EQ(rec.at("stop_reason").as_string(), "n_predict");
+  const std::vector<int32_t> got = ids_of(rec.at("generated_ids"));
+  ASSERT_EQ(got.size(), gen.size());
+  // Compare up to the first near-tie (reference margin < 1e-3), where a flip is legitimate.
+  const json::Array& margins = run->at("margins").as_array();
+  for (size_t i = 0; i < gen.size(); ++i) {
+    if (margins[i].as_double() < 1e-3) break;
+    ASSERT_EQ(got[i], gen[i]) << "step " << i;
+  }
+}
+
+TEST(CliRun, StopStringEndsOutputBeforeIt) {
+  const std::vector<std::string> base = {
+      "run",    "-m", tiny_model(), "-p", "The jury said it did find that",
+      "--temp", "0",  "-n",         "48", "--ignore-eos"};
+  const CliResult full = run_cli(base);
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  const std::string stop = " musicians";
+  const size_t at = full.out.find(stop);
+  ASSERT_NE(at, std::string::npos) << full.out;
+
+  TempDir dir;
+  const auto receipt = dir / "r.json";
+  std::vector<std::string> args = base;
+  for (const std::string& a :
+       {std::string("--stop"), stop, std::string("--stop"), std::string("zzz-never"),
+        std::string("--receipt"), receipt.string()})
+    args.push_back(a);
+  const CliResult r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, full.out.substr(0, at));
+  const json::Value rec = read_json(receipt);
+  EXPECT_EQ(rec.at("stop_reason").as_string(), "stop_string");
+  EXPECT_LT(rec.at("n_gen").as_int(), 48);
+  EXPECT_EQ(rec.at("params").at("stop").as_array().size(), 2u);
+}
+
+TEST(CliRun, DemoModelAndPromptWhenNoneGiven) {
+  const CliResult r = run_cli({"run", "-n", "6", "--temp", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("The jury said it did find that the", 0), 0u) << r.out;
+  EXPECT_NE(r.err.find("demo model"), std::string::npos);
+  EXPECT_NE(r.err.find("no prompt given"), std::string::npos);
+}
+
+TEST(CliChat, TurnsContinueTheCacheWithoutRePrefill) {
+  TempDir dir;
+  const auto receipt = dir / "r.json";
+  const CliResult r = run_cli({"chat", "-m", tiny_model(), "--temp", "0", "-n", "6", "--system",
+                               "Be brief.", "--receipt", receipt.string()},
+                              "Hello there\n\nWhat did the jury say?\n/exit\nignored\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json::Value rec = read_json(receipt);
+  expect_receipt_schema(rec);
+  EXPECT_EQ(rec.at("n_gen").as_int(), 12); // two turns of 6; the line after /exit is not read
+  // Every token was evaluated exactly once: prompts of both turns plus the replies.
+  EXPECT_EQ(rec.at("n_past").as_int(), rec.at("n_prompt").as_int() + rec.at("n_gen").as_int());
+  // The second turn's prompt is only the new turn, rendered by the model's template.
+  const auto model = bitnet::Model::load(tiny_model());
+  const std::vector<bitnet::ChatMessage> first = {{"system", "Be brief."}, {"user", "Hello there"}};
+  const auto first_ids = model->tokenize(model->render_chat(first, true), true, true);
+  EXPECT_GT(rec.at("n_prompt").as_int(), static_cast<int64_t>(first_ids.size()));
+  const auto prompt_ids = ids_of(rec.at("prompt_ids"));
+  EXPECT_TRUE(std::equal(first_ids.begin(), first_ids.end(), prompt_ids.begin()));
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2);
+}
+
+TEST(CliRun, ConversationFlagIsChat) {
+  const CliResult r =
+      run_cli({"run", "--conversation", "-m", tiny_model(), "--temp", "0", "-n", "3"}, "Hi\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1);
+}
+
+struct ErrorCase {
+  const char* name;
+  std::vector<std::string> args;
+  int exit_code;
+};
+
+TEST(CliRun, ErrorsAreOneLineWithDocumentedExitCodes) {
+  TempDir dir;
+  const auto garbage = dir / "garbage.gguf";
+  write_text(garbage, "this is not a GGUF file at all, just text");
+  const auto empty = dir / "empty.txt";
+  write_text(empty, "");
+  // A well-formed GGUF of an architecture this engine does not run.
+  const auto gpt2 = dir / "gpt2.gguf";
+  bitnet::gguf::Writer writer;
+  writer.add_kv("general.architecture", bitnet::gguf::Value::string("gpt2"));
+  writer.add_tensor("token_embd.weight", bitnet::gguf::TensorType::F32, {32, 8});
+  writer.write(gpt2.string(),
+               [](size_t, const bitnet::gguf::TensorInfo& info, bitnet::gguf::Writer::Sink& sink) {
+                 const std::vector<uint8_t> zeros(info.nbytes, 0);
+                 sink.write(zeros);
+               });
+  const std::string m = tiny_model();
+  const std::vector<ErrorCase> cases = {
+      {"unsupported architecture", {"run", "-m", gpt2.string(), "-p", "x"}, 5},
+      {"missing model", {"run", "-m", (dir / "nope.gguf").string(), "-p", "x"}, 3},
+      {"model is a directory", {"run", "-m", data_path("real-tiny"), "-p", "x"}, 3},
+      {"not a gguf", {"run", "-m", garbage.string(), "-p", "x"}, 4},
+      {"bad top-p", {"run", "-m", m, "-p", "x", "--top-p", "2"}, 2},
+      {"bad n-predict", {"run", "-m", m, "-p", "x", "-n", "-5"}, 2},
+      {"bad threads", {"run", "-m", m, "-p", "x", "-t", "0"}, 2},
+      {"not a number", {"run", "-m", m, "-p", "x", "--temp", "hot"}, 2},
+      {"unknown flag", {"run", "-m", m, "-p", "x", "--frobnicate"}, 2},
+      {"bad kv type", {"run", "-m", m, "-p", "x", "--kv-type", "q4"}, 2},
+      {"bad pretokenizer", {"run", "-m", m, "-p", "x", "--pretokenizer", "gpt9"}, 2},
+      {"bad isa", {"run", "-m", m, "-p", "x", "--isa", "mmx"}, 2},
+      {"no prompt with a model", {"run", "-m", m}, 2},
+      {"prompt and file", {"run", "-m", m, "-p", "x", "-f", empty.string()}, 2},
+      {"empty prompt", {"run", "-m", m, "-p", ""}, 7},
+      {"empty prompt file", {"run", "-m", m, "-f", empty.string()}, 7},
+      {"missing prompt file", {"run", "-m", m, "-f", (dir / "nope.txt").string()}, 3},
+      {"prompt + n beyond context", {"run", "-m", m, "-p", "x", "-n", "300"}, 6},
+      {"ctx beyond model", {"run", "-m", m, "-p", "x", "-c", "100000", "-n", "1"}, 2},
+      {"unwritable receipt",
+       {"run", "-m", m, "-p", "x", "-n", "1", "--receipt", (dir / "no/such/dir/r.json").string()},
+       3},
+  };
+  for (const ErrorCase& c : cases) {
+    const CliResult r = run_cli(c.args);
+    EXPECT_EQ(r.signal, 0) << c.name;
+    EXPECT_EQ(r.exit_code, c.exit_code) << c.name << ": " << r.err;
+    EXPECT_EQ(count_error_lines(r.err), 1) << c.name << ": " << r.err;
+  }
+}
+
+} // namespace
