@@ -105,6 +105,11 @@ json::Array doubles(const std::vector<double>& v) {
   return json::Array(v.begin(), v.end());
 }
 
+// A float option as the user wrote it (0.95, not 0.949999988079071): its shortest decimal.
+double decimal(float f) {
+  return std::stod(fmt::format("{}", f));
+}
+
 } // namespace
 
 void print_timings(std::FILE* out, const Stats& stats, const RunReport& report) {
@@ -157,11 +162,11 @@ json::Value make_receipt(const Stats& stats, const RunReport& report) {
 
   json::Value sampling = json::Object{};
   sampling.set("n_predict", params.n_predict);
-  sampling.set("temp", static_cast<double>(params.sampler.temp));
+  sampling.set("temp", decimal(params.sampler.temp));
   sampling.set("top_k", params.sampler.top_k);
-  sampling.set("top_p", static_cast<double>(params.sampler.top_p));
-  sampling.set("min_p", static_cast<double>(params.sampler.min_p));
-  sampling.set("repeat_penalty", static_cast<double>(params.sampler.repeat_penalty));
+  sampling.set("top_p", decimal(params.sampler.top_p));
+  sampling.set("min_p", decimal(params.sampler.min_p));
+  sampling.set("repeat_penalty", decimal(params.sampler.repeat_penalty));
   sampling.set("repeat_last_n", params.sampler.repeat_last_n);
   sampling.set("seed", params.sampler.seed);
   sampling.set("ignore_eos", params.ignore_eos);
