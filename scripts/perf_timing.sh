@@ -46,11 +46,11 @@ if ((quick)); then
   out=${out:-$build_dir/perf-quick}
 else
   if [ -z "$model" ]; then
-    model=models/synth-2b4t.gguf
+    model=models/synth-2b4t-s1.gguf
     if [ ! -f "$model" ]; then
       echo "perf_timing.sh: writing the synthetic 2B-4T model to $model (about 1.2 GB)" >&2
       mkdir -p models
-      "$bitnet" synth --preset 2b4t --tokenizer tests/data/tokenizer/tokenizer.json --out "$model"
+      "$bitnet" synth --preset 2b4t --seed 1 --tokenizer tests/data/tokenizer/tokenizer.json --out "$model"
     fi
   fi
   out=${out:-$build_dir/perf}
