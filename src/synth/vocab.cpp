@@ -13,7 +13,9 @@
 #include <fmt/format.h>
 
 #include "bitnet/error.hpp"
+#include "tokenizer/byte_level.hpp"
 #include "util/json.hpp"
+#include "util/utf8.hpp"
 
 namespace bitnet::synth {
 
@@ -44,23 +46,6 @@ constexpr std::string_view kBuiltinText =
     "Numbers such as 1, 2, 3, 10, 100 and 2024 appear in text too, as do questions: what is "
     "the answer? Where did they go? How many are there? Nobody knew, but everyone had an "
     "opinion, and the discussion went on until late in the night.";
-
-bool is_printable_byte(uint8_t b) {
-  return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
-}
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 enum class CharClass { letter, digit, space, other };
 
@@ -233,25 +218,22 @@ void Vocab::pad_to(std::size_t n) {
 }
 
 std::string byte_symbol(uint8_t b) {
-  uint32_t cp = b;
-  if (!is_printable_byte(b)) {
-    cp = 256;
-    for (unsigned c = 0; c < b; ++c) {
-      if (!is_printable_byte(static_cast<uint8_t>(c))) ++cp;
-    }
-  }
   std::string out;
-  append_utf8(out, cp);
+  append_utf8(out, tokenizer::byte_to_code_point(b));
   return out;
 }
 
 std::vector<uint8_t> byte_symbol_order() {
+  // Bytes that stand for themselves come first, then the remapped ones ascending.
+  const auto printable = [](unsigned b) {
+    return tokenizer::byte_to_code_point(static_cast<uint8_t>(b)) == b;
+  };
   std::vector<uint8_t> order;
   for (unsigned b = 0; b < 256; ++b) {
-    if (is_printable_byte(static_cast<uint8_t>(b))) order.push_back(static_cast<uint8_t>(b));
+    if (printable(b)) order.push_back(static_cast<uint8_t>(b));
   }
   for (unsigned b = 0; b < 256; ++b) {
-    if (!is_printable_byte(static_cast<uint8_t>(b))) order.push_back(static_cast<uint8_t>(b));
+    if (!printable(b)) order.push_back(static_cast<uint8_t>(b));
   }
   return order;
 }

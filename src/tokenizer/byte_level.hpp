@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "util/utf8.hpp"
+
 namespace bitnet::tokenizer {
 
 // The code point that stands for byte b.
@@ -15,8 +17,6 @@ uint32_t byte_to_code_point(uint8_t b);
 // The byte a code point stands for, or -1 when it is not in the alphabet.
 int code_point_to_byte(uint32_t cp);
 
-// Appends the UTF-8 encoding of cp.
-void append_utf8(std::string& out, uint32_t cp);
 // Decodes the well-formed UTF-8 sequence at s[pos] and advances pos; an ill-formed byte is
 // returned as itself (as a Latin-1 code point) and consumed alone.
 uint32_t next_code_point(std::string_view s, std::size_t& pos);
