@@ -1,0 +1,168 @@
+// `bitnet info` and `bitnet quantize` end to end: outputs, and for bad input one line on
+// stderr with the exit code of the error kind (src/util/error.cpp).
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "../synth/temp_dir.hpp"
+#include "gguf/gguf.hpp"
+#include "util/json.hpp"
+
+namespace bitnet::gguf {
+namespace {
+
+using test::TempDir;
+
+const std::string kModels = std::string(BITNET_TEST_DATA_DIR) + "/reference/models/";
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+struct CliRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs the built CLI through the shell with stdout and stderr captured in `dir`.
+CliRun bitnet(const TempDir& dir, const std::string& args) {
+  const std::string out = dir.file("stdout.txt");
+  const std::string err = dir.file("stderr.txt");
+  const std::string cmd =
+      std::string(BITNET_BINARY_DIR) + "/tools/bitnet " + args + " >'" + out + "' 2>'" + err + "'";
+  const int status = std::system(cmd.c_str());
+  CliRun r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+void expect_one_error_line(const CliRun& r, int exit_code, std::string_view fragment) {
+  EXPECT_EQ(r.exit_code, exit_code) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_EQ(r.err.rfind("bitnet: error: ", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find(fragment), std::string::npos) << r.err;
+}
+
+TEST(InfoCli, TextView) {
+  TempDir dir;
+  const CliRun r = bitnet(dir, "info --model " + kModels + "A.gguf");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* s : {"architecture:  bitnet-b1.58", "runnable:      yes", "n_embd          512",
+                        "n_head_kv       1", "vocab size      678", "bos             668",
+                        "eot             677", "chat template   absent", "blk.2.ffn_down.weight",
+                        "I2_S", "[1408, 512]", "tokenizer.ggml.tokens"}) {
+    EXPECT_NE(r.out.find(s), std::string::npos) << s;
+  }
+}
+
+TEST(InfoCli, JsonView) {
+  TempDir dir;
+  const CliRun r = bitnet(dir, "info --json --model " + kModels + "B.gguf");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json::Value v = json::parse(r.out);
+  const File f = File::open(kModels + "B.gguf");
+  EXPECT_EQ(v.at("architecture").as_string(), "bitnet-25");
+  EXPECT_EQ(v.at("file_size").as_int(), static_cast<int64_t>(f.file_size()));
+  EXPECT_TRUE(v.at("runnable").as_bool());
+  const json::Value& md = v.at("metadata");
+  EXPECT_EQ(md.as_object().size(), f.metadata().size());
+  EXPECT_EQ(md.at("bitnet-25.embedding_length").as_int(), 256);
+  EXPECT_EQ(md.at("tokenizer.ggml.tokens").at("type").as_string(), "string");
+  EXPECT_EQ(md.at("tokenizer.ggml.tokens").at("count").as_int(), 678);
+  EXPECT_EQ(md.find("tokenizer.ggml.pre"), nullptr); // model B has no pre key
+  EXPECT_TRUE(v.at("tokenizer").at("pre").is_null());
+  const json::Array& tensors = v.at("tensors").as_array();
+  ASSERT_EQ(tensors.size(), f.tensors().size());
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const TensorInfo& t = f.tensors()[i];
+    EXPECT_EQ(tensors[i].at("name").as_string(), t.name);
+    EXPECT_EQ(tensors[i].at("type").as_string(), type_name(t.type));
+    EXPECT_EQ(tensors[i].at("bytes").as_int(), static_cast<int64_t>(t.nbytes));
+    ASSERT_EQ(tensors[i].at("shape").as_array().size(), t.ne.size());
+    EXPECT_EQ(tensors[i].at("shape").as_array()[0].as_int(), static_cast<int64_t>(t.ne[0]));
+  }
+  EXPECT_EQ(f.find_tensor("token_embd.weight")->type, TensorType::Q8_0);
+  EXPECT_GT(v.at("bytes_by_type").at("Q8_0").as_int(), 0);
+}
+
+TEST(InfoCli, UnrunnableFileIsDescribedWithTheReason) {
+  TempDir dir;
+  Writer w;
+  w.add_kv("general.architecture", Value::string("gpt2"));
+  w.add_tensor("token_embd.weight", TensorType::F32, {8, 4});
+  w.write(dir.file("gpt2.gguf"), [](std::size_t, const TensorInfo& t, Writer::Sink& sink) {
+    const std::vector<uint8_t> zeros(t.nbytes);
+    sink.write(zeros);
+  });
+  const CliRun r = bitnet(dir, "info --json --model " + dir.file("gpt2.gguf"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json::Value v = json::parse(r.out);
+  EXPECT_FALSE(v.at("runnable").as_bool());
+  EXPECT_NE(v.at("not_runnable_reason").as_string().find("gpt2"), std::string::npos);
+}
+
+TEST(InfoCli, MissingAndCorruptFiles) {
+  TempDir dir;
+  expect_one_error_line(bitnet(dir, "info --model " + dir.file("nope.gguf")), 3, "nope.gguf");
+
+  const std::string model = slurp(kModels + "A.gguf");
+  std::ofstream(dir.file("cut.gguf"), std::ios::binary) << model.substr(0, 5000);
+  expect_one_error_line(bitnet(dir, "info --model " + dir.file("cut.gguf")), 4, "cut.gguf");
+
+  std::string bad = model;
+  bad[0] = 'X';
+  std::ofstream(dir.file("magic.gguf"), std::ios::binary) << bad;
+  expect_one_error_line(bitnet(dir, "info --model " + dir.file("magic.gguf")), 4, "magic");
+}
+
+TEST(QuantizeCli, ConvertsAndRefuses) {
+  TempDir dir;
+  const CliRun ok = bitnet(dir, "quantize " + kModels + "A-f16.gguf " + dir.file("out.gguf"));
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  // A.gguf is the same model packed with zero pads: identical bytes.
+  EXPECT_TRUE(slurp(dir.file("out.gguf")) == slurp(kModels + "A.gguf"));
+
+  expect_one_error_line(
+      bitnet(dir, "quantize --type q4_0 " + kModels + "A-f16.gguf " + dir.file("x.gguf")), 2,
+      "q4_0");
+  expect_one_error_line(bitnet(dir, "quantize " + dir.file("none.gguf") + " " + dir.file("x.gguf")),
+                        3, "none.gguf");
+  expect_one_error_line(bitnet(dir, "quantize " + kModels + "A-f16.gguf /nonexistent-dir/x.gguf"),
+                        3, "/nonexistent-dir/x.gguf");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("x.gguf")));
+}
+
+TEST(QuantizeCli, NonTernaryNeedsTernarize) {
+  TempDir dir;
+  Writer w;
+  w.add_kv("general.architecture", Value::string("bitnet-b1.58"));
+  w.add_tensor("blk.0.ffn_up.weight", TensorType::F32, {128, 2});
+  w.write(dir.file("in.gguf"), [](std::size_t, const TensorInfo& t, Writer::Sink& sink) {
+    std::vector<float> v(t.n_elements());
+    for (std::size_t i = 0; i < v.size(); ++i)
+      v[i] = static_cast<float>(i % 7) - 3.0f;
+    sink.write({reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4});
+  });
+  expect_one_error_line(bitnet(dir, "quantize " + dir.file("in.gguf") + " " + dir.file("o.gguf")),
+                        7, "--ternarize");
+  const CliRun r =
+      bitnet(dir, "quantize --ternarize " + dir.file("in.gguf") + " " + dir.file("o.gguf"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(File::open(dir.file("o.gguf")).find_tensor("blk.0.ffn_up.weight")->type,
+            TensorType::I2_S);
+}
+
+} // namespace
+} // namespace bitnet::gguf
