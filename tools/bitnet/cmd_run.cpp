@@ -211,8 +211,8 @@ int run_once(const RunOptions& o) {
   }
   if (prompt.empty()) throw Error(ErrorKind::invalid_input, "empty prompt");
 
-  const GenerateParams params = generate_params(o);
   Loaded l = load(o, path);
+  const GenerateParams params = generate_params(o); // after loading: errors come first
 
   StdoutSink out;
   if (!o.no_echo) out.write(prompt);
@@ -268,8 +268,8 @@ int run_chat(const RunOptions& o) {
   const std::string path = resolve_model_path(o.model);
   // llama-cli -cnv takes -p as the system prompt; --system wins when both are given.
   const std::string system = !o.system.empty() ? o.system : o.prompt;
-  const GenerateParams params = generate_params(o);
   Loaded l = load(o, path);
+  const GenerateParams params = generate_params(o); // after loading: errors come first
   const bool interactive = isatty(STDIN_FILENO);
   if (interactive) {
     spdlog::info("chat with {} ({} template); /exit or Ctrl-D ends it",
