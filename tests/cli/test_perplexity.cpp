@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "bitnet/bitnet.hpp"
-#include "cli_runner.hpp"
+#include "support/cli_runner.hpp"
 #include "util/json.hpp"
 
 namespace {

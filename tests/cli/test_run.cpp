@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "bitnet/bitnet.hpp"
-#include "cli_runner.hpp"
+#include "support/cli_runner.hpp"
 #include "gguf/gguf.hpp"
 #include "util/json.hpp"
 

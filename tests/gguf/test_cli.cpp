@@ -1,53 +1,28 @@
 // `bitnet info` and `bitnet quantize` end to end: outputs, and for bad input one line on
 // stderr with the exit code of the error kind (src/util/error.cpp).
-#include <sys/wait.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
-#include "../synth/temp_dir.hpp"
+#include "support/cli_runner.hpp"
 #include "gguf/gguf.hpp"
 #include "util/json.hpp"
 
 namespace bitnet::gguf {
 namespace {
 
+using test::CliResult;
+using test::run_cli;
+using test::slurp;
 using test::TempDir;
 
 const std::string kModels = std::string(BITNET_TEST_DATA_DIR) + "/reference/models/";
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Runs the built CLI through the shell with stdout and stderr captured in `dir`.
-CliRun bitnet(const TempDir& dir, const std::string& args) {
-  const std::string out = dir.file("stdout.txt");
-  const std::string err = dir.file("stderr.txt");
-  const std::string cmd =
-      std::string(BITNET_BINARY_DIR) + "/tools/bitnet " + args + " >'" + out + "' 2>'" + err + "'";
-  const int status = std::system(cmd.c_str());
-  CliRun r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
-
-void expect_one_error_line(const CliRun& r, int exit_code, std::string_view fragment) {
+void expect_one_error_line(const CliResult& r, int exit_code, std::string_view fragment) {
   EXPECT_EQ(r.exit_code, exit_code) << r.err;
   EXPECT_TRUE(r.out.empty()) << r.out;
   EXPECT_EQ(r.err.rfind("bitnet: error: ", 0), 0u) << r.err;
@@ -57,7 +32,7 @@ void expect_one_error_line(const CliRun& r, int exit_code, std::string_view frag
 
 TEST(InfoCli, TextView) {
   TempDir dir;
-  const CliRun r = bitnet(dir, "info --model " + kModels + "A.gguf");
+  const CliResult r = run_cli({"info", "--model", kModels + "A.gguf"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const char* s : {"architecture:  bitnet-b1.58", "runnable:      yes", "n_embd          512",
                         "n_head_kv       1", "vocab size      678", "bos             668",
@@ -69,7 +44,7 @@ TEST(InfoCli, TextView) {
 
 TEST(InfoCli, JsonView) {
   TempDir dir;
-  const CliRun r = bitnet(dir, "info --json --model " + kModels + "B.gguf");
+  const CliResult r = run_cli({"info", "--json", "--model", kModels + "B.gguf"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json::Value v = json::parse(r.out);
   const File f = File::open(kModels + "B.gguf");
@@ -106,7 +81,7 @@ TEST(InfoCli, UnrunnableFileIsDescribedWithTheReason) {
     const std::vector<uint8_t> zeros(t.nbytes);
     sink.write(zeros);
   });
-  const CliRun r = bitnet(dir, "info --json --model " + dir.file("gpt2.gguf"));
+  const CliResult r = run_cli({"info", "--json", "--model", dir.file("gpt2.gguf")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json::Value v = json::parse(r.out);
   EXPECT_FALSE(v.at("runnable").as_bool());
@@ -115,31 +90,31 @@ TEST(InfoCli, UnrunnableFileIsDescribedWithTheReason) {
 
 TEST(InfoCli, MissingAndCorruptFiles) {
   TempDir dir;
-  expect_one_error_line(bitnet(dir, "info --model " + dir.file("nope.gguf")), 3, "nope.gguf");
+  expect_one_error_line(run_cli({"info", "--model", dir.file("nope.gguf")}), 3, "nope.gguf");
 
   const std::string model = slurp(kModels + "A.gguf");
   std::ofstream(dir.file("cut.gguf"), std::ios::binary) << model.substr(0, 5000);
-  expect_one_error_line(bitnet(dir, "info --model " + dir.file("cut.gguf")), 4, "cut.gguf");
+  expect_one_error_line(run_cli({"info", "--model", dir.file("cut.gguf")}), 4, "cut.gguf");
 
   std::string bad = model;
   bad[0] = 'X';
   std::ofstream(dir.file("magic.gguf"), std::ios::binary) << bad;
-  expect_one_error_line(bitnet(dir, "info --model " + dir.file("magic.gguf")), 4, "magic");
+  expect_one_error_line(run_cli({"info", "--model", dir.file("magic.gguf")}), 4, "magic");
 }
 
 TEST(QuantizeCli, ConvertsAndRefuses) {
   TempDir dir;
-  const CliRun ok = bitnet(dir, "quantize " + kModels + "A-f16.gguf " + dir.file("out.gguf"));
+  const CliResult ok = run_cli({"quantize", kModels + "A-f16.gguf", dir.file("out.gguf")});
   ASSERT_EQ(ok.exit_code, 0) << ok.err;
   // A.gguf is the same model packed with zero pads: identical bytes.
   EXPECT_TRUE(slurp(dir.file("out.gguf")) == slurp(kModels + "A.gguf"));
 
   expect_one_error_line(
-      bitnet(dir, "quantize --type q4_0 " + kModels + "A-f16.gguf " + dir.file("x.gguf")), 2,
+      run_cli({"quantize", "--type", "q4_0", kModels + "A-f16.gguf", dir.file("x.gguf")}), 2,
       "q4_0");
-  expect_one_error_line(bitnet(dir, "quantize " + dir.file("none.gguf") + " " + dir.file("x.gguf")),
+  expect_one_error_line(run_cli({"quantize", dir.file("none.gguf"), dir.file("x.gguf")}),
                         3, "none.gguf");
-  expect_one_error_line(bitnet(dir, "quantize " + kModels + "A-f16.gguf /nonexistent-dir/x.gguf"),
+  expect_one_error_line(run_cli({"quantize", kModels + "A-f16.gguf", "/nonexistent-dir/x.gguf"}),
                         3, "/nonexistent-dir/x.gguf");
   EXPECT_FALSE(std::filesystem::exists(dir.file("x.gguf")));
 }
@@ -155,10 +130,10 @@ TEST(QuantizeCli, NonTernaryNeedsTernarize) {
       v[i] = static_cast<float>(i % 7) - 3.0f;
     sink.write({reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4});
   });
-  expect_one_error_line(bitnet(dir, "quantize " + dir.file("in.gguf") + " " + dir.file("o.gguf")),
+  expect_one_error_line(run_cli({"quantize", dir.file("in.gguf"), dir.file("o.gguf")}),
                         7, "--ternarize");
-  const CliRun r =
-      bitnet(dir, "quantize --ternarize " + dir.file("in.gguf") + " " + dir.file("o.gguf"));
+  const CliResult r =
+      run_cli({"quantize", "--ternarize", dir.file("in.gguf"), dir.file("o.gguf")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(File::open(dir.file("o.gguf")).find_tensor("blk.0.ffn_up.weight")->type,
             TensorType::I2_S);

@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "../synth/temp_dir.hpp"
+#include "support/temp_dir.hpp"
 #include "gguf/gguf.hpp"
 #include "gguf/i2s.hpp"
 #include "gguf/quantize.hpp"

@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "../synth/temp_dir.hpp"
+#include "support/temp_dir.hpp"
 #include "gguf/gguf.hpp"
 
 namespace bitnet::gguf {

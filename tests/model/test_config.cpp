@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "../synth/temp_dir.hpp"
+#include "support/temp_dir.hpp"
 #include "gguf/gguf.hpp"
 #include "model/config.hpp"
 #include "reference.hpp"

@@ -13,7 +13,7 @@
 #include "gguf/gguf.hpp"
 #include "gguf/i2s.hpp"
 #include "synth/synth.hpp"
-#include "temp_dir.hpp"
+#include "support/temp_dir.hpp"
 #include "util/fp16.hpp"
 
 namespace bitnet::synth {

@@ -7,7 +7,7 @@
 
 #include "bitnet/error.hpp"
 #include "synth/vocab.hpp"
-#include "temp_dir.hpp"
+#include "support/temp_dir.hpp"
 
 namespace bitnet::synth {
 namespace {

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "bitnet/error.hpp"
-#include "cli_runner.hpp"
+#include "support/cli_runner.hpp"
 #include "tokenizer/tokenizer.hpp"
 
 namespace bitnet::tokenizer {

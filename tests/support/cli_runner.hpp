@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.hpp"
+
 extern char** environ;
 
 namespace bitnet::test {
@@ -45,24 +47,6 @@ inline std::string slurp(const std::filesystem::path& path) {
 inline void write_text(const std::filesystem::path& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
 }
-
-// A fresh directory under the system temp dir, removed with the object.
-class TempDir {
-public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "bitnet-cli-XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
-private:
-  std::filesystem::path path_;
-};
 
 inline CliResult run_cli(const std::vector<std::string>& args, const std::string& stdin_text = "") {
   TempDir dir;
