@@ -28,12 +28,12 @@ struct Fixture {
 // attention (trace test: ≤ 1e-5 relative through every layer), but not ggml's vectorised
 // expf in softmax nor the reference's Q8_0/F16 head order, and the int8 activation
 // rounding amplifies such last-bit differences: the reference top-8 logits of the first 8
-// steps agree within 0.075 on A-D and real-tiny. A-D flips were observed only at steps
-// whose reference margin is < 0.02 (B/C/D long or code prompts: margins 0.0024-0.017), so
-// the near-tie threshold for A-D is 0.02, not the README's 1e-3; real-tiny meets its
-// README rule (2e-3).
+// steps agree within 0.075 on A-D and real-tiny. A and real-tiny meet the fixtures' rule
+// (flips only below a 1e-3 / 2e-3 reference margin). B, C and D flip at steps whose
+// reference margin is 0.0024-0.017 (long, code and unicode prompts), so their threshold is
+// 0.02: a known gap (issue 4), not the README's 1e-3.
 const Fixture kFixtures[] = {
-    {"reference/A.json", "", 0.02, 0.1},
+    {"reference/A.json", "", 1e-3, 0.1},
     {"reference/B.json", "", 0.02, 0.1},
     {"reference/C.json", "", 0.02, 0.1},
     {"reference/D.json", "", 0.02, 0.1},
