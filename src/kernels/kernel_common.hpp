@@ -42,10 +42,11 @@ inline float i2s_rescale(int32_t sumi, int32_t act_sum, float act_scale, float w
   return (static_cast<float>(sumi) - static_cast<float>(act_sum)) / act_scale * w_scale;
 }
 
-// ggml's vec_dot_q8_0_q8_0 accumulation step: sum += sumi · (d_w · d_x).
-inline float q8_accumulate(float sum, int32_t sumi, float d_w, float d_x) {
-  return sum + static_cast<float>(sumi) * (d_w * d_x);
-}
+// Q8_0 dot products follow ggml_vec_dot_q8_0_q8_0 on x86 (the reference build): 8 f32
+// lanes, lane l taking block b's integer Σ of elements 4l..4l+3 as
+// lane = fma(d_w·d_x, (float)Σ, lane); then the lanes are added by halving (l + l+4,
+// l + l+2, l + l+1).
+inline constexpr int kQ8Lanes = 8;
 
 // ggml's x86 quantize_row_q8_0 scales: d = max/127 (stored as f16), id = 127/max or 0.
 inline float q8_d(float amax) {
@@ -99,6 +100,34 @@ void i2s_gemm_tiled(RowDot row_dot, const uint8_t* w, float w_scale, int64_t k, 
               i2s_rescale(sums[r - rb][t], act_sum[t0 + t], act_scale[t0 + t], w_scale);
     }
   }
+}
+
+// F16 dot products follow ggml_vec_dot_f16 as the reference build (AVX-512) runs it:
+// element i of each chunk of 64 goes to lane i of four 16-lane accumulators (products of
+// two f16 values are exact in f32, so multiply-add and FMA agree); the accumulators are
+// combined as (a0 + a2) + (a1 + a3), the 16 lanes reduced by halving (8, 4, 2, 1); the
+// n % 64 leftover products are added in double. kF16Chunk is that chunk.
+inline constexpr int64_t kF16Chunk = 64;
+
+// The leftover of an F16 dot: `head` (the reduced chunks) plus each product of elements
+// [i, n) in double. to_f32 converts one half.
+template <class ToF32>
+inline float f16_dot_tail(float head, const uint16_t* a, const uint16_t* b, int64_t i, int64_t n,
+                          ToF32 to_f32) {
+  double sum = head;
+  for (; i < n; ++i)
+    sum += static_cast<double>(to_f32(a[i]) * to_f32(b[i]));
+  return static_cast<float>(sum);
+}
+
+// The f16 × f32 gemm loop of every variant: each (row, token) output is one tinyBLAS-order
+// dot (kernels.hpp).
+template <class Dot>
+void f16_f32_gemm_rows(Dot dot, const uint16_t* w, int64_t k, int64_t r0, int64_t r1,
+                       const float* x, int64_t n_tok, float* out, int64_t ld_out) {
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t t = 0; t < n_tok; ++t)
+      out[t * ld_out + r] = dot(w + r * k, x + t * k, k);
 }
 
 // The F16 gemm loop shared by the SIMD variants: groups of NR rows, each group read for

@@ -39,9 +39,16 @@ struct Table {
                    float* out, int64_t ld_out);
 
   // F16 weights (uint16 bits) × F16 operand (the f32 input rounded to f16 first, as ggml
-  // does): out[t*ld_out + r] = Σ w[r,i]·x[t,i], accumulated in f32.
+  // does for a single row): out[t*ld_out + r] = Σ w[r,i]·x[t,i] in ggml_vec_dot_f16's order
+  // (kernel_common.hpp).
   void (*f16_gemm)(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const uint16_t* x,
                    int64_t n_tok, float* out, int64_t ld_out);
+  // F16 weights × an unrounded f32 operand, as ggml computes an F16 product with more than
+  // one f32 row (llamafile tinyBLAS: the head of a batch, attention's V·p in prefill): one
+  // 16-lane FMA accumulator over k (k % 16 == 0), the lanes added by halving (8, 4, 2, 1).
+  float (*f16_f32_dot)(const uint16_t* w, const float* x, int64_t k);
+  void (*f16_f32_gemm)(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const float* x,
+                       int64_t n_tok, float* out, int64_t ld_out);
   // Q8_0 weights × Q8_0-quantized operand (ggml's vec_dot_q8_0_q8_0 numerics).
   void (*q8_0_gemm)(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_t* xq,
                     int64_t n_tok, float* out, int64_t ld_out);
@@ -53,8 +60,8 @@ struct Table {
   void (*f16_to_f32)(const uint16_t* x, int64_t n, float* out);
   // Q8_0 blocks → f32 (embedding row lookup for Q8_0 token_embd).
   void (*q8_0_to_f32)(const uint8_t* x, int64_t n, float* out);
-  // Dot product of two f16 vectors, f32 result (attention: K·q, and V·p with V stored
-  // transposed as ggml does, so both are plain dot products).
+  // Dot product of two f16 vectors in the same order (attention: K·q, and a single token's
+  // V·p with V stored transposed as ggml does, so both are plain dot products).
   float (*f16_dot)(const uint16_t* a, const uint16_t* b, int64_t n);
 
   // ggml rms_norm (Σx² in double, mean in float, scale 1/sqrtf(mean+eps)) times weight.

@@ -121,59 +121,47 @@ void quantize_act(const float* x, int64_t n, int8_t* q, float* scale_out, int32_
 // in flight (as kI2sPrefetchBytes does for I2_S).
 constexpr int64_t kF16PrefetchHalves = 1024;
 
-// The last k % 8 halves of a row, zero-filled to 8 floats.
-inline __m256 load_ph_tail(const uint16_t* p, int64_t n) {
-  uint16_t buf[8] = {};
-  std::memcpy(buf, p, static_cast<size_t>(n) * sizeof(uint16_t));
-  return load_ph(buf);
+// Σ w[i]·x[i] in ggml_vec_dot_f16's order (kernel_common.hpp), so the head's logits equal
+// the reference's bit for bit: acc[2q + h] holds lanes 8h..8h+7 of accumulator q.
+float f16_dot(const uint16_t* w, const uint16_t* x, int64_t k) {
+  __m256 acc[8];
+  for (__m256& a : acc)
+    a = _mm256_setzero_ps();
+  const int64_t np = k / kF16Chunk * kF16Chunk;
+  for (int64_t i = 0; i < np; i += kF16Chunk) {
+    _mm_prefetch(reinterpret_cast<const char*>(w + i + kF16PrefetchHalves), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(w + i + 32 + kF16PrefetchHalves), _MM_HINT_T0);
+    for (int j = 0; j < 8; ++j)
+      acc[j] = _mm256_fmadd_ps(load_ph(w + i + 8 * j), load_ph(x + i + 8 * j), acc[j]);
+  }
+  const __m256 lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
+  const __m256 hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
+  return f16_dot_tail(hsum_ps(_mm256_add_ps(lo, hi)), w, x, np, k,
+                      [](uint16_t h) { return _cvtsh_ss(h); });
 }
 
-// Σ w[r,i]·x[i] for NR consecutive rows. One 8-lane FMA accumulator per row, the last
-// partial vector zero-filled, then the 8 → 4 → 1 horizontal sum: the summation order of
-// ggml's llamafile sgemm on AVX2, which bitnet.cpp uses for F16 products (the head, and the
-// attention products over its zero-padded KV length), so those sums match it bit for bit.
-template <int NR> void f16_rows_dot(const uint16_t* w, int64_t k, const uint16_t* x, float* res) {
-  __m256 acc[NR];
-  for (int r = 0; r < NR; ++r)
-    acc[r] = _mm256_setzero_ps();
-  int64_t i = 0;
-  // 64 bytes of each row per step, one prefetch per row and cache line; the FMAs into each
-  // accumulator stay in element order.
-  for (; i + 32 <= k; i += 32) {
-    const __m256 x0 = load_ph(x + i), x1 = load_ph(x + i + 8), x2 = load_ph(x + i + 16),
-                 x3 = load_ph(x + i + 24);
-    for (int r = 0; r < NR; ++r) {
-      const uint16_t* wr = w + r * k + i;
-      _mm_prefetch(reinterpret_cast<const char*>(wr + kF16PrefetchHalves), _MM_HINT_T0);
-      acc[r] = _mm256_fmadd_ps(load_ph(wr), x0, acc[r]);
-      acc[r] = _mm256_fmadd_ps(load_ph(wr + 8), x1, acc[r]);
-      acc[r] = _mm256_fmadd_ps(load_ph(wr + 16), x2, acc[r]);
-      acc[r] = _mm256_fmadd_ps(load_ph(wr + 24), x3, acc[r]);
-    }
-  }
-  for (; i + 8 <= k; i += 8) {
-    const __m256 xv = load_ph(x + i);
-    for (int r = 0; r < NR; ++r)
-      acc[r] = _mm256_fmadd_ps(load_ph(w + r * k + i), xv, acc[r]);
-  }
-  if (i < k) {
-    const __m256 xv = load_ph_tail(x + i, k - i);
-    for (int r = 0; r < NR; ++r)
-      acc[r] = _mm256_fmadd_ps(load_ph_tail(w + r * k + i, k - i), xv, acc[r]);
-  }
-  for (int r = 0; r < NR; ++r)
-    res[r] = hsum_ps(acc[r]);
+void f16_row_dot(const uint16_t* w, int64_t k, const uint16_t* x, float* res) {
+  *res = f16_dot(w, x, k);
 }
 
-float f16_dot(const uint16_t* a, const uint16_t* b, int64_t n) {
-  float r;
-  f16_rows_dot<1>(a, n, b, &r);
-  return r;
+// tinyBLAS order (kernels.hpp): lanes 0..7 in lo, 8..15 in hi.
+float f16_f32_dot(const uint16_t* w, const float* x, int64_t k) {
+  __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+  for (int64_t i = 0; i < k; i += 16) {
+    lo = _mm256_fmadd_ps(load_ph(w + i), _mm256_loadu_ps(x + i), lo);
+    hi = _mm256_fmadd_ps(load_ph(w + i + 8), _mm256_loadu_ps(x + i + 8), hi);
+  }
+  return hsum_ps(_mm256_add_ps(lo, hi));
+}
+
+void f16_f32_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const float* x,
+                  int64_t n_tok, float* out, int64_t ld_out) {
+  f16_f32_gemm_rows(f16_f32_dot, w, k, r0, r1, x, n_tok, out, ld_out);
 }
 
 void f16_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const uint16_t* x,
               int64_t n_tok, float* out, int64_t ld_out) {
-  f16_gemm_grouped<4>(f16_rows_dot<4>, f16_rows_dot<1>, w, k, r0, r1, x, n_tok, out, ld_out);
+  f16_gemm_grouped<1>(f16_row_dot, f16_row_dot, w, k, r0, r1, x, n_tok, out, ld_out);
 }
 
 void f32_to_f16(const float* x, int64_t n, uint16_t* out) {
@@ -226,33 +214,28 @@ void quantize_q8_0(const float* x, int64_t n, uint8_t* out) {
   }
 }
 
-// Exact Σ a·b of one Q8_0 block pair: sign-extend to int16, then madd (no saturation).
-int32_t q8_block_dot(const uint8_t* a, const uint8_t* b) {
-  const __m256i av = load256(a + 2);
-  const __m256i bv = load256(b + 2);
-  const __m256i lo = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(av)),
-                                       _mm256_cvtepi8_epi16(_mm256_castsi256_si128(bv)));
-  const __m256i hi = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(av, 1)),
-                                       _mm256_cvtepi8_epi16(_mm256_extracti128_si256(bv, 1)));
-  return hsum_i32(_mm256_add_epi32(lo, hi));
+// ggml's Q8_0 order (kernel_common.hpp), with its integer step: |w| times w's sign on x,
+// maddubs, then madd into the 8 sums of 4 (exact: activations are never -128).
+float q8_0_dot(const uint8_t* w, const uint8_t* x, int64_t nb) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* wb = w + b * kQ8BlockBytes;
+    const uint8_t* xb = x + b * kQ8BlockBytes;
+    const __m256 d = _mm256_set1_ps(q8_block_scale(wb) * q8_block_scale(xb));
+    const __m256i qw = load256(wb + 2), qx = load256(xb + 2);
+    const __m256i dot = _mm256_maddubs_epi16(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, ones)), acc);
+  }
+  return hsum_ps(acc);
 }
 
 void q8_0_gemm(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_t* xq,
                int64_t n_tok, float* out, int64_t ld_out) {
   const int64_t nb = k / kQ8Block;
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* wr = w + r * nb * kQ8BlockBytes;
-    for (int64_t t = 0; t < n_tok; ++t) {
-      const uint8_t* xt = xq + t * nb * kQ8BlockBytes;
-      float sum = 0.0f;
-      for (int64_t b = 0; b < nb; ++b) {
-        const uint8_t* wb = wr + b * kQ8BlockBytes;
-        const uint8_t* xb = xt + b * kQ8BlockBytes;
-        sum = q8_accumulate(sum, q8_block_dot(wb, xb), q8_block_scale(wb), q8_block_scale(xb));
-      }
-      out[t * ld_out + r] = sum;
-    }
-  }
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t t = 0; t < n_tok; ++t)
+      out[t * ld_out + r] = q8_0_dot(w + r * nb * kQ8BlockBytes, xq + t * nb * kQ8BlockBytes, nb);
 }
 
 void q8_0_to_f32(const uint8_t* x, int64_t n, float* out) {
@@ -295,6 +278,8 @@ Table make_table() {
   t.i2s_gemv = i2s_gemv;
   t.i2s_gemm = i2s_gemm;
   t.f16_gemm = f16_gemm;
+  t.f16_f32_dot = f16_f32_dot;
+  t.f16_f32_gemm = f16_f32_gemm;
   t.q8_0_gemm = q8_0_gemm;
   t.quantize_q8_0 = quantize_q8_0;
   t.f32_to_f16 = f32_to_f16;

@@ -127,40 +127,41 @@ inline __m512 load_ph16(const uint16_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
-// Σ w[r,i]·x[i] for NR consecutive rows. One 16-lane FMA accumulator per row, the last
-// partial vector zero-filled, then _mm512_reduce_add_ps: the summation order of ggml's
-// llamafile sgemm on AVX-512, which bitnet.cpp uses for F16 products (the head, and the
-// attention products over its zero-padded KV length), so those sums match it bit for bit.
-template <int NR> void f16_rows_dot(const uint16_t* w, int64_t k, const uint16_t* x, float* res) {
-  __m512 acc[NR];
-  for (int r = 0; r < NR; ++r)
-    acc[r] = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= k; i += 16) {
-    const __m512 xv = load_ph16(x + i);
-    for (int r = 0; r < NR; ++r)
-      acc[r] = _mm512_fmadd_ps(load_ph16(w + r * k + i), xv, acc[r]);
-  }
-  if (i < k) {
-    const __mmask16 tail = static_cast<__mmask16>((1u << (k - i)) - 1u);
-    const __m512 xv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail, x + i));
-    for (int r = 0; r < NR; ++r)
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail, w + r * k + i)), xv,
-                               acc[r]);
-  }
-  for (int r = 0; r < NR; ++r)
-    res[r] = _mm512_reduce_add_ps(acc[r]);
+// Σ w[i]·x[i] in ggml_vec_dot_f16's order (kernel_common.hpp): the reference's own code
+// path, four 16-lane accumulators and _mm512_reduce_add_ps.
+float f16_dot(const uint16_t* w, const uint16_t* x, int64_t k) {
+  __m512 acc[4];
+  for (__m512& a : acc)
+    a = _mm512_setzero_ps();
+  const int64_t np = k / kF16Chunk * kF16Chunk;
+  for (int64_t i = 0; i < np; i += kF16Chunk)
+    for (int j = 0; j < 4; ++j)
+      acc[j] = _mm512_fmadd_ps(load_ph16(w + i + 16 * j), load_ph16(x + i + 16 * j), acc[j]);
+  const __m512 v = _mm512_add_ps(_mm512_add_ps(acc[0], acc[2]), _mm512_add_ps(acc[1], acc[3]));
+  return f16_dot_tail(_mm512_reduce_add_ps(v), w, x, np, k,
+                      [](uint16_t h) { return _cvtsh_ss(h); });
 }
 
-float f16_dot(const uint16_t* a, const uint16_t* b, int64_t n) {
-  float r;
-  f16_rows_dot<1>(a, n, b, &r);
-  return r;
+void f16_row_dot(const uint16_t* w, int64_t k, const uint16_t* x, float* res) {
+  *res = f16_dot(w, x, k);
+}
+
+// tinyBLAS order (kernels.hpp): the reference's own instructions.
+float f16_f32_dot(const uint16_t* w, const float* x, int64_t k) {
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t i = 0; i < k; i += 16)
+    acc = _mm512_fmadd_ps(load_ph16(w + i), _mm512_loadu_ps(x + i), acc);
+  return _mm512_reduce_add_ps(acc);
+}
+
+void f16_f32_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const float* x,
+                  int64_t n_tok, float* out, int64_t ld_out) {
+  f16_f32_gemm_rows(f16_f32_dot, w, k, r0, r1, x, n_tok, out, ld_out);
 }
 
 void f16_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const uint16_t* x,
               int64_t n_tok, float* out, int64_t ld_out) {
-  f16_gemm_grouped<4>(f16_rows_dot<4>, f16_rows_dot<1>, w, k, r0, r1, x, n_tok, out, ld_out);
+  f16_gemm_grouped<1>(f16_row_dot, f16_row_dot, w, k, r0, r1, x, n_tok, out, ld_out);
 }
 
 Table make_table() {
@@ -170,6 +171,8 @@ Table make_table() {
   t.i2s_gemv = i2s_gemv;
   t.i2s_gemm = i2s_gemm;
   t.f16_gemm = f16_gemm;
+  t.f16_f32_dot = f16_f32_dot;
+  t.f16_f32_gemm = f16_f32_gemm;
   t.f16_dot = f16_dot;
   return t;
 }

@@ -8,6 +8,7 @@ namespace {
 
 struct DotProd {
   static int32x4_t dot(int32x4_t acc, int8x16_t a, int8x16_t b) { return vdotq_s32(acc, a, b); }
+  static int32x4_t quads(int8x16_t a, int8x16_t b) { return vdotq_s32(vdupq_n_s32(0), a, b); }
   static int32x4_t dot_codes(int32x4_t acc, int8x16_t codes, int8x16_t q) {
     return vdotq_s32(acc, codes, q);
   }

@@ -244,60 +244,60 @@ inline void load_f16x8(const uint16_t* p, float32x4_t& lo, float32x4_t& hi) {
   hi = vcvt_high_f32_f16(h);
 }
 
-// The n < 8 halves at p, zero-padded to 8, as two f32 vectors.
-inline void load_f16x8_tail(const uint16_t* p, int64_t n, float32x4_t& lo, float32x4_t& hi) {
-  uint16_t padded[8] = {};
-  std::memcpy(padded, p, static_cast<size_t>(n) * sizeof(uint16_t));
-  load_f16x8(padded, lo, hi);
+// Σ w[i]·x[i] in ggml_vec_dot_f16's order on the reference's AVX-512 build
+// (kernel_common.hpp), so Arm gives the x86 results bit for bit: acc[4q + j] holds lanes
+// 4j..4j+3 of accumulator q. (bitnet.cpp on Arm sums in fp16 arithmetic where the CPU has
+// it; that lower-precision order is not reproduced.)
+float neon_f16_dot(const uint16_t* w, const uint16_t* x, int64_t k) {
+  float32x4_t acc[16];
+  for (float32x4_t& a : acc)
+    a = vdupq_n_f32(0.0f);
+  const int64_t np = k / kF16Chunk * kF16Chunk;
+  for (int64_t i = 0; i < np; i += kF16Chunk)
+    for (int j = 0; j < 16; j += 2) {
+      float32x4_t wl, wh, xl, xh;
+      load_f16x8(w + i + 4 * j, wl, wh);
+      load_f16x8(x + i + 4 * j, xl, xh);
+      acc[j] = vfmaq_f32(acc[j], wl, xl);
+      acc[j + 1] = vfmaq_f32(acc[j + 1], wh, xh);
+    }
+  float32x4_t c[4];
+  for (int j = 0; j < 4; ++j)
+    c[j] = vaddq_f32(vaddq_f32(acc[j], acc[8 + j]), vaddq_f32(acc[4 + j], acc[12 + j]));
+  const float32x4_t s4 = vaddq_f32(vaddq_f32(c[0], c[2]), vaddq_f32(c[1], c[3]));
+  const float32x2_t s2 = vadd_f32(vget_low_f32(s4), vget_high_f32(s4));
+  return f16_dot_tail(vget_lane_f32(s2, 0) + vget_lane_f32(s2, 1), w, x, np, k, half_to_float);
 }
 
-// Σ w[r,i]·x[i] for NR consecutive rows, summed in the order of the AVX2 variant (ggml's
-// llamafile sgemm with 8 lanes): element i goes to lane i % 8 of one FMA accumulator per
-// row (here two float32x4 halves), k is zero-padded to a multiple of 8, and the lanes are
-// added by halving (l + l+4, then l + l+2, then the last pair). Arm results therefore equal
-// the x86 AVX2 ones bit for bit. (bitnet.cpp on Arm sums in fp16 arithmetic where the CPU
-// has it; that lower-precision order is not reproduced.)
-template <int NR> void f16_rows_dot(const uint16_t* w, int64_t k, const uint16_t* x, float* res) {
-  float32x4_t acc_lo[NR], acc_hi[NR];
-  for (int r = 0; r < NR; ++r)
-    acc_lo[r] = acc_hi[r] = vdupq_n_f32(0.0f);
-  int64_t i = 0;
-  for (; i + 8 <= k; i += 8) {
-    float32x4_t xl, xh;
-    load_f16x8(x + i, xl, xh);
-    for (int r = 0; r < NR; ++r) {
-      float32x4_t wl, wh;
-      load_f16x8(w + r * k + i, wl, wh);
-      acc_lo[r] = vfmaq_f32(acc_lo[r], wl, xl);
-      acc_hi[r] = vfmaq_f32(acc_hi[r], wh, xh);
-    }
-  }
-  if (i < k) {
-    float32x4_t xl, xh;
-    load_f16x8_tail(x + i, k - i, xl, xh);
-    for (int r = 0; r < NR; ++r) {
-      float32x4_t wl, wh;
-      load_f16x8_tail(w + r * k + i, k - i, wl, wh);
-      acc_lo[r] = vfmaq_f32(acc_lo[r], wl, xl);
-      acc_hi[r] = vfmaq_f32(acc_hi[r], wh, xh);
-    }
-  }
-  for (int r = 0; r < NR; ++r) {
-    const float32x4_t s4 = vaddq_f32(acc_lo[r], acc_hi[r]);
-    const float32x2_t s2 = vadd_f32(vget_low_f32(s4), vget_high_f32(s4));
-    res[r] = vget_lane_f32(s2, 0) + vget_lane_f32(s2, 1);
-  }
+inline void f16_row_dot(const uint16_t* w, int64_t k, const uint16_t* x, float* res) {
+  *res = neon_f16_dot(w, x, k);
 }
 
-float neon_f16_dot(const uint16_t* a, const uint16_t* b, int64_t n) {
-  float r;
-  f16_rows_dot<1>(a, n, b, &r);
-  return r;
+// tinyBLAS order (kernels.hpp): acc[j] holds lanes 4j..4j+3.
+float neon_f16_f32_dot(const uint16_t* w, const float* x, int64_t k) {
+  float32x4_t acc[4];
+  for (float32x4_t& a : acc)
+    a = vdupq_n_f32(0.0f);
+  for (int64_t i = 0; i < k; i += 16)
+    for (int j = 0; j < 4; j += 2) {
+      float32x4_t wl, wh;
+      load_f16x8(w + i + 4 * j, wl, wh);
+      acc[j] = vfmaq_f32(acc[j], wl, vld1q_f32(x + i + 4 * j));
+      acc[j + 1] = vfmaq_f32(acc[j + 1], wh, vld1q_f32(x + i + 4 * j + 4));
+    }
+  const float32x4_t s4 = vaddq_f32(vaddq_f32(acc[0], acc[2]), vaddq_f32(acc[1], acc[3]));
+  const float32x2_t s2 = vadd_f32(vget_low_f32(s4), vget_high_f32(s4));
+  return vget_lane_f32(s2, 0) + vget_lane_f32(s2, 1);
+}
+
+void neon_f16_f32_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const float* x,
+                       int64_t n_tok, float* out, int64_t ld_out) {
+  f16_f32_gemm_rows(neon_f16_f32_dot, w, k, r0, r1, x, n_tok, out, ld_out);
 }
 
 void neon_f16_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const uint16_t* x,
                    int64_t n_tok, float* out, int64_t ld_out) {
-  f16_gemm_grouped<4>(f16_rows_dot<4>, f16_rows_dot<1>, w, k, r0, r1, x, n_tok, out, ld_out);
+  f16_gemm_grouped<1>(f16_row_dot, f16_row_dot, w, k, r0, r1, x, n_tok, out, ld_out);
 }
 
 // ---- Q8_0 --------------------------------------------------------------------------------
@@ -331,31 +331,31 @@ void neon_quantize_q8_0(const float* x, int64_t n, uint8_t* out) {
   }
 }
 
-template <class Dot> int32_t q8_block_dot(const uint8_t* a, const uint8_t* b) {
-  int32x4_t acc = vdupq_n_s32(0);
-  for (int j = 0; j < 2; ++j)
-    acc = Dot::dot(acc, vld1q_s8(reinterpret_cast<const int8_t*>(a + 2 + 16 * j)),
-                   vld1q_s8(reinterpret_cast<const int8_t*>(b + 2 + 16 * j)));
-  return vaddvq_s32(acc);
+// ggml's Q8_0 order on x86 (kernel_common.hpp): lanes 0..3 in lo, 4..7 in hi.
+template <class Dot> float q8_0_dot(const uint8_t* w, const uint8_t* x, int64_t nb) {
+  float32x4_t lo = vdupq_n_f32(0.0f), hi = vdupq_n_f32(0.0f);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* wb = w + b * kQ8BlockBytes;
+    const uint8_t* xb = x + b * kQ8BlockBytes;
+    const float32x4_t d = vdupq_n_f32(q8_block_scale(wb) * q8_block_scale(xb));
+    const auto* qw = reinterpret_cast<const int8_t*>(wb + 2);
+    const auto* qx = reinterpret_cast<const int8_t*>(xb + 2);
+    lo = vfmaq_f32(lo, d, vcvtq_f32_s32(Dot::quads(vld1q_s8(qw), vld1q_s8(qx))));
+    hi = vfmaq_f32(hi, d, vcvtq_f32_s32(Dot::quads(vld1q_s8(qw + 16), vld1q_s8(qx + 16))));
+  }
+  const float32x4_t s4 = vaddq_f32(lo, hi);
+  const float32x2_t s2 = vadd_f32(vget_low_f32(s4), vget_high_f32(s4));
+  return vget_lane_f32(s2, 0) + vget_lane_f32(s2, 1);
 }
 
 template <class Dot>
 void neon_q8_0_gemm(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_t* xq,
                     int64_t n_tok, float* out, int64_t ld_out) {
   const int64_t nb = k / kQ8Block;
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* wr = w + r * nb * kQ8BlockBytes;
-    for (int64_t t = 0; t < n_tok; ++t) {
-      const uint8_t* xt = xq + t * nb * kQ8BlockBytes;
-      float sum = 0.0f;
-      for (int64_t b = 0; b < nb; ++b) {
-        const uint8_t* wb = wr + b * kQ8BlockBytes;
-        const uint8_t* xb = xt + b * kQ8BlockBytes;
-        sum = q8_accumulate(sum, q8_block_dot<Dot>(wb, xb), q8_block_scale(wb), q8_block_scale(xb));
-      }
-      out[t * ld_out + r] = sum;
-    }
-  }
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t t = 0; t < n_tok; ++t)
+      out[t * ld_out + r] =
+          q8_0_dot<Dot>(w + r * nb * kQ8BlockBytes, xq + t * nb * kQ8BlockBytes, nb);
 }
 
 void neon_q8_0_to_f32(const uint8_t* x, int64_t n, float* out) {
@@ -409,6 +409,8 @@ template <class Dot> Table make_neon_table(Isa isa) {
   t.i2s_gemv = neon_i2s_gemv<Dot>;
   t.i2s_gemm = neon_i2s_gemm<Dot>;
   t.f16_gemm = neon_f16_gemm;
+  t.f16_f32_dot = neon_f16_f32_dot;
+  t.f16_f32_gemm = neon_f16_f32_gemm;
   t.q8_0_gemm = neon_q8_0_gemm<Dot>;
   t.quantize_q8_0 = neon_quantize_q8_0;
   t.f32_to_f16 = neon_f32_to_f16;

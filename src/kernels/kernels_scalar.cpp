@@ -55,11 +55,36 @@ void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1
     i2s_gemv(w, w_scale, k, r0, r1, q + t * k, act_scale[t], act_sum[t], out + t * ld_out);
 }
 
+// ggml_vec_dot_f16's order (kernel_common.hpp): acc[16q + l] is lane l of accumulator q.
 float f16_dot(const uint16_t* a, const uint16_t* b, int64_t n) {
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n; ++i)
-    sum += fp16_to_fp32(a[i]) * fp16_to_fp32(b[i]);
-  return sum;
+  float acc[kF16Chunk] = {};
+  const int64_t np = n / kF16Chunk * kF16Chunk;
+  for (int64_t i = 0; i < np; i += kF16Chunk)
+    for (int64_t l = 0; l < kF16Chunk; ++l)
+      acc[l] += fp16_to_fp32(a[i + l]) * fp16_to_fp32(b[i + l]);
+  float v[16];
+  for (int l = 0; l < 16; ++l)
+    v[l] = (acc[l] + acc[32 + l]) + (acc[16 + l] + acc[48 + l]);
+  for (int w = 8; w >= 1; w >>= 1)
+    for (int l = 0; l < w; ++l)
+      v[l] += v[l + w];
+  return f16_dot_tail(v[0], a, b, np, n, fp16_to_fp32);
+}
+
+float f16_f32_dot(const uint16_t* w, const float* x, int64_t k) {
+  float acc[16] = {};
+  for (int64_t i = 0; i < k; i += 16)
+    for (int l = 0; l < 16; ++l)
+      acc[l] = std::fma(fp16_to_fp32(w[i + l]), x[i + l], acc[l]);
+  for (int h = 8; h >= 1; h >>= 1)
+    for (int l = 0; l < h; ++l)
+      acc[l] += acc[l + h];
+  return acc[0];
+}
+
+void f16_f32_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const float* x,
+                  int64_t n_tok, float* out, int64_t ld_out) {
+  f16_f32_gemm_rows(f16_f32_dot, w, k, r0, r1, x, n_tok, out, ld_out);
 }
 
 void f16_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const uint16_t* x,
@@ -90,29 +115,32 @@ void quantize_q8_0(const float* x, int64_t n, uint8_t* out) {
   }
 }
 
-int32_t q8_block_dot(const uint8_t* a, const uint8_t* b) {
-  int32_t sum = 0;
-  for (int j = 0; j < kQ8Block; ++j)
-    sum += static_cast<int8_t>(a[2 + j]) * static_cast<int8_t>(b[2 + j]);
-  return sum;
+// ggml's Q8_0 order (kernel_common.hpp) over nb blocks of w and x.
+float q8_0_dot(const uint8_t* w, const uint8_t* x, int64_t nb) {
+  float lane[kQ8Lanes] = {};
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* wb = w + b * kQ8BlockBytes;
+    const uint8_t* xb = x + b * kQ8BlockBytes;
+    const float d = q8_block_scale(wb) * q8_block_scale(xb);
+    for (int l = 0; l < kQ8Lanes; ++l) {
+      int32_t sum = 0;
+      for (int m = 4 * l; m < 4 * l + 4; ++m)
+        sum += static_cast<int8_t>(wb[2 + m]) * static_cast<int8_t>(xb[2 + m]);
+      lane[l] = std::fma(d, static_cast<float>(sum), lane[l]);
+    }
+  }
+  for (int w2 = kQ8Lanes / 2; w2 >= 1; w2 >>= 1)
+    for (int l = 0; l < w2; ++l)
+      lane[l] += lane[l + w2];
+  return lane[0];
 }
 
 void q8_0_gemm(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_t* xq,
                int64_t n_tok, float* out, int64_t ld_out) {
   const int64_t nb = k / kQ8Block;
-  for (int64_t t = 0; t < n_tok; ++t) {
-    const uint8_t* xt = xq + t * nb * kQ8BlockBytes;
-    for (int64_t r = r0; r < r1; ++r) {
-      const uint8_t* wr = w + r * nb * kQ8BlockBytes;
-      float sum = 0.0f;
-      for (int64_t b = 0; b < nb; ++b) {
-        const uint8_t* wb = wr + b * kQ8BlockBytes;
-        const uint8_t* xb = xt + b * kQ8BlockBytes;
-        sum = q8_accumulate(sum, q8_block_dot(wb, xb), q8_block_scale(wb), q8_block_scale(xb));
-      }
-      out[t * ld_out + r] = sum;
-    }
-  }
+  for (int64_t t = 0; t < n_tok; ++t)
+    for (int64_t r = r0; r < r1; ++r)
+      out[t * ld_out + r] = q8_0_dot(w + r * nb * kQ8BlockBytes, xq + t * nb * kQ8BlockBytes, nb);
 }
 
 void f32_to_f16(const float* x, int64_t n, uint16_t* out) {
@@ -144,6 +172,28 @@ void rmsnorm(const float* x, const float* weight, int64_t n, float eps, float* o
     out[i] = (x[i] * scale) * weight[i];
 }
 
+// ggml's vectorised expf as the reference build runs it (ggml_v_expf, AVX-512: adapted
+// from Arm's optimized-routines): n = round(x / ln 2), b = x − n·ln 2 (two-part constant),
+// exp(x) = (1 + p(b)) · 2^n with p of degree 5 and the scaling exact (vscalefps; here
+// ldexp, which rounds subnormal results the same way). Each fused multiply-add of the vector
+// code is a std::fma, so the bits equal the reference's; |n| > 192 gives 0 or +inf.
+float ggml_expf(float x) {
+  const float r = 0x1.8p23f;
+  const float z = std::fma(x, 0x1.715476p+0f, r);
+  const float n = z - r;
+  if (std::isnan(n)) return n;
+  if (std::fabs(n) > 192.0f) return n <= 0.0f ? 0.0f : INFINITY;
+  const float b = std::fma(-n, 0x1.7f7d1cp-20f, std::fma(-n, 0x1.62e4p-1f, x));
+  const float u = b * b;
+  const float j = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+                                    std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                           u, std::fma(0x1.ffffecp-1f, b, 1.0f));
+  return std::ldexp(j, static_cast<int>(n));
+}
+
+// ggml_compute_forward_soft_max_f32 on the reference build: scale, max, then exp in chunks
+// of 16 (ggml_v_expf) whose sums are reduced as a tree (8, 4, 2, 1) and added in double;
+// a tail of n % 16 uses expf and double adds; finally × (float)(1/Σ).
 void softmax(float* x, int64_t n, float scale) {
   float max = -INFINITY;
   for (int64_t i = 0; i < n; ++i) {
@@ -151,13 +201,23 @@ void softmax(float* x, int64_t n, float scale) {
     max = std::max(max, x[i]);
   }
   double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    float lane[16];
+    for (int l = 0; l < 16; ++l)
+      lane[l] = x[i + l] = ggml_expf(x[i + l] - max);
+    for (int w = 8; w >= 1; w >>= 1)
+      for (int l = 0; l < w; ++l)
+        lane[l] += lane[l + w];
+    sum += static_cast<double>(lane[0]);
+  }
+  for (; i < n; ++i) {
     x[i] = std::exp(x[i] - max);
     sum += static_cast<double>(x[i]);
   }
   const float inv = static_cast<float>(1.0 / sum);
-  for (int64_t i = 0; i < n; ++i)
-    x[i] *= inv;
+  for (int64_t t = 0; t < n; ++t)
+    x[t] *= inv;
 }
 
 void relu_sqr_mul(const float* g, const float* u, int64_t n, float* out) {
@@ -167,9 +227,14 @@ void relu_sqr_mul(const float* g, const float* u, int64_t n, float* out) {
   }
 }
 
+// ggml_vec_silu_f32 on the reference build: x / (1 + ggml_v_expf(-x)) in chunks of 16,
+// a tail of n % 16 with expf; then the separate multiply by u.
 void silu_mul(const float* g, const float* u, int64_t n, float* out) {
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = (g[i] / (1.0f + std::exp(-g[i]))) * u[i];
+  const int64_t nv = n & ~int64_t{15};
+  for (int64_t i = 0; i < n; ++i) {
+    const float e = i < nv ? ggml_expf(-g[i]) : std::exp(-g[i]);
+    out[i] = (g[i] / (1.0f + e)) * u[i];
+  }
 }
 
 void add(const float* a, const float* b, int64_t n, float* out) {
@@ -193,8 +258,8 @@ void rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, int64_t pos
       const int64_t i1 = neox ? i / 2 + n_rot / 2 : i + 1;
       const float x0 = xh[i0];
       const float x1 = xh[i1];
-      xh[i0] = x0 * c - x1 * s;
-      xh[i1] = x0 * s + x1 * c;
+      xh[i0] = std::fma(x0, c, -(x1 * s));
+      xh[i1] = std::fma(x0, s, x1 * c);
     }
   }
 }
@@ -206,6 +271,8 @@ const Table& table_scalar() {
       .i2s_gemv = i2s_gemv,
       .i2s_gemm = i2s_gemm,
       .f16_gemm = f16_gemm,
+      .f16_f32_dot = f16_f32_dot,
+      .f16_f32_gemm = f16_f32_gemm,
       .q8_0_gemm = q8_0_gemm,
       .quantize_q8_0 = quantize_q8_0,
       .f32_to_f16 = f32_to_f16,

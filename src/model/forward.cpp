@@ -26,50 +26,6 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   return sum;
 }
 
-// Attention dot products in the exact summation order of the reference build (bitnet.cpp
-// on AVX-512): lanes of 16 accumulated with fused multiply-add, then halved 8, 4, 2, 1.
-// Matching the order matters: the int8 activation rounding of the next matmul turns
-// last-bit differences into visible logit differences (see test_trace). Operands are f32
-// values exactly representable in f16; the product is exact in double, so
-// (float)(a·b + acc) in double equals fmaf except in rare double-rounding cases.
-float fma_f(float a, float b, float acc) {
-  return static_cast<float>(static_cast<double>(a) * b + acc);
-}
-
-float reduce16(float* x) {
-  for (int w = 8; w >= 1; w >>= 1)
-    for (int i = 0; i < w; ++i)
-      x[i] += x[i + w];
-  return x[0];
-}
-
-// ggml_vec_dot_f16: 4 accumulators of 16 lanes over chunks of 64, combined pairwise; the
-// tail (n % 64) is summed in double.
-float dot_ggml_f16(const float* a, const float* b, int64_t n) {
-  float acc[4][16] = {};
-  const int64_t np = n & ~int64_t{63};
-  for (int64_t i = 0; i < np; i += 64)
-    for (int j = 0; j < 4; ++j)
-      for (int l = 0; l < 16; ++l)
-        acc[j][l] = fma_f(a[i + 16 * j + l], b[i + 16 * j + l], acc[j][l]);
-  for (int l = 0; l < 16; ++l)
-    acc[0][l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
-  double sum = reduce16(acc[0]);
-  for (int64_t i = np; i < n; ++i)
-    sum += static_cast<double>(a[i] * b[i]);
-  return static_cast<float>(sum);
-}
-
-// llamafile tinyBLAS (F16 × F32, used by ggml when the f32 operand is contiguous): one
-// 16-lane accumulator over chunks of 16 (n % 16 == 0).
-float dot_tinyblas(const float* a, const float* b, int64_t n) {
-  float acc[16] = {};
-  for (int64_t i = 0; i < n; i += 16)
-    for (int l = 0; l < 16; ++l)
-      acc[l] = fma_f(a[i + l], b[i + l], acc[l]);
-  return reduce16(acc);
-}
-
 } // namespace
 
 Transformer::Transformer(const Config& config, const Weights& weights, const kernels::Table& table,
@@ -96,9 +52,7 @@ Transformer::Transformer(const Config& config, const Weights& weights, const ker
   const int64_t span = std::max(n_ctx, c_.head_dim);
   const int64_t group = c_.n_head / c_.n_head_kv;
   scores_.resize(sz(n_threads * group * span));
-  probs_.resize(sz(n_threads * group * span));
-  rows_.resize(sz(n_threads * span));
-  half_.resize(sz(n_threads * span));
+  half_.resize(sz(n_threads * group * (span + c_.head_dim)));
   if (w_.output.type == gguf::TensorType::Q8_0)
     head_xq8_.resize(sz(n_batch) * gguf::tensor_nbytes(gguf::TensorType::Q8_0, sz(e)));
   else
@@ -133,9 +87,10 @@ void Transformer::matmul(const I2sMatrix& w, int64_t n_rows, float* out,
 }
 
 // Causal attention of n_tok queries (q_, positions pos..) over the cache, into attn_.
-// Numerics of the reference (checked against A.trace.json): K·q with q rounded to f16
-// (ggml_vec_dot_f16), softmax(scale · K·q) in f32, then ·V over the KV length padded to
-// 32 as llama.cpp pads n_kv (padded probabilities are 0, the cache is zero-initialised).
+// Numerics of the reference (A.trace.json agrees bit for bit): K·q with q rounded to f16
+// (ggml_vec_dot_f16), softmax(scale · K·q + mask) over the KV length padded to 32 as
+// llama.cpp pads n_kv (masked entries are -inf, so their probabilities are 0; the cache is
+// zero-initialised), then ·V over that padded length.
 // For a batch (prefill) ggml hands the contiguous f32 probabilities to tinyBLAS without
 // rounding; a single token's probabilities are rounded to f16 (ggml_vec_dot_f16).
 void Transformer::attention(int64_t il, int64_t n_tok, int64_t pos, KvCache& cache,
@@ -148,14 +103,13 @@ void Transformer::attention(int64_t il, int64_t n_tok, int64_t pos, KvCache& cac
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const bool f16 = cache.is_f16();
   const int64_t span = std::max(n_ctx_, hd);
-  // One work item is one token's KV head: its K and V rows are converted to f32 once and
-  // used by all `group` query heads.
+  // One work item is one token's KV head: each K and V row is read once for all `group`
+  // query heads.
   const int64_t n_items = n_tok * c_.n_head_kv;
   pool.run([&](int ti, int nt) {
-    float* scores = scores_.data() + sz(ti * group * span); // [group][n_pad]
-    float* probs = probs_.data() + sz(ti * group * span);   // [group][n_pad] f16-rounded
-    float* row = rows_.data() + sz(ti * span);              // [n_pad] one K or V row
-    uint16_t* h16 = half_.data() + sz(ti * span);           // [n_pad] f16 staging
+    float* scores = scores_.data() + sz(ti * group * span);   // [group][n_pad]
+    uint16_t* p16 = half_.data() + sz(ti * group * (span + hd)); // [group][n_pad] probs in f16
+    uint16_t* q16 = p16 + group * span;                          // [group][head_dim] queries
     for (int64_t item = n_items * ti / nt; item < n_items * (ti + 1) / nt; ++item) {
       const int64_t t = item / c_.n_head_kv, g = item % c_.n_head_kv;
       const int64_t n_kv = pos + t + 1;
@@ -169,45 +123,36 @@ void Transformer::attention(int64_t il, int64_t n_tok, int64_t pos, KvCache& cac
           float* s = scores + h * span;
           for (int64_t j = 0; j < n_kv; ++j)
             s[j] = dot_f32(kc + j * ekv, q + h * hd, hd);
-          k_.softmax(s, n_kv, scale);
+          std::fill(s + n_kv, s + n_pad, -INFINITY);
+          k_.softmax(s, n_pad, scale);
           for (int64_t d = 0; d < hd; ++d)
             out[h * hd + d] = dot_f32(vc + d * ctx, s, n_kv);
         }
         continue;
       }
-      float* qf = probs; // queries rounded to f16, [group][head_dim], until probs are needed
-      for (int64_t h = 0; h < group; ++h) {
-        k_.f32_to_f16(q + h * hd, hd, h16);
-        k_.f16_to_f32(h16, hd, qf + h * hd);
-      }
+      k_.f32_to_f16(q, group * hd, q16); // ggml rounds the f32 operand of an F16 product
       const uint16_t* kc = cache.k16(il) + g * hd;
-      for (int64_t j = 0; j < n_kv; ++j) {
-        k_.f16_to_f32(kc + j * ekv, hd, row);
+      for (int64_t j = 0; j < n_kv; ++j)
         for (int64_t h = 0; h < group; ++h)
-          scores[h * span + j] = dot_ggml_f16(row, qf + h * hd, hd);
-      }
+          scores[h * span + j] = k_.f16_dot(kc + j * ekv, q16 + h * hd, hd);
       for (int64_t h = 0; h < group; ++h) {
         float* s = scores + h * span;
-        k_.softmax(s, n_kv, scale);
-        std::fill(s + n_kv, s + n_pad, 0.0f);
-        if (!tinyblas) {
-          k_.f32_to_f16(s, n_pad, h16);
-          k_.f16_to_f32(h16, n_pad, probs + h * span);
-        }
+        std::fill(s + n_kv, s + n_pad, -INFINITY); // the causal mask over the padded length
+        k_.softmax(s, n_pad, scale);
+        if (!tinyblas) k_.f32_to_f16(s, n_pad, p16 + h * span);
       }
       const uint16_t* vc = cache.v16(il) + g * hd * ctx;
-      for (int64_t d = 0; d < hd; ++d) {
-        k_.f16_to_f32(vc + d * ctx, n_pad, row);
+      for (int64_t d = 0; d < hd; ++d)
         for (int64_t h = 0; h < group; ++h)
-          out[h * hd + d] = tinyblas ? dot_tinyblas(row, scores + h * span, n_pad)
-                                     : dot_ggml_f16(row, probs + h * span, n_pad);
-      }
+          out[h * hd + d] = tinyblas ? k_.f16_f32_dot(vc + d * ctx, scores + h * span, n_pad)
+                                     : k_.f16_dot(vc + d * ctx, p16 + h * span, n_pad);
     }
   });
 }
 
-// logits[t][v] = head_v · h_t for the first n_rows rows of h_ (already output-normed).
-// ggml's mul_mat converts the f32 operand to the weight's vec_dot type first.
+// logits[t][v] = head_v · h_t for the first n_rows rows of h_ (already output-normed), as
+// ggml's mul_mat: Q8_0 quantizes the f32 operand first; F16 rounds a single row to f16
+// (ggml_vec_dot_f16) but hands several rows to tinyBLAS unrounded.
 void Transformer::head(int64_t n_rows, float* logits, kernels::ThreadPool& pool) {
   const DenseMatrix& w = w_.output;
   if (w.type == gguf::TensorType::Q8_0) {
@@ -216,6 +161,11 @@ void Transformer::head(int64_t n_rows, float* logits, kernels::ThreadPool& pool)
       k_.quantize_q8_0(h_.data() + t * w.k, w.k, head_xq8_.data() + sz(t) * row_q8);
     pool.parallel_for(w.rows, kRowGranule, [&](int64_t r0, int64_t r1) {
       k_.q8_0_gemm(w.data, w.k, r0, r1, head_xq8_.data(), n_rows, logits, w.rows);
+    });
+  } else if (n_rows > 1 && w.k % 16 == 0) { // tinyBLAS: the f32 rows unrounded
+    const auto* w16 = reinterpret_cast<const uint16_t*>(w.data);
+    pool.parallel_for(w.rows, kRowGranule, [&](int64_t r0, int64_t r1) {
+      k_.f16_f32_gemm(w16, w.k, r0, r1, h_.data(), n_rows, logits, w.rows);
     });
   } else {
     k_.f32_to_f16(h_.data(), n_rows * w.k, head_x16_.data());
@@ -350,7 +300,8 @@ void Transformer::forward(std::span<const int32_t> tokens, int64_t pos, KvCache&
     if (c_.ffn_act == FfnAct::relu_sqr)
       k_.relu_sqr_mul(gate_.data(), up_.data(), n_rows * f, ffn_.data());
     else
-      k_.silu_mul(gate_.data(), up_.data(), n_rows * f, ffn_.data());
+      for (int64_t t = 0; t < n_rows; ++t) // per row: ggml's silu vectorises within a row
+        k_.silu_mul(gate_.data() + t * f, up_.data() + t * f, f, ffn_.data() + t * f);
     observe("ffn_out", il, ffn_, n_rows, f);
 
     // 9. f = RMSNorm(f) ⊙ ffn_sub_norm (bitnet graphs; gate_ is free again), 10. x += Wdown·f

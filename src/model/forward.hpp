@@ -68,9 +68,7 @@ private:
   std::vector<int32_t> act_sum_; // [n_batch]
   // Per attention worker (span = max(n_ctx, head_dim), group = n_head / n_head_kv):
   std::vector<float> scores_;  // [n_threads][group][span] scores, then probabilities
-  std::vector<float> probs_;   // [n_threads][group][span] f16-rounded probabilities (or queries)
-  std::vector<float> rows_;    // [n_threads][span] one K or V row converted to f32
-  std::vector<uint16_t> half_; // [n_threads][span] f16 staging for the roundings above
+  std::vector<uint16_t> half_; // [n_threads][group][span + head_dim] f16 probabilities, queries
   std::vector<uint16_t> head_x16_; // [n_batch][n_embd] f16 head operand
   std::vector<uint8_t> head_xq8_;  // [n_batch][n_embd/32 × 34] Q8_0 head operand
 };

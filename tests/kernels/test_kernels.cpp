@@ -499,49 +499,86 @@ TEST(KernelF16, DotAndGemmWithinTheF32AccumulationBound) {
   }
 }
 
-// The SIMD variants sum F16 products in the order of ggml's llamafile sgemm (one FMA
-// accumulator of `lanes` floats over zero-padded k, then a halving horizontal sum), so
-// bitnet.cpp's x86 head and attention sums are reproduced exactly; the NEON variants use
-// the AVX2 order, so Arm gives the same floats as AVX2. Emulated here with std::fma.
-float sgemm_order_dot(const uint16_t* a, const uint16_t* b, int64_t n, int lanes) {
-  std::vector<float> acc(static_cast<size_t>(lanes), 0.0f);
-  for (int64_t i = 0; i < n; i += lanes)
-    for (int l = 0; l < lanes; ++l) {
-      const int64_t j = i + l;
-      const float x = j < n ? fp16_to_fp32(a[j]) : 0.0f;
-      const float y = j < n ? fp16_to_fp32(b[j]) : 0.0f;
-      acc[static_cast<size_t>(l)] = std::fma(x, y, acc[static_cast<size_t>(l)]);
-    }
-  for (int half = lanes / 2; half >= 1; half /= 2)
+// Every variant sums F16 products in the order of ggml_vec_dot_f16 on the reference's
+// AVX-512 build (four 16-lane accumulators over chunks of 64, combined (a0+a2)+(a1+a3),
+// halved 8, 4, 2, 1; the n % 64 leftover added in double), so the head's logits and the
+// attention sums equal bitnet.cpp's bit for bit on every ISA. Written out independently here.
+float ggml_order_dot(const uint16_t* a, const uint16_t* b, int64_t n) {
+  float acc[4][16] = {};
+  const int64_t np = n / 64 * 64;
+  for (int64_t i = 0; i < np; i += 64)
+    for (int j = 0; j < 4; ++j)
+      for (int l = 0; l < 16; ++l) {
+        const int64_t e = i + 16 * j + l;
+        acc[j][l] = std::fma(fp16_to_fp32(a[e]), fp16_to_fp32(b[e]), acc[j][l]);
+      }
+  float lane[16];
+  for (int l = 0; l < 16; ++l)
+    lane[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+  for (int half = 8; half >= 1; half /= 2)
     for (int l = 0; l < half; ++l)
-      acc[static_cast<size_t>(l)] =
-          acc[static_cast<size_t>(l)] + acc[static_cast<size_t>(l + half)];
-  return acc[0];
+      lane[l] += lane[l + half];
+  double sum = lane[0];
+  for (int64_t i = np; i < n; ++i)
+    sum += static_cast<double>(fp16_to_fp32(a[i]) * fp16_to_fp32(b[i]));
+  return static_cast<float>(sum);
 }
 
-TEST(KernelF16, SimdVariantsSumInLlamafileSgemmOrder) {
+TEST(KernelF16, EveryVariantSumsInGgmlVecDotF16Order) {
   std::mt19937 rng(14);
-  bool checked = false;
   for (Isa isa : isas_under_test()) {
-    const int lanes = isa == Isa::avx512 ? 16 : isa == Isa::scalar ? 0 : 8;
-    if (lanes == 0) continue;
-    checked = true;
-    for (int64_t k : {1, 7, 8, 9, 16, 57, 64, 128, 2560}) {
+    for (int64_t k : {1, 7, 8, 9, 16, 57, 63, 64, 65, 128, 200, 2560}) {
       const int64_t rows = 6;
       const auto w = random_f16(rng, rows * k);
-      const auto x = random_f16(rng, k);
-      std::vector<float> out(rows);
-      table_for(isa).f16_gemm(w.data(), k, 0, rows, x.data(), 1, out.data(), rows);
-      for (int64_t r = 0; r < rows; ++r)
-        expect_bits_eq(out[static_cast<size_t>(r)],
-                       sgemm_order_dot(w.data() + r * k, x.data(), k, lanes),
-                       isa_name(isa) + " gemm k=" + std::to_string(k));
+      const auto x = random_f16(rng, 2 * k);
+      std::vector<float> out(2 * rows);
+      table_for(isa).f16_gemm(w.data(), k, 0, rows, x.data(), 2, out.data(), rows);
+      for (int64_t t = 0; t < 2; ++t)
+        for (int64_t r = 0; r < rows; ++r)
+          expect_bits_eq(out[static_cast<size_t>(t * rows + r)],
+                         ggml_order_dot(w.data() + r * k, x.data() + t * k, k),
+                         isa_name(isa) + " gemm k=" + std::to_string(k));
       expect_bits_eq(table_for(isa).f16_dot(w.data(), x.data(), k),
-                     sgemm_order_dot(w.data(), x.data(), k, lanes),
+                     ggml_order_dot(w.data(), x.data(), k),
                      isa_name(isa) + " dot k=" + std::to_string(k));
     }
   }
-  if (!checked) GTEST_SKIP() << "CPU has no SIMD variant: no F16 summation order to check";
+}
+
+// F16 × unrounded f32 in llamafile tinyBLAS's order (one 16-lane FMA accumulator, lanes
+// added by halving), as ggml computes an F16 product of several f32 rows.
+float tinyblas_order_dot(const uint16_t* w, const float* x, int64_t k) {
+  float acc[16] = {};
+  for (int64_t i = 0; i < k; i += 16)
+    for (int l = 0; l < 16; ++l)
+      acc[l] = std::fma(fp16_to_fp32(w[i + l]), x[i + l], acc[l]);
+  for (int half = 8; half >= 1; half /= 2)
+    for (int l = 0; l < half; ++l)
+      acc[l] += acc[l + half];
+  return acc[0];
+}
+
+TEST(KernelF16, F32OperandInTinyBlasOrderOnEveryVariant) {
+  std::mt19937 rng(15);
+  for (Isa isa : isas_under_test()) {
+    for (int64_t k : {16, 32, 48, 64, 144, 2560}) {
+      const int64_t rows = 5, n_tok = 3;
+      const auto w = random_f16(rng, rows * k);
+      const auto x = random_floats(rng, n_tok * k, 3.0f); // not representable in f16
+      std::vector<float> out(static_cast<size_t>(n_tok * rows), -3.0f);
+      table_for(isa).f16_f32_gemm(w.data(), k, 1, rows, x.data(), n_tok, out.data(), rows);
+      for (int64_t t = 0; t < n_tok; ++t) {
+        EXPECT_EQ(out[static_cast<size_t>(t * rows)], -3.0f) << "row 0 is outside [1, rows)";
+        for (int64_t r = 1; r < rows; ++r)
+          expect_bits_eq(out[static_cast<size_t>(t * rows + r)],
+                         tinyblas_order_dot(w.data() + r * k, x.data() + t * k, k),
+                         isa_name(isa) + " f16_f32_gemm k=" + std::to_string(k));
+      }
+      expect_bits_eq(table_for(isa).f16_f32_dot(w.data(), x.data(), k),
+                     tinyblas_order_dot(w.data(), x.data(), k),
+                     isa_name(isa) + " f16_f32_dot k=" + std::to_string(k));
+    }
+  }
 }
 
 // The conversions must be bit-exact with IEEE round-to-nearest-even (F16C / ggml),
@@ -654,7 +691,7 @@ TEST(KernelQ8, QuantizeMatchesTheGgmlFormula) {
   }
 }
 
-TEST(KernelQ8, GemmAndDequantizeEqualScalar) {
+TEST(KernelQ8, GemmInGgmlOrderAndDequantizeExact) {
   std::mt19937 rng(10);
   for (int64_t k : {32, 96, 2560}) {
     const int64_t rows = 9;
@@ -673,24 +710,30 @@ TEST(KernelQ8, GemmAndDequantizeEqualScalar) {
       table_scalar().quantize_q8_0(x.data(), n_tok * k, xq.data());
       const int64_t ld = rows;
       std::vector<float> want(static_cast<size_t>(n_tok * ld));
-      // Independent: Σ over blocks of (Σ int products)·(d_w·d_x), in float, in order.
+      // Independent, in ggml_vec_dot_q8_0_q8_0's x86 order (the reference build): lane l
+      // accumulates fma(d_w·d_x, Σ of elements 4l..4l+3, lane) over the blocks, then the
+      // 8 lanes are added by halving.
       for (int64_t t = 0; t < n_tok; ++t)
         for (int64_t r = 0; r < rows; ++r) {
-          float sum = 0;
+          float lane[8] = {};
           for (int64_t b = 0; b < k / 32; ++b) {
             const uint8_t* wb = &w[(r * k / 32 + b) * kQ8Bytes];
             const uint8_t* xb = &xq[(t * k / 32 + b) * kQ8Bytes];
-            int32_t sumi = 0;
-            for (int j = 0; j < 32; ++j)
-              sumi += static_cast<int8_t>(wb[2 + j]) * static_cast<int8_t>(xb[2 + j]);
             uint16_t dw, dx;
             std::memcpy(&dw, wb, 2);
             std::memcpy(&dx, xb, 2);
             const float d = fp16_to_fp32(dw) * fp16_to_fp32(dx);
-            const float term = static_cast<float>(sumi) * d;
-            sum = sum + term;
+            for (int l = 0; l < 8; ++l) {
+              int32_t sumi = 0;
+              for (int j = 4 * l; j < 4 * l + 4; ++j)
+                sumi += static_cast<int8_t>(wb[2 + j]) * static_cast<int8_t>(xb[2 + j]);
+              lane[l] = std::fma(d, static_cast<float>(sumi), lane[l]);
+            }
           }
-          want[static_cast<size_t>(t * ld + r)] = sum;
+          for (int half = 4; half >= 1; half /= 2)
+            for (int l = 0; l < half; ++l)
+              lane[l] += lane[l + half];
+          want[static_cast<size_t>(t * ld + r)] = lane[0];
         }
       for (Isa isa : isas_under_test()) {
         std::vector<float> out(static_cast<size_t>(n_tok * ld));

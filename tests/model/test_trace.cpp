@@ -1,7 +1,7 @@
 // Compares the forward pass's intermediate tensors with bitnet.cpp's op trace of model A's
 // prompt (tests/data/reference/A.trace.json): sum, sum of squares and the last token's
-// first 8 values of every named node. The first node that drifts shows where a
-// divergence starts.
+// first 8 values of every named node, which agree bit for bit. The first node that drifts
+// shows where a divergence starts.
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -74,23 +74,17 @@ TEST(Trace, IntermediateValuesMatchBitnetCppTraceOfModelA) {
     const auto it = seen.find(our_name(name, op));
     if (it == seen.end()) continue; // kq / softmax internals are not exposed
     const Observed& o = it->second;
-    const double sumsq = node.at("sumsq").as_double();
+    const double sum = node.at("sum").as_double(), sumsq = node.at("sumsq").as_double();
     const double scale = std::sqrt(sumsq); // L2 norm of the whole tensor
     const auto& last8 = node.at("last8").as_array();
-    double last8_err = 0, last8_mag = 0;
-    for (size_t i = 0; i < 8; ++i) {
-      last8_err = std::max(last8_err, std::abs(o.last8[i] - last8[i].as_double()));
-      last8_mag = std::max(last8_mag, std::abs(last8[i].as_double()));
-    }
     const std::string what = fmt::format("node {} {} ({})", node.at("i").as_int(), name, op);
-    // Float summation order is reproduced where it matters (attention), so what remains is
-    // last-bit noise: measured ≤ 2e-6 of the norm on sums and ≤ 1e-5 on the last row
-    // through the last layer; the f16-rounded head input flips a few roundings (≤ 1e-4).
-    // A non-ggml attention order (or f16-rounded prefill probabilities) misses by ≥ 3e-4.
-    const bool head = name == "result_output";
-    EXPECT_NEAR(o.sum, node.at("sum").as_double(), (head ? 2e-4 : 2e-5) * scale) << what;
-    EXPECT_NEAR(o.sumsq, sumsq, 2e-5 * sumsq) << what;
-    EXPECT_LE(last8_err, (head ? 5e-4 : 5e-5) * std::max(1.0, last8_mag)) << what;
+    // Bit for bit: the trace prints floats with 9 significant digits, which round-trip, so
+    // the last token's first 8 values must be the same floats. The sums are printed to 9
+    // digits too (measured agreement ≤ 2.5e-9 relative).
+    for (size_t i = 0; i < 8; ++i)
+      EXPECT_EQ(o.last8[i], static_cast<float>(last8[i].as_double())) << what << " value " << i;
+    EXPECT_NEAR(o.sum, sum, 1e-8 * std::abs(sum) + 1e-9 * scale) << what;
+    EXPECT_NEAR(o.sumsq, sumsq, 1e-8 * sumsq) << what;
     ++compared;
   }
   EXPECT_GE(compared, 3 * 17 + 2) << "trace nodes matched by name";

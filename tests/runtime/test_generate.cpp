@@ -41,10 +41,11 @@ const RefRun& english_run() {
 }
 
 // Consistency of the cache is checked with both cache types. With the F32 cache the
-// batch and single-token paths run the same float operations, so logits agree to 1e-4.
-// With the F16 cache (bitnet.cpp's default) they differ by design, as in ggml: a batch
-// keeps the attention probabilities in f32, a single token rounds them to f16, and the
-// int8 activation rounding amplifies that (measured max |Δlogit| 0.34 on model A).
+// batch and single-token paths differ only in the F16 head, as in ggml: a single row's
+// input is rounded to f16, a batch's is not (measured max |Δlogit| 9.3e-4 on model A), so
+// logits agree to 2e-3. With the F16 cache (bitnet.cpp's default) attention differs too,
+// by the same rule: a batch keeps its probabilities in f32, a single token rounds them to
+// f16, and the int8 activation rounding amplifies that (measured max |Δlogit| 0.34).
 struct Tolerance {
   KvType kv;
   float max_diff;
@@ -97,7 +98,7 @@ TEST_P(Consistency, IncrementalDecodeMatchesRecomputation) {
 }
 
 INSTANTIATE_TEST_SUITE_P(KvTypes, Consistency,
-                         ::testing::Values(Tolerance{KvType::f32, 1e-4f},
+                         ::testing::Values(Tolerance{KvType::f32, 2e-3f},
                                            Tolerance{KvType::f16, 0.5f}),
                          [](const ::testing::TestParamInfo<Tolerance>& info) {
                            return std::string(info.param.kv == KvType::f32 ? "f32" : "f16");
