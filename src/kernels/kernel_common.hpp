@@ -102,6 +102,26 @@ void i2s_gemm_tiled(RowDot row_dot, const uint8_t* w, float w_scale, int64_t k, 
   }
 }
 
+// Constants of ggml_v_expf (ggml_expf in kernels_scalar.cpp): log2(e), ln 2 in two parts,
+// and the polynomial's coefficients.
+inline constexpr float kExpLog2e = 0x1.715476p+0f;
+inline constexpr float kExpLn2Hi = 0x1.62e4p-1f;
+inline constexpr float kExpLn2Lo = 0x1.7f7d1cp-20f;
+inline constexpr float kExpC1 = 0x1.ffffecp-1f;
+inline constexpr float kExpC2 = 0x1.fffdb6p-2f;
+inline constexpr float kExpC3 = 0x1.555e66p-3f;
+inline constexpr float kExpC4 = 0x1.573e2ep-5f;
+inline constexpr float kExpC5 = 0x1.0e4020p-7f;
+
+// 2^e as a float for |e| <= 126. x·2^n for |n| <= 192 is x·2^(n/2)·2^(n - n/2): the first
+// product is exact, so the result is rounded once, as vscalefps rounds it.
+inline float pow2_float(int32_t e) {
+  const uint32_t bits = static_cast<uint32_t>(e + 127) << 23;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
 // F16 dot products follow ggml_vec_dot_f16 as the reference build (AVX-512) runs it:
 // element i of each chunk of 64 goes to lane i of four 16-lane accumulators (products of
 // two f16 values are exact in f32, so multiply-add and FMA agree); the accumulators are

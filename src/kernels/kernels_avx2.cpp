@@ -1,6 +1,8 @@
 // AVX2 + FMA + F16C kernels (compiled with BITNET_FLAGS_AVX2; used only on CPUs that have them).
-// Integer results equal the scalar reference; rmsnorm, softmax and silu reuse the scalar
-// entries because their double sums and expf are what ggml parity depends on.
+// Integer results equal the scalar reference and float results are bit-identical to it
+// (the same operations in the same order); rmsnorm reuses the scalar entry (its double sum).
+#include <cmath>
+
 #include <immintrin.h>
 
 #include "kernels/avx2_common.hpp"
@@ -250,6 +252,88 @@ void q8_0_to_f32(const uint8_t* x, int64_t n, float* out) {
   }
 }
 
+// ggml_expf (kernels_scalar.cpp) on 8 lanes, the same operations in the same order.
+__m256 expf8(__m256 x) {
+  const __m256 r = _mm256_set1_ps(0x1.8p23f);
+  const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(kExpLog2e), r);
+  const __m256 n = _mm256_sub_ps(z, r);
+  const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(kExpLn2Lo),
+                                    _mm256_fnmadd_ps(n, _mm256_set1_ps(kExpLn2Hi), x));
+  const __m256 u = _mm256_mul_ps(b, b);
+  const __m256 j = _mm256_fmadd_ps(
+      _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(kExpC5), b, _mm256_set1_ps(kExpC4)), u,
+                      _mm256_fmadd_ps(_mm256_set1_ps(kExpC3), b, _mm256_set1_ps(kExpC2))),
+      u, _mm256_fmadd_ps(_mm256_set1_ps(kExpC1), b, _mm256_set1_ps(1.0f)));
+  // j·2^n as j·2^a·2^b, a = n/2 truncated: one rounding (kernel_common.hpp pow2_float).
+  const __m256i ni = _mm256_cvttps_epi32(n);
+  const __m256i a = _mm256_srai_epi32(_mm256_add_epi32(ni, _mm256_srli_epi32(ni, 31)),
+                                     1); // ni / 2, truncated toward zero as in C
+  const __m256i bias = _mm256_set1_epi32(127);
+  const __m256 pa = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(a, bias), 23));
+  const __m256 pb = _mm256_castsi256_ps(
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, a), bias), 23));
+  __m256 res = _mm256_mul_ps(_mm256_mul_ps(j, pa), pb);
+  const __m256 abs_n = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), n);
+  const __m256 big = _mm256_cmp_ps(abs_n, _mm256_set1_ps(192.0f), _CMP_GT_OQ);
+  const __m256 sat = _mm256_blendv_ps(_mm256_set1_ps(INFINITY), _mm256_setzero_ps(),
+                                      _mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ));
+  res = _mm256_blendv_ps(res, sat, big);
+  return _mm256_blendv_ps(res, n, _mm256_cmp_ps(n, n, _CMP_UNORD_Q));
+}
+
+// The scalar softmax's steps (kernels_scalar.cpp), chunks of 16 as two vectors whose
+// halving sum is (lo + hi) then hsum_ps.
+void softmax(float* x, int64_t n, float scale) {
+  const __m256 vs = _mm256_set1_ps(scale);
+  float max = -INFINITY;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), vs);
+    _mm256_storeu_ps(x + i, v);
+    const float m = hmax_ps(v);
+    if (m > max) max = m;
+  }
+  for (; i < n; ++i) {
+    x[i] *= scale;
+    if (x[i] > max) max = x[i];
+  }
+  const __m256 vmax = _mm256_set1_ps(max);
+  double sum = 0.0;
+  i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 lo = expf8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
+    const __m256 hi = expf8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vmax));
+    _mm256_storeu_ps(x + i, lo);
+    _mm256_storeu_ps(x + i + 8, hi);
+    sum += static_cast<double>(hsum_ps(_mm256_add_ps(lo, hi)));
+  }
+  for (; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += static_cast<double>(x[i]);
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  const __m256 vinv = _mm256_set1_ps(inv);
+  i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), vinv));
+  for (; i < n; ++i)
+    x[i] *= inv;
+}
+
+// The scalar silu_mul's steps: x / (1 + expf(-x)) in chunks of 16, the tail with expf.
+void silu_mul(const float* g, const float* u, int64_t n, float* out) {
+  const int64_t nv = n / 16 * 16;
+  const __m256 one = _mm256_set1_ps(1.0f);
+  for (int64_t i = 0; i < nv; i += 8) {
+    const __m256 gv = _mm256_loadu_ps(g + i);
+    const __m256 e = expf8(_mm256_sub_ps(_mm256_setzero_ps(), gv));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(gv, _mm256_add_ps(one, e)),
+                                            _mm256_loadu_ps(u + i)));
+  }
+  for (int64_t i = nv; i < n; ++i)
+    out[i] = (g[i] / (1.0f + std::exp(-g[i]))) * u[i];
+}
+
 void relu_sqr_mul(const float* g, const float* u, int64_t n, float* out) {
   const __m256 zero = _mm256_setzero_ps();
   int64_t i = 0;
@@ -286,6 +370,8 @@ Table make_table() {
   t.f16_to_f32 = f16_to_f32;
   t.q8_0_to_f32 = q8_0_to_f32;
   t.f16_dot = f16_dot;
+  t.softmax = softmax;
+  t.silu_mul = silu_mul;
   t.relu_sqr_mul = relu_sqr_mul;
   t.add = add;
   return t;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "kernels/kernel_common.hpp"
 #include "kernels/variants.hpp"
@@ -174,21 +175,22 @@ void rmsnorm(const float* x, const float* weight, int64_t n, float eps, float* o
 
 // ggml's vectorised expf as the reference build runs it (ggml_v_expf, AVX-512: adapted
 // from Arm's optimized-routines): n = round(x / ln 2), b = x − n·ln 2 (two-part constant),
-// exp(x) = (1 + p(b)) · 2^n with p of degree 5 and the scaling exact (vscalefps; here
-// ldexp, which rounds subnormal results the same way). Each fused multiply-add of the vector
-// code is a std::fma, so the bits equal the reference's; |n| > 192 gives 0 or +inf.
+// exp(x) = (1 + p(b)) · 2^n with p of degree 5 and one rounding in the scaling (vscalefps;
+// here two exact power-of-two factors, kernel_common.hpp). Each fused multiply-add of the
+// vector code is a std::fma, so the bits equal the reference's; |n| > 192 gives 0 or +inf.
+// kernels_avx2.cpp has the 8-lane form of the same steps.
 float ggml_expf(float x) {
   const float r = 0x1.8p23f;
-  const float z = std::fma(x, 0x1.715476p+0f, r);
+  const float z = std::fma(x, kExpLog2e, r);
   const float n = z - r;
   if (std::isnan(n)) return n;
   if (std::fabs(n) > 192.0f) return n <= 0.0f ? 0.0f : INFINITY;
-  const float b = std::fma(-n, 0x1.7f7d1cp-20f, std::fma(-n, 0x1.62e4p-1f, x));
+  const float b = std::fma(-n, kExpLn2Lo, std::fma(-n, kExpLn2Hi, x));
   const float u = b * b;
-  const float j = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
-                                    std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
-                           u, std::fma(0x1.ffffecp-1f, b, 1.0f));
-  return std::ldexp(j, static_cast<int>(n));
+  const float j = std::fma(std::fma(std::fma(kExpC5, b, kExpC4), u, std::fma(kExpC3, b, kExpC2)),
+                           u, std::fma(kExpC1, b, 1.0f));
+  const auto ni = static_cast<int32_t>(n);
+  return j * pow2_float(ni / 2) * pow2_float(ni - ni / 2);
 }
 
 // ggml_compute_forward_soft_max_f32 on the reference build: scale, max, then exp in chunks
@@ -247,17 +249,22 @@ void add(const float* a, const float* b, int64_t n, float* out) {
 void rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, int64_t pos, float base,
           bool neox) {
   const float theta_scale = std::pow(base, -2.0f / static_cast<float>(n_rot));
+  std::vector<float> cs(static_cast<size_t>(n_rot)); // cos, sin of each pair: same for every head
+  float theta = static_cast<float>(pos);
+  for (int64_t i = 0; i < n_rot; i += 2) {
+    cs[static_cast<size_t>(i)] = std::cos(theta);
+    cs[static_cast<size_t>(i) + 1] = std::sin(theta);
+    theta *= theta_scale;
+  }
   for (int64_t h = 0; h < n_head; ++h) {
     float* xh = x + h * head_dim;
-    float theta = static_cast<float>(pos);
     for (int64_t i = 0; i < n_rot; i += 2) {
-      const float c = std::cos(theta);
-      const float s = std::sin(theta);
-      theta *= theta_scale;
+      const float c = cs[static_cast<size_t>(i)], s = cs[static_cast<size_t>(i) + 1];
       const int64_t i0 = neox ? i / 2 : i;
       const int64_t i1 = neox ? i / 2 + n_rot / 2 : i + 1;
       const float x0 = xh[i0];
       const float x1 = xh[i1];
+      // ggml's rotation as its compiler contracts it: the first product of each sum fused.
       xh[i0] = std::fma(x0, c, -(x1 * s));
       xh[i1] = std::fma(x0, s, x1 * c);
     }

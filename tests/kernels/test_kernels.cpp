@@ -801,6 +801,42 @@ TEST(KernelFloatOps, SoftmaxSumsToOneAndMatchesDouble) {
   }
 }
 
+// Softmax and SiLU use ggml's vectorised expf and summation (kernels_scalar.cpp); every
+// variant gives the scalar reference's floats, including masked (-inf) entries, results that
+// underflow to subnormals or zero and exp(-x) overflowing to infinity.
+TEST(KernelFloatOps, SoftmaxAndSiluBitIdenticalToScalar) {
+  std::mt19937 rng(16);
+  const Table& ref = table_scalar();
+  for (int64_t n : {1, 15, 16, 17, 33, 64, 1000, 6912}) {
+    auto x0 = random_floats(rng, n, 60.0f);
+    for (int64_t i = 3; i < n; i += 7)
+      x0[static_cast<size_t>(i)] = -INFINITY;
+    x0[0] = 30.0f; // a finite maximum
+    auto g = random_floats(rng, n, 60.0f);
+    g[static_cast<size_t>(n - 1)] = -100.0f; // exp(100) overflows: silu = -0
+    const auto u = random_floats(rng, n);
+    for (float scale : {1.0f, 0.088388f}) {
+      auto want = x0;
+      ref.softmax(want.data(), n, scale);
+      for (Isa isa : isas_under_test()) {
+        auto got = x0;
+        table_for(isa).softmax(got.data(), n, scale);
+        for (int64_t i = 0; i < n; ++i)
+          expect_bits_eq(got[static_cast<size_t>(i)], want[static_cast<size_t>(i)],
+                         isa_name(isa) + " softmax n=" + std::to_string(n));
+      }
+    }
+    std::vector<float> want(static_cast<size_t>(n)), got(static_cast<size_t>(n));
+    ref.silu_mul(g.data(), u.data(), n, want.data());
+    for (Isa isa : isas_under_test()) {
+      table_for(isa).silu_mul(g.data(), u.data(), n, got.data());
+      for (int64_t i = 0; i < n; ++i)
+        expect_bits_eq(got[static_cast<size_t>(i)], want[static_cast<size_t>(i)],
+                       isa_name(isa) + " silu_mul n=" + std::to_string(n));
+    }
+  }
+}
+
 TEST(KernelFloatOps, ActivationsAndAdd) {
   std::mt19937 rng(13);
   for (int64_t n : {1, 9, 6912}) {
