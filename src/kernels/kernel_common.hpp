@@ -140,34 +140,14 @@ inline float f16_dot_tail(float head, const uint16_t* a, const uint16_t* b, int6
   return static_cast<float>(sum);
 }
 
-// The f16 × f32 gemm loop of every variant: each (row, token) output is one tinyBLAS-order
-// dot (kernels.hpp).
-template <class Dot>
-void f16_f32_gemm_rows(Dot dot, const uint16_t* w, int64_t k, int64_t r0, int64_t r1,
-                       const float* x, int64_t n_tok, float* out, int64_t ld_out) {
+// The F16 gemm loop of every variant: output (row r, token t) is dot(row r of w, token t's
+// operand x + t·k, k); X is uint16_t (f16-rounded operand) or float (tinyBLAS).
+template <class X, class Dot>
+void f16_gemm_rows(Dot dot, const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const X* x,
+                   int64_t n_tok, float* out, int64_t ld_out) {
   for (int64_t r = r0; r < r1; ++r)
     for (int64_t t = 0; t < n_tok; ++t)
       out[t * ld_out + r] = dot(w + r * k, x + t * k, k);
-}
-
-// The F16 gemm loop shared by the SIMD variants: groups of NR rows, each group read for
-// every token while it is in cache. dot_group(w, k, x, res[NR]) and dot_one(w, k, x, res)
-// compute Σ w·x for NR rows and for one row.
-template <int NR, class DotGroup, class DotOne>
-void f16_gemm_grouped(DotGroup dot_group, DotOne dot_one, const uint16_t* w, int64_t k, int64_t r0,
-                      int64_t r1, const uint16_t* x, int64_t n_tok, float* out, int64_t ld_out) {
-  int64_t r = r0;
-  for (; r + NR <= r1; r += NR) {
-    for (int64_t t = 0; t < n_tok; ++t) {
-      float res[NR];
-      dot_group(w + r * k, k, x + t * k, res);
-      for (int j = 0; j < NR; ++j)
-        out[t * ld_out + r + j] = res[j];
-    }
-  }
-  for (; r < r1; ++r)
-    for (int64_t t = 0; t < n_tok; ++t)
-      dot_one(w + r * k, k, x + t * k, &out[t * ld_out + r]);
 }
 
 } // namespace

@@ -142,10 +142,6 @@ float f16_dot(const uint16_t* w, const uint16_t* x, int64_t k) {
                       [](uint16_t h) { return _cvtsh_ss(h); });
 }
 
-void f16_row_dot(const uint16_t* w, int64_t k, const uint16_t* x, float* res) {
-  *res = f16_dot(w, x, k);
-}
-
 // tinyBLAS order (kernels.hpp): lanes 0..7 in lo, 8..15 in hi.
 float f16_f32_dot(const uint16_t* w, const float* x, int64_t k) {
   __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
@@ -158,12 +154,12 @@ float f16_f32_dot(const uint16_t* w, const float* x, int64_t k) {
 
 void f16_f32_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const float* x,
                   int64_t n_tok, float* out, int64_t ld_out) {
-  f16_f32_gemm_rows(f16_f32_dot, w, k, r0, r1, x, n_tok, out, ld_out);
+  f16_gemm_rows(f16_f32_dot, w, k, r0, r1, x, n_tok, out, ld_out);
 }
 
 void f16_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const uint16_t* x,
               int64_t n_tok, float* out, int64_t ld_out) {
-  f16_gemm_grouped<1>(f16_row_dot, f16_row_dot, w, k, r0, r1, x, n_tok, out, ld_out);
+  f16_gemm_rows(f16_dot, w, k, r0, r1, x, n_tok, out, ld_out);
 }
 
 void f32_to_f16(const float* x, int64_t n, uint16_t* out) {

@@ -269,10 +269,6 @@ float neon_f16_dot(const uint16_t* w, const uint16_t* x, int64_t k) {
   return f16_dot_tail(vget_lane_f32(s2, 0) + vget_lane_f32(s2, 1), w, x, np, k, half_to_float);
 }
 
-inline void f16_row_dot(const uint16_t* w, int64_t k, const uint16_t* x, float* res) {
-  *res = neon_f16_dot(w, x, k);
-}
-
 // tinyBLAS order (kernels.hpp): acc[j] holds lanes 4j..4j+3.
 float neon_f16_f32_dot(const uint16_t* w, const float* x, int64_t k) {
   float32x4_t acc[4];
@@ -292,12 +288,12 @@ float neon_f16_f32_dot(const uint16_t* w, const float* x, int64_t k) {
 
 void neon_f16_f32_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const float* x,
                        int64_t n_tok, float* out, int64_t ld_out) {
-  f16_f32_gemm_rows(neon_f16_f32_dot, w, k, r0, r1, x, n_tok, out, ld_out);
+  f16_gemm_rows(neon_f16_f32_dot, w, k, r0, r1, x, n_tok, out, ld_out);
 }
 
 void neon_f16_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const uint16_t* x,
                    int64_t n_tok, float* out, int64_t ld_out) {
-  f16_gemm_grouped<1>(f16_row_dot, f16_row_dot, w, k, r0, r1, x, n_tok, out, ld_out);
+  f16_gemm_rows(neon_f16_dot, w, k, r0, r1, x, n_tok, out, ld_out);
 }
 
 // ---- Q8_0 --------------------------------------------------------------------------------

@@ -85,14 +85,12 @@ float f16_f32_dot(const uint16_t* w, const float* x, int64_t k) {
 
 void f16_f32_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const float* x,
                   int64_t n_tok, float* out, int64_t ld_out) {
-  f16_f32_gemm_rows(f16_f32_dot, w, k, r0, r1, x, n_tok, out, ld_out);
+  f16_gemm_rows(f16_f32_dot, w, k, r0, r1, x, n_tok, out, ld_out);
 }
 
 void f16_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const uint16_t* x,
               int64_t n_tok, float* out, int64_t ld_out) {
-  for (int64_t t = 0; t < n_tok; ++t)
-    for (int64_t r = r0; r < r1; ++r)
-      out[t * ld_out + r] = f16_dot(w + r * k, x + t * k, k);
+  f16_gemm_rows(f16_dot, w, k, r0, r1, x, n_tok, out, ld_out);
 }
 
 float q8_block_scale(const uint8_t* block) {
