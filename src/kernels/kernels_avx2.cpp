@@ -263,11 +263,11 @@ __m256 expf8(__m256 x) {
   // j·2^n as j·2^a·2^b, a = n/2 truncated: one rounding (kernel_common.hpp pow2_float).
   const __m256i ni = _mm256_cvttps_epi32(n);
   const __m256i a = _mm256_srai_epi32(_mm256_add_epi32(ni, _mm256_srli_epi32(ni, 31)),
-                                     1); // ni / 2, truncated toward zero as in C
+                                      1); // ni / 2, truncated toward zero as in C
   const __m256i bias = _mm256_set1_epi32(127);
   const __m256 pa = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(a, bias), 23));
-  const __m256 pb = _mm256_castsi256_ps(
-      _mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, a), bias), 23));
+  const __m256 pb =
+      _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, a), bias), 23));
   __m256 res = _mm256_mul_ps(_mm256_mul_ps(j, pa), pb);
   const __m256 abs_n = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), n);
   const __m256 big = _mm256_cmp_ps(abs_n, _mm256_set1_ps(192.0f), _CMP_GT_OQ);
@@ -323,8 +323,8 @@ void silu_mul(const float* g, const float* u, int64_t n, float* out) {
   for (int64_t i = 0; i < nv; i += 8) {
     const __m256 gv = _mm256_loadu_ps(g + i);
     const __m256 e = expf8(_mm256_sub_ps(_mm256_setzero_ps(), gv));
-    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(gv, _mm256_add_ps(one, e)),
-                                            _mm256_loadu_ps(u + i)));
+    _mm256_storeu_ps(
+        out + i, _mm256_mul_ps(_mm256_div_ps(gv, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
   }
   for (int64_t i = nv; i < n; ++i)
     out[i] = (g[i] / (1.0f + std::exp(-g[i]))) * u[i];

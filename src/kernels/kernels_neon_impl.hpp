@@ -10,6 +10,7 @@
 
 #include <arm_neon.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -396,8 +397,87 @@ void neon_add(const float* a, const float* b, int64_t n, float* out) {
     out[i] = a[i] + b[i];
 }
 
-// The scalar table with the entries where NEON pays replaced. rmsnorm, softmax and silu stay
-// scalar: their double sums and expf are what ggml parity depends on.
+// ggml_expf (kernels_scalar.cpp) on 4 lanes, the same operations in the same order
+// (vfmaq/vfmsq are fused like the x86 FMAs).
+float32x4_t neon_expf4(float32x4_t x) {
+  const float32x4_t r = vdupq_n_f32(0x1.8p23f);
+  const float32x4_t z = vfmaq_f32(r, x, vdupq_n_f32(kExpLog2e));
+  const float32x4_t n = vsubq_f32(z, r);
+  const float32x4_t b =
+      vfmsq_f32(vfmsq_f32(x, n, vdupq_n_f32(kExpLn2Hi)), n, vdupq_n_f32(kExpLn2Lo));
+  const float32x4_t u = vmulq_f32(b, b);
+  const float32x4_t p5 = vfmaq_f32(vdupq_n_f32(kExpC4), vdupq_n_f32(kExpC5), b);
+  const float32x4_t p3 = vfmaq_f32(vdupq_n_f32(kExpC2), vdupq_n_f32(kExpC3), b);
+  const float32x4_t p1 = vfmaq_f32(vdupq_n_f32(1.0f), vdupq_n_f32(kExpC1), b);
+  const float32x4_t j = vfmaq_f32(p1, vfmaq_f32(p3, p5, u), u);
+  // j·2^n as j·2^a·2^b with a = n/2 truncated: one rounding (kernel_common.hpp pow2_float).
+  const int32x4_t ni = vcvtq_s32_f32(n);
+  const int32x4_t a = vshrq_n_s32(
+      vaddq_s32(ni, vreinterpretq_s32_u32(vshrq_n_u32(vreinterpretq_u32_s32(ni), 31))), 1);
+  const int32x4_t bias = vdupq_n_s32(127);
+  const float32x4_t pa = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(a, bias), 23));
+  const float32x4_t pb = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vsubq_s32(ni, a), bias), 23));
+  float32x4_t res = vmulq_f32(vmulq_f32(j, pa), pb);
+  const float32x4_t sat = vbslq_f32(vclezq_f32(n), vdupq_n_f32(0.0f), vdupq_n_f32(INFINITY));
+  res = vbslq_f32(vcagtq_f32(n, vdupq_n_f32(192.0f)), sat, res);
+  return vbslq_f32(vceqq_f32(n, n), res, n);
+}
+
+// The scalar softmax's steps; a chunk of 16 is four vectors v0..v3 whose halving sum is
+// ((v0 + v2) + (v1 + v3)), then the pairs of lanes.
+void neon_softmax(float* x, int64_t n, float scale) {
+  float max = -INFINITY;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const float32x4_t v = vmulq_n_f32(vld1q_f32(x + i), scale);
+    vst1q_f32(x + i, v);
+    const float m = vmaxvq_f32(v);
+    if (m > max) max = m;
+  }
+  for (; i < n; ++i) {
+    x[i] *= scale;
+    if (x[i] > max) max = x[i];
+  }
+  const float32x4_t vmax = vdupq_n_f32(max);
+  double sum = 0.0;
+  i = 0;
+  for (; i + 16 <= n; i += 16) {
+    float32x4_t e[4];
+    for (int j = 0; j < 4; ++j) {
+      e[j] = neon_expf4(vsubq_f32(vld1q_f32(x + i + 4 * j), vmax));
+      vst1q_f32(x + i + 4 * j, e[j]);
+    }
+    const float32x4_t s4 = vaddq_f32(vaddq_f32(e[0], e[2]), vaddq_f32(e[1], e[3]));
+    const float32x2_t s2 = vadd_f32(vget_low_f32(s4), vget_high_f32(s4));
+    sum += static_cast<double>(vget_lane_f32(s2, 0) + vget_lane_f32(s2, 1));
+  }
+  for (; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += static_cast<double>(x[i]);
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  i = 0;
+  for (; i + 4 <= n; i += 4)
+    vst1q_f32(x + i, vmulq_n_f32(vld1q_f32(x + i), inv));
+  for (; i < n; ++i)
+    x[i] *= inv;
+}
+
+// The scalar silu_mul's steps: x / (1 + expf(-x)) in chunks of 16, the tail with expf.
+void neon_silu_mul(const float* g, const float* u, int64_t n, float* out) {
+  const int64_t nv = n / 16 * 16;
+  const float32x4_t one = vdupq_n_f32(1.0f);
+  for (int64_t i = 0; i < nv; i += 4) {
+    const float32x4_t gv = vld1q_f32(g + i);
+    const float32x4_t e = neon_expf4(vsubq_f32(vdupq_n_f32(0.0f), gv));
+    vst1q_f32(out + i, vmulq_f32(vdivq_f32(gv, vaddq_f32(one, e)), vld1q_f32(u + i)));
+  }
+  for (int64_t i = nv; i < n; ++i)
+    out[i] = (g[i] / (1.0f + std::exp(-g[i]))) * u[i];
+}
+
+// The scalar table with the entries where NEON pays replaced. rmsnorm stays scalar (its
+// double sum).
 template <class Dot> Table make_neon_table(Isa isa) {
   Table t = table_scalar();
   t.isa = isa;
@@ -413,6 +493,8 @@ template <class Dot> Table make_neon_table(Isa isa) {
   t.f16_to_f32 = neon_f16_to_f32;
   t.q8_0_to_f32 = neon_q8_0_to_f32;
   t.f16_dot = neon_f16_dot;
+  t.softmax = neon_softmax;
+  t.silu_mul = neon_silu_mul;
   t.relu_sqr_mul = neon_relu_sqr_mul;
   t.add = neon_add;
   return t;

@@ -185,8 +185,8 @@ float ggml_expf(float x) {
   if (std::fabs(n) > 192.0f) return n <= 0.0f ? 0.0f : INFINITY;
   const float b = std::fma(-n, kExpLn2Lo, std::fma(-n, kExpLn2Hi, x));
   const float u = b * b;
-  const float j = std::fma(std::fma(std::fma(kExpC5, b, kExpC4), u, std::fma(kExpC3, b, kExpC2)),
-                           u, std::fma(kExpC1, b, 1.0f));
+  const float j = std::fma(std::fma(std::fma(kExpC5, b, kExpC4), u, std::fma(kExpC3, b, kExpC2)), u,
+                           std::fma(kExpC1, b, 1.0f));
   const auto ni = static_cast<int32_t>(n);
   return j * pow2_float(ni / 2) * pow2_float(ni - ni / 2);
 }

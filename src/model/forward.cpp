@@ -107,7 +107,7 @@ void Transformer::attention(int64_t il, int64_t n_tok, int64_t pos, KvCache& cac
   // query heads.
   const int64_t n_items = n_tok * c_.n_head_kv;
   pool.run([&](int ti, int nt) {
-    float* scores = scores_.data() + sz(ti * group * span);   // [group][n_pad]
+    float* scores = scores_.data() + sz(ti * group * span);      // [group][n_pad]
     uint16_t* p16 = half_.data() + sz(ti * group * (span + hd)); // [group][n_pad] probs in f16
     uint16_t* q16 = p16 + group * span;                          // [group][head_dim] queries
     for (int64_t item = n_items * ti / nt; item < n_items * (ti + 1) / nt; ++item) {

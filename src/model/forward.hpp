@@ -67,8 +67,8 @@ private:
   std::vector<float> act_scale_; // [n_batch]
   std::vector<int32_t> act_sum_; // [n_batch]
   // Per attention worker (span = max(n_ctx, head_dim), group = n_head / n_head_kv):
-  std::vector<float> scores_;  // [n_threads][group][span] scores, then probabilities
-  std::vector<uint16_t> half_; // [n_threads][group][span + head_dim] f16 probabilities, queries
+  std::vector<float> scores_;      // [n_threads][group][span] scores, then probabilities
+  std::vector<uint16_t> half_;     // [n_threads][group][span + head_dim] f16 probabilities, queries
   std::vector<uint16_t> head_x16_; // [n_batch][n_embd] f16 head operand
   std::vector<uint8_t> head_xq8_;  // [n_batch][n_embd/32 × 34] Q8_0 head operand
 };
