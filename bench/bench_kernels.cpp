@@ -5,7 +5,7 @@
 // Weights rotate over >= 1 GiB of distinct matrices (L3 is 32 MiB), so every gemv streams
 // its weights from memory as decoding does. Two probes give the physical limits the kernels
 // are compared against, measured in the same run: streaming-read bandwidth over 1 GiB and
-// the int8 multiply-accumulate peak of the best int8 instruction (probes.hpp).
+// the int8 multiply-accumulate peak of the best int8 instruction (src/probes).
 //
 // Counters: bytes/s counts the weight bytes (activations stay in cache), MAC/s counts
 // rows·k·tokens multiply-accumulates. Unless given on the command line, each benchmark runs
@@ -30,7 +30,7 @@
 
 #include "kernels/kernels.hpp"
 #include "kernels/thread_pool.hpp"
-#include "probes.hpp"
+#include "probes/probes.hpp"
 
 namespace bitnet::bench {
 namespace {
@@ -38,6 +38,7 @@ namespace {
 using kernels::Isa;
 using kernels::Table;
 using kernels::ThreadPool;
+using probes::Probe;
 
 constexpr int64_t kRowGranule = 32; // output rows per work item, as in the forward pass
 constexpr size_t kPoolBytes = size_t{1} << 30;
@@ -191,41 +192,17 @@ void bm_f16_head(benchmark::State& state, const Table* t, int64_t n_tok, int n_t
 void bm_stream_read(benchmark::State& state, const Probe* probe, int n_threads) {
   const uint8_t* pool = i2s_pool();
   ThreadPool& tp = thread_pool(n_threads);
-  std::vector<uint64_t> sums(static_cast<size_t>(n_threads));
-  for (auto _ : state) {
-    tp.run([&](int index, int n) {
-      const size_t share = kPoolBytes / static_cast<size_t>(n) / 256 * 256;
-      sums[static_cast<size_t>(index)] = probe->stream_sum(pool + share * index, share);
-    });
-    benchmark::DoNotOptimize(sums.data());
-  }
-  set_rates(state, static_cast<double>(kPoolBytes / n_threads / 256 * 256 * n_threads), 0.0);
+  for (auto _ : state)
+    benchmark::DoNotOptimize(probes::stream_read(*probe, tp, pool, kPoolBytes));
+  set_rates(state, static_cast<double>(probes::stream_read_bytes(kPoolBytes, n_threads)), 0.0);
 }
 
 void bm_int8_peak(benchmark::State& state, const Probe* probe, int n_threads) {
   constexpr int64_t kIters = int64_t{1} << 20;
   ThreadPool& tp = thread_pool(n_threads);
-  std::vector<uint64_t> sums(static_cast<size_t>(n_threads));
-  for (auto _ : state) {
-    tp.run([&](int index, int) { sums[static_cast<size_t>(index)] = probe->mac_loop(kIters); });
-    benchmark::DoNotOptimize(sums.data());
-  }
+  for (auto _ : state)
+    benchmark::DoNotOptimize(probes::mac_run(*probe, tp, kIters));
   set_rates(state, 0.0, static_cast<double>(kIters * probe->macs_per_iter * n_threads));
-}
-
-// The best probe this CPU runs, or none (then the table has no shares).
-const Probe* best_probe() {
-  [[maybe_unused]] const auto isas = kernels::available_isas();
-  [[maybe_unused]] const auto has = [&](Isa isa) {
-    return std::find(isas.begin(), isas.end(), isa) != isas.end();
-  };
-#if defined(__x86_64__)
-  if (has(Isa::avx512)) return &probe_avx512();
-  if (has(Isa::avx2)) return &probe_avx2();
-#elif defined(__aarch64__)
-  if (has(Isa::neon_dotprod)) return &probe_neon_dotprod();
-#endif
-  return nullptr;
 }
 
 enum class Kind { gemv, gemm, stream_read, int8_peak };
@@ -255,7 +232,6 @@ template <class Fn, class... Args> void add(Entry entry, Fn fn, Args... args) {
 
 void register_all(const Probe* probe) {
   for (int n : kThreadCounts) {
-    if (!probe) break;
     add({Kind::stream_read, "probe stream_read", probe->isa, n}, bm_stream_read, probe, n);
     add({Kind::int8_peak, "probe int8_mac_peak", probe->isa, n}, bm_int8_peak, probe, n);
   }
@@ -305,9 +281,8 @@ public:
     std::ostringstream os;
     os << fmt::format("\nShare of the physical limits (medians; CPU: {}).\n",
                       kernels::cpu_description());
-    if (probe_)
-      os << fmt::format("MAC peak: {}; bandwidth: streaming read of 1 GiB.\n",
-                        probe_->mac_instruction);
+    os << fmt::format("MAC peak: {}; bandwidth: streaming read of 1 GiB.\n",
+                      probe_->mac_instruction);
     os << fmt::format("{:<34} {:<13} {:>3} {:>8} {:>8} {:>9} {:>8}\n", "kernel", "isa", "thr",
                       "GB/s", "%bw", "GMAC/s", "%peak");
     for (const auto& [name, e] : entries()) {
@@ -380,7 +355,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&n_args, args.data());
   if (benchmark::ReportUnrecognizedArguments(n_args, args.data())) return 1;
   try {
-    const Probe* probe = best_probe();
+    const Probe* probe = &bitnet::probes::best_probe();
     register_all(probe);
     SummaryReporter reporter(probe);
     benchmark::RunSpecifiedBenchmarks(&reporter);

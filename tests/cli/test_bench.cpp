@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "bitnet/model.hpp"
 #include "support/cli_runner.hpp"
 #include "util/json.hpp"
 
@@ -17,6 +18,15 @@ using bitnet::test::run_cli;
 using bitnet::test::tiny_model;
 namespace json = bitnet::json;
 
+// The I2_S matmul MACs per token from the config: q and o are n_embd × n_embd, k and v
+// n_embd_kv × n_embd, gate and up n_ff × n_embd, down n_embd × n_ff, in every layer.
+int64_t expected_macs_per_token(const std::string& path) {
+  const bitnet::ModelInfo& info = bitnet::Model::load(path)->info();
+  const int64_t embd = info.n_embd;
+  const int64_t embd_kv = int64_t{info.n_head_kv} * info.head_dim;
+  return info.n_layer * (2 * embd * embd + 2 * embd_kv * embd + 3 * int64_t{info.n_ff} * embd);
+}
+
 TEST(CliBench, JsonHasLlamaBenchFieldsPerTest) {
   const CliResult r = run_cli({"bench", "-m", tiny_model(), "-p", "16", "-n", "4", "-r", "3", "-t",
                                "1,2", "-o", "json", "--bw", "10"});
@@ -24,6 +34,7 @@ TEST(CliBench, JsonHasLlamaBenchFieldsPerTest) {
   const json::Value out = json::parse(r.out);
   const json::Array& rows = out.as_array();
   ASSERT_EQ(rows.size(), 4u); // (pp16, tg4) × threads 1, 2
+  const int64_t macs_per_token = expected_macs_per_token(tiny_model());
   const std::vector<std::pair<int64_t, int64_t>> tests = {{16, 0}, {0, 4}, {16, 0}, {0, 4}};
   for (size_t i = 0; i < rows.size(); ++i) {
     const json::Value& row = rows[i];
@@ -57,8 +68,19 @@ TEST(CliBench, JsonHasLlamaBenchFieldsPerTest) {
       EXPECT_NEAR(row.at("bw_share").as_double(),
                   row.at("bytes_per_token").as_double() * row.at("avg_ts").as_double() / 10e9,
                   1e-9);
+      for (const char* key : {"macs_per_token", "mac_peak_gmacs", "peak_share"})
+        EXPECT_TRUE(row.at(key).is_null()) << key;
     } else {
       EXPECT_TRUE(row.at("bw_share").is_null());
+      // pp: the I2_S MACs per token against the int8 MAC peak probed in this run.
+      EXPECT_EQ(row.at("macs_per_token").as_int(), macs_per_token);
+      const double peak = row.at("mac_peak_gmacs").as_double();
+      EXPECT_GT(peak, 0.0);
+      const double share = row.at("peak_share").as_double();
+      EXPECT_NEAR(share, double(macs_per_token) * row.at("avg_ts").as_double() / 1e9 / peak,
+                  1e-9 * share);
+      EXPECT_GT(100.0 * share, 0.0);
+      EXPECT_LT(100.0 * share, 1000.0);
     }
   }
 }
@@ -68,7 +90,10 @@ TEST(CliBench, MarkdownAndCsvShapes) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("| model"), std::string::npos);
   EXPECT_NE(r.out.find("t/s"), std::string::npos);
+  EXPECT_NE(r.out.find("% peak |"), std::string::npos);
   EXPECT_NE(r.out.find("pp8"), std::string::npos);
+  EXPECT_NE(r.out.find("int8 MAC peak ("), std::string::npos);
+  EXPECT_NE(r.out.find("MAC per token (I2_S matmuls only)"), std::string::npos);
   EXPECT_EQ(r.out.find("tg"), std::string::npos); // -n 0 skips tg
   EXPECT_NE(r.out.find("build: "), std::string::npos);
 
@@ -78,7 +103,8 @@ TEST(CliBench, MarkdownAndCsvShapes) {
   const std::string header = r.out.substr(0, r.out.find('\n'));
   for (const char* field :
        {"build_commit", "cpu_info", "n_threads", "model_filename", "model_size", "model_n_params",
-        "n_prompt", "n_gen", "avg_ts", "stddev_ts", "samples_ts", "isa"})
+        "n_prompt", "n_gen", "avg_ts", "stddev_ts", "samples_ts", "isa", "bw_share",
+        "macs_per_token", "mac_peak_gmacs", "peak_share"})
     EXPECT_NE(header.find(field), std::string::npos) << field;
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2); // header + tg2
 }

@@ -1,6 +1,7 @@
 // `bitnet bench`: llama-bench's tests (ppN: one batched prefill of N random tokens; tgN: N
-// decode steps after BOS) and output shapes (md, json, csv), plus the ISA and, for tg, the
-// share of the memory-bandwidth floor reached.
+// decode steps after BOS) and output shapes (md, json, csv), plus the ISA and the share of a
+// physical limit reached, each measured by src/probes at the test's thread count in the same
+// run: for tg the memory-bandwidth floor, for pp the int8 MAC peak.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -21,6 +22,8 @@
 #include "commands.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/thread_pool.hpp"
+#include "model/model_impl.hpp"
+#include "probes/probes.hpp"
 
 namespace bitnet::cli {
 
@@ -49,6 +52,8 @@ struct TestResult {
   std::vector<double> samples_ts;
   double bytes_per_token = 0.0; // tg only
   double bandwidth_gbps = 0.0;  // tg only: the floor's denominator
+  int64_t macs_per_token = 0;   // pp only: I2_S matmul MACs
+  double mac_peak_gmacs = 0.0;  // pp only: the share's denominator
 };
 
 double mean(const std::vector<double>& v) {
@@ -65,33 +70,16 @@ double stddev(const std::vector<double>& v) {
   return std::sqrt(sq / static_cast<double>(v.size() - 1));
 }
 
-// Streaming-read bandwidth with n threads: the best of a few passes over a buffer much larger
-// than any cache. Decode reads every weight once per token, so this is its speed limit.
-double measure_bandwidth_gbps(int n_threads) {
-  constexpr size_t kBytes = size_t{256} << 20;
-  std::vector<uint64_t> buf(kBytes / sizeof(uint64_t), 1);
-  kernels::ThreadPool pool(n_threads);
-  std::vector<uint64_t> sums(static_cast<size_t>(n_threads));
-  double best = 0.0;
-  for (int pass = 0; pass < 4; ++pass) {
-    const auto t0 = Clock::now();
-    pool.run([&](int i, int n) {
-      const size_t per = buf.size() / static_cast<size_t>(n);
-      const size_t begin = per * static_cast<size_t>(i);
-      const size_t end = i == n - 1 ? buf.size() : begin + per;
-      uint64_t s = 0;
-      for (size_t k = begin; k < end; ++k)
-        s += buf[k];
-      sums[static_cast<size_t>(i)] = s;
-    });
-    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-    best = std::max(best, static_cast<double>(kBytes) / s / 1e9);
+// Multiply-accumulates of the I2_S matmuls per token: every weight of every ternary matrix
+// once. The attention scores and the F16 head are not counted, so pp's share of the int8 MAC
+// peak is that of its ternary matmuls.
+int64_t i2s_macs_per_token(const Model& model) {
+  int64_t macs = 0;
+  for (const model::LayerWeights& l : model.impl().weights.layers) {
+    for (const model::I2sMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
+      macs += m->rows * m->k;
   }
-  // The sums are checked so the reads cannot be optimised away.
-  if (std::accumulate(sums.begin(), sums.end(), uint64_t{0}) != buf.size()) {
-    throw Error(ErrorKind::io, "bandwidth probe: unexpected read result");
-  }
-  return best;
+  return macs;
 }
 
 std::vector<int32_t> random_tokens(int32_t n, int32_t n_vocab, uint32_t seed) {
@@ -157,6 +145,16 @@ std::string test_name(const TestResult& r) {
   return r.n_prompt > 0 ? fmt::format("pp{}", r.n_prompt) : fmt::format("tg{}", r.n_gen);
 }
 
+// tg: achieved bytes/s over the streaming-read bandwidth.
+double bw_share(const TestResult& r) {
+  return r.bytes_per_token * mean(r.samples_ts) / 1e9 / r.bandwidth_gbps;
+}
+
+// pp: achieved I2_S MACs/s over the int8 MAC peak.
+double peak_share(const TestResult& r) {
+  return static_cast<double>(r.macs_per_token) * mean(r.samples_ts) / 1e9 / r.mac_peak_gmacs;
+}
+
 json::Value to_json(const TestResult& r, const ModelInfo& info, const BenchOptions& o) {
   json::Value v = json::Object{};
   v.set("build_commit", build::kCommit);
@@ -185,38 +183,46 @@ json::Value to_json(const TestResult& r, const ModelInfo& info, const BenchOptio
   if (r.n_gen > 0) {
     v.set("bytes_per_token", r.bytes_per_token);
     v.set("bandwidth_gbps", r.bandwidth_gbps);
-    v.set("bw_share", r.bytes_per_token * mean(r.samples_ts) / 1e9 / r.bandwidth_gbps);
+    v.set("bw_share", bw_share(r));
+    v.set("macs_per_token", nullptr);
+    v.set("mac_peak_gmacs", nullptr);
+    v.set("peak_share", nullptr);
   } else {
     v.set("bytes_per_token", nullptr);
     v.set("bandwidth_gbps", nullptr);
     v.set("bw_share", nullptr);
+    v.set("macs_per_token", r.macs_per_token);
+    v.set("mac_peak_gmacs", r.mac_peak_gmacs);
+    v.set("peak_share", peak_share(r));
   }
   return v;
 }
 
 void print_md(const std::vector<TestResult>& results, const ModelInfo& info) {
   const std::string model = fmt::format("{} {}", info.architecture, human_params(info.n_params));
-  std::string out =
-      fmt::format("| {:<30} | {:>10} | {:>10} | {:<8} | {:>7} | {:>10} | {:>20} | "
-                  "{:>8} | {:>8} |\n",
-                  "model", "size", "params", "isa", "threads", "test", "t/s", "GB/s", "% bw");
+  std::string out = fmt::format("| {:<30} | {:>10} | {:>10} | {:<8} | {:>7} | {:>10} | {:>20} | "
+                                "{:>8} | {:>8} | {:>8} |\n",
+                                "model", "size", "params", "isa", "threads", "test", "t/s", "GB/s",
+                                "% bw", "% peak");
   out += fmt::format("| {:-<30} | {:->9}: | {:->9}: | {:-<8} | {:->6}: | {:->9}: | {:->19}: | "
-                     "{:->7}: | {:->7}: |\n",
-                     "", "", "", "", "", "", "", "", "");
+                     "{:->7}: | {:->7}: | {:->7}: |\n",
+                     "", "", "", "", "", "", "", "", "", "");
   for (const TestResult& r : results) {
     const double ts = mean(r.samples_ts);
     std::string gbs = "-";
-    std::string share = "-";
+    std::string bw = "-";
+    std::string peak = "-";
     if (r.n_gen > 0) {
-      const double achieved = r.bytes_per_token * ts / 1e9;
-      gbs = fmt::format("{:.2f}", achieved);
-      share = fmt::format("{:.1f}", 100.0 * achieved / r.bandwidth_gbps);
+      gbs = fmt::format("{:.2f}", r.bytes_per_token * ts / 1e9);
+      bw = fmt::format("{:.1f}", 100.0 * bw_share(r));
+    } else {
+      peak = fmt::format("{:.1f}", 100.0 * peak_share(r));
     }
     out += fmt::format("| {:<30} | {:>10} | {:>10} | {:<8} | {:>7} | {:>10} | {:>20} | {:>8} | "
-                       "{:>8} |\n",
+                       "{:>8} | {:>8} |\n",
                        model, human_size(info.file_size), human_params(info.n_params), isa_name(),
                        r.n_threads, test_name(r),
-                       fmt::format("{:.2f} ± {:.2f}", ts, stddev(r.samples_ts)), gbs, share);
+                       fmt::format("{:.2f} ± {:.2f}", ts, stddev(r.samples_ts)), gbs, bw, peak);
   }
   out += fmt::format("\nbuild: {} ({})\n", build::kCommit, build::kBuildType);
   std::fputs(out.c_str(), stdout);
@@ -269,9 +275,23 @@ int run_bench(const BenchOptions& o) {
   const KvType kv = parse_kv_type(o.kv_type);
   const std::shared_ptr<Model> model = Model::load(resolve_model_path(o.model));
   const ModelInfo& info = model->info();
+  const int64_t macs_per_token = i2s_macs_per_token(*model);
+
+  // Each limit is measured once per thread count, with a pool of that many threads.
+  const probes::Probe& probe = probes::best_probe();
+  using Measure = double (*)(const probes::Probe&, kernels::ThreadPool&);
+  auto limit = [&](std::map<int32_t, double>& measured, int32_t t, Measure measure) {
+    auto it = measured.find(t);
+    if (it == measured.end()) {
+      kernels::ThreadPool pool(t);
+      it = measured.emplace(t, measure(probe, pool)).first;
+    }
+    return it->second;
+  };
+  std::map<int32_t, double> bandwidth; // GB/s per thread count
+  std::map<int32_t, double> mac_peak;  // GMAC/s per thread count
 
   std::vector<TestResult> results;
-  std::map<int32_t, double> bandwidth; // per thread count
   for (int32_t t : o.n_threads) {
     auto bench_with = [&](int32_t n_prompt, int32_t n_gen) {
       SessionParams sp;
@@ -288,12 +308,12 @@ int run_bench(const BenchOptions& o) {
         for (int32_t pos = 1; pos <= n_gen; ++pos)
           bytes += decode_step_bytes(info, kv, pos);
         r.bytes_per_token = bytes / n_gen;
-        if (o.bandwidth_gbps > 0) {
-          r.bandwidth_gbps = o.bandwidth_gbps;
-        } else {
-          if (!bandwidth.contains(t)) bandwidth[t] = measure_bandwidth_gbps(t);
-          r.bandwidth_gbps = bandwidth[t];
-        }
+        r.bandwidth_gbps = o.bandwidth_gbps > 0
+                               ? o.bandwidth_gbps
+                               : limit(bandwidth, t, probes::measure_bandwidth_gbps);
+      } else {
+        r.macs_per_token = macs_per_token;
+        r.mac_peak_gmacs = limit(mac_peak, t, probes::measure_mac_peak_gmacs);
       }
       results.push_back(std::move(r));
     };
@@ -310,6 +330,14 @@ int run_bench(const BenchOptions& o) {
     print_md(results, info);
     for (const auto& [t, gbps] : bandwidth) {
       std::printf("memory bandwidth (streaming-read probe, %d threads): %.2f GB/s\n", t, gbps);
+    }
+    for (const auto& [t, gmacs] : mac_peak) {
+      std::printf("int8 MAC peak (%s, %d threads): %.2f GMAC/s\n", probe.mac_instruction, t, gmacs);
+    }
+    if (!mac_peak.empty()) {
+      std::printf("%% peak: pp t/s x %.2f M MAC per token (I2_S matmuls only) over the int8 MAC "
+                  "peak\n",
+                  static_cast<double>(macs_per_token) / 1e6);
     }
   } else {
     json::Array rows;

@@ -2,9 +2,9 @@
 // vpaddw into int16 accumulators: the MAC step of the AVX2 I2_S kernel.
 #include <immintrin.h>
 
-#include "probes.hpp"
+#include "probes/probes.hpp"
 
-namespace bitnet::bench {
+namespace bitnet::probes {
 namespace {
 
 uint64_t stream_sum(const uint8_t* p, size_t n) {
@@ -56,4 +56,4 @@ const Probe& probe_avx2() {
   return p;
 }
 
-} // namespace bitnet::bench
+} // namespace bitnet::probes

@@ -2,9 +2,9 @@
 // lane): the MAC step of the neon_dotprod I2_S kernel.
 #include <arm_neon.h>
 
-#include "probes.hpp"
+#include "probes/probes.hpp"
 
-namespace bitnet::bench {
+namespace bitnet::probes {
 namespace {
 
 uint64_t stream_sum(const uint8_t* p, size_t n) {
@@ -50,4 +50,4 @@ const Probe& probe_neon_dotprod() {
   return p;
 }
 
-} // namespace bitnet::bench
+} // namespace bitnet::probes

@@ -2,9 +2,9 @@
 // each int32 lane): the MAC step of the AVX-512 I2_S kernel.
 #include <immintrin.h>
 
-#include "probes.hpp"
+#include "probes/probes.hpp"
 
-namespace bitnet::bench {
+namespace bitnet::probes {
 namespace {
 
 uint64_t stream_sum(const uint8_t* p, size_t n) {
@@ -62,4 +62,4 @@ const Probe& probe_avx512() {
   return p;
 }
 
-} // namespace bitnet::bench
+} // namespace bitnet::probes
