@@ -18,7 +18,7 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kAlign = 64;
 constexpr size_t kBandwidthBytes = size_t{256} << 20;
 constexpr int kBandwidthPasses = 4;
-constexpr int64_t kMacIters = int64_t{1} << 22; // a few ms per pass on a current core
+constexpr int64_t kMacIters = int64_t{1} << 23; // ~10-20 ms per pass on a current core
 constexpr int kMacPasses = 5;
 
 // Best rate of `passes` timed calls of fn, which does `work` units per call.
