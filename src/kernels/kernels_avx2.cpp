@@ -57,13 +57,59 @@ void i2s_row_dot(const uint8_t* w, int64_t nb, const int8_t* q, int64_t q_stride
     sums[t] += hsum_i32(acc32[t]);
 }
 
+// Σ code·q of two rows, w0 and w1, against one token (the gemv's two streams): on one core
+// decode is bound by this unpack-and-multiply work about as much as by memory, and the two
+// rows share each activation load.
+void i2s_two_rows_dot(const uint8_t* w0, const uint8_t* w1, int64_t k, const int8_t* q,
+                      int32_t* sums) {
+  const __m256i mask = _mm256_set1_epi8(3);
+  const __m256i ones = _mm256_set1_epi16(1);
+  const int64_t nb = k / kI2sBlock;
+  const uint8_t* rows[2] = {w0, w1};
+  __m256i acc32[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+  for (int64_t b0 = 0; b0 < nb; b0 += kFlushBlocks) {
+    const int64_t b1 = b0 + kFlushBlocks < nb ? b0 + kFlushBlocks : nb;
+    __m256i acc16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (int64_t b = b0; b < b1; ++b) {
+      const int8_t* qb = q + b * kI2sBlock;
+      const __m256i q0 = load256(qb), q1 = load256(qb + 32), q2 = load256(qb + 64),
+                    q3 = load256(qb + 96);
+      for (int r = 0; r < 2; ++r) {
+        const uint8_t* wb = rows[r] + b * 32;
+        _mm_prefetch(reinterpret_cast<const char*>(wb + kI2sPrefetchBytes), _MM_HINT_T0);
+        const __m256i packed = load256(wb);
+        const __m256i s01 = _mm256_add_epi16(
+            _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(packed, 6), mask), q0),
+            _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(packed, 4), mask), q1));
+        const __m256i s23 = _mm256_add_epi16(
+            _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(packed, 2), mask), q2),
+            _mm256_maddubs_epi16(_mm256_and_si256(packed, mask), q3));
+        acc16[r] = _mm256_add_epi16(acc16[r], _mm256_add_epi16(s01, s23));
+      }
+    }
+    for (int r = 0; r < 2; ++r)
+      acc32[r] = _mm256_add_epi32(acc32[r], _mm256_madd_epi16(acc16[r], ones));
+  }
+  sums[0] = hsum_i32(acc32[0]);
+  sums[1] = hsum_i32(acc32[1]);
+}
+
 void i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
               float act_scale, int32_t act_sum, float* out) {
-  for (int64_t r = r0; r < r1; ++r) {
-    int32_t sum = 0;
-    i2s_row_dot<1>(w + r * (k / 4), k / kI2sBlock, q, k, &sum);
-    out[r] = i2s_rescale(sum, act_sum, act_scale, w_scale);
-  }
+  const int64_t stride = k / 4;
+  for_row_pairs_two_streams(
+      r0, r1,
+      [&](int64_t ra, int64_t rb) {
+        int32_t sums[2];
+        i2s_two_rows_dot(w + ra * stride, w + rb * stride, k, q, sums);
+        out[ra] = i2s_rescale(sums[0], act_sum, act_scale, w_scale);
+        out[rb] = i2s_rescale(sums[1], act_sum, act_scale, w_scale);
+      },
+      [&](int64_t r) {
+        int32_t sum = 0;
+        i2s_row_dot<1>(w + r * stride, k / kI2sBlock, q, k, &sum);
+        out[r] = i2s_rescale(sum, act_sum, act_scale, w_scale);
+      });
 }
 
 void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
@@ -121,7 +167,7 @@ void quantize_act(const float* x, int64_t n, int8_t* q, float* scale_out, int32_
 
 // The head streams 656 MB per token; prefetching each row this far ahead keeps enough loads
 // in flight (as kI2sPrefetchBytes does for I2_S).
-constexpr int64_t kF16PrefetchHalves = 1024;
+constexpr int64_t kF16PrefetchHalves = 2048;
 
 // Σ w[i]·x[i] in ggml_vec_dot_f16's order (kernel_common.hpp), so the head's logits equal
 // the reference's bit for bit: acc[2q + h] holds lanes 8h..8h+7 of accumulator q.
