@@ -21,7 +21,8 @@ namespace json = bitnet::json;
 // The I2_S matmul MACs per token from the config: q and o are n_embd × n_embd, k and v
 // n_embd_kv × n_embd, gate and up n_ff × n_embd, down n_embd × n_ff, in every layer.
 int64_t expected_macs_per_token(const std::string& path) {
-  const bitnet::ModelInfo& info = bitnet::Model::load(path)->info();
+  const auto model = bitnet::Model::load(path);
+  const bitnet::ModelInfo& info = model->info();
   const int64_t embd = info.n_embd;
   const int64_t embd_kv = int64_t{info.n_head_kv} * info.head_dim;
   return info.n_layer * (2 * embd * embd + 2 * embd_kv * embd + 3 * int64_t{info.n_ff} * embd);
