@@ -12,14 +12,16 @@
 #include "bitnet/error.hpp"
 #include "gguf/gguf.hpp"
 #include "gguf/i2s.hpp"
-#include "synth/synth.hpp"
+#include "support/error_kind.hpp"
 #include "support/temp_dir.hpp"
+#include "synth/synth.hpp"
 #include "util/fp16.hpp"
 
 namespace bitnet::synth {
 namespace {
 
 using gguf::TensorType;
+using test::error_kind;
 
 const std::string kLlama3Json = std::string(BITNET_TEST_DATA_DIR) + "/tokenizer/tokenizer.json";
 
@@ -101,16 +103,6 @@ Options tiny(uint64_t seed = 1) {
   o.preset = "tiny";
   o.seed = seed;
   return o;
-}
-
-template <typename F> ErrorKind error_kind(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.kind();
-  }
-  ADD_FAILURE() << "no bitnet::Error thrown";
-  return ErrorKind::io;
 }
 
 TEST(Synth, TinyFileHasTheRealKeysTensorsAndTypes) {

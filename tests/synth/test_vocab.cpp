@@ -6,27 +6,20 @@
 #include <gtest/gtest.h>
 
 #include "bitnet/error.hpp"
-#include "synth/vocab.hpp"
+#include "support/error_kind.hpp"
 #include "support/temp_dir.hpp"
+#include "synth/vocab.hpp"
 
 namespace bitnet::synth {
 namespace {
+
+using test::error_kind;
 
 const std::string kLlama3Json = std::string(BITNET_TEST_DATA_DIR) + "/tokenizer/tokenizer.json";
 
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
-}
-
-template <typename F> ErrorKind error_kind(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.kind();
-  }
-  ADD_FAILURE() << "no bitnet::Error thrown";
-  return ErrorKind::io;
 }
 
 TEST(ByteSymbols, MatchGpt2Mapping) {
