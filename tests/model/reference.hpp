@@ -74,15 +74,16 @@ inline RefFile load_reference(const std::string& rel, const std::string& model_r
 }
 
 // Parity rule of tests/data/reference/README.md: generated ids equal the reference, except
-// that a flip at a step whose reference top1−top2 margin is below `near_tie` ends the
+// that a flip at a step whose reference top1−top2 margin is below kNearTie ends the
 // comparison there. Returns the number of steps compared equal.
+inline constexpr double kNearTie = 1e-3;
 inline size_t expect_greedy_parity(const std::vector<int32_t>& got, const RefRun& ref,
-                                   double near_tie, const std::string& what) {
+                                   const std::string& what) {
   EXPECT_EQ(got.size(), ref.gen_ids.size()) << what;
   const size_t n = std::min(got.size(), ref.gen_ids.size());
   for (size_t i = 0; i < n; ++i) {
     if (got[i] == ref.gen_ids[i]) continue;
-    EXPECT_LT(ref.margins[i], near_tie)
+    EXPECT_LT(ref.margins[i], kNearTie)
         << what << ": step " << i << " generated " << got[i] << ", reference " << ref.gen_ids[i]
         << " (reference margin " << ref.margins[i] << ")";
     return i;
