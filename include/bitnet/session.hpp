@@ -37,6 +37,9 @@ public:
   int32_t n_past() const;                  // tokens in the cache
   std::span<const int32_t> tokens() const; // those tokens
   void clear();                            // forget the cache (keeps the allocation)
+  // Forgets all but the first n tokens (0 <= n <= n_past; else Error(invalid_argument)): their
+  // cache entries stay valid, since a position's K and V depend only on the tokens up to it.
+  void truncate(int32_t n);
 
   // Forwards `tokens` at positions [n_past, n_past + n) in chunks of n_batch and appends
   // them to the cache. Returns the logits of every token (n × n_vocab, row-major) when

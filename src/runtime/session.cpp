@@ -80,7 +80,14 @@ std::span<const float> Session::logits() const {
 }
 
 void Session::clear() {
-  impl_->tokens.clear();
+  truncate(0);
+}
+
+void Session::truncate(int32_t n) {
+  if (n < 0 || n > n_past())
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("cannot keep {} tokens of {} in the cache", n, n_past()));
+  impl_->tokens.resize(static_cast<size_t>(n));
   impl_->last = {};
 }
 

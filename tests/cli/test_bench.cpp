@@ -119,6 +119,37 @@ TEST(CliBench, ProbesBandwidthWhenNotGiven) {
   EXPECT_GT(row.at("bw_share").as_double(), 0.0);
 }
 
+// -d N: each test runs with N tokens already in the context (llama-bench's --n-depth); the
+// KV bytes a tg step reads grow with the depth.
+TEST(CliBench, DepthRunsEachTestAfterThatManyTokens) {
+  CliResult r = run_cli({"bench", "-m", tiny_model(), "-p", "4", "-n", "2", "-d", "0,100", "-r",
+                         "1", "-t", "1", "-o", "json", "--bw", "10"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json::Array rows = json::parse(r.out).as_array();
+  ASSERT_EQ(rows.size(), 4u); // (pp4, tg2) × depths 0, 100
+  const int64_t depths[] = {0, 0, 100, 100};
+  for (size_t i = 0; i < rows.size(); ++i)
+    EXPECT_EQ(rows[i].at("n_depth").as_int(), depths[i]);
+  // A tg step at depth d reads d more positions of K and V in every layer (F16: 2 bytes each).
+  const auto model = bitnet::Model::load(tiny_model());
+  const bitnet::ModelInfo& info = model->info();
+  const double kv_per_pos = 2.0 * info.n_layer * info.n_head_kv * info.head_dim * 2.0;
+  EXPECT_NEAR(rows[3].at("bytes_per_token").as_double() - rows[1].at("bytes_per_token").as_double(),
+              100 * kv_per_pos, 1e-6 * kv_per_pos);
+
+  r = run_cli({"bench", "-m", tiny_model(), "-p", "4", "-n", "2", "--depth", "16", "-r", "1", "-t",
+               "1", "--bw", "10"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("pp4 @ d16"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tg2 @ d16"), std::string::npos) << r.out;
+
+  // The depth plus the test must fit the model's context (256 for the demo model).
+  r = run_cli({"bench", "-m", tiny_model(), "-p", "8", "-n", "0", "-d", "250", "-r", "1"});
+  EXPECT_EQ(r.exit_code, 6) << r.err;
+  EXPECT_NE(r.err.find("bitnet: error: -d 250 with -p 8 needs a context of 258"), std::string::npos)
+      << r.err;
+}
+
 TEST(CliBench, BadArgumentsFail) {
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"bench", "-m", tiny_model(), "-o", "xml"},

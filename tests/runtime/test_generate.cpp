@@ -113,6 +113,36 @@ TEST(Session, ChunkedPrefillMatchesOneBatch) {
   EXPECT_LT(max_abs_diff(chunked.evaluate(ids), one.evaluate(ids)), 1e-4f);
 }
 
+// truncate(n) keeps the first n tokens: continuing from there gives exactly the logits of a
+// session that only ever saw those tokens (same batch shapes, so the same arithmetic).
+TEST(Session, TruncateKeepsThePrefix) {
+  const auto model = model_a();
+  const std::vector<int32_t>& ids = english_run().prompt_ids;
+  const auto keep = static_cast<int32_t>(ids.size() / 2);
+  const std::span<const int32_t> prefix(ids.data(), static_cast<size_t>(keep));
+  const std::span<const int32_t> rest(ids.data() + keep, ids.size() - static_cast<size_t>(keep));
+  Session s(model, {.n_ctx = 256, .n_threads = 2});
+  s.evaluate(prefix);
+  s.evaluate(ids); // positions past the prefix now hold other tokens
+  s.truncate(keep);
+  EXPECT_EQ(s.n_past(), keep);
+  EXPECT_TRUE(s.logits().empty());
+  EXPECT_TRUE(std::equal(s.tokens().begin(), s.tokens().end(), prefix.begin()));
+  const std::span<const float> continued = s.evaluate(rest);
+  const std::vector<float> got(continued.begin(), continued.end());
+  Session fresh(model, {.n_ctx = 256, .n_threads = 2});
+  fresh.evaluate(prefix);
+  EXPECT_EQ(max_abs_diff(got, fresh.evaluate(rest)), 0.0f);
+  for (int32_t bad : {-1, s.n_past() + 1}) {
+    try {
+      s.truncate(bad);
+      FAIL() << "expected invalid_argument for " << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::invalid_argument);
+    }
+  }
+}
+
 TEST(Generate, StatsCountOneEmbeddedTokenPerDecodeStep) {
   const auto model = model_a();
   Session s(model, {.n_ctx = 256, .n_threads = 2});

@@ -1,7 +1,8 @@
 // `bitnet bench`: llama-bench's tests (ppN: one batched prefill of N random tokens; tgN: N
-// decode steps after BOS) and output shapes (md, json, csv), plus the ISA and the share of a
-// physical limit reached, each measured by src/probes at the test's thread count in the same
-// run: for tg the memory-bandwidth floor, for pp the int8 MAC peak.
+// decode steps after BOS; each after -d N random tokens already in the context) and output
+// shapes (md, json, csv), plus the ISA and the share of a physical limit reached, each measured
+// by src/probes at the test's thread count in the same run: for tg the memory-bandwidth floor,
+// for pp the int8 MAC peak.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -35,6 +36,7 @@ struct BenchOptions {
   std::string model;
   std::vector<int32_t> n_prompt = {128};
   std::vector<int32_t> n_gen = {64};
+  std::vector<int32_t> n_depth = {0};
   std::vector<int32_t> n_threads = {default_threads()};
   int32_t repetitions = 5;
   int32_t n_batch = 512;
@@ -46,6 +48,7 @@ struct BenchOptions {
 struct TestResult {
   int32_t n_prompt = 0;
   int32_t n_gen = 0;
+  int32_t n_depth = 0;
   int32_t n_threads = 0;
   std::string test_time;
   std::vector<double> samples_ns;
@@ -91,9 +94,10 @@ std::vector<int32_t> random_tokens(int32_t n, int32_t n_vocab, uint32_t seed) {
   return ids;
 }
 
-// One timed run; returns nanoseconds of the measured part.
-double run_pp(Session& session, const std::vector<int32_t>& ids) {
-  session.clear();
+// One timed run after the context is back at its depth; returns nanoseconds of the measured
+// part.
+double run_pp(Session& session, int32_t depth, const std::vector<int32_t>& ids) {
+  session.truncate(depth);
   const auto t0 = Clock::now();
   session.evaluate(ids);
   return std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
@@ -101,8 +105,8 @@ double run_pp(Session& session, const std::vector<int32_t>& ids) {
 
 // tg through the one generation loop: BOS, then n greedy tokens with EOG ignored; only the
 // decode forwards and sampling are timed, as llama-bench times only its n_gen evaluations.
-double run_tg(Session& session, int32_t n) {
-  session.clear();
+double run_tg(Session& session, int32_t depth, int32_t n) {
+  session.truncate(depth);
   GenerateParams params;
   params.n_predict = n;
   params.sampler.temp = 0.0f;
@@ -112,15 +116,24 @@ double run_tg(Session& session, int32_t n) {
   return (stats.decode_ms + stats.sample_ms) * 1e6;
 }
 
-TestResult bench_one(Session& session, int32_t n_prompt, int32_t n_gen, int32_t reps) {
+// The context is filled to `depth` once, untimed (as llama-bench fills it before each test);
+// every run then starts from it, since later positions never change earlier cache entries.
+TestResult bench_one(Session& session, int32_t depth, int32_t n_prompt, int32_t n_gen,
+                     int32_t reps) {
   TestResult r;
   r.n_prompt = n_prompt;
   r.n_gen = n_gen;
+  r.n_depth = depth;
   r.n_threads = session.n_threads();
   r.test_time = utc_timestamp();
   const int32_t n = n_prompt > 0 ? n_prompt : n_gen;
-  const auto ids = random_tokens(n_prompt, session.model().info().n_vocab, 42);
-  auto once = [&] { return n_prompt > 0 ? run_pp(session, ids) : run_tg(session, n_gen); };
+  const int32_t n_vocab = session.model().info().n_vocab;
+  const auto ids = random_tokens(n_prompt, n_vocab, 42);
+  session.clear();
+  if (depth > 0) session.evaluate(random_tokens(depth, n_vocab, 43));
+  auto once = [&] {
+    return n_prompt > 0 ? run_pp(session, depth, ids) : run_tg(session, depth, n_gen);
+  };
   once(); // warm-up, not counted
   for (int32_t i = 0; i < reps; ++i) {
     const double ns = once();
@@ -141,8 +154,11 @@ std::string human_params(uint64_t n) {
   return v < 1e9 ? fmt::format("{:.2f} M", v / 1e6) : fmt::format("{:.2f} B", v / 1e9);
 }
 
+// llama-bench's names: "pp512", "tg128 @ d2048".
 std::string test_name(const TestResult& r) {
-  return r.n_prompt > 0 ? fmt::format("pp{}", r.n_prompt) : fmt::format("tg{}", r.n_gen);
+  const std::string name =
+      r.n_prompt > 0 ? fmt::format("pp{}", r.n_prompt) : fmt::format("tg{}", r.n_gen);
+  return r.n_depth > 0 ? fmt::format("{} @ d{}", name, r.n_depth) : name;
 }
 
 // tg: achieved bytes/s over the streaming-read bandwidth.
@@ -170,6 +186,7 @@ json::Value to_json(const TestResult& r, const ModelInfo& info, const BenchOptio
   v.set("type_v", o.kv_type);
   v.set("n_prompt", r.n_prompt);
   v.set("n_gen", r.n_gen);
+  v.set("n_depth", r.n_depth);
   v.set("test_time", r.test_time);
   v.set("avg_ns", static_cast<int64_t>(std::llround(mean(r.samples_ns))));
   v.set("stddev_ns", static_cast<int64_t>(std::llround(stddev(r.samples_ns))));
@@ -200,11 +217,11 @@ json::Value to_json(const TestResult& r, const ModelInfo& info, const BenchOptio
 
 void print_md(const std::vector<TestResult>& results, const ModelInfo& info) {
   const std::string model = fmt::format("{} {}", info.architecture, human_params(info.n_params));
-  std::string out = fmt::format("| {:<30} | {:>10} | {:>10} | {:<8} | {:>7} | {:>10} | {:>20} | "
+  std::string out = fmt::format("| {:<30} | {:>10} | {:>10} | {:<8} | {:>7} | {:>16} | {:>20} | "
                                 "{:>8} | {:>8} | {:>8} |\n",
                                 "model", "size", "params", "isa", "threads", "test", "t/s", "GB/s",
                                 "% bw", "% peak");
-  out += fmt::format("| {:-<30} | {:->9}: | {:->9}: | {:-<8} | {:->6}: | {:->9}: | {:->19}: | "
+  out += fmt::format("| {:-<30} | {:->9}: | {:->9}: | {:-<8} | {:->6}: | {:->15}: | {:->19}: | "
                      "{:->7}: | {:->7}: | {:->7}: |\n",
                      "", "", "", "", "", "", "", "", "", "");
   for (const TestResult& r : results) {
@@ -218,7 +235,7 @@ void print_md(const std::vector<TestResult>& results, const ModelInfo& info) {
     } else {
       peak = fmt::format("{:.1f}", 100.0 * peak_share(r));
     }
-    out += fmt::format("| {:<30} | {:>10} | {:>10} | {:<8} | {:>7} | {:>10} | {:>20} | {:>8} | "
+    out += fmt::format("| {:<30} | {:>10} | {:>10} | {:<8} | {:>7} | {:>16} | {:>20} | {:>8} | "
                        "{:>8} | {:>8} |\n",
                        model, human_size(info.file_size), human_params(info.n_params), isa_name(),
                        r.n_threads, test_name(r),
@@ -293,19 +310,26 @@ int run_bench(const BenchOptions& o) {
 
   std::vector<TestResult> results;
   for (int32_t t : o.n_threads) {
-    auto bench_with = [&](int32_t n_prompt, int32_t n_gen) {
+    auto bench_with = [&](int32_t depth, int32_t n_prompt, int32_t n_gen) {
       SessionParams sp;
-      sp.n_ctx = n_prompt > 0 ? n_prompt : n_gen + 1;
+      sp.n_ctx = depth + (n_prompt > 0 ? n_prompt : n_gen + 1);
+      if (sp.n_ctx > info.n_ctx_train) {
+        const std::string test =
+            n_prompt > 0 ? fmt::format("-p {}", n_prompt) : fmt::format("-n {}", n_gen);
+        throw Error(ErrorKind::context_overflow,
+                    fmt::format("-d {} with {} needs a context of {}, more than the model's {}",
+                                depth, test, sp.n_ctx, info.n_ctx_train));
+      }
       sp.n_batch = o.n_batch;
       sp.n_threads = t;
       sp.kv_type = kv;
       Session session(model, sp);
-      spdlog::debug("bench: {} threads, {}", t,
-                    n_prompt > 0 ? fmt::format("pp{}", n_prompt) : fmt::format("tg{}", n_gen));
-      TestResult r = bench_one(session, n_prompt, n_gen, o.repetitions);
+      spdlog::debug("bench: {} threads, {}{} @ d{}", t, n_prompt > 0 ? "pp" : "tg",
+                    n_prompt > 0 ? n_prompt : n_gen, depth);
+      TestResult r = bench_one(session, depth, n_prompt, n_gen, o.repetitions);
       if (n_gen > 0) {
         double bytes = 0.0;
-        for (int32_t pos = 1; pos <= n_gen; ++pos)
+        for (int32_t pos = depth + 1; pos <= depth + n_gen; ++pos)
           bytes += decode_step_bytes(info, kv, pos);
         r.bytes_per_token = bytes / n_gen;
         r.bandwidth_gbps = o.bandwidth_gbps > 0
@@ -317,11 +341,13 @@ int run_bench(const BenchOptions& o) {
       }
       results.push_back(std::move(r));
     };
-    for (int32_t p : o.n_prompt) {
-      if (p > 0) bench_with(p, 0);
-    }
-    for (int32_t n : o.n_gen) {
-      if (n > 0) bench_with(0, n);
+    for (int32_t d : o.n_depth) {
+      for (int32_t p : o.n_prompt) {
+        if (p > 0) bench_with(d, p, 0);
+      }
+      for (int32_t n : o.n_gen) {
+        if (n > 0) bench_with(d, 0, n);
+      }
     }
   }
   if (results.empty()) throw Error(ErrorKind::invalid_argument, "nothing to run: -p and -n are 0");
@@ -366,6 +392,11 @@ CommandFn add_bench(CLI::App& root) {
       ->capture_default_str()
       ->check(non_negative);
   cmd->add_option("-n,--n-gen", o->n_gen, "Generation lengths, comma separated; 0 skips tg")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->check(non_negative);
+  cmd->add_option("-d,--depth,--n-depth", o->n_depth,
+                  "Tokens already in the context before each test, comma separated")
       ->delimiter(',')
       ->capture_default_str()
       ->check(non_negative);
