@@ -11,10 +11,16 @@ namespace bitnet {
 
 enum class KvType { f16, f32 }; // f16 as bitnet.cpp (default)
 
+// The largest thread count a session accepts (also the CLI's -t limit).
+inline constexpr int32_t kMaxThreads = 512;
+// The thread count used when SessionParams::n_threads is 0: the physical cores this process
+// may use (bounded by its CPU affinity mask and its cgroup cpu.max quota), at least 1.
+int32_t default_threads();
+
 struct SessionParams {
   int32_t n_ctx = 0;     // 0 = the model's context_length
   int32_t n_batch = 512; // prompt tokens per batched forward
-  int32_t n_threads = 0; // 0 = available cores
+  int32_t n_threads = 0; // 0 = default_threads(); more than the usable CPUs is allowed (warned)
   KvType kv_type = KvType::f16;
 };
 

@@ -2,25 +2,37 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <exception>
-#include <fmt/format.h>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "bitnet/error.hpp"
+#include "kernels/cpu_limits.hpp"
 
 namespace bitnet::kernels {
 namespace {
 
-// Long enough to bridge the short serial gaps between the kernels of one forward pass
-// (norms, sampling), short enough that an idle pool gives its core back quickly.
-constexpr auto kSpinTime = std::chrono::microseconds(200);
+using Clock = std::chrono::steady_clock;
+
+// Spin limits: long enough to bridge the serial gaps between the kernels of one forward pass
+// and the sampling between tokens, short enough that an idle pool gives its CPU back quickly.
+constexpr auto kMaxSpin = std::chrono::microseconds(200);
+constexpr auto kMinSpin = std::chrono::microseconds(2);
 
 constexpr int kTasksPerThread = 4;
+
+// `state` of a region: the number of workers inside it, plus this bit once the caller has
+// closed it (all indices claimed); a closed region admits no one.
+constexpr uint32_t kClosed = 1u << 31;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -30,69 +42,145 @@ inline void cpu_relax() {
 #endif
 }
 
-// Spins until pred() holds or kSpinTime passes; returns pred().
-template <class Pred> bool spin_until(Pred pred) {
-  const auto deadline = std::chrono::steady_clock::now() + kSpinTime;
-  for (;;) {
-    for (int i = 0; i < 64; ++i) {
-      if (pred()) return true;
-      cpu_relax();
+// Waits without blocking for a while. With a CPU per thread it spins (pause) for an adaptive
+// time: a wait that ends within the budget lets it grow, one that has to block halves it, so
+// an idle pool, or a busy host where the awaited thread is descheduled, soon stops burning a
+// CPU that thread may need, while back-to-back regions keep spinning. With more threads than
+// CPUs it yields instead: the thread it waits for (or any other) runs at once, and a waiting
+// thread costs no system call per region, since the thread posting work keeps claiming it.
+class Spin {
+public:
+  explicit Spin(bool pause) : pause_(pause) {}
+
+  // Waits until pred() holds or the spin is over; returns pred().
+  template <class Pred> bool wait(Pred pred) {
+    if (!pause_) {
+      for (int i = 0; i < kYields; ++i) {
+        if (pred()) return true;
+        std::this_thread::yield();
+      }
+      return pred();
     }
-    if (std::chrono::steady_clock::now() >= deadline) return pred();
+    const auto start = Clock::now();
+    for (;;) {
+      for (int i = 0; i < 64; ++i) {
+        if (pred()) {
+          budget_ = std::min<Clock::duration>(kMaxSpin, budget_ + budget_ / 4);
+          return true;
+        }
+        cpu_relax();
+      }
+      if (Clock::now() - start >= budget_) break;
+    }
+    budget_ = std::max<Clock::duration>(kMinSpin, budget_ / 2);
+    return pred();
   }
+
+private:
+  // An idle CPU returns a yield in about a microsecond, so an idle pool blocks soon; a busy
+  // one runs the other threads in between, so a waiting worker rarely blocks.
+  static constexpr int kYields = 200;
+  bool pause_;
+  Clock::duration budget_ = kMaxSpin;
+};
+
+// The worker whose creation BITNET_FAIL_THREAD_CREATE asks to fail (0 = none).
+int injected_failure() {
+  const char* v = std::getenv("BITNET_FAIL_THREAD_CREATE");
+  return v ? std::atoi(v) : 0;
 }
 
 } // namespace
 
 struct ThreadPool::Impl {
-  int n_threads;
+  int n_threads = 1;
+  bool spins = false;
   std::vector<std::thread> workers;
 
+  const std::function<void(int, int)>* job = nullptr;
+  std::atomic<int> next_index{0};       // next index of the current region to claim
+  std::atomic<uint32_t> state{kClosed}; // workers inside the region | kClosed
+  std::atomic<uint64_t> generation{0};  // bumped once per region (and at shutdown)
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> busy{false};
+
+  // Blocking: workers sleep on work_cv (counted in `sleepers`), the caller on done_cv.
   std::mutex mutex;
   std::condition_variable work_cv;
   std::condition_variable done_cv;
-  std::atomic<uint64_t> generation{0}; // bumped once per run() (and at shutdown)
-  std::atomic<int> pending{0};         // workers still running the current job
-  std::atomic<bool> stopping{false};
-  std::atomic<bool> busy{false};
-  const std::function<void(int, int)>* job = nullptr;
+  std::atomic<int> sleepers{0};
+  Spin caller_spin{true};
 
   std::mutex error_mutex;
   std::exception_ptr error;
 
-  void execute(int index) {
-    try {
-      (*job)(index, n_threads);
-    } catch (...) {
-      std::lock_guard lock(error_mutex);
-      if (!error) error = std::current_exception();
+  // Claims and runs indices until none is left.
+  void claim_all() {
+    for (int i = next_index.fetch_add(1, std::memory_order_relaxed); i < n_threads;
+         i = next_index.fetch_add(1, std::memory_order_relaxed)) {
+      try {
+        (*job)(i, n_threads);
+      } catch (...) {
+        std::lock_guard lock(error_mutex);
+        if (!error) error = std::current_exception();
+      }
     }
   }
 
-  void worker_loop(int index) {
+  bool enter() {
+    uint32_t s = state.load(std::memory_order_acquire);
+    do {
+      if (s & kClosed) return false;
+    } while (!state.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel));
+    return true;
+  }
+
+  void leave() {
+    if (state.fetch_sub(1, std::memory_order_acq_rel) == (kClosed | 1)) {
+      std::lock_guard lock(mutex); // the caller may be about to wait on done_cv
+      done_cv.notify_one();
+    }
+  }
+
+  void worker_loop() {
+    Spin spin(spins);
     uint64_t seen = 0;
     for (;;) {
-      const auto has_work = [&] { return generation.load(std::memory_order_acquire) != seen; };
-      if (!spin_until(has_work)) {
+      const auto has_work = [&] { return generation.load(std::memory_order_seq_cst) != seen; };
+      if (!spin.wait(has_work)) {
         std::unique_lock lock(mutex);
+        sleepers.fetch_add(1, std::memory_order_seq_cst);
         work_cv.wait(lock, has_work);
+        sleepers.fetch_sub(1, std::memory_order_relaxed);
       }
       seen = generation.load(std::memory_order_acquire);
       if (stopping.load(std::memory_order_acquire)) return;
-      execute(index);
-      if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard lock(mutex);
-        done_cv.notify_one();
-      }
+      if (!enter()) continue; // the caller already did everything
+      claim_all();
+      leave();
     }
   }
 
-  void signal_workers() {
+  void wake_workers() {
+    generation.fetch_add(1, std::memory_order_seq_cst);
+    // A worker counts itself in `sleepers` before its last look at `generation` (both
+    // seq_cst), so either it sees the new generation or this sees it and wakes it.
+    if (sleepers.load(std::memory_order_seq_cst) > 0) {
+      std::lock_guard lock(mutex);
+      work_cv.notify_all();
+    }
+  }
+
+  void stop() {
+    stopping.store(true, std::memory_order_release);
     {
       std::lock_guard lock(mutex);
-      generation.fetch_add(1, std::memory_order_acq_rel);
+      generation.fetch_add(1, std::memory_order_seq_cst);
     }
     work_cv.notify_all();
+    for (std::thread& t : workers)
+      t.join();
+    workers.clear();
   }
 };
 
@@ -100,36 +188,59 @@ ThreadPool::ThreadPool(int n_threads) : impl_(std::make_unique<Impl>()) {
   if (n_threads < 1)
     throw Error(ErrorKind::invalid_argument,
                 fmt::format("thread count must be at least 1, got {}", n_threads));
-  impl_->n_threads = n_threads;
-  impl_->workers.reserve(static_cast<size_t>(n_threads - 1));
-  for (int i = 1; i < n_threads; ++i)
-    impl_->workers.emplace_back([impl = impl_.get(), i] { impl->worker_loop(i); });
+  Impl& p = *impl_;
+  p.n_threads = n_threads;
+  p.spins = n_threads <= usable_cpus(cpu_limits());
+  p.caller_spin = Spin(p.spins);
+  p.workers.reserve(static_cast<size_t>(n_threads - 1));
+  const int fail_at = injected_failure();
+  for (int i = 1; i < n_threads; ++i) {
+    try {
+      if (i == fail_at) throw std::system_error(EAGAIN, std::generic_category());
+      p.workers.emplace_back([&p] { p.worker_loop(); });
+    } catch (const std::system_error& e) {
+      p.stop(); // never leave running workers behind a half-built pool
+      throw std::system_error(e.code(),
+                              fmt::format("cannot create worker thread {} of {}", i, n_threads));
+    } catch (...) {
+      p.stop();
+      throw;
+    }
+  }
 }
 
 ThreadPool::~ThreadPool() {
-  impl_->stopping.store(true, std::memory_order_release);
-  impl_->signal_workers();
-  for (std::thread& t : impl_->workers)
-    t.join();
+  impl_->stop();
 }
 
 int ThreadPool::size() const noexcept {
   return impl_->n_threads;
 }
 
-void ThreadPool::run(const std::function<void(int thread_index, int n_threads)>& fn) {
+bool ThreadPool::spins() const noexcept {
+  return impl_->spins;
+}
+
+void ThreadPool::run(const std::function<void(int index, int n_threads)>& fn) {
   Impl& p = *impl_;
   if (p.busy.exchange(true, std::memory_order_acquire))
     throw Error(ErrorKind::invalid_argument, "ThreadPool::run called while the pool is busy");
   p.job = &fn;
   p.error = nullptr;
-  p.pending.store(p.n_threads - 1, std::memory_order_release);
-  if (p.n_threads > 1) p.signal_workers();
-  p.execute(0);
-  const auto all_done = [&] { return p.pending.load(std::memory_order_acquire) == 0; };
-  if (!spin_until(all_done)) {
-    std::unique_lock lock(p.mutex);
-    p.done_cv.wait(lock, all_done);
+  p.next_index.store(0, std::memory_order_relaxed);
+  if (p.n_threads > 1) {
+    p.state.store(0, std::memory_order_release); // open: the job above is visible to entrants
+    p.wake_workers();
+  }
+  p.claim_all();
+  if (p.n_threads > 1) {
+    // Close the region, then wait for the workers still running an index they claimed.
+    const auto all_left = [&] { return p.state.load(std::memory_order_acquire) == kClosed; };
+    if (p.state.fetch_or(kClosed, std::memory_order_acq_rel) != 0 &&
+        !p.caller_spin.wait(all_left)) {
+      std::unique_lock lock(p.mutex);
+      p.done_cv.wait(lock, all_left);
+    }
   }
   p.job = nullptr;
   std::exception_ptr error = std::exchange(p.error, nullptr);

@@ -1,6 +1,8 @@
-// A persistent worker pool: workers spin briefly for new work, then block, so an idle
-// pool does not steal the other core. Work is split by output rows; results never depend
-// on the thread count.
+// A persistent worker pool. Every region's work items are claimed first come, first served,
+// so whichever threads are actually running do the work: a descheduled worker (a busy host,
+// more threads than CPUs) delays nothing, and results never depend on which thread ran what.
+// Waiting threads spin only while the pool has a CPU per thread, for an adaptive time, then
+// block; in a pool larger than the usable CPUs they yield instead of spinning.
 #pragma once
 
 #include <cstdint>
@@ -11,15 +13,21 @@ namespace bitnet::kernels {
 
 class ThreadPool {
 public:
-  explicit ThreadPool(int n_threads); // n_threads >= 1 (the caller counts as one)
+  // n_threads >= 1 (the caller counts as one). Throws std::system_error naming the thread
+  // when a worker cannot be created (the workers already started are stopped first).
+  // Test seam: BITNET_FAIL_THREAD_CREATE=N makes the creation of worker N (1-based) fail.
+  explicit ThreadPool(int n_threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const noexcept;
-  // Runs fn(thread_index, n_threads) on every thread (the caller is index 0); returns
-  // when all are done. The first exception thrown is rethrown here.
-  void run(const std::function<void(int thread_index, int n_threads)>& fn);
+  // Whether waiting threads spin (size() <= the CPUs this process may use) or yield.
+  bool spins() const noexcept;
+  // Runs fn(index, n_threads) once for every index in [0, n_threads); returns when all are
+  // done. The caller takes part; an index may run on any thread, so per-index scratch must
+  // be indexed by `index`. The first exception thrown is rethrown here.
+  void run(const std::function<void(int index, int n_threads)>& fn);
   // Splits [0, n) into contiguous ranges aligned to `granule` and runs fn(begin, end).
   void parallel_for(int64_t n, int64_t granule, const std::function<void(int64_t, int64_t)>& fn);
 

@@ -1,24 +1,38 @@
 #include "bitnet/session.hpp"
 
 #include <algorithm>
-#include <thread>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
+#include "kernels/cpu_limits.hpp"
 #include "runtime/session_impl.hpp"
 
 namespace bitnet {
 
-namespace {
+int32_t default_threads() {
+  return kernels::default_thread_count(kernels::cpu_limits());
+}
 
-constexpr int32_t kMaxThreads = 512;
+namespace {
 
 int resolve_threads(int32_t requested) {
   if (requested < 0 || requested > kMaxThreads)
     throw Error(ErrorKind::invalid_argument,
                 fmt::format("thread count {} is outside [0, {}]", requested, kMaxThreads));
-  if (requested > 0) return requested;
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const kernels::CpuLimits& limits = kernels::cpu_limits();
+  std::string bound;
+  const int fallback = kernels::default_thread_count(limits, &bound);
+  const int threads = requested > 0 ? requested : fallback;
+  spdlog::debug("threads: {} ({}; the default is {}, set by {}{})", threads,
+                requested > 0 ? "asked for" : "the default", fallback, bound,
+                limits.quota_cpus > 0 ? "" : "; no cgroup cpu.max quota");
+  const int usable = kernels::usable_cpus(limits);
+  if (threads > usable)
+    spdlog::warn("{} threads on {} usable CPU{}: the extra threads wait for a CPU instead of "
+                 "spinning (the default here is {})",
+                 threads, usable, usable == 1 ? "" : "s", fallback);
+  return threads;
 }
 
 int32_t resolve_ctx(const Model& model, int32_t requested) {

@@ -1,16 +1,24 @@
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <random>
 #include <set>
 #include <stdexcept>
+#include <string>
+#include <system_error>
 #include <vector>
 
 #include "bitnet/error.hpp"
+#include "kernels/cpu_limits.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/thread_pool.hpp"
+#include "support/temp_dir.hpp"
 
 namespace bitnet::kernels {
 namespace {
@@ -74,6 +82,139 @@ TEST(ThreadPool, ExceptionsPropagateAndThePoolStaysUsable) {
 
 TEST(ThreadPool, RejectsAnEmptyPool) {
   EXPECT_THROW(ThreadPool(0), Error);
+}
+
+// More threads than usable CPUs: the pool yields instead of spinning, and every index of
+// every region still runs exactly once (whichever thread claims it).
+TEST(ThreadPool, OversubscribedPoolRunsEveryIndexOnce) {
+  const int n = usable_cpus(cpu_limits()) + 2;
+  ThreadPool pool(n);
+  EXPECT_FALSE(pool.spins());
+  for (int rep = 0; rep < 200; ++rep) {
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    pool.run([&](int index, int n_threads) {
+      EXPECT_EQ(n_threads, n);
+      hits[static_cast<size_t>(index)].fetch_add(1);
+    });
+    for (int i = 0; i < n; ++i)
+      ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1) << "index " << i << " rep " << rep;
+  }
+  EXPECT_TRUE(ThreadPool(1).spins());
+}
+
+// Regression: a failed thread creation used to hang in pthread_cond_destroy while the
+// constructor unwound. Now the workers already started are stopped and the error names the
+// thread and the cause (EAGAIN, as pthread_create reports a thread or memory limit).
+TEST(ThreadPool, FailedThreadCreationIsACleanError) {
+  for (int fail_at : {1, 3}) {
+    ASSERT_EQ(setenv("BITNET_FAIL_THREAD_CREATE", std::to_string(fail_at).c_str(), 1), 0);
+    try {
+      ThreadPool pool(5);
+      ADD_FAILURE() << "no error when creating worker " << fail_at;
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code(), std::errc::resource_unavailable_try_again);
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("cannot create worker thread " + std::to_string(fail_at) + " of 5"),
+                std::string::npos)
+          << msg;
+    }
+    unsetenv("BITNET_FAIL_THREAD_CREATE");
+  }
+  ThreadPool pool(3); // without the seam, creation works
+  std::atomic<int> calls{0};
+  pool.run([&](int, int) { calls.fetch_add(1); });
+  EXPECT_EQ(calls.load(), 3);
+}
+
+// A fake /sys and /proc tree for read_cpu_limits.
+class CpuTree {
+public:
+  void cpu(int id, const std::string& siblings) {
+    write(fmt("sys/devices/system/cpu/cpu", id) + "/topology/thread_siblings", siblings);
+  }
+  void cgroup(const std::string& line) { write("proc/self/cgroup", line); }
+  void cpu_max(const std::string& dir, const std::string& value) {
+    write("sys/fs/cgroup" + dir + "/cpu.max", value);
+  }
+  CpuLimits read(const std::vector<int>& allowed) const {
+    return read_cpu_limits(dir_ / "", allowed);
+  }
+
+private:
+  static std::string fmt(const std::string& prefix, int id) { return prefix + std::to_string(id); }
+  void write(const std::string& rel, const std::string& text) {
+    const std::filesystem::path path = dir_ / rel;
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path) << text << "\n";
+  }
+  test::TempDir dir_;
+};
+
+TEST(CpuLimits, PhysicalCoresAsLlamaCppCountsThem) {
+  CpuTree t; // 4 CPUs, 2 cores with 2 hyperthreads each (siblings masks 5 and a)
+  t.cpu(0, "5");
+  t.cpu(1, "a");
+  t.cpu(2, "5");
+  t.cpu(3, "a");
+  const CpuLimits all = t.read({0, 1, 2, 3});
+  EXPECT_EQ(all.system_cpus, 4);
+  EXPECT_EQ(all.affinity_cpus, 4);
+  EXPECT_EQ(all.physical_cores, 2);
+  EXPECT_EQ(all.quota_cpus, 0);
+  std::string bound;
+  EXPECT_EQ(default_thread_count(all, &bound), 2);
+  EXPECT_EQ(bound, "2 physical cores");
+  EXPECT_EQ(usable_cpus(all), 4);
+
+  // taskset -c 0,2: both hyperthreads of one core.
+  const CpuLimits one_core = t.read({0, 2});
+  EXPECT_EQ(default_thread_count(one_core, &bound), 1);
+  EXPECT_EQ(bound, "1 physical core in the affinity mask (2 of 4 CPUs)");
+  EXPECT_EQ(usable_cpus(one_core), 2);
+}
+
+TEST(CpuLimits, CgroupQuotaRoundsDownAndParentsBind) {
+  CpuTree t;
+  for (int i = 0; i < 8; ++i)
+    t.cpu(i, std::to_string(1 << i));
+  const std::vector<int> all = {0, 1, 2, 3, 4, 5, 6, 7};
+  t.cgroup("0::/pod/app");
+  t.cpu_max("/pod/app", "max 100000");
+  EXPECT_EQ(t.read(all).quota_cpus, 0); // no quota anywhere
+
+  t.cpu_max("/pod/app", "350000 100000"); // 3.5 CPUs
+  CpuLimits l = t.read(all);
+  EXPECT_EQ(l.quota_cpus, 3);
+  std::string bound;
+  EXPECT_EQ(default_thread_count(l, &bound), 3);
+  EXPECT_EQ(bound, "cgroup cpu.max quota of 3 CPUs");
+  EXPECT_EQ(usable_cpus(l), 3);
+
+  t.cpu_max("/pod", "200000 100000"); // the parent is tighter
+  EXPECT_EQ(t.read(all).quota_cpus, 2);
+
+  t.cpu_max("/pod", "50000 100000"); // half a CPU still runs one thread
+  l = t.read(all);
+  EXPECT_EQ(l.quota_cpus, 1);
+  EXPECT_EQ(default_thread_count(l), 1);
+  EXPECT_EQ(usable_cpus(l), 1);
+
+  t.cgroup("1:cpu:/legacy"); // cgroup v1 only: no v2 path, no quota
+  EXPECT_EQ(t.read(all).quota_cpus, 0);
+}
+
+TEST(CpuLimits, MissingTopologyCountsEachCpu) {
+  CpuTree t; // no sysfs entries at all
+  const CpuLimits l = t.read({0, 1, 2});
+  EXPECT_EQ(l.physical_cores, 3);
+  EXPECT_EQ(l.system_cpus, 3);
+  EXPECT_EQ(default_thread_count(l), 3);
+}
+
+TEST(CpuLimits, ThisProcessHasAtLeastOneThread) {
+  const CpuLimits& l = cpu_limits();
+  EXPECT_GE(default_thread_count(l), 1);
+  EXPECT_LE(default_thread_count(l), usable_cpus(l));
 }
 
 // The I2_S gemm split by rows over 1, 2 and 3 threads gives bit-identical outputs.

@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -30,11 +29,6 @@ std::string resolve_model_path(const std::string& given) {
                "trained on the Brown corpus; a toy, not the 2B-4T model)",
                demo);
   return demo;
-}
-
-int32_t default_threads() {
-  const unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : static_cast<int32_t>(n);
 }
 
 uint64_t peak_rss_bytes() {

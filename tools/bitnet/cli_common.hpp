@@ -21,8 +21,6 @@ inline constexpr const char* kDemoPrompt = "The jury said it did find that";
 // when the demo model is missing.
 std::string resolve_model_path(const std::string& given);
 
-// Cores this process may use (std::thread::hardware_concurrency, at least 1).
-int32_t default_threads();
 // Peak resident set size of this process in bytes (getrusage ru_maxrss).
 uint64_t peak_rss_bytes();
 // The whole file as bytes; Error(io) naming the file when it cannot be read.

@@ -401,10 +401,10 @@ CommandFn add_bench(CLI::App& root) {
       ->capture_default_str()
       ->check(non_negative);
   cmd->add_option("-t,--threads", o->n_threads,
-                  "Thread counts, comma separated (default: available cores)")
+                  "Thread counts, comma separated (default: the physical cores this process may use)")
       ->delimiter(',')
       ->capture_default_str()
-      ->check(CLI::Range(1, 1024));
+      ->check(CLI::Range(1, kMaxThreads));
   cmd->add_option("-r,--repetitions", o->repetitions, "Timed runs per test (after one warm-up)")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));

@@ -187,9 +187,9 @@ CommandFn add_perplexity(CLI::App& root) {
   cmd->add_option("-b,--batch-size", o->n_batch, "Tokens per batched forward")
       ->capture_default_str()
       ->check(CLI::Range(1, std::numeric_limits<int32_t>::max()));
-  cmd->add_option("-t,--threads", o->n_threads, "Threads (default: available cores)")
+  cmd->add_option("-t,--threads", o->n_threads, "Threads (default: the physical cores this process may use)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1024));
+      ->check(CLI::Range(1, kMaxThreads));
   cmd->add_option("--chunks", o->max_chunks, "Score at most N chunks (default: all)")
       ->check(CLI::Range(1, std::numeric_limits<int32_t>::max()));
   cmd->add_option("--pretokenizer", o->pretokenizer,
