@@ -3,6 +3,8 @@
 // bitnet.cpp through the public API with tokenized prompt text.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -40,78 +42,178 @@ const RefRun& english_run() {
   return ref.runs[0];
 }
 
-// Consistency of the cache is checked with both cache types. With the F32 cache the
-// batch and single-token paths differ only in the F16 head, as in ggml: a single row's
-// input is rounded to f16, a batch's is not (measured max |Δlogit| 9.3e-4 on model A), so
-// logits agree to 2e-3. With the F16 cache (bitnet.cpp's default) attention differs too,
-// by the same rule: a batch keeps its probabilities in f32, a single token rounds them to
-// f16, and the int8 activation rounding amplifies that (measured max |Δlogit| 0.34).
-struct Tolerance {
+// A cache type, a model and the reference prompt the cache-consistency tests run on.
+struct CacheCase {
   KvType kv;
-  float max_diff;
+  const char* json;
+  const char* model; // "" = the JSON's
+  const char* prompt;
+  const char* name;
 };
 
-class Consistency : public ::testing::TestWithParam<Tolerance> {};
+void PrintTo(const CacheCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+std::shared_ptr<Model> load_case(const CacheCase& c, std::vector<int32_t>* prompt_ids) {
+  const RefFile ref = load_reference(c.json, c.model);
+  for (const RefRun& run : ref.runs)
+    if (run.name == c.prompt) *prompt_ids = run.prompt_ids;
+  EXPECT_FALSE(prompt_ids->empty()) << c.json << " has no prompt " << c.prompt;
+  return Model::load(ref.model_path);
+}
+
+float margin(std::span<const float> v) {
+  float top1 = -INFINITY, top2 = -INFINITY;
+  for (float x : v) {
+    if (x > top1) {
+      top2 = top1;
+      top1 = x;
+    } else if (x > top2) {
+      top2 = x;
+    }
+  }
+  return top1 - top2;
+}
+
+// Cache consistency: a single token's forward against the cache gives the logits one batch
+// over the whole sequence gives, up to where ggml's two paths differ:
+// - F32 cache: only the head. A single row's input is rounded to f16 (ggml_vec_dot_f16), a
+//   batch's is not (tinyBLAS): max |Δlogit| 9.3e-4 on model A, so 2e-3 is allowed and the
+//   argmax never changes.
+// - F16 cache (the default): attention's probabilities too (f16 for a single token, f32 in a
+//   batch). That is a relative change of at most 2^-11, but the next matmul re-quantizes its
+//   input to int8, where x·127/max|x| moves by up to 0.06, so some activations round to the
+//   neighbouring integer: a whole int8 step. Over the layers the logits move by tenths (A: up
+//   to 0.48, argmax flips at margins up to 0.15). That growth is the model's, so the tolerance
+//   is measured on a perturbation of the same kind and size at the same positions: rounding
+//   q, K and V to f16, i.e. the F16 against the F32 cache on the batch path (which is
+//   bit-exact with bitnet.cpp: test_model_trace). Over every reference prompt of models A-D
+//   and the demo model the paths differ by 0.63-1.18 times that; 1.5 times is allowed. The
+//   argmax must agree wherever the batch's top1-top2 margin exceeds the tolerance; closer
+//   positions are counted and printed. On model A (random weights) most positions are that
+//   close to a tie; on the trained demo model most are not, so it runs too.
+struct PathDiff {
+  KvType kv;
+  float tol = 0.0f; // max |Δlogit| allowed
+  int compared = 0; // positions compared
+  int near_ties = 0;
+
+  static constexpr float kF32Tol = 2e-3f;
+  static constexpr float kF16FromKvRounding = 1.5f;
+
+  // `f16_vs_f32`: max |Δlogit| between the F16- and F32-cache batch paths (F16 only).
+  PathDiff(KvType kv_type, float f16_vs_f32)
+      : kv(kv_type), tol(kv_type == KvType::f32 ? kF32Tol : kF16FromKvRounding * f16_vs_f32) {}
+
+  // `single`: the single-token path's logits; `batch`: the batch path's at the same position.
+  void expect_close(std::span<const float> single, std::span<const float> batch,
+                    const std::string& where) {
+    ++compared;
+    EXPECT_LT(max_abs_diff(single, batch), tol) << where;
+    if (kv == KvType::f16 && margin(batch) <= tol) {
+      ++near_ties;
+      return;
+    }
+    EXPECT_EQ(argmax(single), argmax(batch))
+        << where << " (batch margin " << margin(batch) << ", tolerance " << tol << ")";
+  }
+
+  void report() const {
+    std::printf("%s cache: tolerance %.3g; %d of %d positions within it of a tie (argmax not "
+                "compared)\n",
+                kv == KvType::f32 ? "f32" : "f16", tol, near_ties, compared);
+  }
+};
+
+SessionParams params(KvType kv) {
+  return {.n_ctx = 256, .n_threads = 2, .kv_type = kv};
+}
+
+// All logits of `ids` evaluated as one batch by a fresh session.
+std::vector<float> batch_logits(const std::shared_ptr<Model>& model, KvType kv,
+                                const std::vector<int32_t>& ids) {
+  Session s(model, params(kv));
+  const std::span<const float> all = s.evaluate(ids, true);
+  return {all.begin(), all.end()};
+}
+
+class Consistency : public ::testing::TestWithParam<CacheCase> {};
 
 // (a) Batched prefill gives the logits of token-by-token evaluation at every position.
 TEST_P(Consistency, BatchedPrefillMatchesTokenByToken) {
-  const auto [kv, tol] = GetParam();
-  const auto model = model_a();
-  const std::vector<int32_t>& ids = english_run().prompt_ids;
+  const KvType kv = GetParam().kv;
+  std::vector<int32_t> ids;
+  const auto model = load_case(GetParam(), &ids);
   const auto n_vocab = static_cast<size_t>(model->info().n_vocab);
-  Session batched(model, {.n_ctx = 256, .n_threads = 2, .kv_type = kv});
-  const std::span<const float> all = batched.evaluate(ids, true);
+  const std::vector<float> all = batch_logits(model, kv, ids);
   ASSERT_EQ(all.size(), ids.size() * n_vocab);
-  Session single(model, {.n_ctx = 256, .n_threads = 2, .kv_type = kv});
+  PathDiff diff(kv, max_abs_diff(batch_logits(model, KvType::f16, ids),
+                                 batch_logits(model, KvType::f32, ids)));
+  Session single(model, params(kv));
   for (size_t i = 0; i < ids.size(); ++i) {
     const int32_t one[1] = {ids[i]};
-    const std::span<const float> got = single.evaluate(one);
-    const std::span<const float> want = all.subspan(i * n_vocab, n_vocab);
-    EXPECT_LT(max_abs_diff(got, want), tol) << "position " << i;
-    if (kv == KvType::f32) {
-      EXPECT_EQ(argmax(got), argmax(want)) << "position " << i;
-    }
+    diff.expect_close(single.evaluate(one), std::span(all).subspan(i * n_vocab, n_vocab),
+                      "position " + std::to_string(i));
   }
-  EXPECT_EQ(single.n_past(), batched.n_past());
+  diff.report();
+  EXPECT_EQ(single.n_past(), static_cast<int32_t>(ids.size()));
 }
 
 // (b) Incremental decode over N steps equals recomputing the whole sequence without a
 // cache at each step.
 TEST_P(Consistency, IncrementalDecodeMatchesRecomputation) {
-  const auto [kv, tol] = GetParam();
-  const auto model = model_a();
-  std::vector<int32_t> seq = english_run().prompt_ids;
-  Session inc(model, {.n_ctx = 256, .n_threads = 2, .kv_type = kv});
+  const KvType kv = GetParam().kv;
+  std::vector<int32_t> seq;
+  const auto model = load_case(GetParam(), &seq);
+  const auto n_vocab = static_cast<size_t>(model->info().n_vocab);
+  Session inc(model, params(kv));
   std::span<const float> logits = inc.evaluate(seq);
+  std::vector<std::vector<float>> incremental, recomputed;
+  float f16_vs_f32 = 0.0f;
   for (int step = 0; step < 12; ++step) {
-    Session fresh(model, {.n_ctx = 256, .n_threads = 2, .kv_type = kv});
-    const std::span<const float> full = fresh.evaluate(seq);
-    EXPECT_LT(max_abs_diff(logits, full), tol) << "step " << step;
-    if (kv == KvType::f32) {
-      EXPECT_EQ(argmax(logits), argmax(full)) << "step " << step;
+    incremental.emplace_back(logits.begin(), logits.end());
+    const std::vector<float> full = batch_logits(model, kv, seq);
+    recomputed.emplace_back(full.end() - static_cast<std::ptrdiff_t>(n_vocab), full.end());
+    if (kv == KvType::f16) {
+      const std::vector<float> f32 = batch_logits(model, KvType::f32, seq);
+      f16_vs_f32 = std::max(
+          f16_vs_f32, max_abs_diff(std::span(full).last(n_vocab), std::span(f32).last(n_vocab)));
     }
     const int32_t next = argmax(logits);
     seq.push_back(next);
     const int32_t one[1] = {next};
     logits = inc.evaluate(one);
   }
+  PathDiff diff(kv, f16_vs_f32);
+  for (size_t step = 0; step < incremental.size(); ++step)
+    diff.expect_close(incremental[step], recomputed[step], "step " + std::to_string(step));
+  diff.report();
 }
 
-INSTANTIATE_TEST_SUITE_P(KvTypes, Consistency,
-                         ::testing::Values(Tolerance{KvType::f32, 2e-3f},
-                                           Tolerance{KvType::f16, 0.5f}),
-                         [](const ::testing::TestParamInfo<Tolerance>& info) {
-                           return std::string(info.param.kv == KvType::f32 ? "f32" : "f16");
-                         });
-
-// Prefill in chunks of n_batch gives the same last logits as one batch.
-TEST(Session, ChunkedPrefillMatchesOneBatch) {
-  const auto model = model_a();
-  const std::vector<int32_t>& ids = english_run().prompt_ids;
-  Session one(model, {.n_ctx = 256, .n_threads = 1, .kv_type = KvType::f32});
-  Session chunked(model, {.n_ctx = 256, .n_batch = 16, .n_threads = 1, .kv_type = KvType::f32});
-  EXPECT_LT(max_abs_diff(chunked.evaluate(ids), one.evaluate(ids)), 1e-4f);
+// Prefill in chunks of n_batch gives the logits of one batch at every position, bit for bit,
+// with either cache type: a chunk of two or more tokens takes the batch path (the KV length
+// padded to 32 adds only masked zeros), and so reads the cache the earlier chunks wrote
+// exactly as one batch reads its own rows (57 and 41 tokens: no chunk of one token).
+TEST_P(Consistency, ChunkedPrefillIsBitIdenticalToOneBatch) {
+  const KvType kv = GetParam().kv;
+  std::vector<int32_t> ids;
+  const auto model = load_case(GetParam(), &ids);
+  Session chunked(model, {.n_ctx = 256, .n_batch = 16, .n_threads = 2, .kv_type = kv});
+  const std::span<const float> got = chunked.evaluate(ids, true);
+  const std::vector<float> want = batch_logits(model, kv, ids);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_TRUE(std::equal(got.begin(), got.end(), want.begin()))
+      << "max |Δlogit| " << max_abs_diff(got, want);
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    KvTypes, Consistency,
+    ::testing::Values(CacheCase{KvType::f32, "reference/A.json", "", "pub_english", "f32_A"},
+                      CacheCase{KvType::f16, "reference/A.json", "", "pub_english", "f16_A"},
+                      CacheCase{KvType::f16, "real-tiny/reference.json",
+                                "real-tiny/bitnet-tiny-brown.gguf", "pub_english", "f16_demo"}),
+    [](const ::testing::TestParamInfo<CacheCase>& info) { return std::string(info.param.name); });
 
 // truncate(n) keeps the first n tokens: continuing from there gives exactly the logits of a
 // session that only ever saw those tokens (same batch shapes, so the same arithmetic).
