@@ -1,7 +1,8 @@
 // Kernel benchmarks on the BitNet b1.58 2B-4T shapes, for every kernel variant this CPU can
 // run, at 1 and 2 threads (kernels::ThreadPool, rows split as the forward pass splits them):
 //   i2s_gemv / i2s_gemm (64, 128, 512 tokens) on the four ternary matrix shapes;
-//   f16_gemv / f16_gemm (64 tokens) on the 128256×2560 F16 output head.
+//   f16_gemv / f16_gemm (64 tokens) on the 128256×2560 F16 output head;
+//   q8_0_gemv on its Q8_0 copy, the screened head's per-token pass (src/model/head_screen).
 // Weights rotate over >= 1 GiB of distinct matrices (L3 is 32 MiB), so every gemv streams
 // its weights from memory as decoding does. Two probes give the physical limits the kernels
 // are compared against, measured in the same run: streaming-read bandwidth over 1 GiB and
@@ -125,6 +126,27 @@ const uint16_t* head_pool() {
   return reinterpret_cast<const uint16_t*>(pool.get());
 }
 
+size_t q8_head_bytes() {
+  return align_up(static_cast<size_t>(kHead.rows * kHead.k / 32 * 34));
+}
+
+// kHeadCopies distinct Q8_0 heads: random quants in [-127, 127], scales 2^-8 .. 2^-6.
+const uint8_t* q8_head_pool() {
+  static const Buffer pool = [] {
+    const size_t bytes = q8_head_bytes() * kHeadCopies;
+    Buffer p = allocate(bytes);
+    XorShift rng;
+    for (size_t i = 0; i < bytes; ++i)
+      p[i] = static_cast<uint8_t>(static_cast<int>(rng.next() % 255) - 127);
+    const uint16_t scales[3] = {0x1C00, 0x2000, 0x2400};
+    for (size_t c = 0; c < kHeadCopies; ++c)
+      for (int64_t b = 0; b < kHead.rows * kHead.k / 32; ++b)
+        std::memcpy(&p[c * q8_head_bytes() + static_cast<size_t>(b) * 34], &scales[b % 3], 2);
+    return p;
+  }();
+  return pool.get();
+}
+
 ThreadPool& thread_pool(int n_threads) {
   static std::map<int, std::unique_ptr<ThreadPool>> pools;
   auto& pool = pools[n_threads];
@@ -188,6 +210,29 @@ void bm_f16_head(benchmark::State& state, const Table* t, int64_t n_tok, int n_t
             static_cast<double>(kHead.rows * kHead.k * n_tok));
 }
 
+void bm_q8_head(benchmark::State& state, const Table* t, int n_threads) {
+  const uint8_t* pool = q8_head_pool();
+  XorShift rng;
+  std::vector<float> x(static_cast<size_t>(kHead.k));
+  for (float& v : x)
+    v = static_cast<float>(static_cast<int>(rng.next() % 2001) - 1000) / 500.0f;
+  std::vector<uint8_t> xq(static_cast<size_t>(kHead.k / 32 * 34));
+  t->quantize_q8_0(x.data(), kHead.k, xq.data());
+  std::vector<float> out(static_cast<size_t>(kHead.rows));
+  ThreadPool& tp = thread_pool(n_threads);
+  size_t i = 0;
+  for (auto _ : state) {
+    const uint8_t* w = pool + (i++ % kHeadCopies) * q8_head_bytes();
+    tp.parallel_for(kHead.rows, kRowGranule, [&](int64_t r0, int64_t r1) {
+      t->q8_0_gemm(w, kHead.k, r0, r1, xq.data(), 1, out.data(), kHead.rows);
+    });
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  set_rates(state, static_cast<double>(kHead.rows * kHead.k / 32 * 34),
+            static_cast<double>(kHead.rows * kHead.k));
+}
+
 // Each thread sums its contiguous share of the 1 GiB pool.
 void bm_stream_read(benchmark::State& state, const Probe* probe, int n_threads) {
   const uint8_t* pool = i2s_pool();
@@ -244,6 +289,8 @@ void register_all(const Probe* probe) {
             int64_t{1}, n);
       add({Kind::gemv, fmt::format("f16_gemv {}x{}", kHead.rows, kHead.k), name, n}, bm_f16_head, t,
           int64_t{1}, n);
+      add({Kind::gemv, fmt::format("q8_0_gemv {}x{} (screen)", kHead.rows, kHead.k), name, n},
+          bm_q8_head, t, n);
       for (Shape s : kI2sShapes)
         for (int64_t n_tok : kGemmTokens)
           add({Kind::gemm, fmt::format("i2s_gemm {}x{} n={}", s.rows, s.k, n_tok), name, n}, bm_i2s,

@@ -6,6 +6,9 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
+
+#include "kernels/kernel_common.hpp"
 
 namespace bitnet::kernels {
 namespace {
@@ -17,6 +20,8 @@ inline constexpr int kI2sTileTokens = 8;
 // few loads in flight for the hardware prefetcher alone to keep up, so gemv prefetches
 // this far ahead.
 inline constexpr int64_t kI2sPrefetchBytes = 2048;
+// The same for Q8_0 rows (the head screen streams 349 MB per token on 2B-4T).
+inline constexpr int64_t kQ8PrefetchBytes = 2048;
 
 inline __m256i load256(const void* p) {
   return _mm256_loadu_si256(static_cast<const __m256i*>(p));
@@ -25,6 +30,13 @@ inline __m256i load256(const void* p) {
 // 8 halves → 8 floats.
 inline __m256 load_ph(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// The f16 scale d of a Q8_0 block as a float.
+inline float q8_block_scale(const uint8_t* block) {
+  uint16_t d;
+  std::memcpy(&d, block, sizeof d);
+  return _cvtsh_ss(d);
 }
 
 inline int32_t hsum_i32(__m256i v) {
@@ -46,6 +58,39 @@ inline float hmax_ps(__m256 v) {
   s = _mm_max_ps(s, _mm_movehl_ps(s, s));
   s = _mm_max_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
+}
+
+// ggml's Q8_0 order (kernel_common.hpp) for NR rows w[0..NR) against one operand x; the rows
+// share each operand load and scale. dot4(|w|, x with w's sign) gives the 8 exact int32 sums
+// of 4 products (|w| is unsigned, 128 for -128; activations are never -128): the AVX2 and
+// AVX-512 variants differ only there.
+template <int NR, class Dot4>
+void q8_0_rows_dot(Dot4 dot4, const uint8_t* const* w, const uint8_t* x, int64_t nb, float* out) {
+  __m256 acc[NR];
+  for (int r = 0; r < NR; ++r)
+    acc[r] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* xb = x + b * kQ8BlockBytes;
+    const float dx = q8_block_scale(xb);
+    const __m256i qx = load256(xb + 2);
+    for (int r = 0; r < NR; ++r) {
+      const uint8_t* wb = w[r] + b * kQ8BlockBytes;
+      _mm_prefetch(reinterpret_cast<const char*>(wb + kQ8PrefetchBytes), _MM_HINT_T0);
+      const __m256 d = _mm256_set1_ps(q8_block_scale(wb) * dx);
+      const __m256i qw = load256(wb + 2);
+      const __m256i sums = dot4(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
+      acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sums), acc[r]);
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    out[r] = hsum_ps(acc[r]);
+}
+
+template <class Dot4>
+void q8_0_gemm_avx(Dot4 dot4, const uint8_t* w, int64_t k, int64_t r0, int64_t r1,
+                   const uint8_t* xq, int64_t n_tok, float* out, int64_t ld_out) {
+  q8_0_gemm_rows([&](auto nr, auto... args) { q8_0_rows_dot<decltype(nr)::value>(dot4, args...); },
+                 w, k, r0, r1, xq, n_tok, out, ld_out);
 }
 
 } // namespace

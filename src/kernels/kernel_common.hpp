@@ -174,5 +174,36 @@ void f16_gemm_rows(Dot dot, const uint16_t* w, int64_t k, int64_t r0, int64_t r1
       out[t * ld_out + r] = dot(w + r * k, x + t * k, k);
 }
 
+// The Q8_0 gemm loop of every variant: output (row r, token t) is the Q8_0 dot of row r of w
+// and token t's blocks of xq. rows_dot(std::integral_constant<int, nr>, rows, x, nb, out)
+// writes the dots of nr rows (pointers rows[0..nr)) with one operand x of nb blocks. A single
+// token (the head screen) reads the rows as two streams, two rows per call.
+template <class RowsDot>
+void q8_0_gemm_rows(RowsDot rows_dot, const uint8_t* w, int64_t k, int64_t r0, int64_t r1,
+                    const uint8_t* xq, int64_t n_tok, float* out, int64_t ld_out) {
+  const int64_t nb = k / kQ8Block;
+  const int64_t row_bytes = nb * kQ8BlockBytes;
+  const auto one = [&](int64_t r, int64_t t) {
+    const uint8_t* row[1] = {w + r * row_bytes};
+    rows_dot(std::integral_constant<int, 1>{}, row, xq + t * row_bytes, nb, out + t * ld_out + r);
+  };
+  if (n_tok == 1) {
+    for_row_pairs_two_streams(
+        r0, r1,
+        [&](int64_t ra, int64_t rb) {
+          const uint8_t* rows[2] = {w + ra * row_bytes, w + rb * row_bytes};
+          float o[2];
+          rows_dot(std::integral_constant<int, 2>{}, rows, xq, nb, o);
+          out[ra] = o[0];
+          out[rb] = o[1];
+        },
+        [&](int64_t r) { one(r, 0); });
+    return;
+  }
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t t = 0; t < n_tok; ++t)
+      one(r, t);
+}
+
 } // namespace
 } // namespace bitnet::kernels

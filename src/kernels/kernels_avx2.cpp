@@ -225,12 +225,6 @@ void f16_to_f32(const uint16_t* x, int64_t n, float* out) {
     out[i] = _cvtsh_ss(x[i]);
 }
 
-float q8_block_scale(const uint8_t* block) {
-  uint16_t d;
-  std::memcpy(&d, block, sizeof d);
-  return _cvtsh_ss(d);
-}
-
 void quantize_q8_0(const float* x, int64_t n, uint8_t* out) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
@@ -258,28 +252,13 @@ void quantize_q8_0(const float* x, int64_t n, uint8_t* out) {
   }
 }
 
-// ggml's Q8_0 order (kernel_common.hpp), with its integer step: |w| times w's sign on x,
-// maddubs, then madd into the 8 sums of 4 (exact: activations are never -128).
-float q8_0_dot(const uint8_t* w, const uint8_t* x, int64_t nb) {
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* wb = w + b * kQ8BlockBytes;
-    const uint8_t* xb = x + b * kQ8BlockBytes;
-    const __m256 d = _mm256_set1_ps(q8_block_scale(wb) * q8_block_scale(xb));
-    const __m256i qw = load256(wb + 2), qx = load256(xb + 2);
-    const __m256i dot = _mm256_maddubs_epi16(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, ones)), acc);
-  }
-  return hsum_ps(acc);
-}
-
+// ggml's integer step: maddubs, then madd into the 8 sums of 4.
 void q8_0_gemm(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_t* xq,
                int64_t n_tok, float* out, int64_t ld_out) {
-  const int64_t nb = k / kQ8Block;
-  for (int64_t r = r0; r < r1; ++r)
-    for (int64_t t = 0; t < n_tok; ++t)
-      out[t * ld_out + r] = q8_0_dot(w + r * nb * kQ8BlockBytes, xq + t * nb * kQ8BlockBytes, nb);
+  const __m256i ones = _mm256_set1_epi16(1);
+  q8_0_gemm_avx(
+      [&](__m256i uw, __m256i sx) { return _mm256_madd_epi16(_mm256_maddubs_epi16(uw, sx), ones); },
+      w, k, r0, r1, xq, n_tok, out, ld_out);
 }
 
 void q8_0_to_f32(const uint8_t* x, int64_t n, float* out) {

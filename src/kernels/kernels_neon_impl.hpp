@@ -328,31 +328,38 @@ void neon_quantize_q8_0(const float* x, int64_t n, uint8_t* out) {
   }
 }
 
-// ggml's Q8_0 order on x86 (kernel_common.hpp): lanes 0..3 in lo, 4..7 in hi.
-template <class Dot> float q8_0_dot(const uint8_t* w, const uint8_t* x, int64_t nb) {
-  float32x4_t lo = vdupq_n_f32(0.0f), hi = vdupq_n_f32(0.0f);
+// ggml's Q8_0 order on x86 (kernel_common.hpp) for NR rows against one operand x: lanes
+// 0..3 in lo[r], 4..7 in hi[r]. The rows share each operand load and scale.
+template <class Dot, int NR>
+void q8_0_rows_dot(const uint8_t* const* w, const uint8_t* x, int64_t nb, float* out) {
+  float32x4_t lo[NR], hi[NR];
+  for (int r = 0; r < NR; ++r)
+    lo[r] = hi[r] = vdupq_n_f32(0.0f);
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* wb = w + b * kQ8BlockBytes;
     const uint8_t* xb = x + b * kQ8BlockBytes;
-    const float32x4_t d = vdupq_n_f32(q8_block_scale(wb) * q8_block_scale(xb));
-    const auto* qw = reinterpret_cast<const int8_t*>(wb + 2);
+    const float dx = q8_block_scale(xb);
     const auto* qx = reinterpret_cast<const int8_t*>(xb + 2);
-    lo = vfmaq_f32(lo, d, vcvtq_f32_s32(Dot::quads(vld1q_s8(qw), vld1q_s8(qx))));
-    hi = vfmaq_f32(hi, d, vcvtq_f32_s32(Dot::quads(vld1q_s8(qw + 16), vld1q_s8(qx + 16))));
+    const int8x16_t x0 = vld1q_s8(qx), x1 = vld1q_s8(qx + 16);
+    for (int r = 0; r < NR; ++r) {
+      const uint8_t* wb = w[r] + b * kQ8BlockBytes;
+      const float32x4_t d = vdupq_n_f32(q8_block_scale(wb) * dx);
+      const auto* qw = reinterpret_cast<const int8_t*>(wb + 2);
+      lo[r] = vfmaq_f32(lo[r], d, vcvtq_f32_s32(Dot::quads(vld1q_s8(qw), x0)));
+      hi[r] = vfmaq_f32(hi[r], d, vcvtq_f32_s32(Dot::quads(vld1q_s8(qw + 16), x1)));
+    }
   }
-  const float32x4_t s4 = vaddq_f32(lo, hi);
-  const float32x2_t s2 = vadd_f32(vget_low_f32(s4), vget_high_f32(s4));
-  return vget_lane_f32(s2, 0) + vget_lane_f32(s2, 1);
+  for (int r = 0; r < NR; ++r) {
+    const float32x4_t s4 = vaddq_f32(lo[r], hi[r]);
+    const float32x2_t s2 = vadd_f32(vget_low_f32(s4), vget_high_f32(s4));
+    out[r] = vget_lane_f32(s2, 0) + vget_lane_f32(s2, 1);
+  }
 }
 
 template <class Dot>
 void neon_q8_0_gemm(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_t* xq,
                     int64_t n_tok, float* out, int64_t ld_out) {
-  const int64_t nb = k / kQ8Block;
-  for (int64_t r = r0; r < r1; ++r)
-    for (int64_t t = 0; t < n_tok; ++t)
-      out[t * ld_out + r] =
-          q8_0_dot<Dot>(w + r * nb * kQ8BlockBytes, xq + t * nb * kQ8BlockBytes, nb);
+  q8_0_gemm_rows([](auto nr, auto... args) { q8_0_rows_dot<Dot, decltype(nr)::value>(args...); }, w,
+                 k, r0, r1, xq, n_tok, out, ld_out);
 }
 
 void neon_q8_0_to_f32(const uint8_t* x, int64_t n, float* out) {

@@ -737,7 +737,9 @@ TEST(KernelQ8, GemmInGgmlOrderAndDequantizeExact) {
         }
       for (Isa isa : isas_under_test()) {
         std::vector<float> out(static_cast<size_t>(n_tok * ld));
-        table_for(isa).q8_0_gemm(w.data(), k, 0, rows, xq.data(), n_tok, out.data(), ld);
+        // Two row ranges, as threads split them (a single token pairs rows within a range).
+        table_for(isa).q8_0_gemm(w.data(), k, 0, 4, xq.data(), n_tok, out.data(), ld);
+        table_for(isa).q8_0_gemm(w.data(), k, 4, rows, xq.data(), n_tok, out.data(), ld);
         for (size_t i = 0; i < out.size(); ++i)
           expect_bits_eq(out[i], want[i], isa_name(isa) + " q8_0 k=" + std::to_string(k));
         std::vector<float> deq(static_cast<size_t>(k));

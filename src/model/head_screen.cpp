@@ -1,0 +1,250 @@
+#include "model/head_screen.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <functional>
+#include <queue>
+
+#include <fmt/format.h>
+
+#include "bitnet/error.hpp"
+
+namespace bitnet::model {
+
+// The bound. Notation for one row r and one step:
+//   w    the row's F16 weights (reals), ŵ its Q8_0 copy (ŵ_i = d_b·q_i, exact in float);
+//   x    the f16-rounded head input (the exact kernel's operand), x̂ its Q8_0 copy, made by
+//        the same quantize_q8_0 (per block of 32: an outlier feature coarsens its block only);
+//   E    the float the exact kernel returns (ggml_vec_dot_f16's order), A the float the screen
+//        kernel returns (q8_0_gemm, ggml's Q8_0 order); S = Σ w_i·x_i and Ŝ = Σ ŵ_i·x̂_i exact.
+// Then E − A = (E − S) + (S − Ŝ) + (Ŝ − A) and
+//   S − Ŝ = Σ (w_i − ŵ_i)·x_i + Σ ŵ_i·(x_i − x̂_i)
+//   |S − Ŝ| <= ‖w − ŵ‖·‖x‖ + ‖ŵ‖·‖x − x̂‖                        (Cauchy–Schwarz, per row)
+// Float summation, with u = 2^-24 and γ_n = n·u / (1 − n·u) (Higham, Thm 3.1 / §4.2): a
+// sum in which every term goes through at most n roundings is within γ_n·Σ|terms|.
+//   Exact kernel: the products of two halves are exact; each lane adds k/64 of them, then
+//   2 levels join the four accumulators, 4 levels halve the 16 lanes, and the k % 64 tail
+//   is added in double and rounded once: n_e = k/64 + 8 covers it (two spare levels for
+//   the double tail, whose error is below 2^-47 relative). Σ|w_i·x_i| <= ‖w‖·‖x‖ and
+//   ‖w‖ <= ‖ŵ‖ + ‖w − ŵ‖, so |E − S| <= γ_{n_e}·(‖ŵ‖ + ‖w − ŵ‖)·‖x‖.
+//   Screen kernel: a block's scale product d_w·d_x (two halves) and its 4-element integer
+//   sums (|Σ| < 2^16) are exact; each of the 8 lanes takes one rounding per block
+//   (fma), then 3 halving levels: n_s = k/32 + 3 and |Ŝ − A| <= γ_{n_s}·‖ŵ‖·‖x̂‖.
+// So, with ew >= ‖w − ŵ‖ and wn >= ‖ŵ‖ per row (built once), X >= ‖x‖, EX >= ‖x − x̂‖ and
+// XH >= ‖x̂‖ per step:
+//   |E − A| <= ew·α + wn·β,   α = (1 + γ_{n_e})·X,   β = EX + γ_{n_s}·XH + γ_{n_e}·X.
+// Norms are summed in double (each relative error < 2^-40 for k <= 2^20) and inflated by
+// 1 + 2^-28 before the square root; ew and wn are rounded up to float. Computing
+// B_r = ew·α + wn·β and A ± B_r in double adds a few roundings of 2^-53: α and β are
+// inflated by 1 + 2^-40 and B_r gets 2^-40·|A| more, which covers them, plus 2^-100 for any
+// underflow in either kernel (each of its ~k operations loses at most 2^-150). On top, a
+// safety margin: α and β are multiplied by 1 + 2^-7, against a slip in this accounting (it
+// costs a few candidates). Finally lower = A − B_r rounded down to float, upper = A + B_r
+// rounded up, so E lies in [lower, upper].
+
+namespace {
+
+constexpr double kSafety = 1.0 + 0x1p-7;
+constexpr double kDoubleSlack = 1.0 + 0x1p-40;
+constexpr double kNormSlack = 1.0 + 0x1p-28;
+constexpr double kUnderflow = 0x1p-100;
+constexpr int64_t kMaxK = int64_t{1} << 20; // keeps the double norm sums below 2^-40 relative
+constexpr int64_t kBuildRows = 16;          // rows read and quantized per chunk at build
+constexpr int64_t kHeadReadRows = 32;       // exact rows read per chunk in a step
+constexpr int64_t kRowGranule = 32;         // rows per work item of the bound pass
+
+size_t sz(int64_t n) {
+  return static_cast<size_t>(n);
+}
+
+double gamma(int64_t n) {
+  const double nu = static_cast<double>(n) * 0x1p-24;
+  return nu / (1.0 - nu) * kDoubleSlack;
+}
+
+float round_down(double v) {
+  const auto f = static_cast<float>(v);
+  return static_cast<double>(f) > v ? std::nextafter(f, -INFINITY) : f;
+}
+
+float round_up(double v) {
+  const auto f = static_cast<float>(v);
+  return static_cast<double>(f) < v ? std::nextafter(f, INFINITY) : f;
+}
+
+// An upper bound of the square root of a double sum of n <= kMaxK squares.
+double norm_up(double sum_sq) {
+  return std::sqrt(sum_sq * kNormSlack);
+}
+
+// Σ (a_i − b_i)² and Σ b_i² in double, four lanes so the loop is not one long add chain.
+void sum_squares(const float* a, const float* b, int64_t n, double& diff_sq, double& b_sq) {
+  double d[4] = {}, s[4] = {};
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int l = 0; l < 4; ++l) {
+      const double e = static_cast<double>(a[i + l]) - static_cast<double>(b[i + l]);
+      d[l] += e * e;
+      s[l] += static_cast<double>(b[i + l]) * static_cast<double>(b[i + l]);
+    }
+  for (; i < n; ++i) {
+    const double e = static_cast<double>(a[i]) - static_cast<double>(b[i]);
+    d[0] += e * e;
+    s[0] += static_cast<double>(b[i]) * static_cast<double>(b[i]);
+  }
+  diff_sq = (d[0] + d[1]) + (d[2] + d[3]);
+  b_sq = (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+uint64_t q8_row_bytes(int64_t k) {
+  return static_cast<uint64_t>(k / kernels::kQ8Block) * 34;
+}
+
+} // namespace
+
+HeadScreen::HeadScreen(int64_t rows, int64_t k, const HeadRowReader& read,
+                       const kernels::Table& table, kernels::ThreadPool& pool)
+    : rows_(rows), k_(k) {
+  if (rows < 1 || k < kernels::kQ8Block || k % kernels::kQ8Block != 0 || k > kMaxK)
+    throw Error(ErrorKind::unsupported,
+                fmt::format("head of {} rows × {} cannot be screened", rows, k));
+  const uint64_t row_bytes = q8_row_bytes(k);
+  q8_ = std::make_unique_for_overwrite<uint8_t[]>(sz(rows) * row_bytes);
+  err_norm_.resize(sz(rows));
+  q8_norm_.resize(sz(rows));
+  std::atomic<bool> finite{true};
+  pool.parallel_for(rows, kBuildRows, [&](int64_t r0, int64_t r1) {
+    std::vector<uint16_t> half(sz(kBuildRows * k));
+    std::vector<float> w(sz(k)), w_hat(sz(k));
+    for (int64_t c0 = r0; c0 < r1; c0 += kBuildRows) {
+      const int64_t n = std::min(kBuildRows, r1 - c0);
+      read(c0, n, half.data());
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t r = c0 + i;
+        table.f16_to_f32(half.data() + i * k, k, w.data());
+        if (!std::all_of(w.begin(), w.end(), [](float v) { return std::isfinite(v); }))
+          finite.store(false, std::memory_order_relaxed);
+        uint8_t* q = q8_.get() + sz(r) * row_bytes;
+        table.quantize_q8_0(w.data(), k, q);
+        table.q8_0_to_f32(q, k, w_hat.data());
+        double err_sq = 0.0, q8_sq = 0.0;
+        sum_squares(w.data(), w_hat.data(), k, err_sq, q8_sq);
+        err_norm_[sz(r)] = round_up(norm_up(err_sq));
+        q8_norm_[sz(r)] = round_up(norm_up(q8_sq));
+      }
+    }
+  });
+  usable_ = finite.load();
+}
+
+uint64_t HeadScreen::bytes() const {
+  return static_cast<uint64_t>(rows_) * (q8_row_bytes(k_) + 2 * sizeof(float));
+}
+
+bool HeadScreen::bound(const uint16_t* x16, std::span<float> lower, std::span<float> upper,
+                       const kernels::Table& table, kernels::ThreadPool& pool) const {
+  std::vector<float> x(sz(k_)), x_hat(sz(k_));
+  table.f16_to_f32(x16, k_, x.data());
+  if (!std::all_of(x.begin(), x.end(), [](float v) { return std::isfinite(v); })) return false;
+  std::vector<uint8_t> xq(q8_row_bytes(k_));
+  table.quantize_q8_0(x.data(), k_, xq.data());
+  table.q8_0_to_f32(xq.data(), k_, x_hat.data());
+  double err_sq = 0.0, hat_sq = 0.0, x_sq = 0.0, unused = 0.0;
+  sum_squares(x.data(), x_hat.data(), k_, err_sq, hat_sq);
+  sum_squares(x.data(), x.data(), k_, unused, x_sq);
+  const double X = norm_up(x_sq), EX = norm_up(err_sq), XH = norm_up(hat_sq);
+  const double g_e = gamma(k_ / 64 + 8), g_s = gamma(k_ / kernels::kQ8Block + 3);
+  const double alpha = (1.0 + g_e) * X * kDoubleSlack * kSafety;
+  const double beta = (EX + g_s * XH + g_e * X) * kDoubleSlack * kSafety;
+
+  pool.parallel_for(rows_, kRowGranule, [&](int64_t r0, int64_t r1) {
+    // The approximate logits land in `lower`, then each becomes its interval.
+    table.q8_0_gemm(q8_.get(), k_, r0, r1, xq.data(), 1, lower.data(), rows_);
+    for (int64_t r = r0; r < r1; ++r) {
+      const double a = lower[sz(r)];
+      const double b = static_cast<double>(err_norm_[sz(r)]) * alpha +
+                       static_cast<double>(q8_norm_[sz(r)]) * beta + std::fabs(a) * 0x1p-40 +
+                       kUnderflow;
+      lower[sz(r)] = round_down(a - b);
+      upper[sz(r)] = round_up(a + b);
+    }
+  });
+  return true;
+}
+
+void select_candidates(std::span<const float> lower, std::span<const float> upper, int64_t m,
+                       std::vector<int32_t>& out) {
+  const auto n = static_cast<int64_t>(lower.size());
+  if (m < 1 || m > n) throw Error(ErrorKind::invalid_argument, "select_candidates: bad m");
+  // τ = the m-th largest lower bound: a min-heap of the m largest seen so far.
+  std::priority_queue<float, std::vector<float>, std::greater<float>> top;
+  for (float l : lower) {
+    if (static_cast<int64_t>(top.size()) < m) {
+      top.push(l);
+    } else if (l > top.top()) {
+      top.pop();
+      top.push(l);
+    }
+  }
+  const float tau = top.top();
+  out.clear();
+  for (int64_t r = 0; r < n; ++r)
+    if (upper[sz(r)] >= tau) out.push_back(static_cast<int32_t>(r));
+}
+
+namespace {
+
+// Exact logits of rows ids[0..n) through `read` (consecutive ids in one read), on all
+// threads; logits[i] belongs to ids[i]. Every dot is the full head's (f16_gemm, one token).
+void exact_rows(std::span<const int32_t> ids, int64_t k, const uint16_t* x16,
+                const HeadRowReader& read, const kernels::Table& table, kernels::ThreadPool& pool,
+                std::vector<uint16_t>& buf, float* logits) {
+  const auto n = static_cast<int64_t>(ids.size());
+  const int threads = pool.size();
+  buf.resize(sz(threads * kHeadReadRows * k));
+  pool.run([&](int ti, int nt) {
+    uint16_t* rows = buf.data() + sz(ti * kHeadReadRows * k);
+    float out[kHeadReadRows];
+    const int64_t end = n * (ti + 1) / nt;
+    for (int64_t i = n * ti / nt; i < end;) {
+      int64_t run = 1;
+      while (i + run < end && run < kHeadReadRows && ids[sz(i + run)] == ids[sz(i)] + run)
+        ++run;
+      read(ids[sz(i)], run, rows);
+      table.f16_gemm(rows, k, 0, run, x16, 1, out, run);
+      std::copy(out, out + run, logits + i);
+      i += run;
+    }
+  });
+}
+
+} // namespace
+
+void screened_top(const HeadScreen& screen, const uint16_t* x16, int64_t m,
+                  const BoundsAdjust& adjust, const HeadRowReader& exact_read,
+                  const kernels::Table& table, kernels::ThreadPool& pool, HeadScratch& scratch,
+                  HeadTop& out) {
+  const int64_t rows = screen.rows(), k = screen.k();
+  if (m < 1 || m > rows) throw Error(ErrorKind::invalid_argument, "screened_top: bad m");
+  const int64_t limit = rows / kFallbackDivisor;
+  out.full = true;
+  if (screen.usable() && m <= limit) {
+    scratch.lower.resize(sz(rows));
+    scratch.upper.resize(sz(rows));
+    if (screen.bound(x16, scratch.lower, scratch.upper, table, pool)) {
+      if (adjust) adjust(scratch.lower, scratch.upper);
+      select_candidates(scratch.lower, scratch.upper, m, out.ids);
+      out.full = static_cast<int64_t>(out.ids.size()) > limit;
+    }
+  }
+  if (out.full) {
+    out.ids.resize(sz(rows));
+    for (int64_t r = 0; r < rows; ++r)
+      out.ids[sz(r)] = static_cast<int32_t>(r);
+  }
+  out.logits.resize(out.ids.size());
+  exact_rows(out.ids, k, x16, exact_read, table, pool, scratch.rows, out.logits.data());
+}
+
+} // namespace bitnet::model

@@ -1,0 +1,91 @@
+// The screened output head (issue 12). A decode step needs the m largest logits only (m = 1
+// for greedy, the chain's top-k otherwise), yet the F16 head is more than half of the bytes a
+// step reads. At load an 8-bit copy of the head is built (Q8_0 blocks, half the bytes); each
+// step it gives every row an approximate logit and a rigorous interval around the exact one,
+// and only the rows whose interval can reach the top m are recomputed with the exact F16
+// kernel. Those rows' logits are the full head's, bit for bit, so sampling from them gives
+// the tokens the full head gives. The derivation of the bound is in head_screen.cpp.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "kernels/kernels.hpp"
+#include "kernels/thread_pool.hpp"
+
+namespace bitnet::model {
+
+// Reads rows [first, first + count) of an F16 head (k halves each) into dst.
+using HeadRowReader = std::function<void(int64_t first, int64_t count, uint16_t* dst)>;
+
+class HeadScreen {
+public:
+  // Builds the screen of an F16 head of `rows` rows × k (k % 32 == 0), reading the head in
+  // chunks through `read` (so the caller decides how the F16 bytes are fetched) on all
+  // threads of `pool`.
+  HeadScreen(int64_t rows, int64_t k, const HeadRowReader& read, const kernels::Table& table,
+             kernels::ThreadPool& pool);
+
+  int64_t rows() const { return rows_; }
+  int64_t k() const { return k_; }
+  // False when the head holds a non-finite weight: no bound exists, use the exact head.
+  bool usable() const { return usable_; }
+  // Bytes one bound pass reads: the Q8_0 rows and the two per-row norms.
+  uint64_t bytes() const;
+
+  // For the f16-rounded head input x16 (k halves, the operand of the exact head), writes for
+  // every row r an interval that holds the float the exact kernel computes:
+  //   lower[r] <= f16_gemm(row r, x16) <= upper[r].
+  // Returns false, writing nothing, when x16 holds a non-finite value.
+  bool bound(const uint16_t* x16, std::span<float> lower, std::span<float> upper,
+             const kernels::Table& table, kernels::ThreadPool& pool) const;
+
+private:
+  int64_t rows_;
+  int64_t k_;
+  bool usable_ = true;
+  std::unique_ptr<uint8_t[]> q8_; // [rows][k/32 × 34] Q8_0 blocks of each row
+  std::vector<float> err_norm_;   // [rows] >= ‖w − ŵ‖₂ (ŵ: the row's Q8_0 values)
+  std::vector<float> q8_norm_;    // [rows] >= ‖ŵ‖₂
+};
+
+// The rows that can hold one of the m largest values E_r given lower[r] <= E_r <= upper[r]:
+// every r with upper[r] >= τ, the m-th largest lower bound, in ascending order into `out`.
+// At least m rows have E_r >= lower_r >= τ, so the m-th largest E is >= τ and every row of
+// the true top m (ties included) has upper >= E >= τ. 1 <= m <= rows.
+void select_candidates(std::span<const float> lower, std::span<const float> upper, int64_t m,
+                       std::vector<int32_t>& out);
+
+// One screened head step: the exact logits of every row that can be among the m largest.
+struct HeadTop {
+  std::vector<int32_t> ids;  // ascending; every row when `full`
+  std::vector<float> logits; // the exact head's logits of those rows (bit for bit)
+  bool full = false;         // the whole head was computed exactly (the fallback)
+};
+
+// Adjusts bounds before the selection: a sampler transform that moves listed ids'
+// logits monotonically (a repetition penalty) applies itself to both ends.
+using BoundsAdjust = std::function<void(std::span<float> lower, std::span<float> upper)>;
+
+// Candidate counts above this share of the rows cost more than the full head saves, so the
+// step computes every row exactly instead (always correct, only slower).
+inline constexpr int64_t kFallbackDivisor = 16; // 1/16 = 6.25 % of the vocabulary
+
+// Reusable per-session buffers of screened_top.
+struct HeadScratch {
+  std::vector<float> lower, upper; // [rows]
+  std::vector<uint16_t> rows;      // [n_threads][kHeadReadRows][k] exact rows read
+};
+
+// The exact top-m step: bounds from the screen (when usable and x16 is finite), `adjust`,
+// candidates, then the exact F16 logits of the candidates, read through `exact_rows`. Falls
+// back to every row when m or the candidate count exceeds rows / kFallbackDivisor.
+void screened_top(const HeadScreen& screen, const uint16_t* x16, int64_t m,
+                  const BoundsAdjust& adjust, const HeadRowReader& exact_rows,
+                  const kernels::Table& table, kernels::ThreadPool& pool, HeadScratch& scratch,
+                  HeadTop& out);
+
+} // namespace bitnet::model
