@@ -19,9 +19,17 @@ if(BITNET_FUZZ)
   target_compile_options(bitnet_options INTERFACE -fsanitize=fuzzer-no-link,address,undefined)
   target_link_options(bitnet_options INTERFACE -fsanitize=address,undefined)
 endif()
-target_include_directories(bitnet_options INTERFACE
-  ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
 
 function(bitnet_target_defaults target)
   target_link_libraries(${target} PUBLIC bitnet_options)
+endfunction()
+
+# One layer of the library (src/<layer>): an object library compiled into the bitnet archive
+# (src/CMakeLists.txt). Its code sees the public headers and, privately, the other layers'
+# headers under src/; programs outside the library see src/ only through bitnet::internal.
+function(bitnet_layer_defaults target)
+  bitnet_target_defaults(${target})
+  target_include_directories(${target}
+    PUBLIC ${PROJECT_SOURCE_DIR}/include
+    PRIVATE ${PROJECT_SOURCE_DIR}/src)
 endfunction()
