@@ -11,12 +11,27 @@
 
 namespace bitnet {
 
+namespace detail {
+struct Access; // the library's own door to the state behind this API (src/util/access.hpp)
+}
+
 struct ModelOptions {
   // "" = as the file says (tokenizer.ggml.pre, or bitnet.cpp's default splitter when absent);
   // "llama3" (aliases llama-bpe, llama-v3) or "default" override it.
   std::string pretokenizer;
   // "" = from tokenizer.chat_template; "bitnet" or "llama3" force a format.
   std::string chat_template;
+};
+
+// A matrix the forward pass multiplies by once per token: the ternary (I2_S) linear weights of
+// every layer, then the output head.
+struct MatrixInfo {
+  std::string name;   // GGUF tensor name, e.g. "blk.0.attn_q.weight"
+  std::string type;   // "I2_S", "F16", "Q8_0"
+  int32_t layer = -1; // block index; -1 for the output head
+  int64_t rows = 0;   // outputs
+  int64_t k = 0;      // inputs per output
+  uint64_t bytes = 0; // the tensor's bytes in the file
 };
 
 struct ModelInfo {
@@ -44,6 +59,10 @@ struct ModelInfo {
   // Bytes every decode step reads: all linear weights plus the output head (for the
   // bandwidth floor); the KV cache read comes on top.
   uint64_t weight_bytes_per_token = 0;
+  // Multiply-accumulates of the I2_S matmuls per token: rows·k of every ternary matrix
+  // (attention scores and the head not counted).
+  uint64_t i2s_macs_per_token = 0;
+  std::vector<MatrixInfo> matrices; // layer by layer in file order, then the head
   double load_ms = 0.0;
 };
 
@@ -77,11 +96,9 @@ public:
   const std::string& chat_template() const;
   std::string render_chat(std::span<const ChatMessage> messages, bool add_generation_prompt) const;
 
-  // Internal state (src/model, src/runtime); not part of the public API.
-  struct Impl;
-  const Impl& impl() const { return *impl_; }
-
 private:
+  friend struct detail::Access;
+  struct Impl; // the mapped file, weights and tokenizer (src/model/model_impl.hpp)
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

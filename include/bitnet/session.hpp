@@ -56,11 +56,9 @@ public:
   // Logits of the last evaluated token (empty before the first evaluate or after clear()).
   std::span<const float> logits() const;
 
-  // Internal state (src/runtime); not part of the public API.
-  struct Impl;
-  Impl& impl() { return *impl_; }
-
 private:
+  friend struct detail::Access;
+  struct Impl; // cache, pool and forward scratch (src/runtime/session_impl.hpp)
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,5 +1,6 @@
 #include "bitnet/model.hpp"
 
+#include <charconv>
 #include <chrono>
 
 #include <spdlog/spdlog.h>
@@ -20,6 +21,13 @@ tokenizer::Options tokenizer_options(const ModelOptions& options) {
   if (!options.pretokenizer.empty())
     o.pretokenizer = tokenizer::pretokenizer_from_name(options.pretokenizer);
   return o;
+}
+
+// N of a block tensor's name "blk.N.…", else -1.
+int32_t block_of(std::string_view name) {
+  int32_t n = -1;
+  if (name.starts_with("blk.")) std::from_chars(name.data() + 4, name.data() + name.size(), n);
+  return n;
 }
 
 ModelInfo describe(const gguf::File& file, const model::Config& c, const model::Weights& w) {
@@ -47,6 +55,23 @@ ModelInfo describe(const gguf::File& file, const model::Config& c, const model::
   info.embd_type = gguf::type_name(c.embd_type);
   info.output_type = gguf::type_name(c.output_type);
   info.weight_bytes_per_token = w.bytes_per_token();
+  // The matrices as the file holds them: the ternary ones (load_config has checked that
+  // every linear weight is I2_S), then the head.
+  const auto matrix = [&](const gguf::TensorInfo& t, int32_t layer) {
+    return MatrixInfo{t.name,
+                      gguf::type_name(t.type),
+                      layer,
+                      static_cast<int64_t>(t.ne[1]),
+                      static_cast<int64_t>(t.ne[0]),
+                      t.nbytes};
+  };
+  for (const gguf::TensorInfo& t : file.tensors()) {
+    if (t.type != gguf::TensorType::I2_S) continue;
+    info.matrices.push_back(matrix(t, block_of(t.name)));
+    info.i2s_macs_per_token += t.ne[0] * t.ne[1];
+  }
+  info.matrices.push_back(
+      matrix(*file.find_tensor(c.tied_output ? "token_embd.weight" : "output.weight"), -1));
   return info;
 }
 

@@ -1,4 +1,4 @@
-// Model::Impl: what a loaded model holds. Internal to src/model and src/runtime.
+// Model::Impl: what a loaded model holds; src/runtime reaches it with detail::impl_of(model).
 #pragma once
 
 #include "bitnet/model.hpp"
@@ -6,6 +6,7 @@
 #include "model/config.hpp"
 #include "model/weights.hpp"
 #include "tokenizer/tokenizer.hpp"
+#include "util/access.hpp"
 
 namespace bitnet {
 

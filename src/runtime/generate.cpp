@@ -114,7 +114,7 @@ Stats run(Session& session, std::vector<int32_t> prompt_ids, const GenerateParam
                             session.n_past(), n_prompt, std::max(params.n_predict, 0), n_ctx));
   StopMatcher stops(params.stop);
   runtime::Sampler sampler(params.sampler);
-  tokenizer::StreamDecoder decoder(model.impl().tokenizer);
+  tokenizer::StreamDecoder decoder(detail::impl_of(model).tokenizer);
   const auto n_vocab = static_cast<size_t>(model.info().n_vocab);
   std::vector<float> work(n_vocab); // the sampler may modify logits; the session's stay intact
   if (params.n_predict > 0) {

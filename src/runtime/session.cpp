@@ -46,11 +46,11 @@ int32_t resolve_ctx(const Model& model, int32_t requested) {
 Session::Impl::Impl(std::shared_ptr<const Model> m, const SessionParams& p, int32_t ctx,
                     int threads)
     : model(std::move(m)), params(p), n_ctx(ctx), n_threads(threads),
-      cache(model->impl().config, ctx, p.kv_type == KvType::f16), pool(threads),
-      transformer(model->impl().config, model->impl().weights, kernels::table(),
+      cache(detail::impl_of(*model).config, ctx, p.kv_type == KvType::f16), pool(threads),
+      transformer(detail::impl_of(*model).config, detail::impl_of(*model).weights, kernels::table(),
                   std::min(p.n_batch, ctx), ctx, threads) {
   tokens.reserve(static_cast<size_t>(ctx));
-  logits.resize(static_cast<size_t>(model->impl().config.n_vocab));
+  logits.resize(static_cast<size_t>(detail::impl_of(*model).config.n_vocab));
 }
 
 Session::Session(std::shared_ptr<const Model> model, const SessionParams& params) {
@@ -108,7 +108,7 @@ void Session::truncate(int32_t n) {
 std::span<const float> Session::evaluate(std::span<const int32_t> tokens, bool all_logits) {
   Impl& s = *impl_;
   const auto n = static_cast<int64_t>(tokens.size());
-  const int64_t n_vocab = s.model->impl().config.n_vocab;
+  const int64_t n_vocab = detail::impl_of(*s.model).config.n_vocab;
   if (n == 0) throw Error(ErrorKind::invalid_input, "nothing to evaluate (no tokens)");
   if (n > s.n_ctx - n_past())
     throw Error(ErrorKind::context_overflow,

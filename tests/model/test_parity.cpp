@@ -68,7 +68,7 @@ struct Greedy {
 
 Greedy run_greedy(const Model& model, const kernels::Table& table, int n_threads, const RefRun& run,
                   size_t keep_steps) {
-  const Model::Impl& m = model.impl();
+  const auto& m = detail::impl_of(model);
   const auto n_prompt = static_cast<int64_t>(run.prompt_ids.size());
   model::KvCache cache(m.config, run.n_ctx, true);
   kernels::ThreadPool pool(n_threads);

@@ -43,7 +43,7 @@ TEST(Trace, IntermediateValuesMatchBitnetCppTraceOfModelA) {
   const auto n_ctx = static_cast<int32_t>(trace.at("n_ctx").as_int());
 
   const auto model = Model::load(data_path("reference/models/A.gguf"));
-  const Model::Impl& m = model->impl();
+  const auto& m = detail::impl_of(*model);
   model::KvCache cache(m.config, n_ctx, true);
   kernels::ThreadPool pool(2);
   model::Transformer tf(m.config, m.weights, kernels::table(), static_cast<int64_t>(prompt.size()),

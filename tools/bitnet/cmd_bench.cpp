@@ -23,7 +23,6 @@
 #include "commands.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/thread_pool.hpp"
-#include "model/model_impl.hpp"
 #include "probes/probes.hpp"
 
 namespace bitnet::cli {
@@ -71,18 +70,6 @@ double stddev(const std::vector<double>& v) {
   for (double x : v)
     sq += (x - m) * (x - m);
   return std::sqrt(sq / static_cast<double>(v.size() - 1));
-}
-
-// Multiply-accumulates of the I2_S matmuls per token: every weight of every ternary matrix
-// once. The attention scores and the F16 head are not counted, so pp's share of the int8 MAC
-// peak is that of its ternary matmuls.
-int64_t i2s_macs_per_token(const Model& model) {
-  int64_t macs = 0;
-  for (const model::LayerWeights& l : model.impl().weights.layers) {
-    for (const model::I2sMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
-      macs += m->rows * m->k;
-  }
-  return macs;
 }
 
 std::vector<int32_t> random_tokens(int32_t n, int32_t n_vocab, uint32_t seed) {
@@ -292,7 +279,7 @@ int run_bench(const BenchOptions& o) {
   const KvType kv = parse_kv_type(o.kv_type);
   const std::shared_ptr<Model> model = Model::load(resolve_model_path(o.model));
   const ModelInfo& info = model->info();
-  const int64_t macs_per_token = i2s_macs_per_token(*model);
+  const auto macs_per_token = static_cast<int64_t>(info.i2s_macs_per_token);
 
   // Each limit is measured once per thread count, with a pool of that many threads.
   const probes::Probe& probe = probes::best_probe();
