@@ -7,3 +7,4 @@
 #include "bitnet/sampling.hpp"
 #include "bitnet/session.hpp"
 #include "bitnet/stats.hpp"
+#include "bitnet/system.hpp"

@@ -1,4 +1,5 @@
-// A session: one sequence's KV cache, scratch buffers and thread pool over a shared model.
+// A session: one sequence's KV cache and forward scratch over a shared model, computed by a
+// thread pool of its own or one shared with other sessions.
 #pragma once
 
 #include <cstdint>
@@ -17,11 +18,31 @@ inline constexpr int32_t kMaxThreads = 512;
 // may use (bounded by its CPU affinity mask and its cgroup cpu.max quota), at least 1.
 int32_t default_threads();
 
+// Worker threads for forward passes (the calling thread counts as one). Sessions that share
+// a pool take turns, one forward (or prefill chunk) at a time, whichever threads call them.
+class ThreadPool {
+public:
+  // 0 = default_threads(); more than the usable CPUs is allowed (warned).
+  // Error(invalid_argument) outside [0, kMaxThreads].
+  explicit ThreadPool(int32_t n_threads = 0);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int32_t n_threads() const;
+
+private:
+  friend struct detail::Access;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 struct SessionParams {
   int32_t n_ctx = 0;     // 0 = the model's context_length
   int32_t n_batch = 512; // prompt tokens per batched forward
-  int32_t n_threads = 0; // 0 = default_threads(); more than the usable CPUs is allowed (warned)
+  int32_t n_threads = 0; // 0 = default_threads(); with `pool`: 0 or the pool's size
   KvType kv_type = KvType::f16;
+  std::shared_ptr<ThreadPool> pool = nullptr; // null: the session makes its own of n_threads
 };
 
 class Session {
@@ -39,6 +60,10 @@ public:
   int32_t n_threads() const;
   KvType kv_type() const;
   uint64_t kv_bytes() const;
+  const std::shared_ptr<ThreadPool>& pool() const;
+  // Bytes one decode step at position `pos` reads: the weights (ModelInfo's
+  // weight_bytes_per_token) plus K and V of the pos + 1 cached positions in every layer.
+  double decode_step_bytes(int64_t pos) const;
 
   int32_t n_past() const;                  // tokens in the cache
   std::span<const int32_t> tokens() const; // those tokens

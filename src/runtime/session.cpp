@@ -3,36 +3,21 @@
 #include <algorithm>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
-#include "kernels/cpu_limits.hpp"
 #include "runtime/session_impl.hpp"
 
 namespace bitnet {
 
-int32_t default_threads() {
-  return kernels::default_thread_count(kernels::cpu_limits());
-}
-
 namespace {
 
-int resolve_threads(int32_t requested) {
-  if (requested < 0 || requested > kMaxThreads)
+// The session's own pool, or the shared one when its size agrees with n_threads.
+std::shared_ptr<ThreadPool> resolve_pool(const SessionParams& p) {
+  if (!p.pool) return std::make_shared<ThreadPool>(p.n_threads);
+  if (p.n_threads != 0 && p.n_threads != p.pool->n_threads())
     throw Error(ErrorKind::invalid_argument,
-                fmt::format("thread count {} is outside [0, {}]", requested, kMaxThreads));
-  const kernels::CpuLimits& limits = kernels::cpu_limits();
-  std::string bound;
-  const int fallback = kernels::default_thread_count(limits, &bound);
-  const int threads = requested > 0 ? requested : fallback;
-  spdlog::debug("threads: {} ({}; the default is {}, set by {}{})", threads,
-                requested > 0 ? "asked for" : "the default", fallback, bound,
-                limits.quota_cpus > 0 ? "" : "; no cgroup cpu.max quota");
-  const int usable = kernels::usable_cpus(limits);
-  if (threads > usable)
-    spdlog::warn("{} threads on {} usable CPU{}: the extra threads wait for a CPU instead of "
-                 "spinning (the default here is {})",
-                 threads, usable, usable == 1 ? "" : "s", fallback);
-  return threads;
+                fmt::format("{} threads asked for, but the shared pool has {}", p.n_threads,
+                            p.pool->n_threads()));
+  return p.pool;
 }
 
 int32_t resolve_ctx(const Model& model, int32_t requested) {
@@ -44,11 +29,11 @@ int32_t resolve_ctx(const Model& model, int32_t requested) {
 } // namespace
 
 Session::Impl::Impl(std::shared_ptr<const Model> m, const SessionParams& p, int32_t ctx,
-                    int threads)
-    : model(std::move(m)), params(p), n_ctx(ctx), n_threads(threads),
-      cache(detail::impl_of(*model).config, ctx, p.kv_type == KvType::f16), pool(threads),
+                    std::shared_ptr<ThreadPool> threads)
+    : model(std::move(m)), params(p), n_ctx(ctx), pool(std::move(threads)),
+      cache(detail::impl_of(*model).config, ctx, p.kv_type == KvType::f16),
       transformer(detail::impl_of(*model).config, detail::impl_of(*model).weights, kernels::table(),
-                  std::min(p.n_batch, ctx), ctx, threads) {
+                  std::min(p.n_batch, ctx), ctx, pool->n_threads()) {
   tokens.reserve(static_cast<size_t>(ctx));
   logits.resize(static_cast<size_t>(detail::impl_of(*model).config.n_vocab));
 }
@@ -59,8 +44,7 @@ Session::Session(std::shared_ptr<const Model> model, const SessionParams& params
     throw Error(ErrorKind::invalid_argument,
                 fmt::format("batch size {} must be >= 1", params.n_batch));
   const int32_t ctx = resolve_ctx(*model, params.n_ctx);
-  const int threads = resolve_threads(params.n_threads);
-  impl_ = std::make_unique<Impl>(std::move(model), params, ctx, threads);
+  impl_ = std::make_unique<Impl>(std::move(model), params, ctx, resolve_pool(params));
 }
 
 Session::~Session() = default;
@@ -75,13 +59,22 @@ int32_t Session::n_batch() const {
   return static_cast<int32_t>(impl_->transformer.n_batch());
 }
 int32_t Session::n_threads() const {
-  return impl_->n_threads;
+  return impl_->pool->n_threads();
 }
 KvType Session::kv_type() const {
   return impl_->params.kv_type;
 }
 uint64_t Session::kv_bytes() const {
   return impl_->cache.bytes();
+}
+const std::shared_ptr<ThreadPool>& Session::pool() const {
+  return impl_->pool;
+}
+double Session::decode_step_bytes(int64_t pos) const {
+  const ModelInfo& info = impl_->model->info();
+  const double elt = kv_type() == KvType::f16 ? 2.0 : 4.0;
+  const double kv_row = 2.0 * info.n_layer * info.n_head_kv * info.head_dim * elt;
+  return static_cast<double>(info.weight_bytes_per_token) + kv_row * static_cast<double>(pos + 1);
 }
 int32_t Session::n_past() const {
   return static_cast<int32_t>(impl_->tokens.size());
@@ -127,8 +120,10 @@ std::span<const float> Session::evaluate(std::span<const int32_t> tokens, bool a
     const bool last_chunk = begin + count == n;
     float* out =
         all_logits ? s.logits.data() + begin * n_vocab : (last_chunk ? s.logits.data() : nullptr);
+    auto& pool = detail::impl_of(*s.pool);
+    const std::lock_guard turn(pool.turn);
     s.transformer.forward(tokens.subspan(static_cast<size_t>(begin), static_cast<size_t>(count)),
-                          n_past(), s.cache, s.pool, all_logits, out);
+                          n_past(), s.cache, pool.workers, all_logits, out);
     s.tokens.insert(s.tokens.end(), tokens.begin() + begin, tokens.begin() + begin + count);
   }
   const int64_t rows = all_logits ? n : 1;

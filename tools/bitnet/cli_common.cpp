@@ -11,7 +11,6 @@
 #include <spdlog/spdlog.h>
 
 #include "bitnet/build_info.hpp"
-#include "kernels/kernels.hpp"
 
 namespace bitnet::cli {
 
@@ -61,10 +60,6 @@ const char* to_string(KvType type) noexcept {
   return type == KvType::f16 ? "f16" : "f32";
 }
 
-std::string isa_name() {
-  return kernels::to_string(kernels::table().isa);
-}
-
 std::string utc_timestamp() {
   const std::time_t now = std::time(nullptr);
   std::tm tm{};
@@ -72,12 +67,6 @@ std::string utc_timestamp() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
-}
-
-double decode_step_bytes(const ModelInfo& info, KvType kv, int64_t pos) {
-  const double elt = kv == KvType::f16 ? 2.0 : 4.0;
-  const double kv_row = 2.0 * info.n_layer * info.n_head_kv * info.head_dim * elt;
-  return static_cast<double>(info.weight_bytes_per_token) + kv_row * static_cast<double>(pos + 1);
 }
 
 namespace {
@@ -117,7 +106,7 @@ void print_timings(std::FILE* out, const Stats& stats, const RunReport& report) 
   block += fmt::format("bitnet_perf: {:>16} = {:10.2f} ms / {:5d} tokens\n", "total time",
                        report.total_ms, stats.n_prompt + stats.n_gen);
   block += fmt::format(
-      "bitnet_perf: isa {} | threads {} | ctx {} | kv {} | peak memory {:.1f} MiB\n", isa_name(),
+      "bitnet_perf: isa {} | threads {} | ctx {} | kv {} | peak memory {:.1f} MiB\n", current_isa(),
       report.session->n_threads(), report.session->n_ctx(), to_string(report.session->kv_type()),
       static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0));
   std::fputs(block.c_str(), out);
@@ -136,8 +125,8 @@ json::Value make_receipt(const Stats& stats, const RunReport& report) {
   receipt.set("build_commit", build::kCommit);
   receipt.set("build_type", build::kBuildType);
   receipt.set("compiler", build::kCompiler);
-  receipt.set("cpu_info", kernels::cpu_description());
-  receipt.set("isa", isa_name());
+  receipt.set("cpu_info", cpu_description());
+  receipt.set("isa", current_isa());
   receipt.set("n_threads", session.n_threads());
   receipt.set("n_ctx", session.n_ctx());
   receipt.set("n_batch", session.n_batch());
@@ -190,7 +179,7 @@ json::Value make_receipt(const Stats& stats, const RunReport& report) {
   const int64_t first_pos = int64_t{stats.n_past_start} + stats.n_prompt;
   double bytes = 0.0;
   for (size_t i = 0; i < stats.decode_ms_per_token.size(); ++i) {
-    bytes += decode_step_bytes(info, session.kv_type(), first_pos + static_cast<int64_t>(i));
+    bytes += session.decode_step_bytes(first_pos + static_cast<int64_t>(i));
   }
   receipt.set("decode_bytes_per_token", n_decode > 0 ? bytes / n_decode : 0.0);
   receipt.set("prompt_ids", ints(stats.prompt_ids));

@@ -28,13 +28,8 @@ std::string read_file(const std::string& path);
 // "f16" | "f32"; Error(invalid_argument) otherwise.
 KvType parse_kv_type(std::string_view name);
 const char* to_string(KvType type) noexcept;
-// Name of the kernel variant in use (after --isa / BITNET_ISA).
-std::string isa_name();
 // Current UTC time as ISO 8601 ("2026-01-31T12:00:00Z").
 std::string utc_timestamp();
-// Bytes one decode step at position `pos` reads: every linear weight and the output head,
-// plus K and V of the pos + 1 cached positions in every layer.
-double decode_step_bytes(const ModelInfo& info, KvType kv, int64_t pos);
 
 // What the timing block and the receipt report besides the generate() counters.
 struct RunReport {

@@ -21,9 +21,6 @@
 #include "bitnet/build_info.hpp"
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "kernels/kernels.hpp"
-#include "kernels/thread_pool.hpp"
-#include "probes/probes.hpp"
 
 namespace bitnet::cli {
 
@@ -161,8 +158,8 @@ double peak_share(const TestResult& r) {
 json::Value to_json(const TestResult& r, const ModelInfo& info, const BenchOptions& o) {
   json::Value v = json::Object{};
   v.set("build_commit", build::kCommit);
-  v.set("cpu_info", kernels::cpu_description());
-  v.set("isa", isa_name());
+  v.set("cpu_info", cpu_description());
+  v.set("isa", current_isa());
   v.set("model_filename", info.path);
   v.set("model_type", info.architecture);
   v.set("model_size", info.file_size);
@@ -224,8 +221,8 @@ void print_md(const std::vector<TestResult>& results, const ModelInfo& info) {
     }
     out += fmt::format("| {:<30} | {:>10} | {:>10} | {:<8} | {:>7} | {:>16} | {:>20} | {:>8} | "
                        "{:>8} | {:>8} |\n",
-                       model, human_size(info.file_size), human_params(info.n_params), isa_name(),
-                       r.n_threads, test_name(r),
+                       model, human_size(info.file_size), human_params(info.n_params),
+                       current_isa(), r.n_threads, test_name(r),
                        fmt::format("{:.2f} ± {:.2f}", ts, stddev(r.samples_ts)), gbs, bw, peak);
   }
   out += fmt::format("\nbuild: {} ({})\n", build::kCommit, build::kBuildType);
@@ -282,13 +279,12 @@ int run_bench(const BenchOptions& o) {
   const auto macs_per_token = static_cast<int64_t>(info.i2s_macs_per_token);
 
   // Each limit is measured once per thread count, with a pool of that many threads.
-  const probes::Probe& probe = probes::best_probe();
-  using Measure = double (*)(const probes::Probe&, kernels::ThreadPool&);
+  using Measure = double (*)(ThreadPool&);
   auto limit = [&](std::map<int32_t, double>& measured, int32_t t, Measure measure) {
     auto it = measured.find(t);
     if (it == measured.end()) {
-      kernels::ThreadPool pool(t);
-      it = measured.emplace(t, measure(probe, pool)).first;
+      ThreadPool pool(t);
+      it = measured.emplace(t, measure(pool)).first;
     }
     return it->second;
   };
@@ -317,14 +313,13 @@ int run_bench(const BenchOptions& o) {
       if (n_gen > 0) {
         double bytes = 0.0;
         for (int32_t pos = depth + 1; pos <= depth + n_gen; ++pos)
-          bytes += decode_step_bytes(info, kv, pos);
+          bytes += session.decode_step_bytes(pos);
         r.bytes_per_token = bytes / n_gen;
-        r.bandwidth_gbps = o.bandwidth_gbps > 0
-                               ? o.bandwidth_gbps
-                               : limit(bandwidth, t, probes::measure_bandwidth_gbps);
+        r.bandwidth_gbps =
+            o.bandwidth_gbps > 0 ? o.bandwidth_gbps : limit(bandwidth, t, measure_bandwidth_gbps);
       } else {
         r.macs_per_token = macs_per_token;
-        r.mac_peak_gmacs = limit(mac_peak, t, probes::measure_mac_peak_gmacs);
+        r.mac_peak_gmacs = limit(mac_peak, t, measure_mac_peak_gmacs);
       }
       results.push_back(std::move(r));
     };
@@ -345,7 +340,8 @@ int run_bench(const BenchOptions& o) {
       std::printf("memory bandwidth (streaming-read probe, %d threads): %.2f GB/s\n", t, gbps);
     }
     for (const auto& [t, gmacs] : mac_peak) {
-      std::printf("int8 MAC peak (%s, %d threads): %.2f GMAC/s\n", probe.mac_instruction, t, gmacs);
+      std::printf("int8 MAC peak (%s, %d threads): %.2f GMAC/s\n", mac_peak_instruction().c_str(),
+                  t, gmacs);
     }
     if (!mac_peak.empty()) {
       std::printf("%% peak: pp t/s x %.2f M MAC per token (I2_S matmuls only) over the int8 MAC "
@@ -387,8 +383,9 @@ CommandFn add_bench(CLI::App& root) {
       ->delimiter(',')
       ->capture_default_str()
       ->check(non_negative);
-  cmd->add_option("-t,--threads", o->n_threads,
-                  "Thread counts, comma separated (default: the physical cores this process may use)")
+  cmd->add_option(
+         "-t,--threads", o->n_threads,
+         "Thread counts, comma separated (default: the physical cores this process may use)")
       ->delimiter(',')
       ->capture_default_str()
       ->check(CLI::Range(1, kMaxThreads));

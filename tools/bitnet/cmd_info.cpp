@@ -8,9 +8,9 @@
 #include <fmt/format.h>
 
 #include "bitnet/error.hpp"
+#include "bitnet/system.hpp"
 #include "commands.hpp"
 #include "gguf/gguf.hpp"
-#include "kernels/kernels.hpp"
 #include "model/config.hpp"
 #include "util/json.hpp"
 
@@ -177,7 +177,7 @@ void print_text(const gguf::File& f, const TokenizerSummary& tok,
     fmt::print("name:          {}\n", value_text(*name));
   }
   fmt::print("runnable:      {}\n", reason ? "no: " + *reason : "yes");
-  fmt::print("kernels:       {}\n", kernels::to_string(kernels::table().isa));
+  fmt::print("kernels:       {}\n", current_isa());
 
   fmt::print("\nhyper-parameters:\n");
   for (const auto& [label, suffix] : kHyperParameters) {
@@ -244,7 +244,7 @@ json::Value make_json(const gguf::File& f, const TokenizerSummary& tok,
       {"architecture", f.architecture()},
       {"runnable", !reason},
       {"not_runnable_reason", reason ? json::Value(*reason) : json::Value()},
-      {"kernels", kernels::to_string(kernels::table().isa)},
+      {"kernels", current_isa()},
       {"tokenizer", json::Object{{"model", opt_json(tok.model)},
                                  {"pre", opt_json(tok.pre)},
                                  {"vocab_size", opt_json(tok.vocab_size)},

@@ -86,7 +86,8 @@ int run_perplexity(const PerplexityOptions& o) {
   const int32_t first = n_ctx / 2;
   const auto n_vocab = static_cast<size_t>(info.n_vocab);
   spdlog::info("perplexity: {} tokens, {} chunks of {}, batch {}, {} threads, isa {}",
-               tokens.size(), n_chunk, n_ctx, session.n_batch(), session.n_threads(), isa_name());
+               tokens.size(), n_chunk, n_ctx, session.n_batch(), session.n_threads(),
+               current_isa());
 
   const bool progress = o.json && isatty(STDERR_FILENO);
   double nll = 0.0;
@@ -149,7 +150,7 @@ int run_perplexity(const PerplexityOptions& o) {
     out.set("n_ctx", n_ctx);
     out.set("n_batch", session.n_batch());
     out.set("n_threads", session.n_threads());
-    out.set("isa", isa_name());
+    out.set("isa", current_isa());
     out.set("n_tokens", static_cast<int64_t>(tokens.size()));
     out.set("n_chunks", n_chunk);
     out.set("scored_tokens", count);

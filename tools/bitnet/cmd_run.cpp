@@ -174,7 +174,7 @@ Loaded load(const RunOptions& o, const std::string& path) {
   l.session = std::make_unique<Session>(l.model, sp);
   spdlog::debug("model {}: {} ({} params), ctx {}, {} threads, isa {}", path,
                 l.model->info().architecture, l.model->info().n_params, l.session->n_ctx(),
-                l.session->n_threads(), isa_name());
+                l.session->n_threads(), current_isa());
   return l;
 }
 

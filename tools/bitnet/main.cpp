@@ -9,8 +9,8 @@
 
 #include "bitnet/build_info.hpp"
 #include "bitnet/error.hpp"
+#include "bitnet/system.hpp"
 #include "commands.hpp"
-#include "kernels/kernels.hpp"
 
 namespace {
 
@@ -37,8 +37,8 @@ int main(int argc, char** argv) {
                "bitnet"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(bitnet::build::kVersion) + " (" +
-                                        bitnet::build::kCommit + ", " +
-                                        bitnet::build::kBuildType + ")");
+                                        bitnet::build::kCommit + ", " + bitnet::build::kBuildType +
+                                        ")");
   bool verbose = false;
   std::string log_level;
   std::string isa;
@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
 
   try {
     setup_logging(verbose, log_level);
-    if (!isa.empty()) bitnet::kernels::select_isa(isa);
+    if (!isa.empty()) bitnet::select_isa(isa);
     for (auto& [sub, run] : commands) {
       if (sub->parsed()) return run();
     }

@@ -1,0 +1,35 @@
+// The machine the library runs on: which kernel variant (ISA) computes, what the CPU is, and
+// the physical limits throughput is compared against.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bitnet/session.hpp" // ThreadPool
+
+namespace bitnet {
+
+// Kernel variants by name: "scalar", "avx2", "avx512" (x86-64), "neon", "neon_dotprod"
+// (aarch64). Every variant computes the same results; they differ only in speed.
+
+// The variant in use, chosen on first use: BITNET_ISA if set, else the best this CPU runs.
+std::string current_isa();
+// Sessions created from now on use `name`. Error(invalid_argument) naming the available variants
+// when the name is unknown or this CPU cannot run it (never a silent fallback).
+void select_isa(std::string_view name);
+std::vector<std::string> available_isas(); // this CPU runs them (best last)
+std::vector<std::string> compiled_isas();  // this build has them
+// One line: the CPU model and the features that matter, e.g. "Intel Xeon ... [avx2+fma+f16c]".
+std::string cpu_description();
+
+// Physical limits, measured on this machine with the threads of `pool` (the best of a few
+// timed passes, about a second in all): the streaming-read memory bandwidth in GB/s,
+// and the peak rate of the best int8 multiply-accumulate instruction this CPU runs in
+// G multiply-accumulates per second.
+double measure_bandwidth_gbps(ThreadPool& pool);
+double measure_mac_peak_gmacs(ThreadPool& pool);
+// What the MAC peak counts, e.g. "vpdpbusd (AVX-512 VNNI)".
+std::string mac_peak_instruction();
+
+} // namespace bitnet

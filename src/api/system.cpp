@@ -1,0 +1,62 @@
+// include/bitnet/system.hpp: the kernel table's variant, CPU detection and the probes.
+#include "bitnet/system.hpp"
+
+#include <mutex>
+
+#include "kernels/kernels.hpp"
+#include "probes/probes.hpp"
+#include "runtime/session_impl.hpp"
+
+namespace bitnet {
+
+namespace {
+
+std::vector<std::string> names(const std::vector<kernels::Isa>& isas) {
+  std::vector<std::string> out;
+  for (const kernels::Isa isa : isas)
+    out.emplace_back(kernels::to_string(isa));
+  return out;
+}
+
+// Runs a probe on the pool's workers, in turn with the sessions that share it.
+template <typename Measure> double measure(ThreadPool& pool, Measure measure) {
+  auto& p = detail::impl_of(pool);
+  const std::lock_guard turn(p.turn);
+  return measure(probes::best_probe(), p.workers);
+}
+
+} // namespace
+
+std::string current_isa() {
+  return kernels::to_string(kernels::table().isa);
+}
+
+void select_isa(std::string_view name) {
+  kernels::select_isa(name);
+}
+
+std::vector<std::string> available_isas() {
+  return names(kernels::available_isas());
+}
+
+std::vector<std::string> compiled_isas() {
+  return names(kernels::compiled_isas());
+}
+
+std::string cpu_description() {
+  return kernels::cpu_description();
+}
+
+double measure_bandwidth_gbps(ThreadPool& pool) {
+  return measure(pool, probes::measure_bandwidth_gbps);
+}
+
+double measure_mac_peak_gmacs(ThreadPool& pool) {
+  return measure(pool, probes::measure_mac_peak_gmacs);
+}
+
+std::string mac_peak_instruction() {
+  return probes::best_probe().mac_instruction;
+}
+
+} // namespace bitnet
