@@ -1,5 +1,5 @@
-// Internal: intrinsic helpers shared by the AVX2 and AVX-512 translation units only (both are
-// compiled with at least AVX2+FMA+F16C). Internal linkage for the reason given in
+// Internal: intrinsic helpers shared by the AVX2, AVX-VNNI and AVX-512 translation units only
+// (all are compiled with at least AVX2+FMA+F16C). Internal linkage for the reason given in
 // kernel_common.hpp.
 #pragma once
 
@@ -12,9 +12,6 @@
 
 namespace bitnet::kernels {
 namespace {
-
-// Tokens that share one unpacked I2_S weight block in the gemm.
-inline constexpr int kI2sTileTokens = 8;
 
 // Decode streams each I2_S weight byte from memory once; the unpack leaves the core too
 // few loads in flight for the hardware prefetcher alone to keep up, so gemv prefetches
@@ -92,6 +89,110 @@ void q8_0_gemm_avx(Dot4 dot4, const uint8_t* w, int64_t k, int64_t r0, int64_t r
   q8_0_gemm_rows([&](auto nr, auto... args) { q8_0_rows_dot<decltype(nr)::value>(dot4, args...); },
                  w, k, r0, r1, xq, n_tok, out, ld_out);
 }
+
+// The 256-bit gemm tile (kernel_common.hpp, i2s_gemm_panels) of the AVX2 and AVX-VNNI
+// variants: 16 rows (two ymm of 8 rows × 4 codes) × Mac::kTokens tokens. They differ only
+// in Mac, the multiply step:
+//   step(acc, codes, act)   acc plus the products of codes (u8) and act (s8) summed per
+//                           lane (into int16 or int32 lanes);
+//   widen(acc)              the 8 int32 row sums of acc;
+//   kTokens, kChunk         the tile's tokens and the panel's inputs (acc must not overflow
+//                           within kChunk / 4 steps).
+template <class Mac> struct I2sTile256 {
+  static constexpr int kVecs = 2;
+  static constexpr int64_t kRows = 8 * kVecs;
+  static constexpr int kTokens = Mac::kTokens;
+  static constexpr int64_t kChunk = Mac::kChunk;
+
+  // The 8 rows' packed bytes of block b, transposed as 8×8 dwords: vector d holds packed
+  // dword d of the 8 rows in order, whose four 2-bit fields are the codes of steps d,
+  // 8 + d, 16 + d and 24 + d (the I2_S byte j holds inputs j, 32 + j, 64 + j and 96 + j
+  // from the top bits down).
+  static void pack8(const uint8_t* const* rows, int64_t b, int8_t* dst) {
+    __m256i x[8];
+    for (int i = 0; i < 8; ++i)
+      x[i] = load256(rows[i] + b * 32);
+    __m256i lo[4], hi[4];
+    for (int i = 0; i < 4; ++i) {
+      lo[i] = _mm256_unpacklo_epi32(x[2 * i], x[2 * i + 1]);
+      hi[i] = _mm256_unpackhi_epi32(x[2 * i], x[2 * i + 1]);
+    }
+    // rows 0-3 (c) and 4-7 (e) of dwords j (low lane) and 4 + j (high lane)
+    const __m256i c[4] = {_mm256_unpacklo_epi64(lo[0], lo[1]), _mm256_unpackhi_epi64(lo[0], lo[1]),
+                          _mm256_unpacklo_epi64(hi[0], hi[1]), _mm256_unpackhi_epi64(hi[0], hi[1])};
+    const __m256i e[4] = {_mm256_unpacklo_epi64(lo[2], lo[3]), _mm256_unpackhi_epi64(lo[2], lo[3]),
+                          _mm256_unpacklo_epi64(hi[2], hi[3]), _mm256_unpackhi_epi64(hi[2], hi[3])};
+    __m256i y[8];
+    for (int j = 0; j < 4; ++j) {
+      y[j] = _mm256_permute2x128_si256(c[j], e[j], 0x20);
+      y[j + 4] = _mm256_permute2x128_si256(c[j], e[j], 0x31);
+    }
+    const __m256i mask = _mm256_set1_epi8(3);
+    const auto put = [&](int step, __m256i v) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + step * kRows * 4), v);
+    };
+    for (int d = 0; d < 8; ++d) {
+      put(d, _mm256_and_si256(_mm256_srli_epi16(y[d], 6), mask));
+      put(8 + d, _mm256_and_si256(_mm256_srli_epi16(y[d], 4), mask));
+      put(16 + d, _mm256_and_si256(_mm256_srli_epi16(y[d], 2), mask));
+      put(24 + d, _mm256_and_si256(y[d], mask));
+    }
+  }
+
+  static void pack(const uint8_t* w, int64_t row_bytes, int rows, int64_t kc, int8_t* panel) {
+    const uint8_t* row[kRows];
+    for (int j = 0; j < kRows; ++j)
+      row[j] = w + (j < rows ? j : rows - 1) * row_bytes;
+    for (int64_t b = 0; b < kc / kI2sBlock; ++b)
+      for (int h = 0; h < kRows / 8; ++h)
+        pack8(row + 8 * h, b, panel + b * 32 * kRows * 4 + h * 32);
+  }
+
+  template <int NT>
+  static void dot(const int8_t* panel, int64_t kc, const int8_t* q, int64_t q_stride,
+                  int32_t* sums) {
+    // Every loop over acc is unrolled, so the accumulators live in registers.
+    __m256i acc[NT][kVecs];
+#pragma GCC unroll 16
+    for (int t = 0; t < NT; ++t)
+      for (int v = 0; v < kVecs; ++v)
+        acc[t][v] = _mm256_setzero_si256();
+    for (int64_t s = 0; s < kc / 4; ++s) {
+      __m256i p[kVecs];
+      for (int v = 0; v < kVecs; ++v)
+        p[v] = load256(panel + s * kRows * 4 + 32 * v);
+#pragma GCC unroll 16
+      for (int t = 0; t < NT; ++t) {
+        int32_t a;
+        std::memcpy(&a, q + t * q_stride + 4 * s, sizeof a);
+        const __m256i av = _mm256_set1_epi32(a);
+        for (int v = 0; v < kVecs; ++v)
+          acc[t][v] = Mac::step(acc[t][v], p[v], av);
+      }
+    }
+#pragma GCC unroll 16
+    for (int t = 0; t < NT; ++t)
+      for (int v = 0; v < kVecs; ++v) {
+        auto* dst = reinterpret_cast<__m256i*>(sums + t * kRows + 8 * v);
+        _mm256_storeu_si256(dst, _mm256_add_epi32(_mm256_loadu_si256(dst), Mac::widen(acc[t][v])));
+      }
+  }
+
+  // i2s_rescale on 8 lanes: the same float operations in the same order.
+  static void store(const int32_t* sums, int rows, int32_t act_sum, float act_scale, float w_scale,
+                    float* out) {
+    const __m256 vsum = _mm256_set1_ps(static_cast<float>(act_sum));
+    const __m256 vact = _mm256_set1_ps(act_scale);
+    const __m256 vw = _mm256_set1_ps(w_scale);
+    int j = 0;
+    for (; j + 8 <= rows; j += 8) {
+      const __m256 f = _mm256_cvtepi32_ps(load256(sums + j));
+      _mm256_storeu_ps(out + j, _mm256_mul_ps(_mm256_div_ps(_mm256_sub_ps(f, vsum), vact), vw));
+    }
+    for (; j < rows; ++j)
+      out[j] = i2s_rescale(sums[j], act_sum, act_scale, w_scale);
+  }
+};
 
 } // namespace
 } // namespace bitnet::kernels

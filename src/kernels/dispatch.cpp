@@ -23,8 +23,9 @@ namespace bitnet::kernels {
 namespace {
 
 struct CpuFeatures {
-  bool avx2 = false;   // AVX2 + FMA + F16C, with YMM state saved by the OS
-  bool avx512 = false; // AVX-512 F+BW+VL+VNNI, with ZMM state saved by the OS
+  bool avx2 = false;    // AVX2 + FMA + F16C, with YMM state saved by the OS
+  bool avxvnni = false; // AVX2 and the VEX-encoded 256-bit vpdpbusd (AVX-VNNI)
+  bool avx512 = false;  // AVX-512 F+BW+VL+VNNI, with ZMM state saved by the OS
   bool neon = false;
   bool dotprod = false;
   std::string model;
@@ -67,12 +68,19 @@ CpuFeatures detect() {
   const bool os_zmm = (xcr0 & 0xE6) == 0xE6; // plus opmask, ZMM0-15 hi, ZMM16-31
   if (__get_cpuid_max(0, nullptr) < 7) return f;
   __cpuid_count(7, 0, a, b, c, d);
+  const unsigned max_subleaf = a;
   const bool avx2 = b & (1u << 5);
   const bool avx512f = b & (1u << 16);
   const bool avx512bw = b & (1u << 30);
   const bool avx512vl = b & (1u << 31);
   const bool avx512vnni = c & (1u << 11);
+  bool avx_vnni = false;
+  if (max_subleaf >= 1) {
+    __cpuid_count(7, 1, a, b, c, d);
+    avx_vnni = a & (1u << 4);
+  }
   f.avx2 = avx2 && fma && f16c && os_ymm;
+  f.avxvnni = f.avx2 && avx_vnni;
   f.avx512 = f.avx2 && avx512f && avx512bw && avx512vl && avx512vnni && os_zmm;
   return f;
 }
@@ -98,7 +106,9 @@ const CpuFeatures& features() {
   return f;
 }
 
-constexpr std::array kAllIsas{Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon, Isa::neon_dotprod};
+// Best last within each architecture: dispatch prefers avx512 to avxvnni when a CPU has both.
+constexpr std::array kAllIsas{Isa::scalar, Isa::avx2, Isa::avxvnni,
+                              Isa::avx512, Isa::neon, Isa::neon_dotprod};
 
 bool compiled(Isa isa) {
   switch (isa) {
@@ -106,6 +116,7 @@ bool compiled(Isa isa) {
     return true;
 #if defined(__x86_64__) || defined(_M_X64)
   case Isa::avx2:
+  case Isa::avxvnni:
   case Isa::avx512:
     return true;
 #elif defined(__aarch64__)
@@ -125,6 +136,8 @@ bool supported(Isa isa) {
     return true;
   case Isa::avx2:
     return f.avx2;
+  case Isa::avxvnni:
+    return f.avxvnni;
   case Isa::avx512:
     return f.avx512;
   case Isa::neon:
@@ -180,6 +193,8 @@ const char* to_string(Isa isa) noexcept {
     return "scalar";
   case Isa::avx2:
     return "avx2";
+  case Isa::avxvnni:
+    return "avxvnni";
   case Isa::avx512:
     return "avx512";
   case Isa::neon:
@@ -210,6 +225,8 @@ const Table& table_for(Isa isa) {
 #if defined(__x86_64__) || defined(_M_X64)
   case Isa::avx2:
     return table_avx2();
+  case Isa::avxvnni:
+    return table_avxvnni();
   case Isa::avx512:
     return table_avx512();
 #elif defined(__aarch64__)
@@ -245,6 +262,7 @@ std::string cpu_description() {
   const CpuFeatures& f = features();
   std::vector<const char*> feats;
   if (f.avx2) feats.push_back("avx2+fma+f16c");
+  if (f.avxvnni) feats.push_back("avx_vnni");
   if (f.avx512) feats.push_back("avx512f+bw+vl+vnni");
   if (f.neon) feats.push_back("neon");
   if (f.dotprod) feats.push_back("dotprod");

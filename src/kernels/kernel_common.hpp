@@ -56,13 +56,6 @@ inline float q8_id(float amax) {
   return amax != 0.0f ? 127.0f / amax : 0.0f;
 }
 
-// Cache tiling of the I2_S gemm. A group of up to NT tokens × kI2sTileBlocks·128
-// activations (16 KiB for NT = 8) stays in L1 while kI2sTileRows rows of weights pass over
-// it (their 64 KiB chunk, and the whole rows, stay in L2), so each activation byte fetched
-// from L3 serves 128 rows. The int32 sums are exact, so splitting k changes no result.
-inline constexpr int64_t kI2sTileRows = 128;
-inline constexpr int64_t kI2sTileBlocks = 16;
-
 // Calls f(std::integral_constant<int, nt>{}) for a run-time 1 <= nt <= NT.
 template <int NT, class F> void with_token_count(int nt, F&& f) {
   if constexpr (NT > 1) {
@@ -71,33 +64,73 @@ template <int NT, class F> void with_token_count(int nt, F&& f) {
   f(std::integral_constant<int, NT>{});
 }
 
-// The I2_S gemm loop shared by the SIMD variants.
-// row_dot(std::integral_constant<int, nt>, w, n_blocks, q, q_stride, sums) adds to sums[t]
-// the Σ code·q of n_blocks packed blocks at w against token t's activations at
-// q + t·q_stride, for t < nt.
-template <int NT, class RowDot>
-void i2s_gemm_tiled(RowDot row_dot, const uint8_t* w, float w_scale, int64_t k, int64_t r0,
-                    int64_t r1, const int8_t* q, const float* act_scale, const int32_t* act_sum,
-                    int64_t n_tok, float* out, int64_t ld_out) {
-  const int64_t nb = k / kI2sBlock;
-  for (int64_t rb = r0; rb < r1; rb += kI2sTileRows) {
-    const int64_t re = rb + kI2sTileRows < r1 ? rb + kI2sTileRows : r1;
-    for (int64_t t0 = 0; t0 < n_tok; t0 += NT) {
-      const int nt = n_tok - t0 < NT ? static_cast<int>(n_tok - t0) : NT;
-      int32_t sums[kI2sTileRows][NT] = {};
-      for (int64_t b0 = 0; b0 < nb; b0 += kI2sTileBlocks) {
-        const int64_t n_blocks = nb - b0 < kI2sTileBlocks ? nb - b0 : kI2sTileBlocks;
-        for (int64_t r = rb; r < re; ++r) {
-          with_token_count<NT>(nt, [&](auto nt_c) {
-            row_dot(nt_c, w + r * (k / 4) + b0 * (kI2sBlock / 4), n_blocks,
-                    q + t0 * k + b0 * kI2sBlock, k, sums[r - rb]);
+// The I2_S gemm of the SIMD variants. Prefill is compute bound, so the codes of a few rows
+// are unpacked once into a panel that stays in L1 and is reused by every token of a token
+// block; a register tile of rows × tokens then needs no unpacking and no horizontal sums:
+//
+//   A panel covers Tile::kRows rows (padded with copies of the last row, whose sums are
+//   never stored) and kc inputs as kc/4 steps. Step s holds, for each row j, the codes of
+//   inputs 4s..4s+3 as the 4 bytes at panel[(s·kRows + j)·4 ..]. A SIMD vector of a step
+//   thus holds whole rows, each lane four codes: the int8 dot instructions (vpdpbusd,
+//   vpmaddubsw + vpmaddwd, sdot) multiply it by a token's 4 activations broadcast to every
+//   lane, and each lane accumulates one row's sum.
+//
+// Tile (one per variant) provides:
+//   kRows, kTokens, kChunk      rows per panel, tokens per register tile, inputs per panel
+//                               (a multiple of kI2sBlock);
+//   pack(w, row_bytes, rows, kc, panel)
+//                               the panel of rows [0, rows) of the packed rows at w (row r at
+//                               w + r·row_bytes, the chunk's first byte);
+//   dot<nt>(panel, kc, q, q_stride, sums)
+//                               sums[t·kRows + j] += Σ code·q of row j against token t's kc
+//                               activations at q + t·q_stride, for t < nt;
+//   store(sums, rows, act_sum, act_scale, w_scale, out)
+//                               out[j] = i2s_rescale(sums[j], ...) for j < rows.
+// The int32 sums are exact, so neither the chunking of k nor the tiling changes a result.
+inline constexpr int64_t kI2sTokenBlock = 128; // tokens sharing each panel
+
+// Prefetches `bytes` (at most; a multiple of 64) of each of `rows` rows at p.
+inline void prefetch_rows(const uint8_t* p, int64_t row_bytes, int64_t rows, int64_t bytes) {
+  for (int64_t j = 0; j < rows; ++j)
+    for (int64_t off = 0; off < bytes; off += 64)
+      __builtin_prefetch(p + j * row_bytes + off);
+}
+
+template <class Tile>
+void i2s_gemm_panels(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1,
+                     const int8_t* q, const float* act_scale, const int32_t* act_sum, int64_t n_tok,
+                     float* out, int64_t ld_out) {
+  constexpr int64_t kRows = Tile::kRows;
+  constexpr int64_t kChunk = Tile::kChunk;
+  static_assert(kChunk % kI2sBlock == 0);
+  alignas(64) int8_t panel[kRows * kChunk];
+  alignas(64) int32_t sums[kI2sTokenBlock * kRows];
+  const int64_t row_bytes = k / 4;
+  for (int64_t tb = 0; tb < n_tok; tb += kI2sTokenBlock) {
+    const int64_t n_tb = n_tok - tb < kI2sTokenBlock ? n_tok - tb : kI2sTokenBlock;
+    for (int64_t rb = r0; rb < r1; rb += kRows) {
+      const int rows = r1 - rb < kRows ? static_cast<int>(r1 - rb) : static_cast<int>(kRows);
+      std::memset(sums, 0, sizeof(int32_t) * static_cast<size_t>(n_tb * kRows));
+      for (int64_t kb = 0; kb < k; kb += kChunk) {
+        const int64_t kc = k - kb < kChunk ? k - kb : kChunk;
+        Tile::pack(w + rb * row_bytes + kb / 4, row_bytes, rows, kc, panel);
+        // The weights come from memory (each matrix is read once per token block): the
+        // next panel's bytes are fetched while this one is multiplied.
+        if (kb + kChunk < k)
+          prefetch_rows(w + rb * row_bytes + (kb + kChunk) / 4, row_bytes, rows, kChunk / 4);
+        else if (rb + kRows < r1)
+          prefetch_rows(w + (rb + kRows) * row_bytes, row_bytes, kRows, kChunk / 4);
+        for (int64_t t = 0; t < n_tb; t += Tile::kTokens) {
+          const int nt = n_tb - t < Tile::kTokens ? static_cast<int>(n_tb - t) : Tile::kTokens;
+          with_token_count<Tile::kTokens>(nt, [&](auto nt_c) {
+            Tile::template dot<decltype(nt_c)::value>(panel, kc, q + (tb + t) * k + kb, k,
+                                                      sums + t * kRows);
           });
         }
       }
-      for (int64_t r = rb; r < re; ++r)
-        for (int t = 0; t < nt; ++t)
-          out[(t0 + t) * ld_out + r] =
-              i2s_rescale(sums[r - rb][t], act_sum[t0 + t], act_scale[t0 + t], w_scale);
+      for (int64_t t = 0; t < n_tb; ++t)
+        Tile::store(sums + t * kRows, rows, act_sum[tb + t], act_scale[tb + t], w_scale,
+                    out + (tb + t) * ld_out + rb);
     }
   }
 }

@@ -12,49 +12,37 @@
 namespace bitnet::kernels {
 namespace {
 
-// Int16 partial sums are widened to int32 every kFlushBlocks blocks. Per block a lane
-// gains at most 4 maddubs pairs of |code·q| ≤ 3·128, i.e. 3072, so 8 blocks stay below
-// 32767 even for the never-written code 3.
+// The gemv's int16 partial sums are widened to int32 every kFlushBlocks blocks. Per block
+// a lane gains at most 4 maddubs pairs of |code·q| ≤ 3·128, i.e. 3072, so 8 blocks stay
+// below 32767 even for the never-written code 3.
 constexpr int64_t kFlushBlocks = 8;
 
-// Adds to sums[t] the Σ code·q of nb packed I2_S blocks at w against token t's activations
-// at q + t·q_stride, t < NT. Each 128-weight block is unpacked once into four code vectors
-// and used for all NT tokens.
-template <int NT>
-void i2s_row_dot(const uint8_t* w, int64_t nb, const int8_t* q, int64_t q_stride, int32_t* sums) {
+// Σ code·q of nb packed I2_S blocks at w against the activations at q (a single row of
+// the gemv).
+int32_t i2s_row_dot(const uint8_t* w, int64_t nb, const int8_t* q) {
   const __m256i mask = _mm256_set1_epi8(3);
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256i acc32[NT];
-  for (int t = 0; t < NT; ++t)
-    acc32[t] = _mm256_setzero_si256();
+  __m256i acc32 = _mm256_setzero_si256();
   for (int64_t b0 = 0; b0 < nb; b0 += kFlushBlocks) {
     const int64_t b1 = b0 + kFlushBlocks < nb ? b0 + kFlushBlocks : nb;
-    __m256i acc16[NT];
-    for (int t = 0; t < NT; ++t)
-      acc16[t] = _mm256_setzero_si256();
+    __m256i acc16 = _mm256_setzero_si256();
     for (int64_t b = b0; b < b1; ++b) {
-      if constexpr (NT == 1)
-        _mm_prefetch(reinterpret_cast<const char*>(w + b * 32 + kI2sPrefetchBytes), _MM_HINT_T0);
-      const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * 32));
-      const __m256i c0 = _mm256_and_si256(_mm256_srli_epi16(packed, 6), mask);
-      const __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(packed, 4), mask);
-      const __m256i c2 = _mm256_and_si256(_mm256_srli_epi16(packed, 2), mask);
-      const __m256i c3 = _mm256_and_si256(packed, mask);
-#pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) {
-        const int8_t* qb = q + t * q_stride + b * kI2sBlock;
-        const __m256i s01 = _mm256_add_epi16(_mm256_maddubs_epi16(c0, load256(qb)),
-                                             _mm256_maddubs_epi16(c1, load256(qb + 32)));
-        const __m256i s23 = _mm256_add_epi16(_mm256_maddubs_epi16(c2, load256(qb + 64)),
-                                             _mm256_maddubs_epi16(c3, load256(qb + 96)));
-        acc16[t] = _mm256_add_epi16(acc16[t], _mm256_add_epi16(s01, s23));
-      }
+      _mm_prefetch(reinterpret_cast<const char*>(w + b * 32 + kI2sPrefetchBytes), _MM_HINT_T0);
+      const __m256i packed = load256(w + b * 32);
+      const int8_t* qb = q + b * kI2sBlock;
+      const __m256i s01 = _mm256_add_epi16(
+          _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(packed, 6), mask), load256(qb)),
+          _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(packed, 4), mask),
+                               load256(qb + 32)));
+      const __m256i s23 = _mm256_add_epi16(
+          _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(packed, 2), mask),
+                               load256(qb + 64)),
+          _mm256_maddubs_epi16(_mm256_and_si256(packed, mask), load256(qb + 96)));
+      acc16 = _mm256_add_epi16(acc16, _mm256_add_epi16(s01, s23));
     }
-    for (int t = 0; t < NT; ++t)
-      acc32[t] = _mm256_add_epi32(acc32[t], _mm256_madd_epi16(acc16[t], ones));
+    acc32 = _mm256_add_epi32(acc32, _mm256_madd_epi16(acc16, ones));
   }
-  for (int t = 0; t < NT; ++t)
-    sums[t] += hsum_i32(acc32[t]);
+  return hsum_i32(acc32);
 }
 
 // Σ code·q of two rows, w0 and w1, against one token (the gemv's two streams): on one core
@@ -106,18 +94,37 @@ void i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1
         out[rb] = i2s_rescale(sums[1], act_sum, act_scale, w_scale);
       },
       [&](int64_t r) {
-        int32_t sum = 0;
-        i2s_row_dot<1>(w + r * stride, k / kI2sBlock, q, k, &sum);
-        out[r] = i2s_rescale(sum, act_sum, act_scale, w_scale);
+        out[r] =
+            i2s_rescale(i2s_row_dot(w + r * stride, k / kI2sBlock, q), act_sum, act_scale, w_scale);
       });
 }
+
+// The gemm's multiply step (avx2_common.hpp, I2sTile256). vpmaddubsw sums two code·q
+// products into each int16 lane, which gains at most 2·3·128 per step even for the
+// never-written code 3, so a chunk of 32 steps stays below 32767. 5 tokens: 10
+// accumulators + 2 panel vectors + the broadcast + the product = 14 ymm registers.
+// The lanes hold the negated sums: GCC 12 compiles acc + product into a fresh register and
+// a copy back (and spills with 12 accumulators) but keeps acc − product in place, which the
+// asm pins.
+struct Maddubs {
+  static constexpr int kTokens = 5;
+  static constexpr int64_t kChunk = 128;
+  static __m256i step(__m256i acc, __m256i codes, __m256i act) {
+    __m256i product;
+    __asm__("vpmaddubsw %[act], %[codes], %[product]\n\t"
+            "vpsubw %[product], %[acc], %[acc]"
+            : [acc] "+x"(acc), [product] "=&x"(product)
+            : [codes] "x"(codes), [act] "x"(act));
+    return acc;
+  }
+  static __m256i widen(__m256i acc) { return _mm256_madd_epi16(acc, _mm256_set1_epi16(-1)); }
+};
 
 void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
               const float* act_scale, const int32_t* act_sum, int64_t n_tok, float* out,
               int64_t ld_out) {
-  i2s_gemm_tiled<kI2sTileTokens>(
-      [](auto nt, auto... args) { i2s_row_dot<decltype(nt)::value>(args...); }, w, w_scale, k, r0,
-      r1, q, act_scale, act_sum, n_tok, out, ld_out);
+  i2s_gemm_panels<I2sTile256<Maddubs>>(w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out,
+                                       ld_out);
 }
 
 void quantize_act(const float* x, int64_t n, int8_t* q, float* scale_out, int32_t* sum_out) {

@@ -25,36 +25,29 @@ inline __m512i load512(const void* p) {
   return _mm512_loadu_si512(p);
 }
 
-// Adds to sums[t] the Σ code·q of nb packed I2_S blocks at w against token t's activations
-// at q + t·q_stride, t < NT.
+// Σ code·q of nb packed I2_S blocks at w against the activations at q (a row of the gemv).
 // A block's 32 bytes are broadcast to both 256-bit halves and shifted by (6 | 4) and
 // (2 | 0): the low half then holds the codes of elements j, the high half those of 32 + j
 // (resp. 64 + j and 96 + j), i.e. the codes of elements 0..63 and 64..127 in order, which
 // line up with two plain 64-byte loads of the activations.
-template <int NT>
-void i2s_row_dot(const uint8_t* w, int64_t nb, const int8_t* q, int64_t q_stride, int32_t* sums) {
+int32_t i2s_row_dot(const uint8_t* w, int64_t nb, const int8_t* q) {
   const __m512i mask = _mm512_set1_epi8(3);
   const __m512i shift_first = _mm512_inserti64x4(_mm512_set1_epi16(6), _mm256_set1_epi16(4), 1);
   const __m512i shift_second = _mm512_inserti64x4(_mm512_set1_epi16(2), _mm256_set1_epi16(0), 1);
-  // vpdpbusd has a latency of several cycles: with few tokens, consecutive blocks go to
-  // separate accumulator sets so the chains overlap (integer sums: order is irrelevant).
-  constexpr int kSets = NT <= 2 ? 2 : 1;
-  __m512i acc[kSets][NT][2];
+  // vpdpbusd has a latency of several cycles: consecutive blocks go to separate
+  // accumulator pairs so the chains overlap (integer sums: order is irrelevant).
+  constexpr int kSets = 2;
+  __m512i acc[kSets][2];
   for (auto& set : acc)
-    for (auto& tok : set)
-      tok[0] = tok[1] = _mm512_setzero_si512();
-  const auto block = [&](int64_t b, __m512i(&a)[NT][2]) {
-    if constexpr (NT == 1)
-      _mm_prefetch(reinterpret_cast<const char*>(w + b * 32 + kI2sPrefetchBytes), _MM_HINT_T0);
+    set[0] = set[1] = _mm512_setzero_si512();
+  const auto block = [&](int64_t b, __m512i(&a)[2]) {
+    _mm_prefetch(reinterpret_cast<const char*>(w + b * 32 + kI2sPrefetchBytes), _MM_HINT_T0);
     const __m512i packed = _mm512_broadcast_i64x4(load256(w + b * 32));
     const __m512i c01 = _mm512_and_si512(_mm512_srlv_epi16(packed, shift_first), mask);
     const __m512i c23 = _mm512_and_si512(_mm512_srlv_epi16(packed, shift_second), mask);
-#pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) {
-      const int8_t* qb = q + t * q_stride + b * kI2sBlock;
-      a[t][0] = _mm512_dpbusd_epi32(a[t][0], c01, load512(qb));
-      a[t][1] = _mm512_dpbusd_epi32(a[t][1], c23, load512(qb + 64));
-    }
+    const int8_t* qb = q + b * kI2sBlock;
+    a[0] = _mm512_dpbusd_epi32(a[0], c01, load512(qb));
+    a[1] = _mm512_dpbusd_epi32(a[1], c23, load512(qb + 64));
   };
   int64_t b = 0;
   for (; b + kSets <= nb; b += kSets)
@@ -62,29 +55,118 @@ void i2s_row_dot(const uint8_t* w, int64_t nb, const int8_t* q, int64_t q_stride
       block(b + s, acc[s]);
   for (; b < nb; ++b)
     block(b, acc[0]);
-  for (int t = 0; t < NT; ++t) {
-    __m512i total = _mm512_add_epi32(acc[0][t][0], acc[0][t][1]);
-    for (int s = 1; s < kSets; ++s)
-      total = _mm512_add_epi32(total, _mm512_add_epi32(acc[s][t][0], acc[s][t][1]));
-    sums[t] += _mm512_reduce_add_epi32(total);
-  }
+  __m512i total = _mm512_add_epi32(acc[0][0], acc[0][1]);
+  for (int s = 1; s < kSets; ++s)
+    total = _mm512_add_epi32(total, _mm512_add_epi32(acc[s][0], acc[s][1]));
+  return _mm512_reduce_add_epi32(total);
 }
 
 void i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
               float act_scale, int32_t act_sum, float* out) {
-  for (int64_t r = r0; r < r1; ++r) {
-    int32_t sum = 0;
-    i2s_row_dot<1>(w + r * (k / 4), k / kI2sBlock, q, k, &sum);
-    out[r] = i2s_rescale(sum, act_sum, act_scale, w_scale);
-  }
+  for (int64_t r = r0; r < r1; ++r)
+    out[r] =
+        i2s_rescale(i2s_row_dot(w + r * (k / 4), k / kI2sBlock, q), act_sum, act_scale, w_scale);
 }
+
+// The gemm's register tile (kernel_common.hpp, i2s_gemm_panels): 32 rows (two zmm of 16
+// rows × 4 codes) × 12 tokens. Per step, 2 panel loads and 12 broadcast loads feed 24
+// vpdpbusd into 24 accumulators; with the 2 panel vectors and the broadcast that is 27 of
+// the 32 zmm registers.
+struct I2sTile {
+  static constexpr int64_t kRows = 32;
+  static constexpr int kTokens = 12;
+  static constexpr int64_t kChunk = 512; // a 16 KiB panel
+
+  // Rows i and i + 8 of 16 (the 32 packed bytes of one block each) are transposed as 8×8
+  // dwords in both 256-bit halves, so vector d holds packed dword d of the 16 rows in
+  // order; its four 2-bit fields are the codes of steps d, 8 + d, 16 + d and 24 + d (the
+  // I2_S byte j holds inputs j, 32 + j, 64 + j and 96 + j from the top bits down).
+  static void pack16(const uint8_t* const* rows, int64_t b, int8_t* dst) {
+    __m512i x[8];
+    for (int i = 0; i < 8; ++i)
+      x[i] = _mm512_inserti64x4(_mm512_castsi256_si512(load256(rows[i] + b * 32)),
+                                load256(rows[i + 8] + b * 32), 1);
+    __m512i lo[4], hi[4];
+    for (int i = 0; i < 4; ++i) {
+      lo[i] = _mm512_unpacklo_epi32(x[2 * i], x[2 * i + 1]);
+      hi[i] = _mm512_unpackhi_epi32(x[2 * i], x[2 * i + 1]);
+    }
+    // rows 0-3 (c) and 4-7 (e) of dwords j and 4 + j, per 128-bit lane
+    const __m512i c[4] = {_mm512_unpacklo_epi64(lo[0], lo[1]), _mm512_unpackhi_epi64(lo[0], lo[1]),
+                          _mm512_unpacklo_epi64(hi[0], hi[1]), _mm512_unpackhi_epi64(hi[0], hi[1])};
+    const __m512i e[4] = {_mm512_unpacklo_epi64(lo[2], lo[3]), _mm512_unpackhi_epi64(lo[2], lo[3]),
+                          _mm512_unpacklo_epi64(hi[2], hi[3]), _mm512_unpackhi_epi64(hi[2], hi[3])};
+    const __m512i first = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+    const __m512i second = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    __m512i y[8];
+    for (int j = 0; j < 4; ++j) {
+      y[j] = _mm512_permutex2var_epi64(c[j], first, e[j]);
+      y[j + 4] = _mm512_permutex2var_epi64(c[j], second, e[j]);
+    }
+    const __m512i mask = _mm512_set1_epi8(3);
+    for (int d = 0; d < 8; ++d) {
+      _mm512_storeu_si512(dst + (d)*kRows * 4, _mm512_and_si512(_mm512_srli_epi16(y[d], 6), mask));
+      _mm512_storeu_si512(dst + (8 + d) * kRows * 4,
+                          _mm512_and_si512(_mm512_srli_epi16(y[d], 4), mask));
+      _mm512_storeu_si512(dst + (16 + d) * kRows * 4,
+                          _mm512_and_si512(_mm512_srli_epi16(y[d], 2), mask));
+      _mm512_storeu_si512(dst + (24 + d) * kRows * 4, _mm512_and_si512(y[d], mask));
+    }
+  }
+
+  static void pack(const uint8_t* w, int64_t row_bytes, int rows, int64_t kc, int8_t* panel) {
+    const uint8_t* row[kRows];
+    for (int j = 0; j < kRows; ++j)
+      row[j] = w + (j < rows ? j : rows - 1) * row_bytes;
+    for (int64_t b = 0; b < kc / kI2sBlock; ++b)
+      for (int h = 0; h < kRows / 16; ++h)
+        pack16(row + 16 * h, b, panel + b * 32 * kRows * 4 + h * 64);
+  }
+
+  template <int NT>
+  static void dot(const int8_t* panel, int64_t kc, const int8_t* q, int64_t q_stride,
+                  int32_t* sums) {
+    __m512i acc[NT][2];
+    for (int t = 0; t < NT; ++t)
+      for (int v = 0; v < 2; ++v)
+        acc[t][v] = load512(sums + t * kRows + 16 * v);
+    for (int64_t s = 0; s < kc / 4; ++s) {
+      const __m512i p0 = load512(panel + s * kRows * 4);
+      const __m512i p1 = load512(panel + s * kRows * 4 + 64);
+#pragma GCC unroll 12
+      for (int t = 0; t < NT; ++t) {
+        int32_t a;
+        std::memcpy(&a, q + t * q_stride + 4 * s, sizeof a);
+        const __m512i av = _mm512_set1_epi32(a);
+        acc[t][0] = _mm512_dpbusd_epi32(acc[t][0], p0, av);
+        acc[t][1] = _mm512_dpbusd_epi32(acc[t][1], p1, av);
+      }
+    }
+    for (int t = 0; t < NT; ++t)
+      for (int v = 0; v < 2; ++v)
+        _mm512_storeu_si512(sums + t * kRows + 16 * v, acc[t][v]);
+  }
+
+  // i2s_rescale on 16 lanes: the same float operations in the same order.
+  static void store(const int32_t* sums, int rows, int32_t act_sum, float act_scale, float w_scale,
+                    float* out) {
+    const __m512 vsum = _mm512_set1_ps(static_cast<float>(act_sum));
+    const __m512 vact = _mm512_set1_ps(act_scale);
+    const __m512 vw = _mm512_set1_ps(w_scale);
+    for (int j = 0; j < rows; j += 16) {
+      const __m512 f = _mm512_cvtepi32_ps(load512(sums + j));
+      const __mmask16 m =
+          rows - j >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << (rows - j)) - 1);
+      _mm512_mask_storeu_ps(out + j, m,
+                            _mm512_mul_ps(_mm512_div_ps(_mm512_sub_ps(f, vsum), vact), vw));
+    }
+  }
+};
 
 void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
               const float* act_scale, const int32_t* act_sum, int64_t n_tok, float* out,
               int64_t ld_out) {
-  i2s_gemm_tiled<kI2sTileTokens>(
-      [](auto nt, auto... args) { i2s_row_dot<decltype(nt)::value>(args...); }, w, w_scale, k, r0,
-      r1, q, act_scale, act_sum, n_tok, out, ld_out);
+  i2s_gemm_panels<I2sTile>(w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out, ld_out);
 }
 
 void quantize_act(const float* x, int64_t n, int8_t* q, float* scale_out, int32_t* sum_out) {

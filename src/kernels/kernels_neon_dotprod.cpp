@@ -12,6 +12,18 @@ struct DotProd {
   static int32x4_t dot_codes(int32x4_t acc, int8x16_t codes, int8x16_t q) {
     return vdotq_s32(acc, codes, q);
   }
+
+  // The gemm tile (kernels_neon_impl.hpp): sdot by element multiplies 4 rows' codes by the
+  // token's 4-byte group L in every row. 5 tokens: 20 accumulators + 4 panel vectors + 5
+  // activation vectors = 29 of the 32 registers.
+  using Acc = int32x4_t;
+  static constexpr int kTokens = 5;
+  static constexpr int64_t kChunk = 512;
+  static Acc tile_zero() { return vdupq_n_s32(0); }
+  template <int L> static Acc tile_step(Acc acc, int8x16_t codes, int8x16_t act) {
+    return vdotq_laneq_s32(acc, codes, act, L);
+  }
+  static int32x4_t tile_widen(Acc acc) { return acc; }
 };
 
 } // namespace

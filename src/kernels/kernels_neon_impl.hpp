@@ -3,7 +3,8 @@
 // as a policy `Dot` with two functions, each adding to acc's lanes sums of four a·b products:
 //   dot(acc, a, b)            exact for any int8 a and b;
 //   dot_codes(acc, codes, q)  exact when `codes` are I2_S codes 0..3 (a cheaper form may
-//                             rely on that bound).
+//                             rely on that bound);
+// and the gemm tile's step (I2sTileNeon below).
 // Only those two TUs include this header. Internal linkage throughout, for the reason given
 // in kernel_common.hpp (each TU compiles its own copy with its own -march flags).
 #pragma once
@@ -128,96 +129,120 @@ void neon_i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64
   }
 }
 
-// Prefill is compute bound, so gemm unpacks a tile of kGemmRows weight rows × kPanelK
-// inputs once into an int8 panel on the stack (4 KiB, stays in L1) and reuses it for a
-// block of up to kGemmTokenBlock tokens, whose activations stay in L2 while the row tiles
-// pass. The inner kernel then needs one load per two dot steps (4 rows × 4 tokens) instead
-// of unpacking per token. Partial sums live in a small int32 tile: no heap scratch.
-constexpr int kGemmRows = 4;
-constexpr int64_t kPanelK = 1024; // a multiple of kI2sBlock
-constexpr int64_t kGemmTokenBlock = 64;
+// The gemm tile (kernel_common.hpp, i2s_gemm_panels): 16 rows (four vectors of 4 rows × 4
+// codes) × Dot::kTokens tokens. Each token's 16 activations at a time are loaded once and
+// their 4-byte groups used in turn, one per step (Dot::tile_step<lane>). Dot provides:
+//   Acc, tile_zero()          the accumulator of 4 rows and its zero;
+//   tile_step<lane>(acc, codes, act)
+//                             acc plus codes (4 rows × 4 codes) times act's 4-byte group
+//                             `lane` in every row;
+//   tile_widen(acc)           the 4 int32 row sums;
+//   kTokens, kChunk           the tile's tokens and the panel's inputs (Acc must not overflow
+//                             within kChunk / 4 steps).
+template <class Dot> struct I2sTileNeon {
+  static constexpr int kVecs = 4;
+  static constexpr int64_t kRows = 4 * kVecs;
+  static constexpr int kTokens = Dot::kTokens;
+  static constexpr int64_t kChunk = Dot::kChunk;
 
-// Unpacks inputs [kb, kb+kc) of `rows` weight rows into the panel (row stride kPanelK);
-// rows past the matrix get zero codes, and their results are discarded.
-void i2s_unpack_panel(const uint8_t* w, int64_t k, int rows, int64_t kb, int64_t kc,
-                      int8_t* panel) {
-  for (int j = 0; j < kGemmRows; ++j) {
-    int8_t* dst = panel + j * kPanelK;
-    if (j >= rows) {
-      std::memset(dst, 0, static_cast<size_t>(kc));
-      continue;
-    }
-    const uint8_t* src = w + j * (k / 4) + kb / 4;
-    for (int64_t b = 0; b < kc / kI2sBlock; ++b) {
-      const uint8x16_t p0 = vld1q_u8(src + b * 32);
-      const uint8x16_t p1 = vld1q_u8(src + b * 32 + 16);
-      for (int i = 0; i < 8; ++i)
-        vst1q_s8(dst + b * kI2sBlock + 16 * i, i2s_codes(p0, p1, i));
+  // 4 rows' packed bytes of block b, transposed as 4×8 dwords: vector d holds packed dword
+  // d of the 4 rows, whose four 2-bit fields are the codes of steps d, 8 + d, 16 + d and
+  // 24 + d (the I2_S byte j holds inputs j, 32 + j, 64 + j and 96 + j from the top bits
+  // down).
+  static void pack4(const uint8_t* const* rows, int64_t b, int8_t* dst) {
+    const uint8x16_t m = vdupq_n_u8(3);
+    for (int h = 0; h < 2; ++h) { // dwords 4h..4h+3
+      uint32x4_t x[4];
+      for (int i = 0; i < 4; ++i)
+        x[i] = vreinterpretq_u32_u8(vld1q_u8(rows[i] + b * 32 + 16 * h));
+      const uint32x4_t t01 = vtrn1q_u32(x[0], x[1]), t01h = vtrn2q_u32(x[0], x[1]);
+      const uint32x4_t t23 = vtrn1q_u32(x[2], x[3]), t23h = vtrn2q_u32(x[2], x[3]);
+      const auto lo = [](uint32x4_t a, uint32x4_t c) {
+        return vreinterpretq_u8_u64(vtrn1q_u64(vreinterpretq_u64_u32(a), vreinterpretq_u64_u32(c)));
+      };
+      const auto hi = [](uint32x4_t a, uint32x4_t c) {
+        return vreinterpretq_u8_u64(vtrn2q_u64(vreinterpretq_u64_u32(a), vreinterpretq_u64_u32(c)));
+      };
+      const uint8x16_t y[4] = {lo(t01, t23), lo(t01h, t23h), hi(t01, t23), hi(t01h, t23h)};
+      for (int j = 0; j < 4; ++j) {
+        const int d = 4 * h + j;
+        const auto put = [&](int step, uint8x16_t v) {
+          vst1q_s8(dst + step * kRows * 4, vreinterpretq_s8_u8(v));
+        };
+        put(d, vshrq_n_u8(y[j], 6));
+        put(8 + d, vandq_u8(vshrq_n_u8(y[j], 4), m));
+        put(16 + d, vandq_u8(vshrq_n_u8(y[j], 2), m));
+        put(24 + d, vandq_u8(y[j], m));
+      }
     }
   }
-}
 
-// sumi[r*kGemmTokenBlock + t] += Σ code·q over the panel's kc inputs for its kGemmRows
-// rows × T tokens; token t's activations for those inputs start at q + t*k.
-template <class Dot, int T>
-void i2s_panel_dot(const int8_t* panel, int64_t kc, const int8_t* q, int64_t k, int32_t* sumi) {
-  constexpr int R = kGemmRows;
-  int32x4_t acc[R][T];
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t)
-      acc[r][t] = vdupq_n_s32(0);
-  for (int64_t i = 0; i < kc; i += 16) {
-    int8x16_t c[R];
-    int8x16_t a[T];
-    for (int r = 0; r < R; ++r)
-      c[r] = vld1q_s8(panel + r * kPanelK + i);
-    for (int t = 0; t < T; ++t)
-      a[t] = vld1q_s8(q + t * k + i);
-    for (int r = 0; r < R; ++r)
-      for (int t = 0; t < T; ++t)
-        acc[r][t] = Dot::dot_codes(acc[r][t], c[r], a[t]);
+  static void pack(const uint8_t* w, int64_t row_bytes, int rows, int64_t kc, int8_t* panel) {
+    const uint8_t* row[kRows];
+    for (int j = 0; j < kRows; ++j)
+      row[j] = w + (j < rows ? j : rows - 1) * row_bytes;
+    for (int64_t b = 0; b < kc / kI2sBlock; ++b)
+      for (int v = 0; v < kVecs; ++v)
+        pack4(row + 4 * v, b, panel + b * 32 * kRows * 4 + v * 16);
   }
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t)
-      sumi[r * kGemmTokenBlock + t] += vaddvq_s32(acc[r][t]);
-}
 
-// i2s_panel_dot over tokens [t_begin, t_end) in tiles of 4 and a last tile of 1..3, so the
-// accumulators of every tile stay in registers.
-template <class Dot>
-void i2s_panel_tokens(const int8_t* panel, int64_t kc, const int8_t* q, int64_t k, int64_t t_begin,
-                      int64_t t_end, int32_t* sumi) {
-  int64_t t = t_begin;
-  for (; t + 4 <= t_end; t += 4)
-    i2s_panel_dot<Dot, 4>(panel, kc, q + t * k, k, sumi + (t - t_begin));
-  const int64_t rest = t_end - t;
-  if (rest == 3) i2s_panel_dot<Dot, 3>(panel, kc, q + t * k, k, sumi + (t - t_begin));
-  if (rest == 2) i2s_panel_dot<Dot, 2>(panel, kc, q + t * k, k, sumi + (t - t_begin));
-  if (rest == 1) i2s_panel_dot<Dot, 1>(panel, kc, q + t * k, k, sumi + (t - t_begin));
-}
+  template <int L, int NT>
+  static void steps(const int8_t* panel, const int8x16_t (&act)[NT],
+                    typename Dot::Acc (&acc)[NT][kVecs]) {
+    int8x16_t p[kVecs];
+    for (int v = 0; v < kVecs; ++v)
+      p[v] = vld1q_s8(panel + L * kRows * 4 + 16 * v);
+    for (int t = 0; t < NT; ++t)
+      for (int v = 0; v < kVecs; ++v)
+        acc[t][v] = Dot::template tile_step<L>(acc[t][v], p[v], act[t]);
+  }
+
+  template <int NT>
+  static void dot(const int8_t* panel, int64_t kc, const int8_t* q, int64_t q_stride,
+                  int32_t* sums) {
+    typename Dot::Acc acc[NT][kVecs];
+    for (int t = 0; t < NT; ++t)
+      for (int v = 0; v < kVecs; ++v)
+        acc[t][v] = Dot::tile_zero();
+    for (int64_t s = 0; s < kc / 4; s += 4) {
+      int8x16_t act[NT];
+      for (int t = 0; t < NT; ++t)
+        act[t] = vld1q_s8(q + t * q_stride + 4 * s);
+      const int8_t* ps = panel + s * kRows * 4;
+      steps<0>(ps, act, acc);
+      steps<1>(ps, act, acc);
+      steps<2>(ps, act, acc);
+      steps<3>(ps, act, acc);
+    }
+    for (int t = 0; t < NT; ++t)
+      for (int v = 0; v < kVecs; ++v) {
+        int32_t* dst = sums + t * kRows + 4 * v;
+        vst1q_s32(dst, vaddq_s32(vld1q_s32(dst), Dot::tile_widen(acc[t][v])));
+      }
+  }
+
+  // i2s_rescale on 4 lanes: the same float operations in the same order.
+  static void store(const int32_t* sums, int rows, int32_t act_sum, float act_scale, float w_scale,
+                    float* out) {
+    const float32x4_t vsum = vdupq_n_f32(static_cast<float>(act_sum));
+    const float32x4_t vact = vdupq_n_f32(act_scale);
+    const float32x4_t vw = vdupq_n_f32(w_scale);
+    int j = 0;
+    for (; j + 4 <= rows; j += 4) {
+      const float32x4_t f = vcvtq_f32_s32(vld1q_s32(sums + j));
+      vst1q_f32(out + j, vmulq_f32(vdivq_f32(vsubq_f32(f, vsum), vact), vw));
+    }
+    for (; j < rows; ++j)
+      out[j] = i2s_rescale(sums[j], act_sum, act_scale, w_scale);
+  }
+};
 
 template <class Dot>
 void neon_i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1,
                    const int8_t* q, const float* act_scale, const int32_t* act_sum, int64_t n_tok,
                    float* out, int64_t ld_out) {
-  alignas(16) int8_t panel[kGemmRows * kPanelK];
-  int32_t sumi[kGemmRows * kGemmTokenBlock];
-  for (int64_t tb = 0; tb < n_tok; tb += kGemmTokenBlock) {
-    const int64_t te = n_tok - tb < kGemmTokenBlock ? n_tok : tb + kGemmTokenBlock;
-    for (int64_t r = r0; r < r1; r += kGemmRows) {
-      const int rows = r1 - r < kGemmRows ? static_cast<int>(r1 - r) : kGemmRows;
-      std::memset(sumi, 0, sizeof sumi);
-      for (int64_t kb = 0; kb < k; kb += kPanelK) {
-        const int64_t kc = k - kb < kPanelK ? k - kb : kPanelK;
-        i2s_unpack_panel(w + r * (k / 4), k, rows, kb, kc, panel);
-        i2s_panel_tokens<Dot>(panel, kc, q + kb, k, tb, te, sumi);
-      }
-      for (int64_t t = tb; t < te; ++t)
-        for (int j = 0; j < rows; ++j)
-          out[t * ld_out + r + j] =
-              i2s_rescale(sumi[j * kGemmTokenBlock + (t - tb)], act_sum[t], act_scale[t], w_scale);
-    }
-  }
+  i2s_gemm_panels<I2sTileNeon<Dot>>(w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out,
+                                    ld_out);
 }
 
 // ---- F16 ---------------------------------------------------------------------------------

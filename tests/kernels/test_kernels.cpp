@@ -24,6 +24,15 @@
 #include "util/fp16.hpp"
 
 namespace bitnet::kernels {
+
+#if defined(__x86_64__)
+// tests/kernels/CMakeLists.txt compiles kernels_avxvnni.cpp a second time with AVX-512 VL+VNNI
+// flags instead of -mavxvnni and its table renamed to this: the same vpdpbusd on ymm
+// registers, EVEX-encoded, which every AVX-512 VNNI CPU runs. A CPU without AVX-VNNI checks
+// the avxvnni gemm through it.
+const Table& table_avxvnni_evex();
+#endif
+
 namespace {
 
 constexpr int64_t kQ8Bytes = 34;
@@ -36,6 +45,43 @@ std::vector<Isa> isas_under_test() {
 
 std::string isa_name(Isa isa) {
   return to_string(isa);
+}
+
+constexpr Isa kEveryIsa[] = {Isa::scalar, Isa::avx2, Isa::avxvnni,
+                             Isa::avx512, Isa::neon, Isa::neon_dotprod};
+
+bool is_available(Isa isa) {
+  const auto avail = available_isas();
+  return std::find(avail.begin(), avail.end(), isa) != avail.end();
+}
+
+// The tables the gemm tests check: every available variant, plus the EVEX build of avxvnni
+// where the CPU lacks AVX-VNNI but has AVX-512 VNNI.
+std::vector<std::pair<std::string, const Table*>> gemm_tables() {
+  std::vector<std::pair<std::string, const Table*>> out;
+  for (Isa isa : isas_under_test())
+    out.emplace_back(isa_name(isa), &table_for(isa));
+#if defined(__x86_64__)
+  if (!is_available(Isa::avxvnni) && is_available(Isa::avx512))
+    out.emplace_back("avxvnni (EVEX-encoded build)", &table_avxvnni_evex());
+#endif
+  return out;
+}
+
+// The /proc/cpuinfo flag a variant needs, for skip messages.
+const char* cpu_flag(Isa isa) {
+  switch (isa) {
+  case Isa::avxvnni:
+    return "avx_vnni";
+  case Isa::avx512:
+    return "avx512_vnni";
+  case Isa::neon:
+    return "asimd";
+  case Isa::neon_dotprod:
+    return "asimddp";
+  default:
+    return to_string(isa);
+  }
 }
 
 // Packs ternary values (-1, 0, +1) row by row into the I2_S layout of facts §1.
@@ -111,6 +157,12 @@ TEST(KernelDispatch, ScalarIsAlwaysAvailableAndListsAreConsistent) {
     EXPECT_NE(std::find(compiled.begin(), compiled.end(), isa), compiled.end()) << isa_name(isa);
     EXPECT_EQ(table_for(isa).isa, isa);
   }
+  // The best variant is chosen by default: AVX-512 before AVX-VNNI on a CPU with both.
+  if (is_available(Isa::avx512)) {
+    EXPECT_EQ(avail.back(), Isa::avx512);
+  } else if (is_available(Isa::avxvnni)) {
+    EXPECT_EQ(avail.back(), Isa::avxvnni);
+  }
   EXPECT_FALSE(cpu_description().empty());
 }
 
@@ -122,9 +174,8 @@ TEST(KernelDispatch, UnknownAndUnavailableIsasAreClearErrors) {
     EXPECT_EQ(e.kind(), ErrorKind::invalid_argument);
     EXPECT_NE(std::string(e.what()).find("sse9"), std::string::npos) << e.what();
   }
-  const auto avail = available_isas();
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon, Isa::neon_dotprod}) {
-    if (std::find(avail.begin(), avail.end(), isa) != avail.end()) continue;
+  for (Isa isa : kEveryIsa) {
+    if (is_available(isa)) continue;
     try {
       table_for(isa);
       FAIL() << "unavailable ISA " << isa_name(isa) << " accepted";
@@ -158,9 +209,8 @@ TEST(KernelDispatchDeathTest, BitnetIsaEnvironmentForcesTheVariant) {
         << isa_name(isa);
   }
   EXPECT_EXIT(std::exit(first_table_with_env("avx9000")), testing::ExitedWithCode(100), "");
-  const auto avail = available_isas();
-  for (Isa isa : {Isa::avx2, Isa::avx512, Isa::neon, Isa::neon_dotprod}) {
-    if (std::find(avail.begin(), avail.end(), isa) != avail.end()) continue;
+  for (Isa isa : kEveryIsa) {
+    if (is_available(isa)) continue;
     EXPECT_EXIT(std::exit(first_table_with_env(to_string(isa))), testing::ExitedWithCode(100), "")
         << isa_name(isa) << " is not available here, so forcing it must fail";
   }
@@ -195,7 +245,9 @@ TEST(KernelDispatch, DetectionAgreesWithProcCpuinfo) {
   const auto available = [&](Isa isa) {
     return std::find(avail.begin(), avail.end(), isa) != avail.end();
   };
-  EXPECT_EQ(available(Isa::avx2), has("avx2") && has("fma") && has("f16c"));
+  const bool avx2 = has("avx2") && has("fma") && has("f16c");
+  EXPECT_EQ(available(Isa::avx2), avx2);
+  EXPECT_EQ(available(Isa::avxvnni), avx2 && has("avx_vnni"));
   const bool avx512 = has("avx512f") && has("avx512bw") && has("avx512vl") && has("avx512_vnni");
   EXPECT_EQ(available(Isa::avx512), avx512);
 }
@@ -400,42 +452,139 @@ TEST(KernelI2s, Code3IsTheSameIntegerOnEveryIsa) {
   }
 }
 
-TEST(KernelI2s, GemmEqualsGemvForEveryTokenCount) {
-  std::mt19937 rng(6);
-  for (const auto& c : {I2sCase{5, 128}, I2sCase{19, 1152}, I2sCase{33, 2560}, I2sCase{3, 6912},
-                        I2sCase{261, 384}}) { // 261 rows: several row tiles and a partial one
-    const auto ternary = random_ternary(rng, c.rows * c.k);
-    const auto packed = pack_i2s(ternary, c.rows, c.k);
-    for (int64_t n_tok = 1; n_tok <= 17; ++n_tok) {
-      std::vector<int8_t> q(static_cast<size_t>(n_tok * c.k));
-      std::vector<float> scales(static_cast<size_t>(n_tok));
-      std::vector<int32_t> sums(static_cast<size_t>(n_tok));
-      for (int64_t t = 0; t < n_tok; ++t) {
-        const auto x = random_floats(rng, c.k, static_cast<float>(t + 1));
-        table_scalar().quantize_act(x.data(), c.k, q.data() + t * c.k, &scales[t], &sums[t]);
-      }
-      const int64_t ld = c.rows + 3;
-      const int64_t r0 = c.rows > 2 ? 1 : 0;
-      const int64_t r1 = c.rows > 2 ? c.rows - 1 : c.rows;
-      for (Isa isa : isas_under_test()) {
-        std::vector<float> out(static_cast<size_t>(n_tok * ld), -9.0f);
-        table_for(isa).i2s_gemm(packed.data(), 0.25f, c.k, r0, r1, q.data(), scales.data(),
-                                sums.data(), n_tok, out.data(), ld);
-        for (int64_t t = 0; t < n_tok; ++t) {
-          for (int64_t r = 0; r < ld; ++r) {
-            const float got = out[static_cast<size_t>(t * ld + r)];
-            const std::string what = isa_name(isa) + " k=" + std::to_string(c.k) +
-                                     " n_tok=" + std::to_string(n_tok) + " t=" + std::to_string(t) +
-                                     " r=" + std::to_string(r);
-            if (r >= r0 && r < r1)
-              expect_bits_eq(
-                  got, expected_i2s(ternary, c.k, r, q.data() + t * c.k, scales[t], 0.25f), what);
-            else
-              EXPECT_EQ(got, -9.0f) << what << " written outside the row range";
-          }
-        }
-      }
+// The codes of a packed matrix decoded straight from the bytes (facts §1: byte j of a
+// 32-byte block holds inputs j, 32 + j, 64 + j and 96 + j from the top bits down),
+// independent of every kernel and defined for code 3 too.
+std::vector<int8_t> decode_codes(const std::vector<uint8_t>& packed) {
+  std::vector<int8_t> codes(packed.size() * 4);
+  for (size_t flat = 0; flat < codes.size(); ++flat) {
+    const uint8_t byte = packed[flat / 128 * 32 + flat % 32];
+    codes[flat] = static_cast<int8_t>((byte >> (6 - 2 * (flat % 128 / 32))) & 3);
+  }
+  return codes;
+}
+
+// Σ code·q of row r, and the bitnet.cpp rescale.
+float expected_from_codes(const std::vector<int8_t>& codes, int64_t k, int64_t r, const int8_t* q,
+                          int32_t act_sum, float act_scale, float w_scale) {
+  int64_t sumi = 0;
+  for (int64_t j = 0; j < k; ++j)
+    sumi += codes[static_cast<size_t>(r * k + j)] * q[j];
+  return (static_cast<float>(sumi) - static_cast<float>(act_sum)) / act_scale * w_scale;
+}
+
+// Random packed bytes: codes 0..2 only (what files hold), or any byte (code 3 too).
+std::vector<uint8_t> random_packed(std::mt19937& rng, int64_t rows, int64_t k, bool code3) {
+  std::vector<uint8_t> packed(static_cast<size_t>(rows * k / 4));
+  std::uniform_int_distribution<int> code(0, code3 ? 3 : 2);
+  for (auto& b : packed)
+    b = static_cast<uint8_t>(code(rng) << 6 | code(rng) << 4 | code(rng) << 2 | code(rng));
+  return packed;
+}
+
+struct GemmInput {
+  std::vector<int8_t> q;
+  std::vector<float> scale;
+  std::vector<int32_t> sum;
+};
+
+GemmInput gemm_input(std::mt19937& rng, int64_t n_tok, int64_t k, int lo = -127, int hi = 127) {
+  GemmInput in{random_q(rng, n_tok * k, lo, hi), {}, {}};
+  std::uniform_real_distribution<float> scale(0.5f, 4.0f);
+  for (int64_t t = 0; t < n_tok; ++t) {
+    in.scale.push_back(scale(rng));
+    int32_t sum = 0;
+    for (int64_t j = 0; j < k; ++j)
+      sum += in.q[static_cast<size_t>(t * k + j)];
+    in.sum.push_back(sum);
+  }
+  return in;
+}
+
+// Runs every variant's gemm on rows [r0, r1) into an output of ld = rows + 3 per token and
+// checks each output against expected_from_codes, and that nothing else was written.
+void check_gemm(const std::vector<uint8_t>& packed, int64_t rows, int64_t k, int64_t r0, int64_t r1,
+                const GemmInput& in, const std::string& what) {
+  const auto n_tok = static_cast<int64_t>(in.scale.size());
+  const int64_t ld = rows + 3;
+  const auto codes = decode_codes(packed);
+  std::vector<float> want(static_cast<size_t>(n_tok * ld), -9.0f);
+  for (int64_t t = 0; t < n_tok; ++t)
+    for (int64_t r = r0; r < r1; ++r)
+      want[static_cast<size_t>(t * ld + r)] =
+          expected_from_codes(codes, k, r, in.q.data() + t * k, in.sum[static_cast<size_t>(t)],
+                              in.scale[static_cast<size_t>(t)], 0.25f);
+  for (const auto& [name, table] : gemm_tables()) {
+    std::vector<float> out(want.size(), -9.0f);
+    table->i2s_gemm(packed.data(), 0.25f, k, r0, r1, in.q.data(), in.scale.data(), in.sum.data(),
+                    n_tok, out.data(), ld);
+    int bad = 0;
+    for (size_t i = 0; i < out.size() && bad < 5; ++i) {
+      if (std::bit_cast<uint32_t>(out[i]) == std::bit_cast<uint32_t>(want[i])) continue;
+      ++bad;
+      ADD_FAILURE() << name << " " << what << " n_tok=" << n_tok << " rows [" << r0 << ", " << r1
+                    << "): token " << static_cast<int64_t>(i) / ld << " row "
+                    << static_cast<int64_t>(i) % ld << ": got " << out[i] << " want " << want[i];
     }
+  }
+}
+
+// The gemm tiles (kernel_common.hpp i2s_gemm_panels): row counts around every variant's
+// row tile (4 rows per vector on NEON, 16 on AVX2/AVX-VNNI, 32 on AVX-512), token counts
+// 1..25 (twice the largest token tile, 12, plus one), k of odd block counts across the
+// panel chunks (128 to 1024 inputs), and row sub-ranges that start and end inside a tile.
+TEST(KernelI2s, GemmTilesMatchTheFormula) {
+  std::mt19937 rng(6);
+  for (const auto& c : {I2sCase{1, 128}, I2sCase{15, 384}, I2sCase{17, 1152}, I2sCase{33, 640},
+                        I2sCase{47, 2560}, I2sCase{65, 1664}, I2sCase{3, 6912}}) {
+    const auto packed = random_packed(rng, c.rows, c.k, false);
+    for (int64_t n_tok = 1; n_tok <= 25; ++n_tok) {
+      const auto in = gemm_input(rng, n_tok, c.k);
+      const std::string what = "k=" + std::to_string(c.k);
+      check_gemm(packed, c.rows, c.k, 0, c.rows, in, what);
+      if (c.rows > 2) check_gemm(packed, c.rows, c.k, 1, c.rows - 1, in, what);
+    }
+  }
+}
+
+TEST(KernelI2s, GemmRowRangesAndTokenBlocks) {
+  std::mt19937 rng(7);
+  const int64_t rows = 261, k = 384; // several row tiles and a partial one
+  const auto packed = random_packed(rng, rows, k, false);
+  const auto in = gemm_input(rng, 3, k);
+  for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, 261},
+                        {5, 5},
+                        {7, 8},
+                        {3, 40},
+                        {31, 97},
+                        {32, 64},
+                        {200, 261},
+                        {16, 257}})
+    check_gemm(packed, rows, k, r0, r1, in, "k=384");
+  // Past the 128-token block: a full block and a remainder of every token-tile size.
+  for (int64_t n_tok : {127, 128, 129, 130, 141, 257})
+    check_gemm(packed, 37, k, 0, 37, gemm_input(rng, n_tok, k), "k=384");
+}
+
+// The int16 lanes of the AVX2 tile and the int32 sums at their limits: every activation at
+// -128 or 127 against all-0, all-(+1), all-(-1) weights and random bytes that include the
+// never-written code 3 (the largest code).
+TEST(KernelI2s, GemmExtremeWeightsAndActivations) {
+  std::mt19937 rng(8);
+  const int64_t rows = 35, k = 2048;
+  std::vector<std::vector<uint8_t>> weights = {
+      std::vector<uint8_t>(static_cast<size_t>(rows * k / 4), 0x55), // code 1: weight 0
+      std::vector<uint8_t>(static_cast<size_t>(rows * k / 4), 0xAA), // code 2: +1
+      std::vector<uint8_t>(static_cast<size_t>(rows * k / 4), 0x00), // code 0: -1
+      std::vector<uint8_t>(static_cast<size_t>(rows * k / 4), 0xFF), // code 3
+      random_packed(rng, rows, k, true),
+  };
+  for (const auto& packed : weights) {
+    for (int v : {127, -128, 0}) {
+      GemmInput in = gemm_input(rng, 13, k, v, v);
+      check_gemm(packed, rows, k, 0, rows, in, "constant q=" + std::to_string(v));
+    }
+    check_gemm(packed, rows, k, 0, rows, gemm_input(rng, 13, k, -128, 127), "random q");
   }
 }
 
@@ -904,9 +1053,13 @@ class KernelIsaCoverage : public testing::TestWithParam<Isa> {};
 
 TEST_P(KernelIsaCoverage, VariantRunsHereOrIsReportedSkipped) {
   const Isa isa = GetParam();
-  const auto avail = available_isas();
-  if (std::find(avail.begin(), avail.end(), isa) == avail.end())
-    GTEST_SKIP() << "CPU lacks " << isa_name(isa) << ": its kernels are not tested on this host";
+  if (!is_available(isa)) {
+    std::string note;
+    if (isa == Isa::avxvnni && is_available(Isa::avx512))
+      note = "; its I2_S gemm is checked through the EVEX-encoded build of the same source";
+    GTEST_SKIP() << isa_name(isa) << ": SKIPPED (cpu lacks " << cpu_flag(isa)
+                 << "): its kernels are not run on this host" << note;
+  }
   std::mt19937 rng(30);
   const int64_t rows = 5, k = 1024;
   const auto ternary = random_ternary(rng, rows * k);
