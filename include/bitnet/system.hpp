@@ -10,8 +10,8 @@
 
 namespace bitnet {
 
-// Kernel variants by name: "scalar", "avx2", "avx512" (x86-64), "neon", "neon_dotprod"
-// (aarch64). Every variant computes the same results; they differ only in speed.
+// Kernel variants by name: "scalar", "avx2", "avxvnni", "avx512" (x86-64), "neon",
+// "neon_dotprod" (aarch64). Every variant computes the same results; they differ only in speed.
 
 // The variant in use, chosen on first use: BITNET_ISA if set, else the best this CPU runs.
 std::string current_isa();
@@ -25,8 +25,8 @@ std::string cpu_description();
 
 // Physical limits, measured on this machine with the threads of `pool` (the best of a few
 // timed passes, about a second in all): the streaming-read memory bandwidth in GB/s,
-// and the peak rate of the best int8 multiply-accumulate instruction this CPU runs in
-// G multiply-accumulates per second.
+// and the peak rate of the int8 multiply-accumulate instruction of the variant in use
+// (current_isa()) in G multiply-accumulates per second.
 double measure_bandwidth_gbps(ThreadPool& pool);
 double measure_mac_peak_gmacs(ThreadPool& pool);
 // What the MAC peak counts, e.g. "vpdpbusd (AVX-512 VNNI)".

@@ -18,11 +18,16 @@ std::vector<std::string> names(const std::vector<kernels::Isa>& isas) {
   return out;
 }
 
+// The probe of the kernel variant in use (select_isa, BITNET_ISA).
+const probes::Probe& current_probe() {
+  return probes::probe_for(kernels::table().isa);
+}
+
 // Runs a probe on the pool's workers, in turn with the sessions that share it.
 template <typename Measure> double measure(ThreadPool& pool, Measure measure) {
   auto& p = detail::impl_of(pool);
   const std::lock_guard turn(p.turn);
-  return measure(probes::best_probe(), p.workers);
+  return measure(current_probe(), p.workers);
 }
 
 } // namespace
@@ -56,7 +61,7 @@ double measure_mac_peak_gmacs(ThreadPool& pool) {
 }
 
 std::string mac_peak_instruction() {
-  return probes::best_probe().mac_instruction;
+  return current_probe().mac_instruction;
 }
 
 } // namespace bitnet

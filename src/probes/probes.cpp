@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <new>
+#include <string>
 #include <vector>
 
 #include "bitnet/error.hpp"
@@ -35,18 +36,30 @@ template <class Fn> double best_rate(int passes, double work, Fn fn) {
 
 } // namespace
 
-const Probe& best_probe() {
-  [[maybe_unused]] const auto isas = kernels::available_isas();
-  [[maybe_unused]] const auto has = [&](kernels::Isa isa) {
-    return std::find(isas.begin(), isas.end(), isa) != isas.end();
-  };
+const Probe& probe_for(kernels::Isa isa) {
+  const auto avail = kernels::available_isas();
+  if (std::find(avail.begin(), avail.end(), isa) == avail.end()) {
+    throw Error(ErrorKind::invalid_argument, std::string("no probe for ISA '") +
+                                                 kernels::to_string(isa) +
+                                                 "': not available on this CPU");
+  }
+  switch (isa) {
 #if defined(__x86_64__)
-  if (has(kernels::Isa::avx512)) return probe_avx512();
-  if (has(kernels::Isa::avx2)) return probe_avx2();
+  case kernels::Isa::avx2:
+    return probe_avx2();
+  case kernels::Isa::avxvnni:
+    return probe_avxvnni();
+  case kernels::Isa::avx512:
+    return probe_avx512();
 #elif defined(__aarch64__)
-  if (has(kernels::Isa::neon_dotprod)) return probe_neon_dotprod();
+  case kernels::Isa::neon:
+    return probe_neon();
+  case kernels::Isa::neon_dotprod:
+    return probe_neon_dotprod();
 #endif
-  return probe_baseline();
+  default:
+    return probe_baseline();
+  }
 }
 
 size_t stream_read_bytes(size_t n, int n_threads) {

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/kernels.hpp"
 #include "kernels/thread_pool.hpp"
 
 namespace bitnet::probes {
@@ -23,9 +24,11 @@ struct Probe {
   int64_t macs_per_iter; // int8 multiply-accumulates per round
 };
 
-// The probe of the best int8 instruction this CPU runs (kernels::available_isas()), or the
-// baseline probe (no ISA flags) when it runs none of them. Never an instruction it lacks.
-const Probe& best_probe();
+// The probe of a kernel variant's int8 instruction (e.g. vpmaddubsw for avx2, vpdpbusd zmm
+// for avx512, sdot for neon_dotprod; the baseline probe, compiled without ISA flags, for
+// scalar). `isa` must be available on this CPU (kernels::available_isas()): the probe runs
+// its instructions.
+const Probe& probe_for(kernels::Isa isa);
 
 // Bytes one stream_read pass over n bytes reads with n_threads threads: equal shares of a
 // multiple of 256 bytes each.
@@ -47,9 +50,11 @@ double measure_mac_peak_gmacs(const Probe& probe, kernels::ThreadPool& pool);
 
 const Probe& probe_baseline(); // probes_baseline.cpp: compiled without ISA flags
 #if defined(__x86_64__)
-const Probe& probe_avx2();   // probes_avx2.cpp
-const Probe& probe_avx512(); // probes_avx512.cpp (AVX-512 F+BW+VL+VNNI)
+const Probe& probe_avx2();    // probes_avx2.cpp
+const Probe& probe_avxvnni(); // probes_avxvnni.cpp
+const Probe& probe_avx512();  // probes_avx512.cpp (AVX-512 F+BW+VL+VNNI)
 #elif defined(__aarch64__)
+const Probe& probe_neon();         // probes_neon.cpp
 const Probe& probe_neon_dotprod(); // probes_neon_dotprod.cpp
 #endif
 

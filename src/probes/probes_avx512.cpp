@@ -22,30 +22,42 @@ uint64_t stream_sum(const uint8_t* p, size_t n) {
   return sum;
 }
 
-// vpdpbusd has a latency of about 5 cycles at up to 2 per cycle: 12 chains cover it, each
-// the product of its own (a, b) pair so none can be shared.
-constexpr int kA = 2;
-constexpr int kB = 6;
-constexpr int kChains = kA * kB;
+// vpdpbusd has a latency of about 5 cycles at up to 2 per cycle: 12 chains cover it. One asm
+// statement per round fixes the instructions (objdump: 12 vpdpbusd and the loop counter):
+// from intrinsics GCC 12 copies every accumulator around its vpdpbusd, and merges chains it
+// can prove equal. Multiply and add being one instruction, nothing can be hoisted, so the
+// chains may share operands.
+constexpr int kChains = 12;
 
 uint64_t mac_loop(int64_t iters) {
-  __m512i a[kA], b[kB], acc[kChains];
-  for (int i = 0; i < kA; ++i)
-    a[i] = _mm512_set1_epi8(static_cast<char>(i + 1));
-  for (int j = 0; j < kB; ++j)
-    b[j] = _mm512_set1_epi8(static_cast<char>(j + 3));
-  for (int c = 0; c < kChains; ++c)
-    acc[c] = _mm512_setzero_si512();
-  for (int64_t n = 0; n < iters; ++n) {
-    for (int i = 0; i < kA; ++i)
-      __asm__ volatile("" : "+v"(a[i]));
-    for (int i = 0; i < kA; ++i)
-      for (int j = 0; j < kB; ++j)
-        acc[i * kB + j] = _mm512_dpbusd_epi32(acc[i * kB + j], a[i], b[j]);
-  }
-  __m512i s = acc[0];
-  for (int c = 1; c < kChains; ++c)
-    s = _mm512_add_epi32(s, acc[c]);
+  __m512i c[kChains];
+  // Unrolled, so that the accumulators live in registers.
+#pragma GCC unroll 16
+  for (int i = 0; i < kChains; ++i)
+    c[i] = _mm512_set1_epi32(i);
+  const __m512i a = _mm512_set1_epi8(1);
+  const __m512i b = _mm512_set1_epi8(3);
+  for (int64_t n = 0; n < iters; ++n)
+    __asm__ volatile("vpdpbusd %[b], %[a], %[c0]\n\t"
+                     "vpdpbusd %[b], %[a], %[c1]\n\t"
+                     "vpdpbusd %[b], %[a], %[c2]\n\t"
+                     "vpdpbusd %[b], %[a], %[c3]\n\t"
+                     "vpdpbusd %[b], %[a], %[c4]\n\t"
+                     "vpdpbusd %[b], %[a], %[c5]\n\t"
+                     "vpdpbusd %[b], %[a], %[c6]\n\t"
+                     "vpdpbusd %[b], %[a], %[c7]\n\t"
+                     "vpdpbusd %[b], %[a], %[c8]\n\t"
+                     "vpdpbusd %[b], %[a], %[c9]\n\t"
+                     "vpdpbusd %[b], %[a], %[c10]\n\t"
+                     "vpdpbusd %[b], %[a], %[c11]"
+                     : [c0] "+v"(c[0]), [c1] "+v"(c[1]), [c2] "+v"(c[2]), [c3] "+v"(c[3]),
+                       [c4] "+v"(c[4]), [c5] "+v"(c[5]), [c6] "+v"(c[6]), [c7] "+v"(c[7]),
+                       [c8] "+v"(c[8]), [c9] "+v"(c[9]), [c10] "+v"(c[10]), [c11] "+v"(c[11])
+                     : [a] "v"(a), [b] "v"(b));
+  __m512i s = c[0];
+#pragma GCC unroll 16
+  for (int i = 1; i < kChains; ++i)
+    s = _mm512_add_epi32(s, c[i]);
   // Not _mm512_reduce_*: GCC 12 warns about its own header there (-Wuninitialized).
   alignas(64) int32_t lanes[16];
   _mm512_store_si512(lanes, s);

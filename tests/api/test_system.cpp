@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -52,13 +53,14 @@ TEST(System, IsasFollowTheCpuFlags) {
     EXPECT_TRUE(contains(compiled, isa)) << isa;
   EXPECT_TRUE(contains(available, current_isa()));
 #if defined(__x86_64__)
-  EXPECT_EQ(compiled, (std::vector<std::string>{"scalar", "avx2", "avx512"}));
+  EXPECT_EQ(compiled, (std::vector<std::string>{"scalar", "avx2", "avxvnni", "avx512"}));
   const auto flags = cpu_flags();
   if (flags.empty()) GTEST_SKIP() << "SKIPPED (no flags line in /proc/cpuinfo)";
   const auto has = [&](std::initializer_list<const char*> names) {
     return std::all_of(names.begin(), names.end(), [&](const char* f) { return flags.count(f); });
   };
   EXPECT_EQ(contains(available, "avx2"), has({"avx2", "fma", "f16c"}));
+  EXPECT_EQ(contains(available, "avxvnni"), has({"avx2", "fma", "f16c", "avx_vnni"}));
   EXPECT_EQ(contains(available, "avx512"),
             has({"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni"}));
   // The best variant is the default unless BITNET_ISA chose another.
@@ -66,6 +68,25 @@ TEST(System, IsasFollowTheCpuFlags) {
     EXPECT_EQ(current_isa(), available.back());
   }
 #endif
+}
+
+// The MAC peak is probed with the instruction of the variant in use, so `bitnet bench --isa
+// avx2` is compared against AVX2's peak, not the best instruction the CPU has.
+TEST(System, MacPeakProbeFollowsTheSelectedIsa) {
+  const std::string before = current_isa();
+  const std::map<std::string, std::string> instruction = {{"avx2", "vpmaddubsw"},
+                                                          {"avxvnni", "vpdpbusd ymm"},
+                                                          {"avx512", "vpdpbusd (AVX-512"},
+                                                          {"neon", "smlal"},
+                                                          {"neon_dotprod", "sdot"}};
+  for (const std::string& isa : available_isas()) {
+    select_isa(isa);
+    const auto it = instruction.find(isa);
+    if (it == instruction.end()) continue;
+    EXPECT_NE(mac_peak_instruction().find(it->second), std::string::npos)
+        << isa << ": " << mac_peak_instruction();
+  }
+  select_isa(before);
 }
 
 TEST(System, SelectIsaRefusesWhatThisCpuCannotRun) {
