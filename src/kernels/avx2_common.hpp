@@ -108,7 +108,8 @@ template <class Mac> struct I2sTile256 {
   // dword d of the 8 rows in order, whose four 2-bit fields are the codes of steps d,
   // 8 + d, 16 + d and 24 + d (the I2_S byte j holds inputs j, 32 + j, 64 + j and 96 + j
   // from the top bits down).
-  static void pack8(const uint8_t* const* rows, int64_t b, int8_t* dst) {
+  static constexpr int kPackRows = 8;
+  static void pack_rows(const uint8_t* const* rows, int64_t b, int8_t* dst) {
     __m256i x[8];
     for (int i = 0; i < 8; ++i)
       x[i] = load256(rows[i] + b * 32);
@@ -137,15 +138,6 @@ template <class Mac> struct I2sTile256 {
       put(16 + d, _mm256_and_si256(_mm256_srli_epi16(y[d], 2), mask));
       put(24 + d, _mm256_and_si256(y[d], mask));
     }
-  }
-
-  static void pack(const uint8_t* w, int64_t row_bytes, int rows, int64_t kc, int8_t* panel) {
-    const uint8_t* row[kRows];
-    for (int j = 0; j < kRows; ++j)
-      row[j] = w + (j < rows ? j : rows - 1) * row_bytes;
-    for (int64_t b = 0; b < kc / kI2sBlock; ++b)
-      for (int h = 0; h < kRows / 8; ++h)
-        pack8(row + 8 * h, b, panel + b * 32 * kRows * 4 + h * 32);
   }
 
   template <int NT>

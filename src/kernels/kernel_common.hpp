@@ -78,9 +78,9 @@ template <int NT, class F> void with_token_count(int nt, F&& f) {
 // Tile (one per variant) provides:
 //   kRows, kTokens, kChunk      rows per panel, tokens per register tile, inputs per panel
 //                               (a multiple of kI2sBlock);
-//   pack(w, row_bytes, rows, kc, panel)
-//                               the panel of rows [0, rows) of the packed rows at w (row r at
-//                               w + r·row_bytes, the chunk's first byte);
+//   kPackRows, pack_rows(rows, b, dst)
+//                               the 32 steps of block b of kPackRows rows (rows[j] their packed
+//                               bytes) into dst, a step's vectors kRows·4 bytes apart;
 //   dot<nt>(panel, kc, q, q_stride, sums)
 //                               sums[t·kRows + j] += Σ code·q of row j against token t's kc
 //                               activations at q + t·q_stride, for t < nt;
@@ -94,6 +94,20 @@ inline void prefetch_rows(const uint8_t* p, int64_t row_bytes, int64_t rows, int
   for (int64_t j = 0; j < rows; ++j)
     for (int64_t off = 0; off < bytes; off += 64)
       __builtin_prefetch(p + j * row_bytes + off);
+}
+
+// The panel of rows [0, rows) of the packed rows at w (row r at w + r·row_bytes, the chunk's
+// first byte) for kc inputs.
+template <class Tile>
+void i2s_pack_panel(const uint8_t* w, int64_t row_bytes, int rows, int64_t kc, int8_t* panel) {
+  constexpr int64_t kRows = Tile::kRows;
+  const uint8_t* row[kRows];
+  for (int j = 0; j < kRows; ++j)
+    row[j] = w + (j < rows ? j : rows - 1) * row_bytes;
+  for (int64_t b = 0; b < kc / kI2sBlock; ++b)
+    for (int h = 0; h < kRows / Tile::kPackRows; ++h)
+      Tile::pack_rows(row + Tile::kPackRows * h, b,
+                      panel + b * 32 * kRows * 4 + h * Tile::kPackRows * 4);
 }
 
 template <class Tile>
@@ -113,7 +127,7 @@ void i2s_gemm_panels(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int
       std::memset(sums, 0, sizeof(int32_t) * static_cast<size_t>(n_tb * kRows));
       for (int64_t kb = 0; kb < k; kb += kChunk) {
         const int64_t kc = k - kb < kChunk ? k - kb : kChunk;
-        Tile::pack(w + rb * row_bytes + kb / 4, row_bytes, rows, kc, panel);
+        i2s_pack_panel<Tile>(w + rb * row_bytes + kb / 4, row_bytes, rows, kc, panel);
         // The weights come from memory (each matrix is read once per token block): the
         // next panel's bytes are fetched while this one is multiplied.
         if (kb + kChunk < k)

@@ -81,7 +81,8 @@ struct I2sTile {
   // dwords in both 256-bit halves, so vector d holds packed dword d of the 16 rows in
   // order; its four 2-bit fields are the codes of steps d, 8 + d, 16 + d and 24 + d (the
   // I2_S byte j holds inputs j, 32 + j, 64 + j and 96 + j from the top bits down).
-  static void pack16(const uint8_t* const* rows, int64_t b, int8_t* dst) {
+  static constexpr int kPackRows = 16;
+  static void pack_rows(const uint8_t* const* rows, int64_t b, int8_t* dst) {
     __m512i x[8];
     for (int i = 0; i < 8; ++i)
       x[i] = _mm512_inserti64x4(_mm512_castsi256_si512(load256(rows[i] + b * 32)),
@@ -112,15 +113,6 @@ struct I2sTile {
                           _mm512_and_si512(_mm512_srli_epi16(y[d], 2), mask));
       _mm512_storeu_si512(dst + (24 + d) * kRows * 4, _mm512_and_si512(y[d], mask));
     }
-  }
-
-  static void pack(const uint8_t* w, int64_t row_bytes, int rows, int64_t kc, int8_t* panel) {
-    const uint8_t* row[kRows];
-    for (int j = 0; j < kRows; ++j)
-      row[j] = w + (j < rows ? j : rows - 1) * row_bytes;
-    for (int64_t b = 0; b < kc / kI2sBlock; ++b)
-      for (int h = 0; h < kRows / 16; ++h)
-        pack16(row + 16 * h, b, panel + b * 32 * kRows * 4 + h * 64);
   }
 
   template <int NT>

@@ -149,7 +149,8 @@ template <class Dot> struct I2sTileNeon {
   // d of the 4 rows, whose four 2-bit fields are the codes of steps d, 8 + d, 16 + d and
   // 24 + d (the I2_S byte j holds inputs j, 32 + j, 64 + j and 96 + j from the top bits
   // down).
-  static void pack4(const uint8_t* const* rows, int64_t b, int8_t* dst) {
+  static constexpr int kPackRows = 4;
+  static void pack_rows(const uint8_t* const* rows, int64_t b, int8_t* dst) {
     const uint8x16_t m = vdupq_n_u8(3);
     for (int h = 0; h < 2; ++h) { // dwords 4h..4h+3
       uint32x4_t x[4];
@@ -175,15 +176,6 @@ template <class Dot> struct I2sTileNeon {
         put(24 + d, vandq_u8(y[j], m));
       }
     }
-  }
-
-  static void pack(const uint8_t* w, int64_t row_bytes, int rows, int64_t kc, int8_t* panel) {
-    const uint8_t* row[kRows];
-    for (int j = 0; j < kRows; ++j)
-      row[j] = w + (j < rows ? j : rows - 1) * row_bytes;
-    for (int64_t b = 0; b < kc / kI2sBlock; ++b)
-      for (int v = 0; v < kVecs; ++v)
-        pack4(row + 4 * v, b, panel + b * 32 * kRows * 4 + v * 16);
   }
 
   template <int L, int NT>
