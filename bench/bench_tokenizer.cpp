@@ -1,5 +1,6 @@
 // Tokenizer speed on the real Llama-3 vocabulary (issue 5 targets): loading it from a GGUF
-// (< 150 ms), tokenizing 1 MB of English (< 0.5 s) and one 10,000-character word (< 50 ms).
+// (< 150 ms), tokenizing 1 MB of English (< 0.5 s) and one 10,000-character word (< 50 ms);
+// and importing it from tokenizer.json.
 // The GGUF is written once from tests/data/tokenizer/tokenizer.json by the synth importer.
 #include <filesystem>
 #include <fstream>
@@ -65,6 +66,13 @@ const std::string& english_mb() {
   return text;
 }
 
+// Importing the 9 MB Llama-3 tokenizer.json (what `bitnet synth --tokenizer` parses).
+void BM_ImportTokenizerJson(benchmark::State& state) {
+  const std::string json = kDataDir + "/tokenizer/tokenizer.json";
+  for (auto _ : state)
+    benchmark::DoNotOptimize(bitnet::synth::load_hf_tokenizer(json));
+}
+
 void BM_OpenGguf(benchmark::State& state) {
   for (auto _ : state)
     benchmark::DoNotOptimize(bitnet::gguf::File::open(llama3_gguf_path()));
@@ -103,6 +111,7 @@ void BM_EncodeLongWord(benchmark::State& state, PreTokenizer pre, const char* un
   state.counters["tokens"] = static_cast<double>(n);
 }
 
+BENCHMARK(BM_ImportTokenizerJson)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_OpenGguf)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LoadVocab)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Encode1MBEnglish, llama3, PreTokenizer::llama3)->Unit(benchmark::kMillisecond);

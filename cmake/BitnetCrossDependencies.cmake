@@ -1,9 +1,9 @@
 # Dependencies of a cross build (cmake/toolchain-aarch64.cmake). It exists to run the kernel
 # tests under qemu, and the target sysroot has none of our packages:
-# - fmt and spdlog (bitnet_util links them) are used header-only from the host's headers,
-#   which are architecture-independent. Only those two directories are exposed, through
-#   links in the build tree: adding the host's /usr/include itself would shadow the target
-#   libc headers.
+# - fmt, spdlog (bitnet_util links them) and nlohmann/json (the tests' fixtures) are used
+#   header-only from the host's headers, which are architecture-independent. Only those
+#   directories are exposed, through links in the build tree: adding the host's /usr/include
+#   itself would shadow the target libc headers.
 # - GoogleTest is built for the target from the host's sources (/usr/src/googletest).
 # - CLI11 and PCRE2 are not available: the tools and bench must be off, and PkgConfig::PCRE2
 #   is an empty placeholder so the tree configures; the tokenizer cannot be cross-built.
@@ -14,7 +14,7 @@ endif()
 
 set(_host_headers ${CMAKE_BINARY_DIR}/host-headers)
 file(MAKE_DIRECTORY ${_host_headers})
-foreach(_header fmt/format.h spdlog/spdlog.h)
+foreach(_header fmt/format.h spdlog/spdlog.h nlohmann/json.hpp)
   cmake_path(GET _header PARENT_PATH _lib)
   find_path(BITNET_HOST_${_lib}_DIR ${_header} PATHS /usr/include
     NO_DEFAULT_PATH NO_CMAKE_FIND_ROOT_PATH)
@@ -33,6 +33,9 @@ add_library(spdlog::spdlog INTERFACE IMPORTED)
 set_target_properties(spdlog::spdlog PROPERTIES
   INTERFACE_COMPILE_DEFINITIONS SPDLOG_FMT_EXTERNAL
   INTERFACE_LINK_LIBRARIES "fmt::fmt;Threads::Threads")
+add_library(nlohmann_json::nlohmann_json INTERFACE IMPORTED)
+set_target_properties(nlohmann_json::nlohmann_json PROPERTIES
+  INTERFACE_INCLUDE_DIRECTORIES ${_host_headers})
 add_library(PkgConfig::PCRE2 INTERFACE IMPORTED)
 
 if(BITNET_BUILD_TESTS)

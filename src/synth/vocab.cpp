@@ -11,10 +11,10 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "bitnet/error.hpp"
 #include "tokenizer/byte_level.hpp"
-#include "util/json.hpp"
 #include "util/utf8.hpp"
 
 namespace bitnet::synth {
@@ -96,31 +96,199 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-json::Value parse_json_file(const std::string& path) {
-  const std::string text = read_file(path);
-  try {
-    return json::parse(text);
-  } catch (const Error& e) {
-    throw Error(e.kind(), fmt::format("{}: {}", path, e.what()));
+using Json = nlohmann::json;
+
+[[noreturn]] void bad_json(const std::string& what) {
+  throw Error(ErrorKind::invalid_input, what);
+}
+
+// What a tokenizer.json holds that a GGUF vocabulary needs.
+struct HfTokenizer {
+  struct Token {
+    std::string text;
+    int64_t id = -1;
+    bool special = false;
+  };
+  std::optional<std::string> model_type;          // model.type
+  std::optional<std::vector<Token>> vocab;        // model.vocab: text → id
+  std::optional<std::vector<std::string>> merges; // model.merges: "a b" or ["a", "b"]
+  std::vector<Token> added;                       // added_tokens: {id, content, special}
+};
+
+// tokenizer.json read from nlohmann's SAX events: the 9 MB Llama-3 file has 128k vocabulary
+// entries and 280k merges, and building a document of it first takes four times as long as
+// the parse itself. Only the fields above are kept; everything else is skipped.
+class HfTokenizerReader : public nlohmann::json_sax<Json> {
+public:
+  explicit HfTokenizerReader(HfTokenizer& out) : out_(out) {}
+
+  bool start_object(std::size_t) override { return open(true); }
+  bool start_array(std::size_t) override { return open(false); }
+  bool end_object() override { return close(); }
+  bool end_array() override { return close(); }
+  bool key(string_t& k) override {
+    frames_.back().key = std::move(k);
+    return true;
   }
+  bool string(string_t& v) override {
+    switch (role()) {
+    case Role::model:
+      if (key() == "type") out_.model_type = std::move(v);
+      break;
+    case Role::merges:
+      out_.merges->push_back(std::move(v));
+      break;
+    case Role::merge_pair:
+      pair_.push_back(std::move(v));
+      break;
+    case Role::added_token:
+      if (key() == "content") {
+        token_.text = std::move(v);
+        token_text_ = true;
+      }
+      break;
+    default:
+      return scalar("a string");
+    }
+    return true;
+  }
+  bool number_integer(number_integer_t v) override { return id(v); }
+  bool number_unsigned(number_unsigned_t v) override {
+    return id(static_cast<int64_t>(std::min<uint64_t>(v, INT64_MAX)));
+  }
+  bool number_float(number_float_t, const string_t&) override { return scalar("a fraction"); }
+  bool boolean(bool v) override {
+    if (role() != Role::added_token) return scalar("a boolean");
+    if (key() == "special") token_.special = v;
+    return true;
+  }
+  bool null() override { return scalar("null"); }
+  bool binary(binary_t&) override { return scalar("binary data"); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+    bad_json(fmt::format("JSON: {}", e.what()));
+  }
+
+private:
+  enum class Role { root, model, vocab, merges, merge_pair, added, added_token, other };
+  struct Frame {
+    Role role;
+    std::string key; // the member being read, in an object
+  };
+
+  Role role() const { return frames_.back().role; }
+  const std::string& key() const { return frames_.back().key; }
+
+  // The role of a container from where it sits.
+  bool open(bool object) {
+    Role r = Role::other;
+    if (frames_.empty()) {
+      r = object ? Role::root : Role::other;
+    } else if (role() == Role::root && key() == "model" && object) {
+      r = Role::model;
+    } else if (role() == Role::root && key() == "added_tokens" && !object) {
+      r = Role::added;
+    } else if (role() == Role::model && key() == "vocab" && object) {
+      r = Role::vocab;
+      out_.vocab.emplace();
+    } else if (role() == Role::model && key() == "merges" && !object) {
+      r = Role::merges;
+      out_.merges.emplace();
+    } else if (role() == Role::merges && !object) {
+      r = Role::merge_pair;
+      pair_.clear();
+    } else if (role() == Role::added && object) {
+      r = Role::added_token;
+      token_ = {};
+      token_id_ = token_text_ = false;
+    } else if (role() == Role::vocab || role() == Role::merges || role() == Role::merge_pair) {
+      scalar(object ? "an object" : "an array");
+    }
+    frames_.push_back({r, {}});
+    return true;
+  }
+
+  bool close() {
+    const Role r = role();
+    frames_.pop_back();
+    if (r == Role::merge_pair) {
+      if (pair_.size() != 2) merge_error();
+      out_.merges->push_back(pair_[0] + " " + pair_[1]);
+    } else if (r == Role::added_token) {
+      if (!token_id_ || !token_text_)
+        bad_json(fmt::format("added_tokens: entry {} lacks its id or content", out_.added.size()));
+      out_.added.push_back(std::move(token_));
+    }
+    return true;
+  }
+
+  bool id(int64_t v) {
+    if (role() == Role::vocab) {
+      out_.vocab->push_back({key(), v, false});
+    } else if (role() == Role::added_token) {
+      if (key() == "id") {
+        token_.id = v;
+        token_id_ = true;
+      }
+    } else {
+      return scalar("a number");
+    }
+    return true;
+  }
+
+  // A value the fields we read cannot hold; elsewhere any value is fine.
+  bool scalar(const char* what) {
+    switch (role()) {
+    case Role::vocab:
+      bad_json(fmt::format("model.vocab: '{}' has {} for its id", key(), what));
+    case Role::merges:
+    case Role::merge_pair:
+      merge_error();
+    case Role::model:
+      if (key() == "type") bad_json(fmt::format("model.type is {}", what));
+      return true;
+    default:
+      return true;
+    }
+  }
+
+  [[noreturn]] void merge_error() const {
+    bad_json(fmt::format("model.merges: merge {} is neither \"a b\" nor [\"a\", \"b\"]",
+                         out_.merges->size()));
+  }
+
+  HfTokenizer& out_;
+  std::vector<Frame> frames_;
+  std::vector<std::string> pair_;
+  HfTokenizer::Token token_; // the added token being read
+  bool token_id_ = false;
+  bool token_text_ = false;
+};
+
+HfTokenizer read_hf_tokenizer(const std::string& text) {
+  HfTokenizer t;
+  HfTokenizerReader reader(t);
+  Json::sax_parse(text, &reader);
+  if (!t.model_type || !t.vocab || !t.merges)
+    bad_json("expected model.type, model.vocab and model.merges");
+  return t;
 }
 
 // The token text of a tokenizer_config.json bos_token/eos_token entry (a string, or an
 // object with "content"), if any.
-std::optional<std::string> config_token(const json::Value& config, std::string_view key) {
-  const json::Value* v = config.find(key);
-  if (v == nullptr || v->is_null()) return std::nullopt;
-  if (v->is_string()) return v->as_string();
-  if (v->is_object() && v->find("content") != nullptr) return v->at("content").as_string();
+std::optional<std::string> config_token(const Json& config, const char* key) {
+  const auto v = config.find(key);
+  if (v == config.end() || v->is_null()) return std::nullopt;
+  if (v->is_string()) return v->get<std::string>();
+  const auto content = v->is_object() ? v->find("content") : v->end();
+  if (content != v->end() && content->is_string()) return content->get<std::string>();
   throw Error(ErrorKind::invalid_input,
               fmt::format("tokenizer_config.json: '{}' is neither a string nor an object", key));
 }
 
-Vocab parse_hf_tokenizer(const json::Value& root, const std::string& path) {
-  const json::Value& model = root.at("model");
-  if (model.at("type").as_string() != "BPE") {
-    throw Error(ErrorKind::invalid_input, fmt::format("{}: model.type is '{}', expected 'BPE'",
-                                                      path, model.at("type").as_string()));
+Vocab parse_hf_tokenizer(HfTokenizer&& hf, const std::string& path) {
+  if (*hf.model_type != "BPE") {
+    throw Error(ErrorKind::invalid_input,
+                fmt::format("{}: model.type is '{}', expected 'BPE'", path, *hf.model_type));
   }
 
   struct Entry {
@@ -129,17 +297,12 @@ Vocab parse_hf_tokenizer(const json::Value& root, const std::string& path) {
     TokenType type;
   };
   std::vector<Entry> entries;
-  for (const auto& [text, id] : model.at("vocab").as_object()) {
-    entries.push_back({id.as_int(), &text, TokenType::normal});
+  for (const HfTokenizer::Token& t : *hf.vocab) {
+    entries.push_back({t.id, &t.text, TokenType::normal});
   }
   const std::size_t n_base = entries.size();
-  if (const json::Value* added = root.find("added_tokens")) {
-    for (const json::Value& t : added->as_array()) {
-      const json::Value* special = t.find("special");
-      const bool is_special = special != nullptr && special->as_bool();
-      entries.push_back({t.at("id").as_int(), &t.at("content").as_string(),
-                         is_special ? TokenType::control : TokenType::user_defined});
-    }
+  for (const HfTokenizer::Token& t : hf.added) {
+    entries.push_back({t.id, &t.text, t.special ? TokenType::control : TokenType::user_defined});
   }
   if (entries.empty()) throw Error(ErrorKind::invalid_input, path + ": empty vocabulary");
 
@@ -180,17 +343,7 @@ Vocab parse_hf_tokenizer(const json::Value& root, const std::string& path) {
     if (!seen[id]) vocab.tokens[id] = fmt::format("[PAD{}]", id);
   }
 
-  for (const json::Value& m : model.at("merges").as_array()) {
-    if (m.is_string()) {
-      vocab.merges.push_back(m.as_string());
-    } else if (m.is_array() && m.as_array().size() == 2) {
-      vocab.merges.push_back(m.as_array()[0].as_string() + " " + m.as_array()[1].as_string());
-    } else {
-      throw Error(ErrorKind::invalid_input,
-                  fmt::format("{}: merge {} is neither \"a b\" nor [\"a\", \"b\"]", path,
-                              vocab.merges.size()));
-    }
-  }
+  vocab.merges = std::move(*hf.merges);
   return vocab;
 }
 
@@ -329,10 +482,9 @@ Vocab builtin_vocab() {
 }
 
 Vocab load_hf_tokenizer(const std::string& path) {
-  const json::Value root = parse_json_file(path);
   Vocab vocab;
   try {
-    vocab = parse_hf_tokenizer(root, path);
+    vocab = parse_hf_tokenizer(read_hf_tokenizer(read_file(path)), path);
   } catch (const Error& e) {
     if (std::string_view(e.what()).starts_with(path)) throw;
     throw Error(e.kind(), fmt::format("{}: {}", path, e.what()));
@@ -346,7 +498,9 @@ Vocab load_hf_tokenizer(const std::string& path) {
   std::optional<std::string> eos_text;
   const auto config_path = std::filesystem::path(path).parent_path() / "tokenizer_config.json";
   if (std::filesystem::exists(config_path)) {
-    const json::Value config = parse_json_file(config_path.string());
+    const std::string config_file = config_path.string();
+    const Json config = Json::parse(read_file(config_file), nullptr, false);
+    if (config.is_discarded()) bad_json(fmt::format("{}: not valid JSON", config_file));
     bos_text = config_token(config, "bos_token");
     eos_text = config_token(config, "eos_token");
   }

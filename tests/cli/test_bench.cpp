@@ -9,14 +9,14 @@
 
 #include "bitnet/model.hpp"
 #include "support/cli_runner.hpp"
-#include "util/json.hpp"
+#include "support/json.hpp"
 
 namespace {
 
 using bitnet::test::CliResult;
+using bitnet::test::Json;
 using bitnet::test::run_cli;
 using bitnet::test::tiny_model;
-namespace json = bitnet::json;
 
 // The I2_S matmul MACs per token from the config: q and o are n_embd × n_embd, k and v
 // n_embd_kv × n_embd, gate and up n_ff × n_embd, down n_embd × n_ff, in every layer.
@@ -32,53 +32,52 @@ TEST(CliBench, JsonHasLlamaBenchFieldsPerTest) {
   const CliResult r = run_cli({"bench", "-m", tiny_model(), "-p", "16", "-n", "4", "-r", "3", "-t",
                                "1,2", "-o", "json", "--bw", "10"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const json::Value out = json::parse(r.out);
-  const json::Array& rows = out.as_array();
+  const Json rows = Json::parse(r.out);
   ASSERT_EQ(rows.size(), 4u); // (pp16, tg4) × threads 1, 2
   const int64_t macs_per_token = expected_macs_per_token(tiny_model());
   const std::vector<std::pair<int64_t, int64_t>> tests = {{16, 0}, {0, 4}, {16, 0}, {0, 4}};
   for (size_t i = 0; i < rows.size(); ++i) {
-    const json::Value& row = rows[i];
+    const Json& row = rows[i];
     for (const char* key :
          {"build_commit", "cpu_info", "isa", "model_filename", "model_type", "test_time", "type_k"})
       EXPECT_TRUE(row.at(key).is_string()) << key;
-    EXPECT_EQ(row.at("model_filename").as_string(), tiny_model());
-    EXPECT_EQ(row.at("model_size").as_int(), 2720128);
-    EXPECT_EQ(row.at("model_n_params").as_int(), 5423616);
-    EXPECT_EQ(row.at("n_threads").as_int(), i < 2 ? 1 : 2);
-    EXPECT_EQ(row.at("n_prompt").as_int(), tests[i].first);
-    EXPECT_EQ(row.at("n_gen").as_int(), tests[i].second);
-    const json::Array& ts = row.at("samples_ts").as_array();
-    const json::Array& ns = row.at("samples_ns").as_array();
+    EXPECT_EQ(row.at("model_filename").get<std::string>(), tiny_model());
+    EXPECT_EQ(row.at("model_size").get<int64_t>(), 2720128);
+    EXPECT_EQ(row.at("model_n_params").get<int64_t>(), 5423616);
+    EXPECT_EQ(row.at("n_threads").get<int64_t>(), i < 2 ? 1 : 2);
+    EXPECT_EQ(row.at("n_prompt").get<int64_t>(), tests[i].first);
+    EXPECT_EQ(row.at("n_gen").get<int64_t>(), tests[i].second);
+    const Json& ts = row.at("samples_ts");
+    const Json& ns = row.at("samples_ns");
     ASSERT_EQ(ts.size(), 3u);
     ASSERT_EQ(ns.size(), 3u);
     double sum = 0;
     for (size_t k = 0; k < ts.size(); ++k) {
-      EXPECT_GT(ts[k].as_double(), 0.0);
+      EXPECT_GT(ts[k].get<double>(), 0.0);
       // t/s of a sample is its token count over its time.
       const double n = double(tests[i].first + tests[i].second);
-      EXPECT_NEAR(ts[k].as_double(), n * 1e9 / ns[k].as_double(), 1e-3 * ts[k].as_double());
-      sum += ts[k].as_double();
+      EXPECT_NEAR(ts[k].get<double>(), n * 1e9 / ns[k].get<double>(), 1e-3 * ts[k].get<double>());
+      sum += ts[k].get<double>();
     }
-    EXPECT_NEAR(row.at("avg_ts").as_double(), sum / 3, 1e-9 * sum);
-    EXPECT_GE(row.at("stddev_ts").as_double(), 0.0);
+    EXPECT_NEAR(row.at("avg_ts").get<double>(), sum / 3, 1e-9 * sum);
+    EXPECT_GE(row.at("stddev_ts").get<double>(), 0.0);
     if (tests[i].second > 0) {
-      EXPECT_EQ(row.at("bandwidth_gbps").as_double(), 10.0);
+      EXPECT_EQ(row.at("bandwidth_gbps").get<double>(), 10.0);
       // Bytes per token cover at least the weights; the share is bytes·t/s over bandwidth.
-      EXPECT_GT(row.at("bytes_per_token").as_double(), 1e6);
-      EXPECT_NEAR(row.at("bw_share").as_double(),
-                  row.at("bytes_per_token").as_double() * row.at("avg_ts").as_double() / 10e9,
+      EXPECT_GT(row.at("bytes_per_token").get<double>(), 1e6);
+      EXPECT_NEAR(row.at("bw_share").get<double>(),
+                  row.at("bytes_per_token").get<double>() * row.at("avg_ts").get<double>() / 10e9,
                   1e-9);
       for (const char* key : {"macs_per_token", "mac_peak_gmacs", "peak_share"})
         EXPECT_TRUE(row.at(key).is_null()) << key;
     } else {
       EXPECT_TRUE(row.at("bw_share").is_null());
       // pp: the I2_S MACs per token against the int8 MAC peak probed in this run.
-      EXPECT_EQ(row.at("macs_per_token").as_int(), macs_per_token);
-      const double peak = row.at("mac_peak_gmacs").as_double();
+      EXPECT_EQ(row.at("macs_per_token").get<int64_t>(), macs_per_token);
+      const double peak = row.at("mac_peak_gmacs").get<double>();
       EXPECT_GT(peak, 0.0);
-      const double share = row.at("peak_share").as_double();
-      EXPECT_NEAR(share, double(macs_per_token) * row.at("avg_ts").as_double() / 1e9 / peak,
+      const double share = row.at("peak_share").get<double>();
+      EXPECT_NEAR(share, double(macs_per_token) * row.at("avg_ts").get<double>() / 1e9 / peak,
                   1e-9 * share);
       EXPECT_GT(100.0 * share, 0.0);
       EXPECT_LT(100.0 * share, 1000.0);
@@ -114,9 +113,9 @@ TEST(CliBench, ProbesBandwidthWhenNotGiven) {
   const CliResult r = run_cli(
       {"bench", "-m", tiny_model(), "-p", "0", "-n", "2", "-r", "1", "-t", "1", "-o", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const json::Value row = json::parse(r.out).as_array().at(0);
-  EXPECT_GT(row.at("bandwidth_gbps").as_double(), 0.0);
-  EXPECT_GT(row.at("bw_share").as_double(), 0.0);
+  const Json row = Json::parse(r.out).at(0);
+  EXPECT_GT(row.at("bandwidth_gbps").get<double>(), 0.0);
+  EXPECT_GT(row.at("bw_share").get<double>(), 0.0);
 }
 
 // -d N: each test runs with N tokens already in the context (llama-bench's --n-depth); the
@@ -125,16 +124,17 @@ TEST(CliBench, DepthRunsEachTestAfterThatManyTokens) {
   CliResult r = run_cli({"bench", "-m", tiny_model(), "-p", "4", "-n", "2", "-d", "0,100", "-r",
                          "1", "-t", "1", "-o", "json", "--bw", "10"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const json::Array rows = json::parse(r.out).as_array();
+  const Json rows = Json::parse(r.out);
   ASSERT_EQ(rows.size(), 4u); // (pp4, tg2) × depths 0, 100
   const int64_t depths[] = {0, 0, 100, 100};
   for (size_t i = 0; i < rows.size(); ++i)
-    EXPECT_EQ(rows[i].at("n_depth").as_int(), depths[i]);
+    EXPECT_EQ(rows[i].at("n_depth").get<int64_t>(), depths[i]);
   // A tg step at depth d reads d more positions of K and V in every layer (F16: 2 bytes each).
   const auto model = bitnet::Model::load(tiny_model());
   const bitnet::ModelInfo& info = model->info();
   const double kv_per_pos = 2.0 * info.n_layer * info.n_head_kv * info.head_dim * 2.0;
-  EXPECT_NEAR(rows[3].at("bytes_per_token").as_double() - rows[1].at("bytes_per_token").as_double(),
+  EXPECT_NEAR(rows[3].at("bytes_per_token").get<double>() -
+                  rows[1].at("bytes_per_token").get<double>(),
               100 * kv_per_pos, 1e-6 * kv_per_pos);
 
   r = run_cli({"bench", "-m", tiny_model(), "-p", "4", "-n", "2", "--depth", "16", "-r", "1", "-t",

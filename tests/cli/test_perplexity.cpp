@@ -8,18 +8,18 @@
 
 #include "bitnet/bitnet.hpp"
 #include "support/cli_runner.hpp"
-#include "util/json.hpp"
+#include "support/json.hpp"
 
 namespace {
 
 using bitnet::test::CliResult;
 using bitnet::test::data_path;
+using bitnet::test::Json;
 using bitnet::test::run_cli;
 using bitnet::test::slurp;
 using bitnet::test::TempDir;
 using bitnet::test::tiny_model;
 using bitnet::test::write_text;
-namespace json = bitnet::json;
 
 // The first whole lines of val.txt adding up to at least `bytes` bytes.
 std::string val_slice(size_t bytes) {
@@ -87,20 +87,20 @@ TEST(CliPerplexity, MatchesAnIndependentComputationFromLogits) {
       run_cli({"perplexity", "-m", tiny_model(), "-f", file.string(), "-c", std::to_string(ctx),
                "-b", "48", "-t", "2", "--chunks", "4", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const json::Value out = json::parse(r.out);
+  const Json out = Json::parse(r.out);
   const Expected e = reference_ppl(text, ctx, 4);
   ASSERT_EQ(e.running.size(), 4u);
-  EXPECT_EQ(out.at("n_tokens").as_int(), static_cast<int64_t>(e.n_tokens));
-  EXPECT_EQ(out.at("n_chunks").as_int(), 4);
-  EXPECT_EQ(out.at("scored_tokens").as_int(), e.scored);
+  EXPECT_EQ(out.at("n_tokens").get<int64_t>(), static_cast<int64_t>(e.n_tokens));
+  EXPECT_EQ(out.at("n_chunks").get<int64_t>(), 4);
+  EXPECT_EQ(out.at("scored_tokens").get<int64_t>(), e.scored);
   EXPECT_EQ(e.scored, 4 * (ctx / 2 - 1));
-  EXPECT_NEAR(out.at("ppl").as_double(), e.ppl, 1e-4 * e.ppl);
-  EXPECT_NEAR(out.at("ppl_stderr").as_double(), e.err, 1e-3 * e.err);
-  const json::Array& chunks = out.at("chunks").as_array();
+  EXPECT_NEAR(out.at("ppl").get<double>(), e.ppl, 1e-4 * e.ppl);
+  EXPECT_NEAR(out.at("ppl_stderr").get<double>(), e.err, 1e-3 * e.err);
+  const Json& chunks = out.at("chunks");
   ASSERT_EQ(chunks.size(), 4u);
   for (size_t i = 0; i < chunks.size(); ++i) {
-    EXPECT_EQ(chunks[i].at("chunk").as_int(), static_cast<int64_t>(i + 1));
-    EXPECT_NEAR(chunks[i].at("ppl").as_double(), e.running[i], 1e-4 * e.running[i]);
+    EXPECT_EQ(chunks[i].at("chunk").get<int64_t>(), static_cast<int64_t>(i + 1));
+    EXPECT_NEAR(chunks[i].at("ppl").get<double>(), e.running[i], 1e-4 * e.running[i]);
   }
 }
 

@@ -10,24 +10,22 @@
 #include <gtest/gtest.h>
 
 #include "bitnet/bitnet.hpp"
-#include "support/cli_runner.hpp"
 #include "gguf/gguf.hpp"
-#include "util/json.hpp"
+#include "support/cli_runner.hpp"
+#include "support/json.hpp"
 
 namespace {
 
 using bitnet::test::CliResult;
 using bitnet::test::data_path;
+using bitnet::test::ids_of;
+using bitnet::test::Json;
+using bitnet::test::read_json;
 using bitnet::test::run_cli;
 using bitnet::test::slurp;
 using bitnet::test::TempDir;
 using bitnet::test::tiny_model;
 using bitnet::test::write_text;
-namespace json = bitnet::json;
-
-json::Value read_json(const std::filesystem::path& path) {
-  return json::parse(slurp(path));
-}
 
 std::string hex_to_bytes(const std::string& hex) {
   std::string out;
@@ -35,13 +33,6 @@ std::string hex_to_bytes(const std::string& hex) {
     out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
   }
   return out;
-}
-
-std::vector<int32_t> ids_of(const json::Value& array) {
-  std::vector<int32_t> ids;
-  for (const json::Value& v : array.as_array())
-    ids.push_back(static_cast<int32_t>(v.as_int()));
-  return ids;
 }
 
 int count_error_lines(const std::string& err) {
@@ -55,43 +46,43 @@ int count_error_lines(const std::string& err) {
 }
 
 // Every field README.md documents for receipts, with its JSON type.
-void expect_receipt_schema(const json::Value& r) {
+void expect_receipt_schema(const Json& r) {
   ASSERT_TRUE(r.is_object());
-  EXPECT_EQ(r.at("schema_version").as_int(), 1);
+  EXPECT_EQ(r.at("schema_version").get<int64_t>(), 1);
   for (const char* key : {"build_commit", "build_type", "compiler", "cpu_info", "isa",
                           "stop_reason", "kv_type", "created_utc"}) {
-    ASSERT_NE(r.find(key), nullptr) << key;
+    ASSERT_TRUE(r.contains(key)) << key;
     EXPECT_TRUE(r.at(key).is_string()) << key;
   }
   for (const char* key :
        {"n_threads", "n_prompt", "n_gen", "peak_rss_bytes", "n_ctx", "n_batch", "n_past"}) {
-    ASSERT_NE(r.find(key), nullptr) << key;
-    EXPECT_TRUE(r.at(key).is_int()) << key;
+    ASSERT_TRUE(r.contains(key)) << key;
+    EXPECT_TRUE(r.at(key).is_number_integer()) << key;
   }
-  const json::Value& model = r.at("model");
+  const Json& model = r.at("model");
   EXPECT_TRUE(model.at("path").is_string());
   EXPECT_TRUE(model.at("architecture").is_string());
-  EXPECT_GT(model.at("size").as_int(), 0);
-  EXPECT_GT(model.at("n_params").as_int(), 0);
-  const json::Value& t = r.at("timings_ms");
+  EXPECT_GT(model.at("size").get<int64_t>(), 0);
+  EXPECT_GT(model.at("n_params").get<int64_t>(), 0);
+  const Json& t = r.at("timings_ms");
   for (const char* key : {"load", "tokenize", "prefill", "decode", "sample", "total"}) {
-    ASSERT_NE(t.find(key), nullptr) << key;
+    ASSERT_TRUE(t.contains(key)) << key;
     EXPECT_TRUE(t.at(key).is_number()) << key;
-    EXPECT_GE(t.at(key).as_double(), 0.0) << key;
+    EXPECT_GE(t.at(key).get<double>(), 0.0) << key;
   }
   for (const char* key :
        {"decode_ms_per_token", "embedded_per_step", "prompt_ids", "generated_ids"}) {
-    ASSERT_NE(r.find(key), nullptr) << key;
+    ASSERT_TRUE(r.contains(key)) << key;
     EXPECT_TRUE(r.at(key).is_array()) << key;
   }
-  const auto n_gen = static_cast<size_t>(r.at("n_gen").as_int());
-  EXPECT_EQ(r.at("generated_ids").as_array().size(), n_gen);
-  EXPECT_EQ(r.at("decode_ms_per_token").as_array().size(), n_gen);
-  EXPECT_EQ(r.at("embedded_per_step").as_array().size(), n_gen);
-  for (const json::Value& e : r.at("embedded_per_step").as_array())
-    EXPECT_EQ(e.as_int(), 1);
-  EXPECT_EQ(r.at("prompt_ids").as_array().size(), static_cast<size_t>(r.at("n_prompt").as_int()));
-  EXPECT_GT(r.at("peak_rss_bytes").as_int(), 0);
+  const auto n_gen = static_cast<size_t>(r.at("n_gen").get<int64_t>());
+  EXPECT_EQ(r.at("generated_ids").size(), n_gen);
+  EXPECT_EQ(r.at("decode_ms_per_token").size(), n_gen);
+  EXPECT_EQ(r.at("embedded_per_step").size(), n_gen);
+  for (const Json& e : r.at("embedded_per_step"))
+    EXPECT_EQ(e.get<int64_t>(), 1);
+  EXPECT_EQ(r.at("prompt_ids").size(), static_cast<size_t>(r.at("n_prompt").get<int64_t>()));
+  EXPECT_GT(r.at("peak_rss_bytes").get<int64_t>(), 0);
 }
 
 TEST(CliRun, HelpListsLlamaCppDefaults) {
@@ -134,31 +125,31 @@ TEST(CliRun, ReceiptHasDocumentedFieldsAndDefaults) {
   const CliResult r = run_cli({"run", "-m", tiny_model(), "-p", "The jury said", "-n", "5", "-s",
                                "7", "--receipt", receipt.string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const json::Value rec = read_json(receipt);
+  const Json rec = read_json(receipt);
   expect_receipt_schema(rec);
-  const json::Value& p = rec.at("params");
-  EXPECT_EQ(p.at("n_predict").as_int(), 5);
-  EXPECT_NEAR(p.at("temp").as_double(), 0.8, 1e-6);
-  EXPECT_EQ(p.at("top_k").as_int(), 40);
-  EXPECT_NEAR(p.at("top_p").as_double(), 0.95, 1e-6);
-  EXPECT_NEAR(p.at("min_p").as_double(), 0.05, 1e-6);
-  EXPECT_NEAR(p.at("repeat_penalty").as_double(), 1.0, 1e-6);
-  EXPECT_EQ(p.at("repeat_last_n").as_int(), 64);
-  EXPECT_EQ(p.at("seed").as_int(), 7);
-  EXPECT_FALSE(p.at("ignore_eos").as_bool());
-  EXPECT_EQ(rec.at("n_ctx").as_int(), 256); // -c 0: the model's context length
-  EXPECT_EQ(rec.at("n_batch").as_int(), 256); // -b 512, clamped to the context
-  EXPECT_EQ(rec.at("kv_type").as_string(), "f16");
+  const Json& p = rec.at("params");
+  EXPECT_EQ(p.at("n_predict").get<int64_t>(), 5);
+  EXPECT_NEAR(p.at("temp").get<double>(), 0.8, 1e-6);
+  EXPECT_EQ(p.at("top_k").get<int64_t>(), 40);
+  EXPECT_NEAR(p.at("top_p").get<double>(), 0.95, 1e-6);
+  EXPECT_NEAR(p.at("min_p").get<double>(), 0.05, 1e-6);
+  EXPECT_NEAR(p.at("repeat_penalty").get<double>(), 1.0, 1e-6);
+  EXPECT_EQ(p.at("repeat_last_n").get<int64_t>(), 64);
+  EXPECT_EQ(p.at("seed").get<int64_t>(), 7);
+  EXPECT_FALSE(p.at("ignore_eos").get<bool>());
+  EXPECT_EQ(rec.at("n_ctx").get<int64_t>(), 256);   // -c 0: the model's context length
+  EXPECT_EQ(rec.at("n_batch").get<int64_t>(), 256); // -b 512, clamped to the context
+  EXPECT_EQ(rec.at("kv_type").get<std::string>(), "f16");
   const auto cores = std::max(1u, std::thread::hardware_concurrency());
-  EXPECT_EQ(rec.at("n_threads").as_int(), static_cast<int64_t>(cores));
-  EXPECT_EQ(rec.at("model").at("architecture").as_string(), "bitnet-b1.58");
-  EXPECT_EQ(rec.at("model").at("size").as_int(), 2720128);
-  EXPECT_EQ(rec.at("prompt_ids").as_array().front().as_int(), 2707); // BOS
+  EXPECT_EQ(rec.at("n_threads").get<int64_t>(), static_cast<int64_t>(cores));
+  EXPECT_EQ(rec.at("model").at("architecture").get<std::string>(), "bitnet-b1.58");
+  EXPECT_EQ(rec.at("model").at("size").get<int64_t>(), 2720128);
+  EXPECT_EQ(rec.at("prompt_ids").front().get<int64_t>(), 2707); // BOS
   // Output: the prompt echoed, then exactly the detokenized generated ids.
   const auto model = bitnet::Model::load(tiny_model());
   const auto gen = ids_of(rec.at("generated_ids"));
-  if (rec.at("stop_reason").as_string() == "n_predict") {
-    EXPECT_EQ(rec.at("n_gen").as_int(), 5);
+  if (rec.at("stop_reason").get<std::string>() == "n_predict") {
+    EXPECT_EQ(rec.at("n_gen").get<int64_t>(), 5);
     EXPECT_EQ(r.out, "The jury said" + model->detokenize(gen));
   }
   EXPECT_NE(r.err.find("bitnet_perf:"), std::string::npos);
@@ -184,50 +175,50 @@ TEST(CliRun, FlagsAfterTheSubcommandReachTheRootApp) {
   const CliResult r = run_cli({"run", "-m", tiny_model(), "-p", "The", "-n", "2", "--isa", "scalar",
                                "--log-level", "warn", "--receipt", receipt.string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(read_json(receipt).at("isa").as_string(), "scalar");
+  EXPECT_EQ(read_json(receipt).at("isa").get<std::string>(), "scalar");
   EXPECT_EQ(r.err.find("bitnet_perf:"), std::string::npos); // timing block is info level
 }
 
 // Greedy with EOG ignored is exactly bitnet.cpp's reference run (its logits are unchanged).
 TEST(CliRun, GreedyMatchesBitnetCppReference) {
-  const json::Value ref = read_json(data_path("real-tiny/reference.json"));
-  const json::Value& run = ref.at("runs").as_array().front(); // brown_jury: no near-tie
-  ASSERT_EQ(run.at("prompt_name").as_string(), "brown_jury");
+  const Json ref = read_json(data_path("real-tiny/reference.json"));
+  const Json& run = ref.at("runs").front(); // brown_jury: no near-tie
+  ASSERT_EQ(run.at("prompt_name").get<std::string>(), "brown_jury");
   TempDir dir;
   const auto prompt = dir / "prompt.txt";
-  write_text(prompt, hex_to_bytes(run.at("prompt_utf8_hex").as_string()));
+  write_text(prompt, hex_to_bytes(run.at("prompt_utf8_hex").get<std::string>()));
   const auto receipt = dir / "r.json";
   const CliResult r =
       run_cli({"run", "-m", tiny_model(), "-f", prompt.string(), "--temp", "0", "-n", "48",
                "--ignore-eos", "-c", "256", "--no-echo", "--receipt", receipt.string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const json::Value rec = read_json(receipt);
+  const Json rec = read_json(receipt);
   EXPECT_EQ(ids_of(rec.at("prompt_ids")), ids_of(run.at("prompt_ids")));
   EXPECT_EQ(ids_of(rec.at("generated_ids")), ids_of(run.at("gen_ids")));
-  EXPECT_EQ(r.out, hex_to_bytes(run.at("gen_text_utf8_hex").as_string()));
+  EXPECT_EQ(r.out, hex_to_bytes(run.at("gen_text_utf8_hex").get<std::string>()));
 }
 
 // Model A's pub_long run generates <|eot_id|> at step 8: without --ignore-eos generation
 // stops there; with it, generation continues as in the reference.
 TEST(CliRun, EndOfGenerationStopsUnlessIgnored) {
-  const json::Value ref = read_json(data_path("reference/A.json"));
-  const json::Value* run = nullptr;
-  for (const json::Value& r : ref.at("runs").as_array())
-    if (r.at("prompt_name").as_string() == "pub_long") run = &r;
+  const Json ref = read_json(data_path("reference/A.json"));
+  const Json* run = nullptr;
+  for (const Json& r : ref.at("runs"))
+    if (r.at("prompt_name").get<std::string>() == "pub_long") run = &r;
   ASSERT_NE(run, nullptr);
   const std::vector<int32_t> gen = ids_of(run->at("gen_ids"));
   ASSERT_EQ(gen[8], 677);
   TempDir dir;
   const auto prompt = dir / "prompt.txt";
-  write_text(prompt, hex_to_bytes(run->at("prompt_utf8_hex").as_string()));
+  write_text(prompt, hex_to_bytes(run->at("prompt_utf8_hex").get<std::string>()));
   const std::string model = data_path("reference/models/A.gguf");
 
   const auto stopped = dir / "stopped.json";
   CliResult r = run_cli({"run", "-m", model, "-f", prompt.string(), "--temp", "0", "-n", "48", "-c",
                          "1024", "--receipt", stopped.string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  json::Value rec = read_json(stopped);
-  EXPECT_EQ(rec.at("stop_reason").as_string(), "eog");
+  Json rec = read_json(stopped);
+  EXPECT_EQ(rec.at("stop_reason").get<std::string>(), "eog");
   EXPECT_EQ(ids_of(rec.at("generated_ids")), std::vector<int32_t>(gen.begin(), gen.begin() + 9));
 
   const auto ignored = dir / "ignored.json";
@@ -235,7 +226,7 @@ TEST(CliRun, EndOfGenerationStopsUnlessIgnored) {
                "--ignore-eos", "--receipt", ignored.string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   rec = read_json(ignored);
-  EXPECT_EQ(rec.at("stop_reason").as_string(), "n_predict");
+  EXPECT_EQ(rec.at("stop_reason").get<std::string>(), "n_predict");
   EXPECT_EQ(ids_of(rec.at("generated_ids")), gen);
 }
 
@@ -259,10 +250,10 @@ TEST(CliRun, StopStringEndsOutputBeforeIt) {
   const CliResult r = run_cli(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, full.out.substr(0, at));
-  const json::Value rec = read_json(receipt);
-  EXPECT_EQ(rec.at("stop_reason").as_string(), "stop_string");
-  EXPECT_LT(rec.at("n_gen").as_int(), 48);
-  EXPECT_EQ(rec.at("params").at("stop").as_array().size(), 2u);
+  const Json rec = read_json(receipt);
+  EXPECT_EQ(rec.at("stop_reason").get<std::string>(), "stop_string");
+  EXPECT_LT(rec.at("n_gen").get<int64_t>(), 48);
+  EXPECT_EQ(rec.at("params").at("stop").size(), 2u);
 }
 
 TEST(CliRun, DemoModelAndPromptWhenNoneGiven) {
@@ -280,16 +271,17 @@ TEST(CliChat, TurnsContinueTheCacheWithoutRePrefill) {
                                "Be brief.", "--receipt", receipt.string()},
                               "Hello there\n\nWhat did the jury say?\n/exit\nignored\n");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const json::Value rec = read_json(receipt);
+  const Json rec = read_json(receipt);
   expect_receipt_schema(rec);
-  EXPECT_EQ(rec.at("n_gen").as_int(), 12); // two turns of 6; the line after /exit is not read
+  EXPECT_EQ(rec.at("n_gen").get<int64_t>(), 12); // two turns of 6; the line after /exit is not read
   // Every token was evaluated exactly once: prompts of both turns plus the replies.
-  EXPECT_EQ(rec.at("n_past").as_int(), rec.at("n_prompt").as_int() + rec.at("n_gen").as_int());
+  EXPECT_EQ(rec.at("n_past").get<int64_t>(),
+            rec.at("n_prompt").get<int64_t>() + rec.at("n_gen").get<int64_t>());
   // The second turn's prompt is only the new turn, rendered by the model's template.
   const auto model = bitnet::Model::load(tiny_model());
   const std::vector<bitnet::ChatMessage> first = {{"system", "Be brief."}, {"user", "Hello there"}};
   const auto first_ids = model->tokenize(model->render_chat(first, true), true, true);
-  EXPECT_GT(rec.at("n_prompt").as_int(), static_cast<int64_t>(first_ids.size()));
+  EXPECT_GT(rec.at("n_prompt").get<int64_t>(), static_cast<int64_t>(first_ids.size()));
   const auto prompt_ids = ids_of(rec.at("prompt_ids"));
   EXPECT_TRUE(std::equal(first_ids.begin(), first_ids.end(), prompt_ids.begin()));
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2);

@@ -8,14 +8,15 @@
 
 #include <gtest/gtest.h>
 
-#include "support/cli_runner.hpp"
 #include "gguf/gguf.hpp"
-#include "util/json.hpp"
+#include "support/cli_runner.hpp"
+#include "support/json.hpp"
 
 namespace bitnet::gguf {
 namespace {
 
 using test::CliResult;
+using test::Json;
 using test::run_cli;
 using test::slurp;
 using test::TempDir;
@@ -46,30 +47,30 @@ TEST(InfoCli, JsonView) {
   TempDir dir;
   const CliResult r = run_cli({"info", "--json", "--model", kModels + "B.gguf"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const json::Value v = json::parse(r.out);
+  const Json v = Json::parse(r.out);
   const File f = File::open(kModels + "B.gguf");
-  EXPECT_EQ(v.at("architecture").as_string(), "bitnet-25");
-  EXPECT_EQ(v.at("file_size").as_int(), static_cast<int64_t>(f.file_size()));
-  EXPECT_TRUE(v.at("runnable").as_bool());
-  const json::Value& md = v.at("metadata");
-  EXPECT_EQ(md.as_object().size(), f.metadata().size());
-  EXPECT_EQ(md.at("bitnet-25.embedding_length").as_int(), 256);
-  EXPECT_EQ(md.at("tokenizer.ggml.tokens").at("type").as_string(), "string");
-  EXPECT_EQ(md.at("tokenizer.ggml.tokens").at("count").as_int(), 678);
-  EXPECT_EQ(md.find("tokenizer.ggml.pre"), nullptr); // model B has no pre key
+  EXPECT_EQ(v.at("architecture").get<std::string>(), "bitnet-25");
+  EXPECT_EQ(v.at("file_size").get<int64_t>(), static_cast<int64_t>(f.file_size()));
+  EXPECT_TRUE(v.at("runnable").get<bool>());
+  const Json& md = v.at("metadata");
+  EXPECT_EQ(md.size(), f.metadata().size());
+  EXPECT_EQ(md.at("bitnet-25.embedding_length").get<int64_t>(), 256);
+  EXPECT_EQ(md.at("tokenizer.ggml.tokens").at("type").get<std::string>(), "string");
+  EXPECT_EQ(md.at("tokenizer.ggml.tokens").at("count").get<int64_t>(), 678);
+  EXPECT_FALSE(md.contains("tokenizer.ggml.pre")); // model B has no pre key
   EXPECT_TRUE(v.at("tokenizer").at("pre").is_null());
-  const json::Array& tensors = v.at("tensors").as_array();
+  const Json& tensors = v.at("tensors");
   ASSERT_EQ(tensors.size(), f.tensors().size());
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     const TensorInfo& t = f.tensors()[i];
-    EXPECT_EQ(tensors[i].at("name").as_string(), t.name);
-    EXPECT_EQ(tensors[i].at("type").as_string(), type_name(t.type));
-    EXPECT_EQ(tensors[i].at("bytes").as_int(), static_cast<int64_t>(t.nbytes));
-    ASSERT_EQ(tensors[i].at("shape").as_array().size(), t.ne.size());
-    EXPECT_EQ(tensors[i].at("shape").as_array()[0].as_int(), static_cast<int64_t>(t.ne[0]));
+    EXPECT_EQ(tensors[i].at("name").get<std::string>(), t.name);
+    EXPECT_EQ(tensors[i].at("type").get<std::string>(), type_name(t.type));
+    EXPECT_EQ(tensors[i].at("bytes").get<int64_t>(), static_cast<int64_t>(t.nbytes));
+    ASSERT_EQ(tensors[i].at("shape").size(), t.ne.size());
+    EXPECT_EQ(tensors[i].at("shape")[0].get<int64_t>(), static_cast<int64_t>(t.ne[0]));
   }
   EXPECT_EQ(f.find_tensor("token_embd.weight")->type, TensorType::Q8_0);
-  EXPECT_GT(v.at("bytes_by_type").at("Q8_0").as_int(), 0);
+  EXPECT_GT(v.at("bytes_by_type").at("Q8_0").get<int64_t>(), 0);
 }
 
 TEST(InfoCli, UnrunnableFileIsDescribedWithTheReason) {
@@ -83,9 +84,9 @@ TEST(InfoCli, UnrunnableFileIsDescribedWithTheReason) {
   });
   const CliResult r = run_cli({"info", "--json", "--model", dir.file("gpt2.gguf")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const json::Value v = json::parse(r.out);
-  EXPECT_FALSE(v.at("runnable").as_bool());
-  EXPECT_NE(v.at("not_runnable_reason").as_string().find("gpt2"), std::string::npos);
+  const Json v = Json::parse(r.out);
+  EXPECT_FALSE(v.at("runnable").get<bool>());
+  EXPECT_NE(v.at("not_runnable_reason").get<std::string>().find("gpt2"), std::string::npos);
 }
 
 TEST(InfoCli, MissingAndCorruptFiles) {
@@ -112,10 +113,10 @@ TEST(QuantizeCli, ConvertsAndRefuses) {
   expect_one_error_line(
       run_cli({"quantize", "--type", "q4_0", kModels + "A-f16.gguf", dir.file("x.gguf")}), 2,
       "q4_0");
-  expect_one_error_line(run_cli({"quantize", dir.file("none.gguf"), dir.file("x.gguf")}),
-                        3, "none.gguf");
-  expect_one_error_line(run_cli({"quantize", kModels + "A-f16.gguf", "/nonexistent-dir/x.gguf"}),
-                        3, "/nonexistent-dir/x.gguf");
+  expect_one_error_line(run_cli({"quantize", dir.file("none.gguf"), dir.file("x.gguf")}), 3,
+                        "none.gguf");
+  expect_one_error_line(run_cli({"quantize", kModels + "A-f16.gguf", "/nonexistent-dir/x.gguf"}), 3,
+                        "/nonexistent-dir/x.gguf");
   EXPECT_FALSE(std::filesystem::exists(dir.file("x.gguf")));
 }
 
@@ -130,10 +131,9 @@ TEST(QuantizeCli, NonTernaryNeedsTernarize) {
       v[i] = static_cast<float>(i % 7) - 3.0f;
     sink.write({reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4});
   });
-  expect_one_error_line(run_cli({"quantize", dir.file("in.gguf"), dir.file("o.gguf")}),
-                        7, "--ternarize");
-  const CliResult r =
-      run_cli({"quantize", "--ternarize", dir.file("in.gguf"), dir.file("o.gguf")});
+  expect_one_error_line(run_cli({"quantize", dir.file("in.gguf"), dir.file("o.gguf")}), 7,
+                        "--ternarize");
+  const CliResult r = run_cli({"quantize", "--ternarize", dir.file("in.gguf"), dir.file("o.gguf")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(File::open(dir.file("o.gguf")).find_tensor("blk.0.ffn_up.weight")->type,
             TensorType::I2_S);

@@ -4,15 +4,13 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 
-#include "util/json.hpp"
+#include "support/json.hpp"
 
 namespace bitnet::test {
 
@@ -34,38 +32,28 @@ struct RefFile {
   std::vector<RefRun> runs;
 };
 
-inline std::vector<int32_t> ids_of(const json::Value& v) {
-  std::vector<int32_t> out;
-  for (const json::Value& x : v.as_array())
-    out.push_back(static_cast<int32_t>(x.as_int()));
-  return out;
-}
-
 // `rel` is relative to tests/data; the model file is resolved next to the JSON, unless
 // `model_rel` (relative to tests/data) is given.
 inline RefFile load_reference(const std::string& rel, const std::string& model_rel = "") {
-  std::ifstream in(data_path(rel), std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const json::Value root = json::parse(ss.str());
+  const Json root = read_json(data_path(rel));
   RefFile f;
   const std::string dir = rel.substr(0, rel.find_last_of('/'));
-  f.model_path = model_rel.empty() ? data_path(dir + "/" + root.at("model").at("file").as_string())
-                                   : data_path(model_rel);
-  for (const json::Value& r : root.at("runs").as_array()) {
+  f.model_path = model_rel.empty()
+                     ? data_path(dir + "/" + root.at("model").at("file").get<std::string>())
+                     : data_path(model_rel);
+  for (const Json& r : root.at("runs")) {
     RefRun run;
-    run.name = r.at("prompt_name").as_string();
-    run.prompt = r.at("prompt").as_string();
+    run.name = r.at("prompt_name").get<std::string>();
+    run.prompt = r.at("prompt").get<std::string>();
     run.prompt_ids = ids_of(r.at("prompt_ids"));
     run.gen_ids = ids_of(r.at("gen_ids"));
-    for (const json::Value& step : r.at("top8_first8").as_array()) {
+    for (const Json& step : r.at("top8_first8")) {
       std::vector<std::pair<int32_t, double>> top;
-      for (const json::Value& e : step.as_array())
-        top.emplace_back(static_cast<int32_t>(e.as_array()[0].as_int()),
-                         e.as_array()[1].as_double());
+      for (const Json& e : step)
+        top.emplace_back(e.at(0).get<int32_t>(), e.at(1).get<double>());
       run.top8.push_back(std::move(top));
     }
-    run.n_ctx = static_cast<int32_t>(r.at("n_ctx").as_int());
+    run.n_ctx = r.at("n_ctx").get<int32_t>();
     f.runs.push_back(std::move(run));
   }
   return f;

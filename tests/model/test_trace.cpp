@@ -3,9 +3,7 @@
 // first 8 values of every named node, which agree bit for bit. The first node that drifts
 // shows where a divergence starts.
 #include <cmath>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -35,12 +33,9 @@ std::string our_name(const std::string& name, const std::string& op) {
 }
 
 TEST(Trace, IntermediateValuesMatchBitnetCppTraceOfModelA) {
-  std::ifstream in(data_path("reference/A.trace.json"), std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const json::Value trace = json::parse(ss.str());
+  const Json trace = read_json(data_path("reference/A.trace.json"));
   const std::vector<int32_t> prompt = ids_of(trace.at("prompt_ids"));
-  const auto n_ctx = static_cast<int32_t>(trace.at("n_ctx").as_int());
+  const auto n_ctx = trace.at("n_ctx").get<int32_t>();
 
   const auto model = Model::load(data_path("reference/models/A.gguf"));
   const auto& m = detail::impl_of(*model);
@@ -65,24 +60,25 @@ TEST(Trace, IntermediateValuesMatchBitnetCppTraceOfModelA) {
   tf.forward(prompt, 0, cache, pool, false, logits.data(), &observer);
 
   int compared = 0;
-  for (const json::Value& node : trace.at("nodes").as_array()) {
-    const std::string name = node.at("name").as_string();
-    const std::string op = node.at("op").as_string();
+  for (const Json& node : trace.at("nodes")) {
+    const std::string name = node.at("name").get<std::string>();
+    const std::string op = node.at("op").get<std::string>();
     if (op == "RESHAPE" || op == "VIEW" || op == "PERMUTE" || op == "TRANSPOSE" || op == "CPY" ||
         op == "GET_ROWS" || op == "RMS_NORM" || op == "RELU" || op == "SQR")
       continue;
     const auto it = seen.find(our_name(name, op));
     if (it == seen.end()) continue; // kq / softmax internals are not exposed
     const Observed& o = it->second;
-    const double sum = node.at("sum").as_double(), sumsq = node.at("sumsq").as_double();
+    const double sum = node.at("sum").get<double>(), sumsq = node.at("sumsq").get<double>();
     const double scale = std::sqrt(sumsq); // L2 norm of the whole tensor
-    const auto& last8 = node.at("last8").as_array();
-    const std::string what = fmt::format("node {} {} ({})", node.at("i").as_int(), name, op);
+    const Json& last8 = node.at("last8");
+    const std::string what = fmt::format("node {} {} ({})", node.at("i").get<int64_t>(), name, op);
     // Bit for bit: the trace prints floats with 9 significant digits, which round-trip, so
     // the last token's first 8 values must be the same floats. The sums are printed to 9
     // digits too (measured agreement ≤ 2.5e-9 relative).
     for (size_t i = 0; i < 8; ++i)
-      EXPECT_EQ(o.last8[i], static_cast<float>(last8[i].as_double())) << what << " value " << i;
+      EXPECT_EQ(o.last8[i], static_cast<float>(last8.at(i).get<double>()))
+          << what << " value " << i;
     EXPECT_NEAR(o.sum, sum, 1e-8 * std::abs(sum) + 1e-9 * scale) << what;
     EXPECT_NEAR(o.sumsq, sumsq, 1e-8 * sumsq) << what;
     ++compared;

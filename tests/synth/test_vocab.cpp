@@ -188,6 +188,25 @@ TEST(HfTokenizer, BadFilesGiveCleanErrors) {
   EXPECT_EQ(load_text(R"({"added_tokens":)" + specials +
                       R"(, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": [["a"]]}})"),
             ErrorKind::invalid_input);
+  // Fields of the wrong shape, wherever they sit.
+  for (const char* model :
+       {R"("model": {"type": 1, "vocab": {}, "merges": []})",
+        R"("model": {"type": "BPE", "vocab": {"a": "0"}, "merges": []})",
+        R"("model": {"type": "BPE", "vocab": {"a": 0.5}, "merges": []})",
+        R"("model": {"type": "BPE", "vocab": {"a": [0]}, "merges": []})",
+        R"("model": {"type": "BPE", "vocab": {"a": 0}, "merges": [1]})",
+        R"("model": {"type": "BPE", "vocab": {"a": 0}, "merges": [["a", "b", "c"]]})",
+        R"("model": {"type": "BPE", "vocab": {"a": 0}})", // no merges
+        R"("model": {"type": "BPE", "merges": []})"}) {   // no vocab
+    EXPECT_EQ(load_text(std::string(R"({"added_tokens":)") + specials + ", " + model + "}"),
+              ErrorKind::invalid_input)
+        << model;
+  }
+  EXPECT_EQ(load_text(R"({"added_tokens": [{"content": "<s>"}],)"
+                      R"( "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})"),
+            ErrorKind::invalid_input); // an added token without an id
+  EXPECT_EQ(load_text("[]"), ErrorKind::invalid_input);
+  EXPECT_EQ(load_text(""), ErrorKind::invalid_input);
   // No way to tell bos/eos: no config and no Llama-3 special tokens.
   EXPECT_EQ(load_text(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})"),
             ErrorKind::invalid_input);

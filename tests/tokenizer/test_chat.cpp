@@ -11,10 +11,12 @@
 namespace bitnet::tokenizer {
 namespace {
 
-std::vector<Message> messages_of(const json::Value& array) {
+using test::Json;
+
+std::vector<Message> messages_of(const Json& array) {
   std::vector<Message> out;
-  for (const json::Value& m : array.as_array()) {
-    out.push_back({m.at("role").as_string(), m.at("content").as_string()});
+  for (const Json& m : array) {
+    out.push_back({m.at("role").get<std::string>(), m.at("content").get<std::string>()});
   }
   return out;
 }
@@ -24,15 +26,14 @@ TEST(ChatTemplate, Llama3MatchesTheFixtureConversations) {
   const auto tmpl = ChatTemplate::by_name("llama3");
   const auto cases = test::read_jsonl(test::data_path("tokenizer/llama3_chat_cases.jsonl"));
   ASSERT_EQ(cases.size(), 3u);
-  for (const json::Value& c : cases) {
+  for (const Json& c : cases) {
     const auto messages = messages_of(c.at("messages"));
-    const std::string text = tmpl.render(messages, c.at("add_generation_prompt").as_bool());
+    const std::string text = tmpl.render(messages, c.at("add_generation_prompt").get<bool>());
     // The fixture's template writes BOS as text; ours leaves it to the tokenizer.
-    EXPECT_EQ("<|begin_of_text|>" + text, c.at("rendered").as_string()) << c.at("name").as_string();
-    std::vector<int32_t> ids;
-    for (const json::Value& id : c.at("ids").as_array())
-      ids.push_back(static_cast<int32_t>(id.as_int()));
-    EXPECT_EQ(tok.encode(text, tok.add_bos_default(), true), ids) << c.at("name").as_string();
+    EXPECT_EQ("<|begin_of_text|>" + text, c.at("rendered").get<std::string>())
+        << c.at("name").get<std::string>();
+    EXPECT_EQ(tok.encode(text, tok.add_bos_default(), true), test::ids_of(c.at("ids")))
+        << c.at("name").get<std::string>();
   }
 }
 

@@ -14,27 +14,22 @@ namespace bitnet::tokenizer {
 namespace {
 
 using test::data_path;
+using test::ids_of;
+using test::Json;
 using test::llama3_gguf;
 using test::read_jsonl;
-
-std::vector<int32_t> ids_of(const json::Value& array) {
-  std::vector<int32_t> ids;
-  for (const json::Value& v : array.as_array())
-    ids.push_back(static_cast<int32_t>(v.as_int()));
-  return ids;
-}
 
 // Every case: ids with special tokens matched, ids_plain without, and decoding back.
 void check_cases(const Tokenizer& tok, const std::string& file) {
   const auto cases = read_jsonl(data_path(file));
   ASSERT_GT(cases.size(), 1000u);
   std::size_t failures = 0;
-  for (const json::Value& c : cases) {
-    const std::string& name = c.at("name").as_string();
-    const std::string& text = c.at("text").as_string();
+  for (const Json& c : cases) {
+    const std::string& name = c.at("name").get<std::string>();
+    const std::string& text = c.at("text").get<std::string>();
     const std::vector<int32_t> ids = ids_of(c.at("ids"));
-    const json::Value* plain = c.find("ids_plain");
-    const std::vector<int32_t> ids_plain = plain ? ids_of(*plain) : ids;
+    const auto plain = c.find("ids_plain");
+    const std::vector<int32_t> ids_plain = plain != c.end() ? ids_of(*plain) : ids;
     const auto got = tok.encode(text, false, true);
     const auto got_plain = tok.encode(text, false, false);
     const std::string decoded = tok.decode(ids);

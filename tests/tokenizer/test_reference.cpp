@@ -10,18 +10,16 @@ namespace bitnet::tokenizer {
 namespace {
 
 using test::data_path;
+using test::Json;
 
 void expect_prompt_ids(const Tokenizer& tok, const std::string& reference) {
-  const json::Value ref = json::parse(test::read_text(data_path("reference/" + reference)));
-  const auto& runs = ref.at("runs").as_array();
+  const Json ref = test::read_json(data_path("reference/" + reference));
+  const auto& runs = ref.at("runs");
   ASSERT_FALSE(runs.empty());
-  for (const json::Value& run : runs) {
-    std::vector<int32_t> expected;
-    for (const json::Value& id : run.at("prompt_ids").as_array()) {
-      expected.push_back(static_cast<int32_t>(id.as_int()));
-    }
-    EXPECT_EQ(tok.encode(run.at("prompt").as_string(), true, true), expected)
-        << reference << " / " << run.at("prompt_name").as_string();
+  for (const Json& run : runs) {
+    EXPECT_EQ(tok.encode(run.at("prompt").get<std::string>(), true, true),
+              test::ids_of(run.at("prompt_ids")))
+        << reference << " / " << run.at("prompt_name").get<std::string>();
   }
 }
 

@@ -62,13 +62,13 @@ const gguf::File& llama3_gguf(const std::string& pre) {
   return *file;
 }
 
-std::vector<json::Value> read_jsonl(const std::string& path) {
+std::vector<Json> read_jsonl(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read " + path);
-  std::vector<json::Value> out;
+  std::vector<Json> out;
   std::string line;
   while (std::getline(in, line)) {
-    if (!line.empty()) out.push_back(json::parse(line));
+    if (!line.empty()) out.push_back(Json::parse(line));
   }
   return out;
 }

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "gguf/gguf.hpp"
-#include "util/json.hpp"
+#include "support/json.hpp"
 
 namespace bitnet::test {
 
@@ -16,7 +16,7 @@ std::string data_path(const std::string& relative); // under tests/data
 // Llama-3 vocabulary GGUF; pre empty: no tokenizer.ggml.pre key (like the 2B-4T file).
 const gguf::File& llama3_gguf(const std::string& pre);
 
-std::vector<json::Value> read_jsonl(const std::string& path);
+std::vector<Json> read_jsonl(const std::string& path);
 std::string read_text(const std::string& path);
 
 } // namespace bitnet::test

@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <cmath>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -80,20 +81,42 @@ std::string rate_line(const char* label, double ms, int64_t n, const char* unit)
                      label, ms, n, unit, per, tps);
 }
 
-json::Array ints(const std::vector<int32_t>& v) {
-  return json::Array(v.begin(), v.end());
-}
-
-json::Array doubles(const std::vector<double>& v) {
-  return json::Array(v.begin(), v.end());
-}
-
-// A float option as the user wrote it (0.95, not 0.949999988079071): its shortest decimal.
-double decimal(float f) {
-  return std::stod(fmt::format("{}", f));
-}
-
 } // namespace
+
+Json number(double v) {
+  constexpr double kExactInt = 9007199254740992.0; // 2^53: every integer below is a double
+  if (std::isfinite(v) && v == std::trunc(v) && std::fabs(v) < kExactInt)
+    return static_cast<int64_t>(v);
+  return v;
+}
+
+Json numbers(const std::vector<double>& v) {
+  Json out = Json::array();
+  for (const double x : v)
+    out.push_back(number(x));
+  return out;
+}
+
+Json decimal(float f) {
+  return number(std::stod(fmt::format("{}", f)));
+}
+
+nlohmann::json parse_json(std::string_view text) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    // "[json.exception.parse_error.101] parse error at line 1, column 2: ...": the id is noise.
+    const std::string_view what = e.what();
+    const size_t id_end = what.find("] ");
+    throw Error(ErrorKind::invalid_input,
+                fmt::format("invalid JSON: {}",
+                            id_end == std::string_view::npos ? what : what.substr(id_end + 2)));
+  }
+}
+
+std::string dump(const Json& value, int indent) {
+  return value.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
 
 void print_timings(std::FILE* out, const Stats& stats, const RunReport& report) {
   std::string block = "\n";
@@ -113,86 +136,87 @@ void print_timings(std::FILE* out, const Stats& stats, const RunReport& report) 
   std::fflush(out);
 }
 
-json::Value make_receipt(const Stats& stats, const RunReport& report) {
+Json make_receipt(const Stats& stats, const RunReport& report) {
   const ModelInfo& info = *report.model;
   const GenerateParams& params = *report.params;
   const Session& session = *report.session;
 
-  json::Value receipt = json::Object{};
-  receipt.set("schema_version", kReceiptSchemaVersion);
-  receipt.set("created_utc", utc_timestamp());
-  receipt.set("bitnet_version", build::kVersion);
-  receipt.set("build_commit", build::kCommit);
-  receipt.set("build_type", build::kBuildType);
-  receipt.set("compiler", build::kCompiler);
-  receipt.set("cpu_info", cpu_description());
-  receipt.set("isa", current_isa());
-  receipt.set("n_threads", session.n_threads());
-  receipt.set("n_ctx", session.n_ctx());
-  receipt.set("n_batch", session.n_batch());
-  receipt.set("kv_type", to_string(session.kv_type()));
+  Json receipt;
+  receipt["schema_version"] = kReceiptSchemaVersion;
+  receipt["created_utc"] = utc_timestamp();
+  receipt["bitnet_version"] = build::kVersion;
+  receipt["build_commit"] = build::kCommit;
+  receipt["build_type"] = build::kBuildType;
+  receipt["compiler"] = build::kCompiler;
+  receipt["cpu_info"] = cpu_description();
+  receipt["isa"] = current_isa();
+  receipt["n_threads"] = session.n_threads();
+  receipt["n_ctx"] = session.n_ctx();
+  receipt["n_batch"] = session.n_batch();
+  receipt["kv_type"] = to_string(session.kv_type());
 
-  json::Value model = json::Object{};
-  model.set("path", info.path);
-  model.set("name", info.name);
-  model.set("size", info.file_size);
-  model.set("architecture", info.architecture);
-  model.set("n_params", info.n_params);
-  model.set("n_vocab", info.n_vocab);
-  model.set("n_ctx_train", info.n_ctx_train);
-  model.set("weight_bytes_per_token", info.weight_bytes_per_token);
-  receipt.set("model", std::move(model));
+  Json model;
+  model["path"] = info.path;
+  model["name"] = info.name;
+  model["size"] = info.file_size;
+  model["architecture"] = info.architecture;
+  model["n_params"] = info.n_params;
+  model["n_vocab"] = info.n_vocab;
+  model["n_ctx_train"] = info.n_ctx_train;
+  model["weight_bytes_per_token"] = info.weight_bytes_per_token;
+  receipt["model"] = std::move(model);
 
-  json::Value sampling = json::Object{};
-  sampling.set("n_predict", params.n_predict);
-  sampling.set("temp", decimal(params.sampler.temp));
-  sampling.set("top_k", params.sampler.top_k);
-  sampling.set("top_p", decimal(params.sampler.top_p));
-  sampling.set("min_p", decimal(params.sampler.min_p));
-  sampling.set("repeat_penalty", decimal(params.sampler.repeat_penalty));
-  sampling.set("repeat_last_n", params.sampler.repeat_last_n);
-  sampling.set("seed", params.sampler.seed);
-  sampling.set("ignore_eos", params.ignore_eos);
-  sampling.set("stop", json::Array(params.stop.begin(), params.stop.end()));
-  sampling.set("add_bos", params.add_bos ? json::Value(*params.add_bos) : json::Value());
-  sampling.set("parse_special", params.parse_special);
-  receipt.set("params", std::move(sampling));
+  Json sampling;
+  sampling["n_predict"] = params.n_predict;
+  sampling["temp"] = decimal(params.sampler.temp);
+  sampling["top_k"] = params.sampler.top_k;
+  sampling["top_p"] = decimal(params.sampler.top_p);
+  sampling["min_p"] = decimal(params.sampler.min_p);
+  sampling["repeat_penalty"] = decimal(params.sampler.repeat_penalty);
+  sampling["repeat_last_n"] = params.sampler.repeat_last_n;
+  sampling["seed"] = params.sampler.seed;
+  sampling["ignore_eos"] = params.ignore_eos;
+  sampling["stop"] = params.stop;
+  sampling["add_bos"] = params.add_bos ? Json(*params.add_bos) : Json();
+  sampling["parse_special"] = params.parse_special;
+  receipt["params"] = std::move(sampling);
 
-  receipt.set("n_prompt", stats.n_prompt);
-  receipt.set("n_gen", stats.n_gen);
-  receipt.set("n_past", session.n_past());
-  json::Value timings = json::Object{};
-  timings.set("load", stats.load_ms);
-  timings.set("tokenize", stats.tokenize_ms);
-  timings.set("prefill", stats.prefill_ms);
-  timings.set("decode", stats.decode_ms);
-  timings.set("sample", stats.sample_ms);
-  timings.set("total", report.total_ms);
-  receipt.set("timings_ms", std::move(timings));
-  receipt.set("prefill_tokens_per_s",
-              stats.prefill_ms > 0 ? 1e3 * stats.n_prompt / stats.prefill_ms : 0.0);
+  receipt["n_prompt"] = stats.n_prompt;
+  receipt["n_gen"] = stats.n_gen;
+  receipt["n_past"] = session.n_past();
+  Json timings;
+  timings["load"] = number(stats.load_ms);
+  timings["tokenize"] = number(stats.tokenize_ms);
+  timings["prefill"] = number(stats.prefill_ms);
+  timings["decode"] = number(stats.decode_ms);
+  timings["sample"] = number(stats.sample_ms);
+  timings["total"] = number(report.total_ms);
+  receipt["timings_ms"] = std::move(timings);
+  receipt["prefill_tokens_per_s"] =
+      number(stats.prefill_ms > 0 ? 1e3 * stats.n_prompt / stats.prefill_ms : 0.0);
   const auto n_decode = static_cast<double>(stats.decode_ms_per_token.size());
-  receipt.set("decode_tokens_per_s", stats.decode_ms > 0 ? 1e3 * n_decode / stats.decode_ms : 0.0);
-  receipt.set("decode_ms_per_token", doubles(stats.decode_ms_per_token));
-  receipt.set("embedded_per_step", ints(stats.embedded_per_step));
+  receipt["decode_tokens_per_s"] =
+      number(stats.decode_ms > 0 ? 1e3 * n_decode / stats.decode_ms : 0.0);
+  receipt["decode_ms_per_token"] = numbers(stats.decode_ms_per_token);
+  receipt["embedded_per_step"] = stats.embedded_per_step;
   // Mean bytes each decode step read (weights + KV), for the bandwidth floor.
   const int64_t first_pos = int64_t{stats.n_past_start} + stats.n_prompt;
   double bytes = 0.0;
   for (size_t i = 0; i < stats.decode_ms_per_token.size(); ++i) {
     bytes += session.decode_step_bytes(first_pos + static_cast<int64_t>(i));
   }
-  receipt.set("decode_bytes_per_token", n_decode > 0 ? bytes / n_decode : 0.0);
-  receipt.set("prompt_ids", ints(stats.prompt_ids));
-  receipt.set("generated_ids", ints(stats.generated_ids));
-  receipt.set("stop_reason", to_string(stats.stop_reason));
-  receipt.set("peak_rss_bytes", peak_rss_bytes());
+  receipt["decode_bytes_per_token"] = number(n_decode > 0 ? bytes / n_decode : 0.0);
+  receipt["prompt_ids"] = stats.prompt_ids;
+  receipt["generated_ids"] = stats.generated_ids;
+  receipt["stop_reason"] = to_string(stats.stop_reason);
+  receipt["peak_rss_bytes"] = peak_rss_bytes();
   return receipt;
 }
 
-void write_json_file(const std::string& path, const json::Value& value) {
+void write_json_file(const std::string& path, const Json& value) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) throw Error(ErrorKind::io, "cannot write '" + path + "'");
-  out << json::dump(value, 2) << '\n';
+  out << dump(value, 2) << '\n';
   out.flush();
   if (!out) throw Error(ErrorKind::io, "cannot write '" + path + "'");
 }

@@ -8,10 +8,25 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "bitnet/bitnet.hpp"
-#include "util/json.hpp"
 
 namespace bitnet::cli {
+
+// JSON output (receipts, --json, bench rows): members stay in the order they are set.
+using Json = nlohmann::ordered_json;
+// A double as JSON. An integral value prints as an integer ("1", not "1.0"), as the receipts
+// of schema_version 1 always have; non-finite values print as null.
+Json number(double v);
+Json numbers(const std::vector<double>& v);
+// A float option as the user wrote it (0.95, not 0.949999988079071): its shortest decimal.
+Json decimal(float f);
+// Parses JSON input; Error(invalid_input) saying where it is malformed.
+nlohmann::json parse_json(std::string_view text);
+// JSON text, compact (indent < 0) or pretty. Model text may hold invalid UTF-8: such bytes
+// become U+FFFD instead of making the output fail.
+std::string dump(const Json& value, int indent = -1);
 
 // The trained demo model shipped in tests/data/real-tiny (absolute path fixed at build time).
 std::string demo_model_path();
@@ -45,9 +60,9 @@ void print_timings(std::FILE* out, const Stats& stats, const RunReport& report);
 
 // The receipt (schema documented in README.md; kReceiptSchemaVersion bumps on changes).
 inline constexpr int kReceiptSchemaVersion = 1;
-json::Value make_receipt(const Stats& stats, const RunReport& report);
+Json make_receipt(const Stats& stats, const RunReport& report);
 // Writes `value` pretty-printed to `path`; Error(io) when it cannot.
-void write_json_file(const std::string& path, const json::Value& value);
+void write_json_file(const std::string& path, const Json& value);
 
 // Adds `turn` (one generate() call) into `total`, as if they had been one call.
 void accumulate(Stats& total, const Stats& turn);

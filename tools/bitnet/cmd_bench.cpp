@@ -12,6 +12,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -155,46 +156,45 @@ double peak_share(const TestResult& r) {
   return static_cast<double>(r.macs_per_token) * mean(r.samples_ts) / 1e9 / r.mac_peak_gmacs;
 }
 
-json::Value to_json(const TestResult& r, const ModelInfo& info, const BenchOptions& o) {
-  json::Value v = json::Object{};
-  v.set("build_commit", build::kCommit);
-  v.set("cpu_info", cpu_description());
-  v.set("isa", current_isa());
-  v.set("model_filename", info.path);
-  v.set("model_type", info.architecture);
-  v.set("model_size", info.file_size);
-  v.set("model_n_params", info.n_params);
-  v.set("n_batch", o.n_batch);
-  v.set("n_threads", r.n_threads);
-  v.set("type_k", o.kv_type);
-  v.set("type_v", o.kv_type);
-  v.set("n_prompt", r.n_prompt);
-  v.set("n_gen", r.n_gen);
-  v.set("n_depth", r.n_depth);
-  v.set("test_time", r.test_time);
-  v.set("avg_ns", static_cast<int64_t>(std::llround(mean(r.samples_ns))));
-  v.set("stddev_ns", static_cast<int64_t>(std::llround(stddev(r.samples_ns))));
-  v.set("avg_ts", mean(r.samples_ts));
-  v.set("stddev_ts", stddev(r.samples_ts));
-  json::Array ns;
+Json to_json(const TestResult& r, const ModelInfo& info, const BenchOptions& o) {
+  Json v;
+  v["build_commit"] = build::kCommit;
+  v["cpu_info"] = cpu_description();
+  v["isa"] = current_isa();
+  v["model_filename"] = info.path;
+  v["model_type"] = info.architecture;
+  v["model_size"] = info.file_size;
+  v["model_n_params"] = info.n_params;
+  v["n_batch"] = o.n_batch;
+  v["n_threads"] = r.n_threads;
+  v["type_k"] = o.kv_type;
+  v["type_v"] = o.kv_type;
+  v["n_prompt"] = r.n_prompt;
+  v["n_gen"] = r.n_gen;
+  v["n_depth"] = r.n_depth;
+  v["test_time"] = r.test_time;
+  v["avg_ns"] = static_cast<int64_t>(std::llround(mean(r.samples_ns)));
+  v["stddev_ns"] = static_cast<int64_t>(std::llround(stddev(r.samples_ns)));
+  v["avg_ts"] = number(mean(r.samples_ts));
+  v["stddev_ts"] = number(stddev(r.samples_ts));
+  Json& ns = v["samples_ns"] = Json::array();
   for (double x : r.samples_ns)
-    ns.emplace_back(static_cast<int64_t>(std::llround(x)));
-  v.set("samples_ns", std::move(ns));
-  v.set("samples_ts", json::Array(r.samples_ts.begin(), r.samples_ts.end()));
+    ns.push_back(static_cast<int64_t>(std::llround(x)));
+  v["samples_ts"] = numbers(r.samples_ts);
   if (r.n_gen > 0) {
-    v.set("bytes_per_token", r.bytes_per_token);
-    v.set("bandwidth_gbps", r.bandwidth_gbps);
-    v.set("bw_share", bw_share(r));
-    v.set("macs_per_token", nullptr);
-    v.set("mac_peak_gmacs", nullptr);
-    v.set("peak_share", nullptr);
+    v["bytes_per_token"] = number(r.bytes_per_token);
+    v["bandwidth_gbps"] = number(r.bandwidth_gbps);
+    v["bw_share"] = number(bw_share(r));
+    v["macs_per_token"] = nullptr;
+    v["mac_peak_gmacs"] = nullptr;
+    v["peak_share"] = nullptr;
   } else {
-    v.set("bytes_per_token", nullptr);
-    v.set("bandwidth_gbps", nullptr);
-    v.set("bw_share", nullptr);
-    v.set("macs_per_token", r.macs_per_token);
-    v.set("mac_peak_gmacs", r.mac_peak_gmacs);
-    v.set("peak_share", peak_share(r));
+    v["bytes_per_token"] = nullptr;
+    v["bandwidth_gbps"] = nullptr;
+    v["bw_share"] = nullptr;
+    v["macs_per_token"] = r.macs_per_token;
+    v["mac_peak_gmacs"] = number(r.mac_peak_gmacs);
+    v["peak_share"] = number(peak_share(r));
   }
   return v;
 }
@@ -229,42 +229,37 @@ void print_md(const std::vector<TestResult>& results, const ModelInfo& info) {
   std::fputs(out.c_str(), stdout);
 }
 
-std::string csv_field(const json::Value& v) {
+std::string csv_field(const Json& v) {
   if (v.is_array()) {
     std::string joined;
-    for (const json::Value& x : v.as_array()) {
+    for (const Json& x : v) {
       if (!joined.empty()) joined += ';';
-      joined += json::dump(x);
+      joined += dump(x);
     }
     return "\"" + joined + "\"";
   }
   if (v.is_string()) {
-    std::string s = v.as_string();
     std::string quoted = "\"";
-    for (char ch : s)
+    for (char ch : v.get_ref<const std::string&>())
       quoted += ch == '"' ? std::string("\"\"") : std::string(1, ch);
     return quoted + "\"";
   }
-  return json::dump(v);
+  return dump(v);
 }
 
-void print_csv(const json::Array& rows) {
+void print_csv(const Json& rows) {
   std::string out;
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const json::Object& row = rows[i].as_object();
-    if (i == 0) {
-      for (size_t k = 0; k < row.size(); ++k) {
-        if (k) out += ',';
-        out += row[k].first;
-      }
-      out += '\n';
-    }
-    for (size_t k = 0; k < row.size(); ++k) {
-      if (k) out += ',';
-      out += csv_field(row[k].second);
+  const auto line = [&](const Json& row, bool header) {
+    bool first = true;
+    for (const auto& [key, value] : row.items()) {
+      if (!std::exchange(first, false)) out += ',';
+      out += header ? key : csv_field(value);
     }
     out += '\n';
-  }
+  };
+  if (!rows.empty()) line(rows.front(), true);
+  for (const Json& row : rows)
+    line(row, false);
   std::fputs(out.c_str(), stdout);
 }
 
@@ -349,11 +344,11 @@ int run_bench(const BenchOptions& o) {
                   static_cast<double>(macs_per_token) / 1e6);
     }
   } else {
-    json::Array rows;
+    Json rows = Json::array();
     for (const TestResult& r : results)
       rows.push_back(to_json(r, info, o));
     if (o.output == "json") {
-      std::puts(json::dump(json::Value(rows), 2).c_str());
+      std::puts(dump(rows, 2).c_str());
     } else {
       print_csv(rows);
     }

@@ -9,10 +9,10 @@
 
 #include "bitnet/error.hpp"
 #include "bitnet/system.hpp"
+#include "cli_common.hpp"
 #include "commands.hpp"
 #include "gguf/gguf.hpp"
 #include "model/config.hpp"
-#include "util/json.hpp"
 
 namespace bitnet::cli {
 
@@ -51,7 +51,7 @@ std::string value_text(const gguf::Value& v) {
   case gguf::ValueType::string: {
     const std::string& s = v.as_string();
     const std::string shown = s.size() > kMaxTextValue ? s.substr(0, kMaxTextValue) + "…" : s;
-    return json::quote(shown);
+    return dump(shown);
   }
   case gguf::ValueType::array:
     return fmt::format("[{} × {}]", gguf::to_string(v.elem_type()), v.as_array().size());
@@ -70,29 +70,24 @@ std::string value_text(const gguf::Value& v) {
   }
 }
 
-json::Value value_json(const gguf::Value& v) {
+Json value_json(const gguf::Value& v) {
   switch (v.type()) {
   case gguf::ValueType::string:
-    return json::Value(v.as_string());
+    return v.as_string();
   case gguf::ValueType::array:
-    return json::Value(json::Object{{"type", gguf::to_string(v.elem_type())},
-                                    {"count", static_cast<int64_t>(v.as_array().size())}});
+    return {{"type", gguf::to_string(v.elem_type())}, {"count", v.as_array().size()}};
   case gguf::ValueType::boolean:
-    return json::Value(v.as_bool());
+    return v.as_bool();
   case gguf::ValueType::float32:
   case gguf::ValueType::float64:
-    return json::Value(v.as_float());
+    return number(v.as_float());
   case gguf::ValueType::int8:
   case gguf::ValueType::int16:
   case gguf::ValueType::int32:
   case gguf::ValueType::int64:
-    return json::Value(v.as_int());
-  default: {
-    const uint64_t u = v.as_uint();
-    // JSON integers here are int64; larger values keep their magnitude as a double.
-    if (u > static_cast<uint64_t>(INT64_MAX)) return json::Value(static_cast<double>(u));
-    return json::Value(static_cast<int64_t>(u));
-  }
+    return v.as_int();
+  default:
+    return v.as_uint();
   }
 }
 
@@ -160,8 +155,8 @@ template <typename T> std::string opt_text(const std::optional<T>& v) {
   return v ? fmt::format("{}", *v) : "(absent)";
 }
 
-template <typename T> json::Value opt_json(const std::optional<T>& v) {
-  return v ? json::Value(*v) : json::Value();
+template <typename T> Json opt_json(const std::optional<T>& v) {
+  return v ? Json(*v) : Json();
 }
 
 void print_text(const gguf::File& f, const TokenizerSummary& tok,
@@ -214,48 +209,44 @@ void print_text(const gguf::File& f, const TokenizerSummary& tok,
   }
 }
 
-json::Value make_json(const gguf::File& f, const TokenizerSummary& tok,
-                      const std::optional<std::string>& reason,
-                      const std::map<std::string, std::pair<std::size_t, uint64_t>>& by_type) {
-  json::Object metadata;
+Json make_json(const gguf::File& f, const TokenizerSummary& tok,
+               const std::optional<std::string>& reason,
+               const std::map<std::string, std::pair<std::size_t, uint64_t>>& by_type) {
+  Json metadata = Json::object();
   for (const gguf::KeyValue& kv : f.metadata())
-    metadata.emplace_back(kv.key, value_json(kv.value));
-  json::Array tensors;
+    metadata[kv.key] = value_json(kv.value);
+  Json tensors = Json::array();
   for (const gguf::TensorInfo& t : f.tensors()) {
-    json::Array shape;
-    for (uint64_t d : t.ne)
-      shape.emplace_back(static_cast<int64_t>(d));
-    tensors.emplace_back(
-        json::Object{{"name", t.name},
-                     {"type", gguf::type_name(t.type)},
-                     {"shape", std::move(shape)},
-                     {"bytes", static_cast<int64_t>(t.nbytes)},
-                     {"offset", static_cast<int64_t>(f.data_offset() + t.offset)}});
+    tensors.push_back({{"name", t.name},
+                       {"type", gguf::type_name(t.type)},
+                       {"shape", t.ne},
+                       {"bytes", t.nbytes},
+                       {"offset", f.data_offset() + t.offset}});
   }
-  json::Object bytes;
-  for (const auto& [type, count_bytes] : by_type) {
-    bytes.emplace_back(type, static_cast<int64_t>(count_bytes.second));
-  }
-  return json::Value(json::Object{
+  Json bytes = Json::object();
+  for (const auto& [type, count_bytes] : by_type)
+    bytes[type] = count_bytes.second;
+  return {
       {"file", f.path()},
-      {"file_size", static_cast<int64_t>(f.file_size())},
-      {"gguf_version", static_cast<int64_t>(f.version())},
-      {"alignment", static_cast<int64_t>(f.alignment())},
+      {"file_size", f.file_size()},
+      {"gguf_version", f.version()},
+      {"alignment", f.alignment()},
       {"architecture", f.architecture()},
       {"runnable", !reason},
-      {"not_runnable_reason", reason ? json::Value(*reason) : json::Value()},
+      {"not_runnable_reason", opt_json(reason)},
       {"kernels", current_isa()},
-      {"tokenizer", json::Object{{"model", opt_json(tok.model)},
-                                 {"pre", opt_json(tok.pre)},
-                                 {"vocab_size", opt_json(tok.vocab_size)},
-                                 {"bos", opt_json(tok.bos)},
-                                 {"eos", opt_json(tok.eos)},
-                                 {"eot", opt_json(tok.eot)},
-                                 {"chat_template", tok.chat_template}}},
+      {"tokenizer",
+       {{"model", opt_json(tok.model)},
+        {"pre", opt_json(tok.pre)},
+        {"vocab_size", opt_json(tok.vocab_size)},
+        {"bos", opt_json(tok.bos)},
+        {"eos", opt_json(tok.eos)},
+        {"eot", opt_json(tok.eot)},
+        {"chat_template", tok.chat_template}}},
       {"metadata", std::move(metadata)},
       {"bytes_by_type", std::move(bytes)},
       {"tensors", std::move(tensors)},
-  });
+  };
 }
 
 int run_info(const InfoArgs& args) {
@@ -269,7 +260,7 @@ int run_info(const InfoArgs& args) {
     entry.second += t.nbytes;
   }
   if (args.json) {
-    std::fputs((json::dump(make_json(f, tok, reason, by_type)) + "\n").c_str(), stdout);
+    std::fputs((dump(make_json(f, tok, reason, by_type)) + "\n").c_str(), stdout);
   } else {
     print_text(f, tok, reason, by_type);
   }

@@ -93,7 +93,7 @@ int run_perplexity(const PerplexityOptions& o) {
   double nll = 0.0;
   double nll2 = 0.0;
   int64_t count = 0;
-  json::Array chunks;
+  Json chunks = Json::array();
   const auto t_eval = Clock::now();
   for (int32_t c = 0; c < n_chunk; ++c) {
     std::vector<int32_t> chunk(tokens.begin() + int64_t{c} * n_ctx,
@@ -117,11 +117,9 @@ int run_perplexity(const PerplexityOptions& o) {
       }
     }
     const double running = std::exp(nll / static_cast<double>(count));
-    json::Value entry = json::Object{};
-    entry.set("chunk", c + 1);
-    entry.set("ppl", running);
-    entry.set("chunk_nll", chunk_nll / (n_ctx - 1 - first));
-    chunks.push_back(std::move(entry));
+    chunks.push_back({{"chunk", c + 1},
+                      {"ppl", number(running)},
+                      {"chunk_nll", number(chunk_nll / (n_ctx - 1 - first))}});
     if (c == 0) {
       const double s = std::chrono::duration<double>(Clock::now() - t_eval).count();
       spdlog::info("perplexity: {:.2f} seconds per pass - ETA {:.2f} minutes", s,
@@ -144,27 +142,27 @@ int run_perplexity(const PerplexityOptions& o) {
   if (!(var > 0)) spdlog::warn("perplexity: no spread in log-probabilities; error set to 0");
 
   if (o.json) {
-    json::Value out = json::Object{};
-    out.set("model", info.path);
-    out.set("file", o.file);
-    out.set("n_ctx", n_ctx);
-    out.set("n_batch", session.n_batch());
-    out.set("n_threads", session.n_threads());
-    out.set("isa", current_isa());
-    out.set("n_tokens", static_cast<int64_t>(tokens.size()));
-    out.set("n_chunks", n_chunk);
-    out.set("scored_tokens", count);
-    out.set("chunks", std::move(chunks));
-    out.set("nll", mean);
-    out.set("ppl", ppl);
-    out.set("ppl_stderr", err);
-    json::Value timings = json::Object{};
-    timings.set("load", info.load_ms);
-    timings.set("tokenize", tokenize_ms);
-    timings.set("eval", eval_ms);
-    timings.set("total", std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-    out.set("timings_ms", std::move(timings));
-    std::puts(json::dump(out, 2).c_str());
+    Json out;
+    out["model"] = info.path;
+    out["file"] = o.file;
+    out["n_ctx"] = n_ctx;
+    out["n_batch"] = session.n_batch();
+    out["n_threads"] = session.n_threads();
+    out["isa"] = current_isa();
+    out["n_tokens"] = static_cast<int64_t>(tokens.size());
+    out["n_chunks"] = n_chunk;
+    out["scored_tokens"] = count;
+    out["chunks"] = std::move(chunks);
+    out["nll"] = number(mean);
+    out["ppl"] = number(ppl);
+    out["ppl_stderr"] = number(err);
+    Json timings;
+    timings["load"] = number(info.load_ms);
+    timings["tokenize"] = number(tokenize_ms);
+    timings["eval"] = number(eval_ms);
+    timings["total"] = number(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    out["timings_ms"] = std::move(timings);
+    std::puts(dump(out, 2).c_str());
   } else {
     std::printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", ppl, err);
   }
@@ -188,7 +186,8 @@ CommandFn add_perplexity(CLI::App& root) {
   cmd->add_option("-b,--batch-size", o->n_batch, "Tokens per batched forward")
       ->capture_default_str()
       ->check(CLI::Range(1, std::numeric_limits<int32_t>::max()));
-  cmd->add_option("-t,--threads", o->n_threads, "Threads (default: the physical cores this process may use)")
+  cmd->add_option("-t,--threads", o->n_threads,
+                  "Threads (default: the physical cores this process may use)")
       ->capture_default_str()
       ->check(CLI::Range(1, kMaxThreads));
   cmd->add_option("--chunks", o->max_chunks, "Score at most N chunks (default: all)")

@@ -62,7 +62,8 @@ void add_generation_flags(CLI::App& cmd, RunOptions& o) {
                  "Tokens to generate; -1 = until end of generation or a full context")
       ->capture_default_str()
       ->check(CLI::Range(-1, kIntMax));
-  cmd.add_option("-t,--threads", o.n_threads, "Threads (default: the physical cores this process may use)")
+  cmd.add_option("-t,--threads", o.n_threads,
+                 "Threads (default: the physical cores this process may use)")
       ->capture_default_str()
       ->check(CLI::Range(1, kMaxThreads));
   cmd.add_option("-c,--ctx-size", o.n_ctx, "Context size; 0 = the model's context length")

@@ -15,7 +15,6 @@
 #include "commands.hpp"
 #include "gguf/gguf.hpp"
 #include "tokenizer/tokenizer.hpp"
-#include "util/json.hpp"
 #include "util/utf8.hpp"
 
 namespace bitnet::cli {
@@ -85,18 +84,14 @@ std::vector<int32_t> parse_ids(const std::string& list) {
   return ids;
 }
 
-json::Value ids_json(const std::vector<int32_t>& ids) {
-  json::Array array;
-  array.reserve(ids.size());
-  for (const int32_t id : ids)
-    array.emplace_back(static_cast<int64_t>(id));
-  return json::Value(json::Object{{"ids", json::Value(std::move(array))}});
+std::string ids_json(const std::vector<int32_t>& ids) {
+  return dump(Json{{"ids", ids}}) + "\n";
 }
 
 void print_ids(const tokenizer::Tokenizer& tok, const std::vector<int32_t>& ids,
                const TokenizeArgs& args) {
   if (args.json) {
-    std::fputs((json::dump(ids_json(ids)) + "\n").c_str(), stdout);
+    std::fputs(ids_json(ids).c_str(), stdout);
   } else if (args.ids_only) {
     std::fputs(("[" + fmt::format("{}", fmt::join(ids, ", ")) + "]\n").c_str(), stdout);
   } else {
@@ -124,9 +119,7 @@ int run_tokenize(const TokenizeArgs& args) {
   if (args.decode) {
     const std::string text = tok.decode(parse_ids(*args.decode));
     if (args.json) {
-      std::fputs(
-          (json::dump(json::Value(json::Object{{"text", json::Value(text)}})) + "\n").c_str(),
-          stdout);
+      std::fputs((dump(Json{{"text", text}}) + "\n").c_str(), stdout);
     } else {
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::fputc('\n', stdout);
@@ -139,13 +132,13 @@ int run_tokenize(const TokenizeArgs& args) {
     for (std::size_t number = 1; std::getline(lines, line); ++number) {
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
       try {
-        const json::Value value = json::parse(line);
-        const json::Value* text = value.is_object() ? value.find("text") : nullptr;
-        if (text == nullptr || !text->is_string()) {
+        const auto value = parse_json(line);
+        const auto text = value.is_object() ? value.find("text") : value.end();
+        if (text == value.end() || !text->is_string()) {
           throw Error(ErrorKind::invalid_input, "expected an object with a string \"text\"");
         }
-        const auto ids = tok.encode(text->as_string(), add_bos, parse_special);
-        std::fputs((json::dump(ids_json(ids)) + "\n").c_str(), stdout);
+        const auto ids = tok.encode(text->get_ref<const std::string&>(), add_bos, parse_special);
+        std::fputs(ids_json(ids).c_str(), stdout);
       } catch (const Error& e) {
         throw Error(e.kind(), fmt::format("{} line {}: {}", *args.jsonl, number, e.what()));
       }
