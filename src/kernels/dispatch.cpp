@@ -244,12 +244,15 @@ const Table& table() {
   if (const Table* t = g_table.load(std::memory_order_acquire)) return *t;
   std::lock_guard lock(g_select_mutex);
   if (const Table* t = g_table.load(std::memory_order_acquire)) return *t;
-  if (const char* env = std::getenv("BITNET_ISA"); env != nullptr && *env != '\0') {
-    install(parse_available(env), "forced by BITNET_ISA");
-  } else {
-    install(available_isas().back(), "best for this CPU");
-  }
+  const char* env = std::getenv("BITNET_ISA");
+  install(isa_for_environment(env), env != nullptr && *env != '\0' ? "forced by BITNET_ISA"
+                                                                   : "best for this CPU");
   return *g_table.load(std::memory_order_acquire);
+}
+
+Isa isa_for_environment(const char* bitnet_isa) {
+  if (bitnet_isa != nullptr && *bitnet_isa != '\0') return parse_available(bitnet_isa);
+  return available_isas().back();
 }
 
 void select_isa(std::string_view name) {

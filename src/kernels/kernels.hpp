@@ -87,6 +87,9 @@ void rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, int64_t pos
 const Table& table();
 // Force a variant before first use (the CLI's --isa). Throws like BITNET_ISA.
 void select_isa(std::string_view name);
+// The variant table() chooses on first use for a BITNET_ISA value (null or "" = unset):
+// the named variant (throws like select_isa), else the best this CPU runs.
+Isa isa_for_environment(const char* bitnet_isa);
 // Variants this CPU can run, best last; and every variant compiled into this binary.
 std::vector<Isa> available_isas();
 std::vector<Isa> compiled_isas();

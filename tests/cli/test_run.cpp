@@ -349,4 +349,25 @@ TEST(CliRun, ErrorsAreOneLineWithDocumentedExitCodes) {
   }
 }
 
+// BITNET_ISA chooses the kernel variant of the whole process (the choice itself is tested
+// for every value in test_kernels); an unknown name is a bad-option error.
+TEST(CliRun, BitnetIsaEnvironmentChoosesTheVariant) {
+  struct EnvGuard {
+    EnvGuard(const char* value) { setenv("BITNET_ISA", value, 1); }
+    ~EnvGuard() { unsetenv("BITNET_ISA"); }
+  };
+  {
+    EnvGuard env("scalar");
+    const CliResult r = run_cli({"run", "-m", tiny_model(), "-p", "hi", "-n", "1", "--temp", "0"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("isa scalar |"), std::string::npos) << r.err;
+  }
+  {
+    EnvGuard env("avx9000");
+    const CliResult r = run_cli({"run", "-m", tiny_model(), "-p", "hi", "-n", "1"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("avx9000"), std::string::npos) << r.err;
+  }
+}
+
 } // namespace
