@@ -187,6 +187,24 @@ inline float f16_dot_tail(float head, const uint16_t* a, const uint16_t* b, int6
   return static_cast<float>(sum);
 }
 
+// The same leftover with an f32 operand x (f16_dots): each product rounded to float first.
+template <class ToF32>
+inline float f16_dot_tail(float head, const uint16_t* a, const float* x, int64_t i, int64_t n,
+                          ToF32 to_f32) {
+  double sum = head;
+  for (; i < n; ++i)
+    sum += static_cast<double>(to_f32(a[i]) * x[i]);
+  return static_cast<float>(sum);
+}
+
+// One RoPE pair as ggml's compiler contracts the rotation (kernels.hpp). __builtin_fmaf, not
+// std::fma: a library inline function could be merged across the ISA TUs (see above).
+inline void rope_rotate(float* x0, float* x1, float c, float s) {
+  const float a = *x0, b = *x1;
+  *x0 = __builtin_fmaf(a, c, -(b * s));
+  *x1 = __builtin_fmaf(a, s, b * c);
+}
+
 // Visits rows [r0, r1) as pairs (r0 + i, r0 + half + i), then the odd last row alone: a
 // matrix-vector product then reads its weights as two sequential streams, which keeps more
 // memory reads in flight on one core than one stream does (bench_kernels, same run: I2_S and
@@ -197,6 +215,16 @@ void for_row_pairs_two_streams(int64_t r0, int64_t r1, Pair pair, Single single)
   for (int64_t i = 0; i < half; ++i)
     pair(r0 + i, r0 + half + i);
   if ((r1 - r0) % 2 != 0) single(r1 - 1);
+}
+
+// The loop of the attention dots (f16_dots, f16_f32_dots) where a variant takes them one at a
+// time: out[i·ld_out + r] = dot(row r of a, vector i of x, n).
+template <class Dot>
+void dots_each(Dot dot, const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
+               int64_t n_x, int64_t n, float* out, int64_t ld_out) {
+  for (int64_t r = 0; r < n_rows; ++r)
+    for (int64_t i = 0; i < n_x; ++i)
+      out[i * ld_out + r] = dot(a + r * lda, x + i * ldx, n);
 }
 
 // The F16 gemm loop of every variant: output (row r, token t) is dot(row r of w, token t's

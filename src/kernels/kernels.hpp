@@ -73,14 +73,30 @@ struct Table {
   void (*silu_mul)(const float* g, const float* u, int64_t n, float* out);
   // out = a + b
   void (*add)(const float* a, const float* b, int64_t n, float* out);
+
+  // --- Attention (model/attention.cpp) ---
+  // RoPE in place on n_head heads of head_dim floats, rotating the first n_rot dims by one
+  // position's angles, cs = rope_cos_sin() of it. neox: pairs (i, i + n_rot/2); otherwise
+  // (2i, 2i+1). Each pair as ggml's compiler contracts the rotation:
+  // x0' = fma(x0, cos, -(x1·sin)), x1' = fma(x0, sin, x1·cos).
+  void (*rope)(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float* cs,
+               bool neox);
+  // Dots of n_rows rows of an F16 matrix (row r at a + r·lda) with n_x f32 vectors (vector i at
+  // x + i·ldx), n elements each: out[i·ld_out + r] = Σ a[r,k]·x[i,k] in ggml_vec_dot_f16's
+  // order (kernel_common.hpp), each product fused into its lane (exact when x holds f16
+  // values: then it is ggml_vec_dot_f16 of the rounded operand), the leftover products
+  // rounded to float and added in double. Attention's K·q and a single token's V·p.
+  void (*f16_dots)(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
+                   int64_t n_x, int64_t n, float* out, int64_t ld_out);
+  // The same products in tinyBLAS's order (f16_f32_dot, n % 16 == 0): a batch's V·p.
+  void (*f16_f32_dots)(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
+                       int64_t n_x, int64_t n, float* out, int64_t ld_out);
 };
 
-// RoPE applied in place to n_head heads of head_dim floats at position `pos`, rotating
-// the first n_rot dims. neox: pairs (i, i + n_rot/2); otherwise (2i, 2i+1). theta follows
-// ggml: theta_scale = powf(base, -2/n_rot), theta multiplied once per pair, in float.
-// Scalar only: it is O(head_dim) per head and not a bottleneck.
-void rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, int64_t pos, float base,
-          bool neox);
+// RoPE's cos and sin for one position (n_rot/2 of each: cs[i] = cos θ_i, cs[n_rot/2 + i] =
+// sin θ_i), as ggml computes them: θ_0 = pos, θ_{i+1} = θ_i · powf(base, -2/n_rot) in float.
+// Computed once per position and shared by every head and layer.
+void rope_cos_sin(int64_t pos, int64_t n_rot, float base, float* cs);
 
 // The table in use. Chosen on first call: BITNET_ISA if set (an unavailable or unknown name
 // throws Error(invalid_argument)), else the best the CPU supports.

@@ -176,9 +176,18 @@ void quantize_act(const float* x, int64_t n, int8_t* q, float* scale_out, int32_
 // in flight (as kI2sPrefetchBytes does for I2_S).
 constexpr int64_t kF16PrefetchHalves = 2048;
 
+// 8 f16 or f32 values as floats.
+inline __m256 load8(const uint16_t* p) {
+  return load_ph(p);
+}
+inline __m256 load8(const float* p) {
+  return _mm256_loadu_ps(p);
+}
+
 // Σ w[i]·x[i] in ggml_vec_dot_f16's order (kernel_common.hpp), so the head's logits equal
-// the reference's bit for bit: acc[2q + h] holds lanes 8h..8h+7 of accumulator q.
-float f16_dot(const uint16_t* w, const uint16_t* x, int64_t k) {
+// the reference's bit for bit: acc[2q + h] holds lanes 8h..8h+7 of accumulator q. x is f16, or
+// f32 for f16_dots (the products fused into the lanes either way).
+template <class X> float ggml_f16_dot(const uint16_t* w, const X* x, int64_t k) {
   __m256 acc[8];
   for (__m256& a : acc)
     a = _mm256_setzero_ps();
@@ -187,12 +196,16 @@ float f16_dot(const uint16_t* w, const uint16_t* x, int64_t k) {
     _mm_prefetch(reinterpret_cast<const char*>(w + i + kF16PrefetchHalves), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(w + i + 32 + kF16PrefetchHalves), _MM_HINT_T0);
     for (int j = 0; j < 8; ++j)
-      acc[j] = _mm256_fmadd_ps(load_ph(w + i + 8 * j), load_ph(x + i + 8 * j), acc[j]);
+      acc[j] = _mm256_fmadd_ps(load_ph(w + i + 8 * j), load8(x + i + 8 * j), acc[j]);
   }
   const __m256 lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
   const __m256 hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
   return f16_dot_tail(hsum_ps(_mm256_add_ps(lo, hi)), w, x, np, k,
                       [](uint16_t h) { return _cvtsh_ss(h); });
+}
+
+float f16_dot(const uint16_t* w, const uint16_t* x, int64_t k) {
+  return ggml_f16_dot(w, x, k);
 }
 
 // tinyBLAS order (kernels.hpp): lanes 0..7 in lo, 8..15 in hi.
@@ -383,6 +396,58 @@ void add(const float* a, const float* b, int64_t n, float* out) {
     out[i] = a[i] + b[i];
 }
 
+// ---- attention ---------------------------------------------------------------------------
+
+void rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float* cs, bool neox) {
+  const int64_t half = n_rot / 2;
+  for (int64_t h = 0; h < n_head; ++h) {
+    float* xh = x + h * head_dim;
+    int64_t i = 0;
+    for (; neox && i + 8 <= half; i += 8) {
+      const __m256 x0 = _mm256_loadu_ps(xh + i), x1 = _mm256_loadu_ps(xh + half + i);
+      const __m256 c = _mm256_loadu_ps(cs + i), s = _mm256_loadu_ps(cs + half + i);
+      _mm256_storeu_ps(xh + i, _mm256_fmsub_ps(x0, c, _mm256_mul_ps(x1, s)));
+      _mm256_storeu_ps(xh + half + i, _mm256_fmadd_ps(x0, s, _mm256_mul_ps(x1, c)));
+    }
+    for (; i < half; ++i)
+      rope_rotate(xh + (neox ? i : 2 * i), xh + (neox ? i + half : 2 * i + 1), cs[i], cs[half + i]);
+  }
+}
+
+// A dot's eight accumulators and two operand vectors fill the sixteen registers: one dot at a
+// time.
+void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
+              int64_t n_x, int64_t n, float* out, int64_t ld_out) {
+  dots_each(ggml_f16_dot<float>, a, lda, n_rows, x, ldx, n_x, n, out, ld_out);
+}
+
+// tinyBLAS order (f16_f32_dot: lanes 0-7 and 8-15 in two accumulators) for up to four vectors
+// at once, each converted row vector used by all of them.
+void f16_f32_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
+                  int64_t n_x, int64_t n, float* out, int64_t ld_out) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const uint16_t* ar = a + r * lda;
+    int64_t i = 0;
+    for (; i + 4 <= n_x; i += 4) {
+      __m256 lo[4], hi[4];
+      for (int q = 0; q < 4; ++q)
+        lo[q] = hi[q] = _mm256_setzero_ps();
+      for (int64_t k = 0; k < n; k += 16) {
+        const __m256 a0 = load_ph(ar + k), a1 = load_ph(ar + k + 8);
+        for (int q = 0; q < 4; ++q) {
+          const float* xq = x + (i + q) * ldx + k;
+          lo[q] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(xq), lo[q]);
+          hi[q] = _mm256_fmadd_ps(a1, _mm256_loadu_ps(xq + 8), hi[q]);
+        }
+      }
+      for (int q = 0; q < 4; ++q)
+        out[(i + q) * ld_out + r] = hsum_ps(_mm256_add_ps(lo[q], hi[q]));
+    }
+    for (; i < n_x; ++i)
+      out[i * ld_out + r] = f16_f32_dot(ar, x + i * ldx, n);
+  }
+}
+
 Table make_table() {
   Table t = table_scalar();
   t.isa = Isa::avx2;
@@ -402,6 +467,9 @@ Table make_table() {
   t.silu_mul = silu_mul;
   t.relu_sqr_mul = relu_sqr_mul;
   t.add = add;
+  t.rope = rope;
+  t.f16_dots = f16_dots;
+  t.f16_f32_dots = f16_f32_dots;
   return t;
 }
 

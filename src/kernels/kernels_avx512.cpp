@@ -243,6 +243,169 @@ void q8_0_gemm(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_
       k, r0, r1, xq, n_tok, out, ld_out);
 }
 
+// ---- attention ---------------------------------------------------------------------------
+
+void rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float* cs, bool neox) {
+  const int64_t half = n_rot / 2;
+  for (int64_t h = 0; h < n_head; ++h) {
+    float* xh = x + h * head_dim;
+    int64_t i = 0;
+    for (; neox && i + 16 <= half; i += 16) {
+      const __m512 x0 = _mm512_loadu_ps(xh + i), x1 = _mm512_loadu_ps(xh + half + i);
+      const __m512 c = _mm512_loadu_ps(cs + i), s = _mm512_loadu_ps(cs + half + i);
+      _mm512_storeu_ps(xh + i, _mm512_fmsub_ps(x0, c, _mm512_mul_ps(x1, s)));
+      _mm512_storeu_ps(xh + half + i, _mm512_fmadd_ps(x0, s, _mm512_mul_ps(x1, c)));
+    }
+    for (; i < half; ++i)
+      rope_rotate(xh + (neox ? i : 2 * i), xh + (neox ? i + half : 2 * i + 1), cs[i], cs[half + i]);
+  }
+}
+
+// The ggml-order lane vectors (kernel_common.hpp) of row a against NX vectors over the first np
+// elements (np % 64 == 0): v[i] = (acc0 + acc2) + (acc1 + acc3) for vector i. Each chunk of the
+// row is converted once for all NX vectors; the next row (a + lda) is prefetched alongside, so
+// rows far apart (V stored transposed) still stream.
+template <int NX>
+inline void f16_lanes(const uint16_t* a, int64_t lda, const float* x, int64_t ldx, int64_t np,
+                      __m512* v) {
+  __m512 acc[NX][4];
+  for (auto& ax : acc)
+    for (__m512& c : ax)
+      c = _mm512_setzero_ps();
+  for (int64_t k = 0; k < np; k += kF16Chunk) {
+    _mm_prefetch(reinterpret_cast<const char*>(a + lda + k), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(a + lda + k + 32), _MM_HINT_T0);
+    __m512 av[4];
+    for (int j = 0; j < 4; ++j)
+      av[j] = load_ph16(a + k + 16 * j);
+    for (int i = 0; i < NX; ++i)
+      for (int j = 0; j < 4; ++j)
+        acc[i][j] = _mm512_fmadd_ps(av[j], _mm512_loadu_ps(x + i * ldx + k + 16 * j), acc[i][j]);
+  }
+  for (int i = 0; i < NX; ++i)
+    v[i] = _mm512_add_ps(_mm512_add_ps(acc[i][0], acc[i][2]), _mm512_add_ps(acc[i][1], acc[i][3]));
+}
+
+// The halving sums of 16 vectors at once, each as _mm512_reduce_add_ps adds its lanes
+// (l + l+8, l + l+4, l + l+2, l + l+1): lane 4q + m of the result is the sum of v[4m + q].
+inline __m512 reduce16(const __m512* v) {
+  __m512 u[8], w[4], z[2];
+  for (int k = 0; k < 8; ++k) // l + l+8: v[2k] in lanes 0-7, v[2k+1] in 8-15
+    u[k] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0x44),
+                         _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0xEE));
+  for (int k = 0; k < 4; ++k) // l + l+4: quarter j holds v[4k + j]
+    w[k] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * k], u[2 * k + 1], 0x88),
+                         _mm512_shuffle_f32x4(u[2 * k], u[2 * k + 1], 0xDD));
+  for (int k = 0; k < 2; ++k) { // l + l+2: quarter j holds v[8k + j], then v[8k + 4 + j]
+    const __m512d a = _mm512_castps_pd(w[2 * k]), b = _mm512_castps_pd(w[2 * k + 1]);
+    z[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
+                         _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+  }
+  // l + l+1: quarter j holds v[j], v[4 + j], v[8 + j], v[12 + j]
+  return _mm512_add_ps(_mm512_shuffle_ps(z[0], z[1], 0x88), _mm512_shuffle_ps(z[0], z[1], 0xDD));
+}
+
+// Adds the leftover products k in [np, n) of a block's 16 dots (lane 4q + m: row m, vector q)
+// to their reduced heads in double, one dot per lane, each product rounded to float first.
+inline __m512 add_tails16(__m512 head, const uint16_t* a, int64_t lda, const float* x, int64_t ldx,
+                          int64_t np, int64_t n) {
+  const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(head));
+  __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(head), 1)));
+  for (int64_t k = np; k < n; ++k) {
+    const __m128 ak = _mm_setr_ps(_cvtsh_ss(a[k]), _cvtsh_ss(a[lda + k]), _cvtsh_ss(a[2 * lda + k]),
+                                  _cvtsh_ss(a[3 * lda + k]));
+    const __m128 xk = _mm_setr_ps(x[k], x[ldx + k], x[2 * ldx + k], x[3 * ldx + k]);
+    const __m512 p = _mm512_mul_ps(_mm512_broadcast_f32x4(ak),
+                                   _mm512_permutexvar_ps(spread, _mm512_zextps128_ps512(xk)));
+    lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(p)));
+    hi = _mm512_add_pd(
+        hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p), 1))));
+  }
+  return _mm512_castpd_ps(
+      _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo))),
+                         _mm256_castps_pd(_mm512_cvtpd_ps(hi)), 1));
+}
+
+// One dot of f16_dots (the rows and vectors left over from the 4 × 4 blocks).
+float f16_x_dot(const uint16_t* a, const float* x, int64_t n) {
+  const int64_t np = n / kF16Chunk * kF16Chunk;
+  __m512 v;
+  f16_lanes<1>(a, 0, x, 0, np, &v);
+  return f16_dot_tail(_mm512_reduce_add_ps(v), a, x, np, n,
+                      [](uint16_t h) { return _cvtsh_ss(h); });
+}
+
+// Stores a block's 16 dots (lane 4q + m: row m, vector q) to out[q·ld_out + m].
+inline void store_block16(__m512 s, float* out, int64_t ld_out) {
+  _mm_storeu_ps(out, _mm512_extractf32x4_ps(s, 0));
+  _mm_storeu_ps(out + ld_out, _mm512_extractf32x4_ps(s, 1));
+  _mm_storeu_ps(out + 2 * ld_out, _mm512_extractf32x4_ps(s, 2));
+  _mm_storeu_ps(out + 3 * ld_out, _mm512_extractf32x4_ps(s, 3));
+}
+
+// The attention dots in blocks of 4 rows × 4 vectors, block(r, i) giving the 16 dots of rows
+// r.. and vectors i.. (lane 4q + m: row m, vector q); the rows and vectors left over one dot
+// at a time, one(r, i).
+template <class Block, class One>
+void dots_blocked(Block block, One one, int64_t n_rows, int64_t n_x, float* out, int64_t ld_out) {
+  const int64_t rows4 = n_rows / 4 * 4, xs4 = n_x / 4 * 4;
+  for (int64_t r = 0; r < rows4; r += 4)
+    for (int64_t i = 0; i < xs4; i += 4)
+      store_block16(block(r, i), out + i * ld_out + r, ld_out);
+  for (int64_t r = 0; r < n_rows; ++r)
+    for (int64_t i = r < rows4 ? xs4 : 0; i < n_x; ++i)
+      out[i * ld_out + r] = one(r, i);
+}
+
+// Each row chunk is converted once for four vectors and the 16 dots are reduced together.
+void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
+              int64_t n_x, int64_t n, float* out, int64_t ld_out) {
+  const int64_t np = n / kF16Chunk * kF16Chunk;
+  dots_blocked(
+      [&](int64_t r, int64_t i) {
+        const uint16_t* ar = a + r * lda;
+        const float* xi = x + i * ldx;
+        __m512 v[16];
+        for (int m = 0; m < 4; ++m)
+          f16_lanes<4>(ar + m * lda, lda, xi, ldx, np, v + 4 * m);
+        const __m512 s = reduce16(v);
+        return np < n ? add_tails16(s, ar, lda, xi, ldx, np, n) : s;
+      },
+      [&](int64_t r, int64_t i) { return f16_x_dot(a + r * lda, x + i * ldx, n); }, n_rows, n_x,
+      out, ld_out);
+}
+
+// tinyBLAS order (one 16-lane accumulator per dot, f16_f32_dot): a block's 16 accumulators
+// take each converted row vector four times.
+void f16_f32_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
+                  int64_t n_x, int64_t n, float* out, int64_t ld_out) {
+  dots_blocked(
+      [&](int64_t r, int64_t i) {
+        const uint16_t* ar = a + r * lda;
+        const float* xi = x + i * ldx;
+        __m512 acc[16];
+        for (__m512& c : acc)
+          c = _mm512_setzero_ps();
+        for (int64_t k = 0; k < n; k += 16) {
+          __m512 av[4];
+          for (int m = 0; m < 4; ++m) {
+            if (k % 32 == 0) // one line ahead in the next block's rows
+              _mm_prefetch(reinterpret_cast<const char*>(ar + (m + 4) * lda + k), _MM_HINT_T0);
+            av[m] = load_ph16(ar + m * lda + k);
+          }
+          for (int q = 0; q < 4; ++q) {
+            const __m512 xv = _mm512_loadu_ps(xi + q * ldx + k);
+            for (int m = 0; m < 4; ++m)
+              acc[4 * m + q] = _mm512_fmadd_ps(av[m], xv, acc[4 * m + q]);
+          }
+        }
+        return reduce16(acc);
+      },
+      [&](int64_t r, int64_t i) { return f16_f32_dot(a + r * lda, x + i * ldx, n); }, n_rows, n_x,
+      out, ld_out);
+}
+
 Table make_table() {
   Table t = table_avx2();
   t.isa = Isa::avx512;
@@ -254,6 +417,9 @@ Table make_table() {
   t.f16_f32_gemm = f16_f32_gemm;
   t.f16_dot = f16_dot;
   t.q8_0_gemm = q8_0_gemm;
+  t.rope = rope;
+  t.f16_dots = f16_dots;
+  t.f16_f32_dots = f16_f32_dots;
   return t;
 }
 

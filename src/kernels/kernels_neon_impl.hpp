@@ -262,11 +262,21 @@ inline void load_f16x8(const uint16_t* p, float32x4_t& lo, float32x4_t& hi) {
   hi = vcvt_high_f32_f16(h);
 }
 
+// 8 f16 or f32 values as two f32 vectors.
+inline void load8(const uint16_t* p, float32x4_t& lo, float32x4_t& hi) {
+  load_f16x8(p, lo, hi);
+}
+inline void load8(const float* p, float32x4_t& lo, float32x4_t& hi) {
+  lo = vld1q_f32(p);
+  hi = vld1q_f32(p + 4);
+}
+
 // Σ w[i]·x[i] in ggml_vec_dot_f16's order on the reference's AVX-512 build
 // (kernel_common.hpp), so Arm gives the x86 results bit for bit: acc[4q + j] holds lanes
-// 4j..4j+3 of accumulator q. (bitnet.cpp on Arm sums in fp16 arithmetic where the CPU has
-// it; that lower-precision order is not reproduced.)
-float neon_f16_dot(const uint16_t* w, const uint16_t* x, int64_t k) {
+// 4j..4j+3 of accumulator q. x is f16, or f32 for f16_dots (products fused either way).
+// (bitnet.cpp on Arm sums in fp16 arithmetic where the CPU has it; that lower-precision order
+// is not reproduced.)
+template <class X> float neon_ggml_f16_dot(const uint16_t* w, const X* x, int64_t k) {
   float32x4_t acc[16];
   for (float32x4_t& a : acc)
     a = vdupq_n_f32(0.0f);
@@ -275,7 +285,7 @@ float neon_f16_dot(const uint16_t* w, const uint16_t* x, int64_t k) {
     for (int j = 0; j < 16; j += 2) {
       float32x4_t wl, wh, xl, xh;
       load_f16x8(w + i + 4 * j, wl, wh);
-      load_f16x8(x + i + 4 * j, xl, xh);
+      load8(x + i + 4 * j, xl, xh);
       acc[j] = vfmaq_f32(acc[j], wl, xl);
       acc[j + 1] = vfmaq_f32(acc[j + 1], wh, xh);
     }
@@ -285,6 +295,10 @@ float neon_f16_dot(const uint16_t* w, const uint16_t* x, int64_t k) {
   const float32x4_t s4 = vaddq_f32(vaddq_f32(c[0], c[2]), vaddq_f32(c[1], c[3]));
   const float32x2_t s2 = vadd_f32(vget_low_f32(s4), vget_high_f32(s4));
   return f16_dot_tail(vget_lane_f32(s2, 0) + vget_lane_f32(s2, 1), w, x, np, k, half_to_float);
+}
+
+float neon_f16_dot(const uint16_t* w, const uint16_t* x, int64_t k) {
+  return neon_ggml_f16_dot(w, x, k);
 }
 
 // tinyBLAS order (kernels.hpp): acc[j] holds lanes 4j..4j+3.
@@ -500,6 +514,36 @@ void neon_silu_mul(const float* g, const float* u, int64_t n, float* out) {
     out[i] = (g[i] / (1.0f + std::exp(-g[i]))) * u[i];
 }
 
+// ---- attention ---------------------------------------------------------------------------
+
+void neon_rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float* cs,
+               bool neox) {
+  const int64_t half = n_rot / 2;
+  for (int64_t h = 0; h < n_head; ++h) {
+    float* xh = x + h * head_dim;
+    int64_t i = 0;
+    for (; neox && i + 4 <= half; i += 4) {
+      const float32x4_t x0 = vld1q_f32(xh + i), x1 = vld1q_f32(xh + half + i);
+      const float32x4_t c = vld1q_f32(cs + i), s = vld1q_f32(cs + half + i);
+      // fma(x0, c, -(x1·s)) as −(x1·s − x0·c): negation is exact, the rounding symmetric.
+      vst1q_f32(xh + i, vnegq_f32(vfmsq_f32(vmulq_f32(x1, s), x0, c)));
+      vst1q_f32(xh + half + i, vfmaq_f32(vmulq_f32(x1, c), x0, s));
+    }
+    for (; i < half; ++i)
+      rope_rotate(xh + (neox ? i : 2 * i), xh + (neox ? i + half : 2 * i + 1), cs[i], cs[half + i]);
+  }
+}
+
+void neon_f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
+                   int64_t n_x, int64_t n, float* out, int64_t ld_out) {
+  dots_each(neon_ggml_f16_dot<float>, a, lda, n_rows, x, ldx, n_x, n, out, ld_out);
+}
+
+void neon_f16_f32_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
+                       int64_t n_x, int64_t n, float* out, int64_t ld_out) {
+  dots_each(neon_f16_f32_dot, a, lda, n_rows, x, ldx, n_x, n, out, ld_out);
+}
+
 // The scalar table with the entries where NEON pays replaced. rmsnorm stays scalar (its
 // double sum).
 template <class Dot> Table make_neon_table(Isa isa) {
@@ -521,6 +565,9 @@ template <class Dot> Table make_neon_table(Isa isa) {
   t.silu_mul = neon_silu_mul;
   t.relu_sqr_mul = neon_relu_sqr_mul;
   t.add = neon_add;
+  t.rope = neon_rope;
+  t.f16_dots = neon_f16_dots;
+  t.f16_f32_dots = neon_f16_f32_dots;
   return t;
 }
 

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <vector>
+#include <type_traits>
 
 #include "kernels/kernel_common.hpp"
 #include "kernels/variants.hpp"
@@ -56,13 +56,20 @@ void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1
     i2s_gemv(w, w_scale, k, r0, r1, q + t * k, act_scale[t], act_sum[t], out + t * ld_out);
 }
 
-// ggml_vec_dot_f16's order (kernel_common.hpp): acc[16q + l] is lane l of accumulator q.
-float f16_dot(const uint16_t* a, const uint16_t* b, int64_t n) {
+// ggml_vec_dot_f16's order (kernel_common.hpp): acc[16q + l] is lane l of accumulator q. Of
+// two f16 operands, or of an f16 and an f32 operand (f16_dots) with the products fused into
+// the lanes. (A product of two f16 values is exact, so there the plain multiply-add, cheaper
+// than a library fma, rounds alike.)
+template <class X> float ggml_f16_dot(const uint16_t* a, const X* b, int64_t n) {
   float acc[kF16Chunk] = {};
   const int64_t np = n / kF16Chunk * kF16Chunk;
   for (int64_t i = 0; i < np; i += kF16Chunk)
-    for (int64_t l = 0; l < kF16Chunk; ++l)
-      acc[l] += fp16_to_fp32(a[i + l]) * fp16_to_fp32(b[i + l]);
+    for (int64_t l = 0; l < kF16Chunk; ++l) {
+      if constexpr (std::is_same_v<X, uint16_t>)
+        acc[l] += fp16_to_fp32(a[i + l]) * fp16_to_fp32(b[i + l]);
+      else
+        acc[l] = std::fma(fp16_to_fp32(a[i + l]), b[i + l], acc[l]);
+    }
   float v[16];
   for (int l = 0; l < 16; ++l)
     v[l] = (acc[l] + acc[32 + l]) + (acc[16 + l] + acc[48 + l]);
@@ -70,6 +77,10 @@ float f16_dot(const uint16_t* a, const uint16_t* b, int64_t n) {
     for (int l = 0; l < w; ++l)
       v[l] += v[l + w];
   return f16_dot_tail(v[0], a, b, np, n, fp16_to_fp32);
+}
+
+float f16_dot(const uint16_t* a, const uint16_t* b, int64_t n) {
+  return ggml_f16_dot(a, b, n);
 }
 
 float f16_f32_dot(const uint16_t* w, const float* x, int64_t k) {
@@ -242,30 +253,38 @@ void add(const float* a, const float* b, int64_t n, float* out) {
     out[i] = a[i] + b[i];
 }
 
-} // namespace
-
-void rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, int64_t pos, float base,
-          bool neox) {
-  const float theta_scale = std::pow(base, -2.0f / static_cast<float>(n_rot));
-  std::vector<float> cs(static_cast<size_t>(n_rot)); // cos, sin of each pair: same for every head
-  float theta = static_cast<float>(pos);
-  for (int64_t i = 0; i < n_rot; i += 2) {
-    cs[static_cast<size_t>(i)] = std::cos(theta);
-    cs[static_cast<size_t>(i) + 1] = std::sin(theta);
-    theta *= theta_scale;
-  }
+void rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float* cs, bool neox) {
+  const int64_t half = n_rot / 2;
   for (int64_t h = 0; h < n_head; ++h) {
     float* xh = x + h * head_dim;
-    for (int64_t i = 0; i < n_rot; i += 2) {
-      const float c = cs[static_cast<size_t>(i)], s = cs[static_cast<size_t>(i) + 1];
-      const int64_t i0 = neox ? i / 2 : i;
-      const int64_t i1 = neox ? i / 2 + n_rot / 2 : i + 1;
-      const float x0 = xh[i0];
-      const float x1 = xh[i1];
-      // ggml's rotation as its compiler contracts it: the first product of each sum fused.
-      xh[i0] = std::fma(x0, c, -(x1 * s));
-      xh[i1] = std::fma(x0, s, x1 * c);
+    for (int64_t i = 0; i < half; ++i) {
+      const int64_t i0 = neox ? i : 2 * i;
+      const int64_t i1 = neox ? i + half : 2 * i + 1;
+      rope_rotate(xh + i0, xh + i1, cs[i], cs[half + i]);
     }
+  }
+}
+
+void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
+              int64_t n_x, int64_t n, float* out, int64_t ld_out) {
+  dots_each(ggml_f16_dot<float>, a, lda, n_rows, x, ldx, n_x, n, out, ld_out);
+}
+
+void f16_f32_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
+                  int64_t n_x, int64_t n, float* out, int64_t ld_out) {
+  dots_each(f16_f32_dot, a, lda, n_rows, x, ldx, n_x, n, out, ld_out);
+}
+
+} // namespace
+
+void rope_cos_sin(int64_t pos, int64_t n_rot, float base, float* cs) {
+  const float theta_scale = std::pow(base, -2.0f / static_cast<float>(n_rot));
+  const int64_t half = n_rot / 2;
+  float theta = static_cast<float>(pos);
+  for (int64_t i = 0; i < half; ++i) {
+    cs[i] = std::cos(theta);
+    cs[half + i] = std::sin(theta);
+    theta *= theta_scale;
   }
 }
 
@@ -289,6 +308,9 @@ const Table& table_scalar() {
       .relu_sqr_mul = relu_sqr_mul,
       .silu_mul = silu_mul,
       .add = add,
+      .rope = rope,
+      .f16_dots = f16_dots,
+      .f16_f32_dots = f16_f32_dots,
   };
   return t;
 }

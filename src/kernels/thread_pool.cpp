@@ -272,4 +272,20 @@ void ThreadPool::parallel_for(int64_t n, int64_t granule,
   });
 }
 
+void Barrier::wait() {
+  if (n_ == 1) return;
+  const uint32_t phase = phase_.load(std::memory_order_acquire);
+  if (arrived_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
+    arrived_.store(0, std::memory_order_relaxed); // before the release: the next phase starts at 0
+    phase_.store(phase + 1, std::memory_order_release);
+    return;
+  }
+  // As the pool's threads wait, then in turns with the others: an index still to arrive may
+  // be waiting for this CPU.
+  const auto released = [&] { return phase_.load(std::memory_order_acquire) != phase; };
+  Spin spin(spins_);
+  while (!spin.wait(released))
+    std::this_thread::yield();
+}
+
 } // namespace bitnet::kernels

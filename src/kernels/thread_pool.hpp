@@ -5,6 +5,7 @@
 // block; in a pool larger than the usable CPUs they yield instead of spinning.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -34,6 +35,24 @@ public:
 private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+// Makes the n indices of one run() wait for each other between the phases of a job, when a
+// phase reads what every index wrote in the one before (one sync point instead of a second
+// run()). Each index waits in its own thread: the pool's threads claim one index each while
+// the others are held here, so all n take part. One object per job, reusable for any number
+// of phases; `spins` as the pool's spins(). The job must not throw between barriers (an index
+// that left would never arrive).
+class Barrier {
+public:
+  Barrier(int n, bool spins) : n_(n), spins_(spins) {}
+  void wait();
+
+private:
+  const int n_;
+  const bool spins_;
+  std::atomic<int> arrived_{0};
+  std::atomic<uint32_t> phase_{0};
 };
 
 } // namespace bitnet::kernels

@@ -49,6 +49,7 @@ Transformer::Transformer(const Config& config, const Weights& weights, const ker
   act_q_.resize(sz(n_batch * std::max(e, f)));
   act_scale_.resize(sz(n_batch));
   act_sum_.resize(sz(n_batch));
+  rope_cs_.resize(sz(n_batch * c_.n_rot));
   const int64_t span = std::max(n_ctx, c_.head_dim);
   const int64_t group = c_.n_head / c_.n_head_kv;
   scores_.resize(sz(n_threads * group * span));
@@ -208,6 +209,10 @@ void Transformer::forward(std::span<const int32_t> tokens, int64_t pos, KvCache&
       k_.rmsnorm(in.data() + t * n, weight, n, c_.rms_eps, out.data() + t * n);
   };
 
+  // RoPE's angles, once per position for every layer
+  for (int64_t t = 0; t < n_tok; ++t)
+    kernels::rope_cos_sin(pos + t, c_.n_rot, c_.rope_base, rope_cs_.data() + t * c_.n_rot);
+
   // Embedding: x[t] = token_embd[tokens[t]]
   const DenseMatrix& embd = w_.token_embd;
   for (int64_t t = 0; t < n_tok; ++t) {
@@ -237,10 +242,9 @@ void Transformer::forward(std::span<const int32_t> tokens, int64_t pos, KvCache&
 
     // 3. RoPE on q and k at their positions
     for (int64_t t = 0; t < n_tok; ++t) {
-      kernels::rope(q_.data() + t * e, c_.n_head, hd, c_.n_rot, pos + t, c_.rope_base,
-                    c_.rope_neox);
-      kernels::rope(kv_k_.data() + t * ekv, c_.n_head_kv, hd, c_.n_rot, pos + t, c_.rope_base,
-                    c_.rope_neox);
+      const float* cs = rope_cs_.data() + t * c_.n_rot;
+      k_.rope(q_.data() + t * e, c_.n_head, hd, c_.n_rot, cs, c_.rope_neox);
+      k_.rope(kv_k_.data() + t * ekv, c_.n_head_kv, hd, c_.n_rot, cs, c_.rope_neox);
     }
     observe("Qcur-rope", il, q_, n_tok, e);
     observe("Kcur-rope", il, kv_k_, n_tok, ekv);

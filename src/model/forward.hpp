@@ -66,6 +66,7 @@ private:
   std::vector<int8_t> act_q_;    // [n_batch][max(n_embd, n_ff)] int8 activations
   std::vector<float> act_scale_; // [n_batch]
   std::vector<int32_t> act_sum_; // [n_batch]
+  std::vector<float> rope_cs_;   // [n_batch][n_rot] RoPE cos, sin of each position
   // Per attention worker (span = max(n_ctx, head_dim), group = n_head / n_head_kv):
   std::vector<float> scores_;      // [n_threads][group][span] scores, then probabilities
   std::vector<uint16_t> half_;     // [n_threads][group][span + head_dim] f16 probabilities, queries

@@ -725,6 +725,51 @@ TEST(KernelF16, F32OperandInTinyBlasOrderOnEveryVariant) {
   }
 }
 
+// Attention's dots (K·q, V·p): for every row and vector, each variant gives the single dot in
+// ggml_vec_dot_f16's order of the f16 operand (f16_dots, the operand widened to f32) or in
+// tinyBLAS's order of the unrounded f32 operand (f16_f32_dots), over strided rows, vectors and
+// outputs, lengths with and without a leftover past the chunks of 64, and rows and vector counts
+// on and off the variants' blocks of 4.
+TEST(KernelAttention, DotsInGgmlAndTinyBlasOrderOnEveryVariant) {
+  std::mt19937 rng(17);
+  const std::pair<int64_t, int64_t> shapes[] = {{1, 1}, {4, 4}, {9, 6}, {8, 16}, {3, 5}, {5, 4}};
+  for (int64_t n : {16, 32, 64, 96, 128, 160, 2080}) {
+    for (const auto& [n_rows, n_x] : shapes) {
+      const int64_t lda = n + 24, ldx = n + 8, ld_out = n_rows + 3;
+      const auto a = random_f16(rng, n_rows * lda);
+      auto x16 = random_f16(rng, n_x * ldx, 0.01f); // probabilities' scale, some subnormal
+      for (size_t j = 0; j < x16.size(); j += 5)
+        x16[j] = 0; // masked positions
+      std::vector<float> x(x16.size());
+      for (size_t j = 0; j < x16.size(); ++j)
+        x[j] = fp16_to_fp32(x16[j]);
+      const auto xf = random_floats(rng, n_x * ldx, 3.0f);
+      for (Isa isa : isas_under_test()) {
+        const std::string what = isa_name(isa) + " n=" + std::to_string(n) +
+                                 " rows=" + std::to_string(n_rows) + " x=" + std::to_string(n_x);
+        std::vector<float> out(static_cast<size_t>(n_x * ld_out), -7.0f), out32 = out;
+        table_for(isa).f16_dots(a.data(), lda, n_rows, x.data(), ldx, n_x, n, out.data(), ld_out);
+        table_for(isa).f16_f32_dots(a.data(), lda, n_rows, xf.data(), ldx, n_x, n, out32.data(),
+                                    ld_out);
+        for (int64_t i = 0; i < n_x; ++i) {
+          for (int64_t r = 0; r < n_rows; ++r) {
+            const auto o = static_cast<size_t>(i * ld_out + r);
+            expect_bits_eq(out[o], ggml_order_dot(a.data() + r * lda, x16.data() + i * ldx, n),
+                           what + " f16_dots");
+            expect_bits_eq(out32[o],
+                           tinyblas_order_dot(a.data() + r * lda, xf.data() + i * ldx, n),
+                           what + " f16_f32_dots");
+          }
+          for (int64_t r = n_rows; r < ld_out; ++r) {
+            EXPECT_EQ(out[static_cast<size_t>(i * ld_out + r)], -7.0f) << what;
+            EXPECT_EQ(out32[static_cast<size_t>(i * ld_out + r)], -7.0f) << what;
+          }
+        }
+      }
+    }
+  }
+}
+
 // The conversions must be bit-exact with IEEE round-to-nearest-even (F16C / ggml),
 // including subnormals, infinities and NaNs.
 TEST(KernelF16, ConversionsBitExactOnEveryPattern) {
@@ -1008,6 +1053,8 @@ TEST(KernelFloatOps, ActivationsAndAdd) {
   }
 }
 
+// rope_cos_sin gives ggml's angles (θ_i = pos · base^(-2i/n_rot), multiplied up in float) and
+// every variant's rope rotates each pair by them.
 TEST(KernelRope, NeoxAndNormRotatePairsByThePositionAngle) {
   const int64_t n_head = 2, head_dim = 8;
   for (bool neox : {true, false}) {
@@ -1015,21 +1062,25 @@ TEST(KernelRope, NeoxAndNormRotatePairsByThePositionAngle) {
       std::vector<float> x(n_head * head_dim);
       for (size_t i = 0; i < x.size(); ++i)
         x[i] = static_cast<float>(i) * 0.25f - 1.0f;
-      auto y = x;
       const int64_t pos = 7;
       const float base = 10000.0f;
-      rope(y.data(), n_head, head_dim, n_rot, pos, base, neox);
-      for (int64_t h = 0; h < n_head; ++h) {
-        for (int64_t p = 0; p < n_rot / 2; ++p) {
-          const double theta = pos * std::pow(base, -2.0 * p / n_rot);
-          const int64_t i0 = h * head_dim + (neox ? p : 2 * p);
-          const int64_t i1 = h * head_dim + (neox ? p + n_rot / 2 : 2 * p + 1);
-          const double c = std::cos(theta), s = std::sin(theta);
-          EXPECT_NEAR(y[i0], x[i0] * c - x[i1] * s, 1e-5) << "neox=" << neox << " n_rot=" << n_rot;
-          EXPECT_NEAR(y[i1], x[i0] * s + x[i1] * c, 1e-5) << "neox=" << neox << " n_rot=" << n_rot;
+      std::vector<float> cs(static_cast<size_t>(n_rot));
+      rope_cos_sin(pos, n_rot, base, cs.data());
+      for (Isa isa : isas_under_test()) {
+        auto y = x;
+        table_for(isa).rope(y.data(), n_head, head_dim, n_rot, cs.data(), neox);
+        for (int64_t h = 0; h < n_head; ++h) {
+          for (int64_t p = 0; p < n_rot / 2; ++p) {
+            const double theta = pos * std::pow(base, -2.0 * p / n_rot);
+            const int64_t i0 = h * head_dim + (neox ? p : 2 * p);
+            const int64_t i1 = h * head_dim + (neox ? p + n_rot / 2 : 2 * p + 1);
+            const double c = std::cos(theta), s = std::sin(theta);
+            EXPECT_NEAR(y[i0], x[i0] * c - x[i1] * s, 1e-5) << isa_name(isa) << " neox=" << neox;
+            EXPECT_NEAR(y[i1], x[i0] * s + x[i1] * c, 1e-5) << isa_name(isa) << " neox=" << neox;
+          }
+          for (int64_t i = n_rot; i < head_dim; ++i)
+            EXPECT_EQ(y[h * head_dim + i], x[h * head_dim + i]) << "dims past n_rot must not move";
         }
-        for (int64_t i = n_rot; i < head_dim; ++i)
-          EXPECT_EQ(y[h * head_dim + i], x[h * head_dim + i]) << "dims past n_rot must not move";
       }
     }
   }
@@ -1037,9 +1088,45 @@ TEST(KernelRope, NeoxAndNormRotatePairsByThePositionAngle) {
 
 TEST(KernelRope, PositionZeroIsIdentity) {
   std::vector<float> x = {1, 2, 3, 4, 5, 6, 7, 8};
-  auto y = x;
-  rope(y.data(), 1, 8, 8, 0, 500000.0f, true);
-  EXPECT_EQ(y, x);
+  std::vector<float> cs(8);
+  rope_cos_sin(0, 8, 500000.0f, cs.data());
+  for (Isa isa : isas_under_test()) {
+    auto y = x;
+    table_for(isa).rope(y.data(), 1, 8, 8, cs.data(), true);
+    EXPECT_EQ(y, x) << isa_name(isa);
+  }
+}
+
+// Each pair is rotated as ggml's compiler contracts it, fma(x0, c, -(x1·s)) and
+// fma(x0, s, x1·c): every variant equals that expression bit for bit, on the 2B-4T head shape
+// (vector bodies) and an odd one (scalar tails).
+TEST(KernelRope, EveryVariantRoundsLikeTheContractedRotation) {
+  std::mt19937 rng(18);
+  for (auto [head_dim, n_rot] : {std::pair<int64_t, int64_t>{128, 128}, {20, 14}}) {
+    const int64_t n_head = 5;
+    const auto x = random_floats(rng, n_head * head_dim, 3.0f);
+    std::vector<float> cs(static_cast<size_t>(n_rot));
+    rope_cos_sin(1234, n_rot, 500000.0f, cs.data());
+    for (bool neox : {true, false}) {
+      auto want = x;
+      const int64_t half = n_rot / 2;
+      for (int64_t h = 0; h < n_head; ++h)
+        for (int64_t p = 0; p < half; ++p) {
+          float* y0 = &want[static_cast<size_t>(h * head_dim + (neox ? p : 2 * p))];
+          float* y1 = &want[static_cast<size_t>(h * head_dim + (neox ? p + half : 2 * p + 1))];
+          const float a = *y0, b = *y1, c = cs[static_cast<size_t>(p)],
+                      s = cs[static_cast<size_t>(half + p)];
+          *y0 = std::fma(a, c, -(b * s));
+          *y1 = std::fma(a, s, b * c);
+        }
+      for (Isa isa : isas_under_test()) {
+        auto got = x;
+        table_for(isa).rope(got.data(), n_head, head_dim, n_rot, cs.data(), neox);
+        for (size_t i = 0; i < got.size(); ++i)
+          expect_bits_eq(got[i], want[i], isa_name(isa) + " rope");
+      }
+    }
+  }
 }
 
 // One visible line per compiled variant: the equivalence tests above cover exactly the
