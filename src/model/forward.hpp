@@ -1,16 +1,19 @@
 // The transformer forward pass for a batch of tokens at positions [pos, pos + n), exactly
 // as bitnet.cpp's graphs (facts §3): build_bitnet_158 (bitnet-b1.58, bitnet-25),
-// build_bitnet (bitnet) and build_llama (ternary llama).
+// build_bitnet (bitnet) and build_llama (ternary llama). Each layer is an attention block
+// and an FFN block (forward.cpp), each ending in the same residual step.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <span>
 #include <string_view>
 #include <vector>
 
 #include "kernels/kernels.hpp"
 #include "kernels/thread_pool.hpp"
+#include "model/attention.hpp"
 #include "model/config.hpp"
 #include "model/kv_cache.hpp"
 #include "model/weights.hpp"
@@ -31,6 +34,8 @@ public:
               int64_t n_batch, int64_t n_ctx, int n_threads);
 
   int64_t n_batch() const { return n_batch_; }
+  // Bytes of scratch held for the forward pass (activations, attention rows).
+  uint64_t scratch_bytes() const;
 
   // Forwards tokens (1..n_batch, ids < n_vocab) at positions [pos, pos + n), writing their
   // K/V into `cache` (pos + n <= cache.n_ctx()). Writes the logits of every token
@@ -41,9 +46,29 @@ public:
                const Observer* observer = nullptr);
 
 private:
-  void quantize_rows(const float* x, int64_t n_rows, int64_t k, kernels::ThreadPool& pool);
-  void matmul(const I2sMatrix& w, int64_t n_rows, float* out, kernels::ThreadPool& pool);
-  void attention(int64_t il, int64_t n_tok, int64_t pos, KvCache& cache, kernels::ThreadPool& pool);
+  struct Step;
+  struct MatOut {
+    const I2sMatrix* w;
+    float* out; // [n][w->rows]
+  };
+  // A block's closing step: x += W · SubNorm(in), and the trace names of its three tensors.
+  struct Residual {
+    std::vector<float>* in;
+    const float* sub_norm; // null without sub-norms
+    const I2sMatrix* w;
+    const char* norm_name;
+    const char* proj_name;
+    const char* sum_name;
+  };
+
+  void attention_block(const Step& s, int64_t il, int64_t n_out);
+  void ffn_block(const Step& s, int64_t il, int64_t n);
+  void residual(const Step& s, int64_t il, const Residual& r, int64_t k, int64_t n, int64_t n_out);
+  void norm_quantize(const Step& s, const float* in, const float* weight, int64_t n, int64_t k,
+                     float* out);
+  void matmuls(const Step& s, std::initializer_list<MatOut> mats, int64_t n);
+  void rope_and_cache(const Step& s, int64_t il);
+  void rows(const Step& s, int64_t n, const std::function<void(int64_t, int64_t)>& fn) const;
   void head(int64_t n_rows, float* logits, kernels::ThreadPool& pool);
 
   const Config& c_;
@@ -52,24 +77,22 @@ private:
   int64_t n_batch_;
   int64_t n_ctx_;
   int n_threads_;
+  Attention attention_;
 
-  std::vector<float> x_;         // [n_batch][n_embd]   residual stream
-  std::vector<float> h_;         // [n_batch][n_embd]   normed input of a sub-block
-  std::vector<float> q_;         // [n_batch][n_embd]   queries (n_head × head_dim)
-  std::vector<float> kv_k_;      // [n_batch][n_embd_kv] new keys
-  std::vector<float> kv_v_;      // [n_batch][n_embd_kv] new values
-  std::vector<float> attn_;      // [n_batch][n_embd]   attention output, then its sub-norm
-  std::vector<float> proj_;      // [n_batch][n_embd]   output of attn_output / ffn_down
-  std::vector<float> gate_;      // [n_batch][n_ff]
-  std::vector<float> up_;        // [n_batch][n_ff]
-  std::vector<float> ffn_;       // [n_batch][n_ff]     act(gate) ⊙ up, then its sub-norm
-  std::vector<int8_t> act_q_;    // [n_batch][max(n_embd, n_ff)] int8 activations
-  std::vector<float> act_scale_; // [n_batch]
-  std::vector<int32_t> act_sum_; // [n_batch]
-  std::vector<float> rope_cs_;   // [n_batch][n_rot] RoPE cos, sin of each position
-  // Per attention worker (span = max(n_ctx, head_dim), group = n_head / n_head_kv):
-  std::vector<float> scores_;      // [n_threads][group][span] scores, then probabilities
-  std::vector<uint16_t> half_;     // [n_threads][group][span + head_dim] f16 probabilities, queries
+  std::vector<float> x_;           // [n_batch][n_embd]   residual stream
+  std::vector<float> h_;           // [n_batch][n_embd]   attn_norm / ffn_norm / output_norm of x
+  std::vector<float> q_;           // [n_batch][n_embd]   queries (n_head × head_dim)
+  std::vector<float> kv_k_;        // [n_batch][n_embd_kv] new keys
+  std::vector<float> kv_v_;        // [n_batch][n_embd_kv] new values
+  std::vector<float> attn_;        // [n_batch][n_embd]   attention output, then its sub-norm
+  std::vector<float> proj_;        // [n_batch][n_embd]   output of attn_output / ffn_down
+  std::vector<float> gate_;        // [n_batch][n_ff]
+  std::vector<float> up_;          // [n_batch][n_ff]
+  std::vector<float> ffn_;         // [n_batch][n_ff]     act(gate) ⊙ up, then its sub-norm
+  std::vector<int8_t> act_q_;      // [n_batch][max(n_embd, n_ff)] int8 activations
+  std::vector<float> act_scale_;   // [n_batch]
+  std::vector<int32_t> act_sum_;   // [n_batch]
+  std::vector<float> rope_cs_;     // [n_batch][n_rot] RoPE cos, sin of each position
   std::vector<uint16_t> head_x16_; // [n_batch][n_embd] f16 head operand
   std::vector<uint8_t> head_xq8_;  // [n_batch][n_embd/32 × 34] Q8_0 head operand
 };

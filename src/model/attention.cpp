@@ -1,0 +1,243 @@
+#include "model/attention.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+
+namespace bitnet::model {
+
+namespace {
+
+// Queries whose attention one batch work item computes together: their K rows and V rows are
+// read once for the block.
+constexpr int64_t kBlock = 4;
+// Below this many multiply-adds (≈ 30 µs on one core) a single token's attention runs on the
+// calling thread: splitting it would cost more in synchronisation than it saves.
+constexpr int64_t kSplitMacs = int64_t{1} << 20;
+// Keys and value rows a thread takes at a time (a single token): 16 floats, one cache line, so
+// no two threads write the same line of a score row or an output row.
+constexpr int64_t kGranule = 16;
+
+size_t sz(int64_t n) {
+  return static_cast<size_t>(n);
+}
+
+// One phase's work over [0, len) in chunks of whole granules (a few per thread), claimed first
+// come first served like the pool's regions: a thread that is descheduled for a while does
+// less instead of holding up the others at the next barrier.
+class Chunks {
+public:
+  Chunks(int64_t len, int64_t granule, int n_threads)
+      : len_(len), granule_(granule), units_((len + granule - 1) / granule),
+        n_(std::min<int64_t>(units_, 4 * n_threads)) {}
+
+  // fn(begin, end) for every chunk this thread claims.
+  template <class Fn> void each(Fn fn) {
+    for (int64_t c = next_.fetch_add(1); c < n_; c = next_.fetch_add(1))
+      fn(std::min(len_, units_ * c / n_ * granule_),
+         std::min(len_, units_ * (c + 1) / n_ * granule_));
+  }
+
+private:
+  int64_t len_, granule_, units_, n_;
+  std::atomic<int64_t> next_{0};
+};
+
+// ggml's vec_dot_f32 for the F32 cache, one dot per (row, vector) as the F16 kernels lay them
+// out: plain f32 sums (the F32 cache is not part of bitnet.cpp's parity).
+void f32_dots(const float* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx, int64_t n_x,
+              int64_t n, float* out, int64_t ld_out) {
+  for (int64_t r = 0; r < n_rows; ++r)
+    for (int64_t i = 0; i < n_x; ++i) {
+      float sum = 0.0f;
+      for (int64_t k = 0; k < n; ++k)
+        sum += a[r * lda + k] * x[i * ldx + k];
+      out[i * ld_out + r] = sum;
+    }
+}
+
+// x = (float)(f16)x, in place.
+void round_to_f16(const kernels::Table& k, float* x, int64_t n) {
+  uint16_t half[256];
+  for (int64_t i = 0; i < n; i += 256) {
+    const int64_t m = std::min<int64_t>(256, n - i);
+    k.f32_to_f16(x + i, m, half);
+    k.f16_to_f32(half, m, x + i);
+  }
+}
+
+} // namespace
+
+// The rules, and why bitnet.cpp's floats follow them (A.trace.json and the parity fixtures
+// agree bit for bit):
+// - llama.cpp attends over the used cells padded to 32 (GGML_KQ_MASK_PAD), capped at the
+//   context, masking each query's later positions with -inf (probability 0). The softmax runs
+//   over that padded length, and its 16-lane chunks and double sums depend on it.
+// - ggml multiplies an F16 matrix by f32 data after rounding the data to f16 (vec_dot_type)
+//   and sums in ggml_vec_dot_f16's order: K·q.
+// - For ·V a batch's contiguous f32 probabilities go to llamafile's tinyBLAS when the length
+//   is a multiple of 16; tinyBLAS widens V and keeps the f32 operand. A single query's product
+//   is a vector one, through ggml_vec_dot_f16 with the probabilities rounded to f16.
+GgmlAttention GgmlAttention::of(int64_t pos, int64_t n_tok, int64_t n_ctx, bool f16_cache) {
+  GgmlAttention a{};
+  a.n_pad = std::min(n_ctx, (pos + n_tok + 31) / 32 * 32);
+  a.round_q = f16_cache;
+  a.round_probs = f16_cache && !(n_tok > 1 && a.n_pad % 16 == 0);
+  return a;
+}
+
+struct Attention::Layer {
+  GgmlAttention rules;
+  KvCache& cache;
+  int64_t il;
+  int64_t pos;
+  int64_t span; // length of a score row in rows_ (n_ctx of the scratch)
+  float scale;  // 1/√head_dim
+};
+
+Attention::Attention(const Config& config, const kernels::Table& table, int64_t n_batch,
+                     int64_t n_ctx, int n_threads)
+    : c_(config), k_(table), n_ctx_(n_ctx), group_(config.n_head / config.n_head_kv),
+      block_(std::clamp<int64_t>(n_batch, 1, kBlock)) {
+  const int64_t n_rows = std::max<int64_t>(c_.n_head, n_threads * block_ * group_);
+  rows_.resize(sz(n_rows * n_ctx));
+  q_.resize(sz(n_rows * c_.head_dim));
+}
+
+uint64_t Attention::scratch_bytes() const {
+  return (rows_.size() + q_.size()) * sizeof(float);
+}
+
+// s[i·span + j] = K_{j0+j} · x_i for the n_x queries x of KV head g (head_dim floats each).
+void Attention::scores(const Layer& l, int64_t j0, int64_t n_keys, int64_t g, const float* x,
+                       int64_t n_x, float* s) const {
+  const int64_t hd = c_.head_dim, ekv = c_.n_embd_kv();
+  const int64_t at = j0 * ekv + g * hd;
+  KvCache& cache = l.cache;
+  if (cache.is_f16())
+    k_.f16_dots(cache.k16(l.il) + at, ekv, n_keys, x, hd, n_x, hd, s, l.span);
+  else
+    f32_dots(cache.k32(l.il) + at, ekv, n_keys, x, hd, n_x, hd, s, l.span);
+}
+
+// How far softmax and ·V must go for a query that sees n_kv positions: the padded length, or
+// short of it by whole chunks of 16 that are all masked. Such a chunk adds +0 to the softmax's
+// double sum and its products add ±0 to accumulators that start at +0, which changes no value;
+// the chunks before it are summed exactly as over the padded length. (ggml_vec_dot_f16's
+// chunks of 64 and double tail depend on the length itself, so it always takes n_pad.)
+int64_t GgmlAttention::extent(int64_t n_kv) const {
+  return std::min(n_pad, (n_kv + 15) / 16 * 16);
+}
+
+// out[i·head_dim + r] = V_{r0+r} · p_i over the first n positions, for value rows (KV head,
+// dim) r0.. of one KV head and the probabilities p of n_x of its query heads (rows of span).
+void Attention::values(const Layer& l, int64_t r0, int64_t n_rows, const float* p, int64_t n_x,
+                       int64_t n, float* out) const {
+  const int64_t ctx = l.cache.n_ctx(), hd = c_.head_dim;
+  KvCache& cache = l.cache;
+  if (!cache.is_f16())
+    f32_dots(cache.v32(l.il) + r0 * ctx, ctx, n_rows, p, l.span, n_x, n, out, hd);
+  else if (l.rules.round_probs)
+    k_.f16_dots(cache.v16(l.il) + r0 * ctx, ctx, n_rows, p, l.span, n_x, l.rules.n_pad, out, hd);
+  else
+    k_.f16_f32_dots(cache.v16(l.il) + r0 * ctx, ctx, n_rows, p, l.span, n_x, n, out, hd);
+}
+
+// The causal mask past n_kv, softmax(scale · s) over the padded length (its extent), rounding
+// for ·V.
+void Attention::softmax_row(const Layer& l, float* s, int64_t n_kv) const {
+  const int64_t n = l.rules.round_probs ? l.rules.n_pad : l.rules.extent(n_kv);
+  std::fill(s + n_kv, s + n, -INFINITY);
+  k_.softmax(s, n, l.scale);
+  if (l.rules.round_probs) round_to_f16(k_, s, n);
+}
+
+// x = q as K·q takes it (n floats).
+void Attention::queries(const Layer& l, const float* q, int64_t n, float* x) const {
+  std::copy(q, q + n, x);
+  if (l.rules.round_q) round_to_f16(k_, x, n);
+}
+
+void Attention::run(const float* q, int64_t n_tok, int64_t pos, KvCache& cache, int64_t il,
+                    float* out, kernels::ThreadPool& pool) {
+  const Layer l{GgmlAttention::of(pos, n_tok, cache.n_ctx(), cache.is_f16()),
+                cache,
+                il,
+                pos,
+                n_ctx_,
+                1.0f / std::sqrt(static_cast<float>(c_.head_dim))};
+  if (n_tok == 1)
+    decode(l, q, out, pool);
+  else
+    batch(l, q, n_tok, out, pool);
+}
+
+// One query: three phases split over all threads, each sum whole in one thread: K·q by key
+// ranges (every head), softmax by heads, ·V by value rows (KV head, dim), each value row read
+// once for the group of query heads sharing it.
+void Attention::decode(const Layer& l, const float* q, float* out, kernels::ThreadPool& pool) {
+  const int64_t hd = c_.head_dim, n_kv = l.pos + 1, span = l.span;
+  float* x = q_.data();
+  float* s = rows_.data(); // [n_head][span]
+  queries(l, q, c_.n_head * hd, x);
+  const bool split = 2 * c_.n_head * hd * l.rules.n_pad >= kSplitMacs;
+  const int nt = split ? pool.size() : 1;
+  kernels::Barrier barrier(nt, pool.spins());
+  Chunks keys(n_kv, kGranule, nt), heads(c_.n_head, 1, nt),
+      value_rows(c_.n_embd_kv(), kGranule, nt);
+  const auto job = [&](int, int) {
+    keys.each([&](int64_t j0, int64_t j1) {
+      for (int64_t g = 0; g < c_.n_head_kv; ++g)
+        scores(l, j0, j1 - j0, g, x + g * group_ * hd, group_, s + g * group_ * span + j0);
+    });
+    barrier.wait();
+    heads.each([&](int64_t h0, int64_t h1) {
+      for (int64_t h = h0; h < h1; ++h)
+        softmax_row(l, s + h * span, n_kv);
+    });
+    barrier.wait();
+    value_rows.each([&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1;) { // pieces within one KV head
+        const int64_t g = r / hd, end = std::min(r1, (g + 1) * hd);
+        values(l, r, end - r, s + g * group_ * span, group_, l.rules.extent(n_kv),
+               out + g * group_ * hd + r % hd);
+        r = end;
+      }
+    });
+  };
+  if (split)
+    pool.run(job);
+  else
+    job(0, 1);
+}
+
+// A batch: work items of (KV head, block of up to kBlock queries), taken first come first served,
+// each done whole by one thread: K·q of the block's query heads over the keys the last query
+// sees, each row's mask and softmax, then ·V per query.
+void Attention::batch(const Layer& l, const float* q, int64_t n_tok, float* out,
+                      kernels::ThreadPool& pool) {
+  const int64_t hd = c_.head_dim, e = c_.n_embd, span = l.span;
+  const int64_t block_rows = block_ * group_;
+  const int64_t n_blocks = (n_tok + block_ - 1) / block_;
+  const int64_t n_items = c_.n_head_kv * n_blocks;
+  std::atomic<int64_t> next{0};
+  pool.run([&](int ti, int) {
+    float* x = q_.data() + ti * block_rows * hd; // [kBlock·group][head_dim]
+    float* s = rows_.data() + ti * block_rows * span;
+    for (int64_t item = next.fetch_add(1); item < n_items; item = next.fetch_add(1)) {
+      const int64_t g = item / n_blocks, t0 = item % n_blocks * block_;
+      const int64_t n_q = std::min(block_, n_tok - t0), head0 = g * group_ * hd;
+      for (int64_t t = 0; t < n_q; ++t)
+        queries(l, q + (t0 + t) * e + head0, group_ * hd, x + t * group_ * hd);
+      scores(l, 0, l.pos + t0 + n_q, g, x, n_q * group_, s);
+      for (int64_t t = 0; t < n_q; ++t)
+        for (int64_t h = 0; h < group_; ++h)
+          softmax_row(l, s + (t * group_ + h) * span, l.pos + t0 + t + 1);
+      for (int64_t t = 0; t < n_q; ++t)
+        values(l, g * hd, hd, s + t * group_ * span, group_, l.rules.extent(l.pos + t0 + t + 1),
+               out + (t0 + t) * e + head0);
+    }
+  });
+}
+
+} // namespace bitnet::model

@@ -1,0 +1,66 @@
+// Causal grouped-query attention over the KV cache, softmax(q·Kᵀ/√d + mask)·V, with
+// bitnet.cpp's floats (GgmlAttention) and the work split evenly over the threads without
+// changing any sum's order.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/kernels.hpp"
+#include "kernels/thread_pool.hpp"
+#include "model/config.hpp"
+#include "model/kv_cache.hpp"
+
+namespace bitnet::model {
+
+// How bitnet.cpp's graph evaluates attention for a batch of n_tok queries after pos cached
+// positions; the results equal its floats only under these rules (attention.cpp says why).
+struct GgmlAttention {
+  int64_t n_pad;    // the KV length softmax and ·V run over: n_kv padded to 32, masked
+  bool round_q;     // K·q takes q rounded to f16 (always, with an F16 cache)
+  bool round_probs; // ·V takes the probabilities rounded to f16; else unrounded, tinyBLAS order
+
+  static GgmlAttention of(int64_t pos, int64_t n_tok, int64_t n_ctx, bool f16_cache);
+  // The part of the padded length that can change a query's result (n_kv positions seen).
+  int64_t extent(int64_t n_kv) const;
+};
+
+class Attention {
+public:
+  // Scratch for up to n_batch queries against up to n_ctx positions on n_threads threads.
+  Attention(const Config& config, const kernels::Table& table, int64_t n_batch, int64_t n_ctx,
+            int n_threads);
+
+  // out[t][h·head_dim + d] for the n_tok queries q[t][h·head_dim + d] (roped) at positions
+  // pos + t, over layer il of `cache`, whose positions [0, pos + n_tok) are written.
+  void run(const float* q, int64_t n_tok, int64_t pos, KvCache& cache, int64_t il, float* out,
+           kernels::ThreadPool& pool);
+
+  uint64_t scratch_bytes() const;
+
+private:
+  struct Layer; // one layer's cache view and the batch's rules
+
+  void decode(const Layer& l, const float* q, float* out, kernels::ThreadPool& pool);
+  void batch(const Layer& l, const float* q, int64_t n_tok, float* out, kernels::ThreadPool& pool);
+  void scores(const Layer& l, int64_t j0, int64_t n_keys, int64_t g, const float* x, int64_t n_x,
+              float* s) const;
+  void values(const Layer& l, int64_t r0, int64_t n_rows, const float* p, int64_t n_x, int64_t n,
+              float* out) const;
+  void softmax_row(const Layer& l, float* s, int64_t n_kv) const;
+  void queries(const Layer& l, const float* q, int64_t n, float* x) const;
+
+  const Config& c_;
+  const kernels::Table& k_;
+  int64_t n_ctx_;
+  int64_t group_; // query heads per KV head
+  int64_t block_; // queries per work item of a batch
+  // Score rows, then probabilities, of length n_ctx: one per head for a single token (split by
+  // keys, then rows, then value rows), kBlock·group per thread for a batch.
+  std::vector<float> rows_;
+  // Queries as the dots take them: [n_head][head_dim] for a single token, [n_threads][kBlock ·
+  // group][head_dim] for a batch.
+  std::vector<float> q_;
+};
+
+} // namespace bitnet::model
