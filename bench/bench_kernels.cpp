@@ -3,12 +3,15 @@
 //   i2s_gemv / i2s_gemm (the register-blocked gemm tiles at 128 and 512 tokens) on the four
 //   ternary matrix shapes;
 //   f16_gemv / f16_gemm (64 tokens) on the 128256×2560 F16 output head;
-//   q8_0_gemv on its Q8_0 copy, the screened head's per-token pass (src/model/head_screen).
-// Weights rotate over >= 1 GiB of distinct matrices (L3 is 32 MiB), so every gemv streams
-// its weights from memory as decoding does. Probes give the physical limits the kernels are
-// compared against, measured in the same run: streaming-read bandwidth over 1 GiB (the best
-// variant's loads), and for each variant the int8 multiply-accumulate peak of its own int8
-// instruction (src/probes), which its I2_S gemm is compared against.
+//   q8_0_gemv on its Q8_0 copy, the screened head's per-token pass (src/model/head_screen);
+//   attention (model::Attention, one layer, F16 cache, 20 query and 5 KV heads of 128) of one
+//   token (decode) and of a 512-token batch (prefill) over 512 and 4096 positions.
+// Weights and KV caches rotate over >= 1 GiB of distinct matrices (L3 is 32 MiB), so every
+// gemv and decode step streams its operand from memory as decoding does. Probes give the
+// physical limits the kernels are compared against, measured in the same run: streaming-read
+// bandwidth over 1 GiB (the best variant's loads), and for each variant the int8
+// multiply-accumulate peak of its own int8 instruction (src/probes), which its I2_S gemm is
+// compared against.
 //
 // Counters: bytes/s counts the weight bytes (activations stay in cache), MAC/s counts
 // rows·k·tokens multiply-accumulates. Unless given on the command line, each benchmark runs
@@ -33,6 +36,8 @@
 
 #include "kernels/kernels.hpp"
 #include "kernels/thread_pool.hpp"
+#include "model/attention.hpp"
+#include "model/kv_cache.hpp"
 #include "probes/probes.hpp"
 
 namespace bitnet::bench {
@@ -235,6 +240,65 @@ void bm_q8_head(benchmark::State& state, const Table* t, int n_threads) {
             static_cast<double>(kHead.rows * kHead.k));
 }
 
+// The attention shapes of 2B-4T; the cache holds 4096 positions of as many layers as fill 1 GiB.
+constexpr int64_t kAttnCtx = 4096;
+constexpr int64_t kAttnKv[] = {512, 4096};
+constexpr int64_t kAttnBatch = 512; // a prefill chunk (run's default -b)
+
+model::Config attn_config() {
+  model::Config c;
+  c.n_embd = 2560;
+  c.n_head = 20;
+  c.n_head_kv = 5;
+  c.head_dim = 128;
+  c.n_rot = 128;
+  c.n_layer = static_cast<int64_t>(kPoolBytes / (2 * kAttnCtx * 640 * sizeof(uint16_t)));
+  return c;
+}
+
+// K and V values of magnitude 2^-3 .. 2^0, like i2s_pool filled on first use.
+model::KvCache& attn_cache() {
+  static model::KvCache cache = [] {
+    const model::Config c = attn_config();
+    model::KvCache kv(c, kAttnCtx, true);
+    XorShift rng;
+    for (int64_t il = 0; il < c.n_layer; ++il)
+      for (uint16_t* p : {kv.k16(il), kv.v16(il)})
+        for (int64_t i = 0; i < kAttnCtx * c.n_embd_kv(); ++i) {
+          const auto bits = static_cast<uint16_t>(rng.next());
+          p[i] = static_cast<uint16_t>((bits & 0x83FFu) | ((12u + (bits >> 10) % 3u) << 10));
+        }
+    return kv;
+  }();
+  return cache;
+}
+
+// n_tok queries at positions n_kv - n_tok .. n_kv - 1, one layer per iteration (rotating).
+// bytes/s counts the K and V read (n_kv positions), MAC/s the multiply-adds of q·Kᵀ and ·V over
+// the positions each query sees.
+void bm_attention(benchmark::State& state, const Table* t, int64_t n_kv, int64_t n_tok,
+                  int n_threads) {
+  const model::Config c = attn_config();
+  model::KvCache& cache = attn_cache();
+  model::Attention attention(c, *t, n_tok, kAttnCtx, n_threads);
+  XorShift rng;
+  std::vector<float> q(static_cast<size_t>(n_tok * c.n_embd)), out(q.size());
+  for (float& v : q)
+    v = static_cast<float>(static_cast<int>(rng.next() % 2001) - 1000) / 1000.0f;
+  ThreadPool& tp = thread_pool(n_threads);
+  int64_t il = 0;
+  for (auto _ : state) {
+    attention.run(q.data(), n_tok, n_kv - n_tok, cache, il, out.data(), tp);
+    il = (il + 1) % c.n_layer;
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  const double seen = static_cast<double>(n_tok) * static_cast<double>(n_kv - n_tok) +
+                      static_cast<double>(n_tok * (n_tok + 1) / 2); // Σ positions seen
+  set_rates(state, static_cast<double>(2 * n_kv * c.n_embd_kv() * 2),
+            2.0 * static_cast<double>(c.n_head * c.head_dim) * seen);
+}
+
 // Each thread sums its contiguous share of the 1 GiB pool.
 void bm_stream_read(benchmark::State& state, const Probe* probe, int n_threads) {
   const uint8_t* pool = i2s_pool();
@@ -252,7 +316,7 @@ void bm_int8_peak(benchmark::State& state, const Probe* probe, int n_threads) {
   set_rates(state, 0.0, static_cast<double>(kIters * probe->macs_per_iter * n_threads));
 }
 
-enum class Kind { gemv, gemm, stream_read, int8_peak };
+enum class Kind { gemv, gemm, attention, stream_read, int8_peak };
 
 struct Entry {
   Kind kind;
@@ -305,6 +369,14 @@ void register_all() {
       add({Kind::gemm, fmt::format("f16_gemm {}x{} n={}", kHead.rows, kHead.k, kHeadGemmTokens),
            name, n},
           bm_f16_head, t, kHeadGemmTokens, n);
+      for (int64_t n_kv : kAttnKv)
+        add({Kind::gemv, fmt::format("attention n=1 n_kv={}", n_kv), name, n}, bm_attention, t,
+            n_kv, int64_t{1}, n);
+      // The scalar reference takes minutes per batch: only the vector variants.
+      if (isa != Isa::scalar)
+        for (int64_t n_kv : kAttnKv)
+          add({Kind::attention, fmt::format("attention n={} n_kv={}", kAttnBatch, n_kv), name, n},
+              bm_attention, t, n_kv, kAttnBatch, n);
     }
   }
 }
