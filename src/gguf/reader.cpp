@@ -23,35 +23,19 @@ namespace {
 constexpr uint32_t kDefaultAlignment = 32;
 constexpr uint64_t kMaxTensorName = 64; // GGUF spec: names are at most 64 bytes
 constexpr uint32_t kMaxDims = 4;
-// Nested arrays recurse; a bound keeps a crafted file from exhausting the stack.
-constexpr int kMaxArrayDepth = 8;
+// Far above any real file (tens of keys, hundreds of tensors), low enough that the per-entry
+// objects (a key or name, a Value or TensorInfo, an index entry: a few hundred bytes) stay
+// a few MB whatever the file claims.
+constexpr uint64_t kMaxKeys = 1 << 16;
+constexpr uint64_t kMaxTensors = 1 << 16;
 // Smallest encodings, used to bound counts by the bytes left before reserving.
 constexpr uint64_t kMinKvBytes = 8 + 1 + 4 + 1; // key len, 1-byte key, type, 1-byte value
 constexpr uint64_t kMinTensorBytes =
     8 + 1 + 4 + 8 + 4 + 8; // name len, name, n_dims, ne0, type, offset
 
 uint64_t min_value_bytes(ValueType type) {
-  switch (type) {
-  case ValueType::uint8:
-  case ValueType::int8:
-  case ValueType::boolean:
-    return 1;
-  case ValueType::uint16:
-  case ValueType::int16:
-    return 2;
-  case ValueType::uint32:
-  case ValueType::int32:
-  case ValueType::float32:
-    return 4;
-  case ValueType::string:
-  case ValueType::uint64:
-  case ValueType::int64:
-  case ValueType::float64:
-    return 8;
-  case ValueType::array:
-    return 4 + 8;
-  }
-  return 1;
+  if (const std::size_t n = value_bytes(type)) return n;
+  return type == ValueType::string ? 8 : 4 + 8; // a length; an array's type and count
 }
 
 bool valid_value_type(uint32_t id) {
@@ -88,17 +72,25 @@ public:
     return v;
   }
 
-  std::string read_string(std::string_view what) {
+  std::string_view read_bytes(uint64_t n, std::string_view what) {
+    need(n, what);
+    const std::string_view v(reinterpret_cast<const char*>(bytes_.data() + pos_), n);
+    pos_ += n;
+    return v;
+  }
+
+  // A string's bytes (u64 length, then the bytes), as a view into the buffer.
+  std::string_view read_string_view(std::string_view what) {
     const uint64_t at = pos_;
     const auto len = read<uint64_t>(what);
     if (len > remaining()) {
       fail(what, at, fmt::format("a string length of at most {}", remaining()),
            fmt::format("{}", len));
     }
-    std::string s(reinterpret_cast<const char*>(bytes_.data() + pos_), len);
-    pos_ += len;
-    return s;
+    return read_bytes(len, what);
   }
+
+  const std::string& name() const { return name_; }
 
 private:
   std::span<const uint8_t> bytes_;
@@ -106,64 +98,64 @@ private:
   uint64_t pos_ = 0;
 };
 
-Value read_value(Cursor& c, ValueType type, const std::string& key, int depth) {
+// An array's items, read straight into the compact storage of Value (no object per item).
+Value read_array(Cursor& c, const std::string& what) {
+  const uint64_t type_at = c.pos();
+  const auto elem_id = c.read<uint32_t>(what + " (array type)");
+  if (!valid_value_type(elem_id)) {
+    c.fail(what + " (array type)", type_at, "a value type 0..12", fmt::format("{}", elem_id));
+  }
+  const auto elem = static_cast<ValueType>(elem_id);
+  if (elem == ValueType::array) {
+    throw Error(ErrorKind::unsupported,
+                fmt::format("{}: {} at byte {}: arrays of arrays are not supported (ggml "
+                            "rejects them too)",
+                            c.name(), what, type_at));
+  }
+  const uint64_t count_at = c.pos();
+  const auto count = c.read<uint64_t>(what + " (array count)");
+  if (count > c.remaining() / min_value_bytes(elem)) {
+    c.fail(what + " (array count)", count_at,
+           fmt::format("at most {} {} items in the bytes left",
+                       c.remaining() / min_value_bytes(elem), to_string(elem)),
+           fmt::format("{}", count));
+  }
+  const uint64_t items_at = c.pos();
+  if (value_bytes(elem) != 0) {
+    const std::string_view bytes = c.read_bytes(count * min_value_bytes(elem), what);
+    if (elem == ValueType::boolean) {
+      for (std::size_t i = 0; i < bytes.size(); ++i) {
+        const auto b = static_cast<uint8_t>(bytes[i]);
+        if (b > 1) c.fail(what, items_at + i, "bool 0 or 1", fmt::format("{}", b));
+      }
+    }
+    return Value::array_of_bytes(elem, std::string(bytes));
+  }
+  // Strings: measure first (every length checked), so the buffer is allocated once.
+  Cursor scan = c;
+  uint64_t total = 0;
+  for (uint64_t i = 0; i < count; ++i)
+    total += scan.read_string_view(what).size();
+  std::string bytes;
+  bytes.reserve(total);
+  std::vector<uint64_t> ends;
+  ends.reserve(count);
+  for (uint64_t i = 0; i < count; ++i) {
+    bytes += c.read_string_view(what);
+    ends.push_back(bytes.size());
+  }
+  return Value::array_of_strings(std::move(bytes), std::move(ends));
+}
+
+Value read_value(Cursor& c, ValueType type, const std::string& key) {
   const std::string what = fmt::format("value of key '{}'", key);
-  switch (type) {
-  case ValueType::uint8:
-    return Value::u8(c.read<uint8_t>(what));
-  case ValueType::int8:
-    return Value::i8(c.read<int8_t>(what));
-  case ValueType::uint16:
-    return Value::u16(c.read<uint16_t>(what));
-  case ValueType::int16:
-    return Value::i16(c.read<int16_t>(what));
-  case ValueType::uint32:
-    return Value::u32(c.read<uint32_t>(what));
-  case ValueType::int32:
-    return Value::i32(c.read<int32_t>(what));
-  case ValueType::uint64:
-    return Value::u64(c.read<uint64_t>(what));
-  case ValueType::int64:
-    return Value::i64(c.read<int64_t>(what));
-  case ValueType::float32:
-    return Value::f32(c.read<float>(what));
-  case ValueType::float64:
-    return Value::f64(c.read<double>(what));
-  case ValueType::boolean: {
-    const uint64_t at = c.pos();
-    const auto b = c.read<uint8_t>(what);
-    if (b > 1) c.fail(what, at, "bool 0 or 1", fmt::format("{}", b));
-    return Value::boolean(b != 0);
-  }
-  case ValueType::string:
-    return Value::string(c.read_string(what));
-  case ValueType::array: {
-    const uint64_t type_at = c.pos();
-    const auto elem_id = c.read<uint32_t>(what + " (array type)");
-    if (!valid_value_type(elem_id)) {
-      c.fail(what + " (array type)", type_at, "a value type 0..12", fmt::format("{}", elem_id));
-    }
-    const auto elem = static_cast<ValueType>(elem_id);
-    if (elem == ValueType::array && depth + 1 >= kMaxArrayDepth) {
-      c.fail(what, type_at, fmt::format("arrays nested at most {} deep", kMaxArrayDepth),
-             "deeper nesting");
-    }
-    const uint64_t count_at = c.pos();
-    const auto count = c.read<uint64_t>(what + " (array count)");
-    if (count > c.remaining() / min_value_bytes(elem)) {
-      c.fail(what + " (array count)", count_at,
-             fmt::format("at most {} {} items in the bytes left",
-                         c.remaining() / min_value_bytes(elem), to_string(elem)),
-             fmt::format("{}", count));
-    }
-    Value::Array items;
-    items.reserve(count);
-    for (uint64_t i = 0; i < count; ++i)
-      items.push_back(read_value(c, elem, key, depth + 1));
-    return Value::array(elem, std::move(items));
-  }
-  }
-  return Value::u8(0); // unreachable: callers validate the type id
+  if (type == ValueType::string) return Value::string(std::string(c.read_string_view(what)));
+  if (type == ValueType::array) return read_array(c, what);
+  const uint64_t at = c.pos();
+  const std::string_view bytes = c.read_bytes(value_bytes(type), what);
+  if (type == ValueType::boolean && static_cast<uint8_t>(bytes[0]) > 1)
+    c.fail(what, at, "bool 0 or 1", fmt::format("{}", static_cast<uint8_t>(bytes[0])));
+  return Value::from_bytes(type, bytes);
 }
 
 } // namespace
@@ -179,6 +171,8 @@ struct File::Impl {
   std::vector<TensorInfo> tensors;
   std::map<std::string, std::size_t, std::less<>> key_index;
   std::map<std::string, std::size_t, std::less<>> tensor_index;
+  std::string architecture; // general.architecture when it is a string
+  bool fork_arch = false;   // a bitnet.cpp architecture: type id 39 means TL2 (facts §1)
 
   ~Impl() {
     if (mapping) munmap(mapping, bytes.size());
@@ -205,6 +199,14 @@ void File::Impl::parse_header(Cursor& c, uint64_t& n_tensors, uint64_t& n_kv) {
   }
   n_tensors = c.read<uint64_t>("tensor count");
   n_kv = c.read<uint64_t>("metadata count");
+  if (n_kv > kMaxKeys) {
+    c.fail("metadata count", 16, fmt::format("at most {} (this reader's limit)", kMaxKeys),
+           fmt::format("{}", n_kv));
+  }
+  if (n_tensors > kMaxTensors) {
+    c.fail("tensor count", 8, fmt::format("at most {} (this reader's limit)", kMaxTensors),
+           fmt::format("{}", n_tensors));
+  }
   if (n_kv > c.remaining() / kMinKvBytes) {
     c.fail("metadata count", 16, fmt::format("at most {}", c.remaining() / kMinKvBytes),
            fmt::format("{}", n_kv));
@@ -218,7 +220,7 @@ void File::Impl::parse_header(Cursor& c, uint64_t& n_tensors, uint64_t& n_kv) {
 void File::Impl::parse_tensor_info(Cursor& c) {
   const uint64_t at = c.pos();
   TensorInfo t;
-  t.name = c.read_string("tensor name");
+  t.name = std::string(c.read_string_view("tensor name"));
   if (t.name.empty() || t.name.size() > kMaxTensorName) {
     c.fail("tensor name", at, fmt::format("1..{} bytes", kMaxTensorName),
            fmt::format("{} bytes", t.name.size()));
@@ -249,6 +251,13 @@ void File::Impl::parse_tensor_info(Cursor& c) {
   if (!type) {
     throw Error(ErrorKind::format, fmt::format("{}: {}: unknown ggml type id {} at byte {}", path,
                                                who, type_id, type_at));
+  }
+  if (*type == TensorType::MXFP4 && fork_arch) {
+    throw Error(
+        ErrorKind::unsupported,
+        fmt::format("{}: {}: type id 39 at byte {} is bitnet.cpp's TL2 layout in a {} file, "
+                    "which this build cannot read",
+                    path, who, type_at, architecture));
   }
   t.type = *type;
   if (t.ne[0] % block_elements(t.type) != 0) {
@@ -306,7 +315,7 @@ void File::Impl::parse() {
   metadata.reserve(n_kv);
   for (uint64_t i = 0; i < n_kv; ++i) {
     const uint64_t at = c.pos();
-    std::string key = c.read_string(fmt::format("metadata key #{}", i));
+    std::string key(c.read_string_view(fmt::format("metadata key #{}", i)));
     if (key.empty()) c.fail(fmt::format("metadata key #{}", i), at, "a non-empty key", "\"\"");
     if (key_index.contains(key))
       c.fail(fmt::format("key '{}'", key), at, "a unique key", "a duplicate");
@@ -316,7 +325,7 @@ void File::Impl::parse() {
       c.fail(fmt::format("type of key '{}'", key), type_at, "a value type 0..12",
              fmt::format("{}", type_id));
     }
-    Value value = read_value(c, static_cast<ValueType>(type_id), key, 0);
+    Value value = read_value(c, static_cast<ValueType>(type_id), key);
     key_index.emplace(key, metadata.size());
     metadata.push_back({std::move(key), std::move(value)});
   }
@@ -335,6 +344,13 @@ void File::Impl::parse() {
           fmt::format("{}: key 'general.alignment': expected a power of two, found {}", path, a));
     }
     alignment = static_cast<uint32_t>(a);
+  }
+
+  if (auto it = key_index.find("general.architecture");
+      it != key_index.end() && metadata[it->second].value.type() == ValueType::string) {
+    architecture = metadata[it->second].value.as_string();
+    fork_arch =
+        architecture == "bitnet-b1.58" || architecture == "bitnet-25" || architecture == "bitnet";
   }
 
   tensors.reserve(n_tensors);

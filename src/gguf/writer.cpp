@@ -37,48 +37,23 @@ void put_string(std::vector<uint8_t>& out, std::string_view s) {
 
 void put_value(std::vector<uint8_t>& out, const Value& v) {
   switch (v.type()) {
-  case ValueType::uint8:
-    put(out, static_cast<uint8_t>(v.as_uint()));
-    break;
-  case ValueType::int8:
-    put(out, static_cast<int8_t>(v.as_int()));
-    break;
-  case ValueType::uint16:
-    put(out, static_cast<uint16_t>(v.as_uint()));
-    break;
-  case ValueType::int16:
-    put(out, static_cast<int16_t>(v.as_int()));
-    break;
-  case ValueType::uint32:
-    put(out, static_cast<uint32_t>(v.as_uint()));
-    break;
-  case ValueType::int32:
-    put(out, static_cast<int32_t>(v.as_int()));
-    break;
-  case ValueType::uint64:
-    put(out, v.as_uint());
-    break;
-  case ValueType::int64:
-    put(out, v.as_int());
-    break;
-  case ValueType::float32:
-    put(out, static_cast<float>(v.as_float()));
-    break;
-  case ValueType::float64:
-    put(out, v.as_float());
-    break;
-  case ValueType::boolean:
-    put(out, static_cast<uint8_t>(v.as_bool() ? 1 : 0));
-    break;
   case ValueType::string:
     put_string(out, v.as_string());
     break;
   case ValueType::array:
     put(out, static_cast<uint32_t>(v.elem_type()));
-    put<uint64_t>(out, v.as_array().size());
-    for (const Value& item : v.as_array())
-      put_value(out, item);
+    put<uint64_t>(out, v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (v.elem_type() == ValueType::string)
+        put_string(out, v.string_at(i));
+      else
+        put_value(out, v.at(i));
+    }
     break;
+  default: {
+    const std::string bytes = v.to_bytes();
+    out.insert(out.end(), bytes.begin(), bytes.end());
+  }
   }
 }
 

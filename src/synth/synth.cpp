@@ -61,14 +61,6 @@ void check_arch(const std::string& arch) {
   }
 }
 
-gguf::Value string_array(const std::vector<std::string>& items) {
-  gguf::Value::Array values;
-  values.reserve(items.size());
-  for (const std::string& s : items)
-    values.push_back(gguf::Value::string(s));
-  return gguf::Value::array(gguf::ValueType::string, std::move(values));
-}
-
 float f16_exact(double x) {
   return fp16_to_fp32(fp32_to_fp16(static_cast<float>(x)));
 }
@@ -249,12 +241,12 @@ std::vector<gguf::KeyValue> metadata(const Options& options, const Shape& shape,
   kv.push_back({"general.file_type", u32(kFileTypeI2S)});
   kv.push_back({"tokenizer.ggml.model", Value::string("gpt2")});
   if (options.pre) kv.push_back({"tokenizer.ggml.pre", Value::string(*options.pre)});
-  kv.push_back({"tokenizer.ggml.tokens", string_array(vocab.tokens)});
+  kv.push_back({"tokenizer.ggml.tokens", Value::array(vocab.tokens)});
   kv.push_back(
       {"tokenizer.ggml.scores", Value::array(gguf::ValueType::float32, std::move(score_values))});
   kv.push_back(
       {"tokenizer.ggml.token_type", Value::array(gguf::ValueType::int32, std::move(type_values))});
-  kv.push_back({"tokenizer.ggml.merges", string_array(vocab.merges)});
+  kv.push_back({"tokenizer.ggml.merges", Value::array(vocab.merges)});
   kv.push_back({"tokenizer.ggml.bos_token_id", u32(vocab.bos)});
   kv.push_back({"tokenizer.ggml.eos_token_id", u32(vocab.eos)});
   kv.push_back({"tokenizer.ggml.padding_token_id", u32(vocab.eos)});

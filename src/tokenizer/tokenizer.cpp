@@ -90,24 +90,24 @@ std::vector<std::string_view> string_array(const gguf::Value& value, std::string
     throw Error(ErrorKind::format, fmt::format("{}: expected an array of strings", key));
   }
   std::vector<std::string_view> out;
-  out.reserve(value.as_array().size());
-  for (const gguf::Value& item : value.as_array())
-    out.push_back(item.as_string());
+  out.reserve(value.size());
+  for (std::size_t i = 0; i < value.size(); ++i)
+    out.push_back(value.string_at(i));
   return out;
 }
 
-const gguf::Value::Array* optional_array(const gguf::File& file, std::string_view key,
-                                         std::size_t expected) {
+const gguf::Value* optional_array(const gguf::File& file, std::string_view key,
+                                  std::size_t expected) {
   const gguf::Value* value = file.find(key);
   if (value == nullptr) return nullptr;
   if (value->type() != gguf::ValueType::array) {
     throw Error(ErrorKind::format, fmt::format("{}: expected an array", key));
   }
-  if (value->as_array().size() != expected) {
+  if (value->size() != expected) {
     throw Error(ErrorKind::format, fmt::format("{} has {} entries, expected {} (one per token)",
-                                               key, value->as_array().size(), expected));
+                                               key, value->size(), expected));
   }
-  return &value->as_array();
+  return value;
 }
 
 } // namespace
@@ -210,10 +210,10 @@ Tokenizer Tokenizer::from_gguf(const gguf::File& file, const Options& options) {
   Vocab& vocab = impl->vocab;
   vocab.reserve(tokens.size(), n_bytes);
   for (std::size_t i = 0; i < tokens.size(); ++i) {
-    const int64_t type = types ? (*types)[i].as_int() : 1;
+    const int64_t type = types ? types->at(i).as_int() : 1;
     const auto token_type =
         type >= 0 && type <= 6 ? static_cast<TokenType>(type) : TokenType::undefined;
-    vocab.add(tokens[i], token_type, scores ? static_cast<float>((*scores)[i].as_float()) : 0.0f);
+    vocab.add(tokens[i], token_type, scores ? static_cast<float>(scores->at(i).as_float()) : 0.0f);
   }
   vocab.index();
   const int32_t n_vocab = vocab.size();

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "support/cli_runner.hpp"
+#include "support/gguf_rewrite.hpp"
 
 namespace bitnet::test {
 namespace {
@@ -41,6 +42,38 @@ TEST(Faults, ThreadCountLimitIsTheSessionLimit) {
   const CliResult bad = run_cli({"run", "-m", tiny_model(), "-t", "513", "-p", "hi"});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_EQ(count_lines(bad.err), 1) << bad.err;
+}
+
+// The demo model with `edit` applied, in `dir`.
+std::string edited_model(const TempDir& dir, const GgufEdit& edit) {
+  const std::string path = dir.file("edited.gguf");
+  rewrite_gguf(tiny_model(), path, edit);
+  return path;
+}
+
+void expect_one_error(const CliResult& r, int code, const std::string& message) {
+  EXPECT_EQ(r.exit_code, code) << r.err;
+  EXPECT_EQ(r.err, "bitnet: error: " + message + "\n");
+  EXPECT_EQ(r.out, "");
+}
+
+// A Q4_0 tensor was "unknown ggml type id 2" (exit 4): now it is named as unsupported
+// (exit 5), and `info` still describes the file.
+TEST(Faults, Q4_0TensorIsUnsupportedAndDescribed) {
+  TempDir dir;
+  GgufEdit e;
+  e.retype.emplace("blk.0.attn_q.weight", gguf::TensorType::Q4_0);
+  const std::string path = edited_model(dir, e);
+  expect_one_error(run_cli({"run", "-m", path, "-p", "hi", "-n", "1", "--log-level", "error"}), 5,
+                   "tensor blk.0.attn_q.weight has type Q4_0, expected I2_S");
+  const CliResult info = run_cli({"info", "-m", path, "--log-level", "error"});
+  EXPECT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_NE(info.out.find("runnable:      no: tensor blk.0.attn_q.weight has type Q4_0, "
+                          "expected I2_S"),
+            std::string::npos)
+      << info.out;
+  EXPECT_NE(info.out.find("Q4_0       1 tensors          36864 bytes"), std::string::npos)
+      << info.out; // 256 x 256 / 32 blocks of 18 bytes
 }
 
 } // namespace

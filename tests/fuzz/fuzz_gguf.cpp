@@ -17,8 +17,8 @@ uint64_t touch(const bitnet::gguf::Value& v) {
     return v.as_string().size();
   case ValueType::array: {
     uint64_t sum = static_cast<uint64_t>(v.elem_type());
-    for (const auto& item : v.as_array())
-      sum += touch(item);
+    for (std::size_t i = 0; i < v.size(); ++i)
+      sum += v.elem_type() == ValueType::string ? v.string_at(i).size() : touch(v.at(i));
     return sum;
   }
   case ValueType::boolean:

@@ -53,7 +53,7 @@ TEST(GgufBadInput, ValidFileParses) {
   ASSERT_EQ(f.tensors().size(), 2u);
   EXPECT_EQ(f.tensors()[1].nbytes, 96u);
   EXPECT_EQ(f.data_offset() + 32 + 96, b.size());
-  EXPECT_EQ(f.find("tokenizer.ggml.tokens")->as_array()[1].as_string(), "bc");
+  EXPECT_EQ(f.find("tokenizer.ggml.tokens")->string_at(1), "bc");
 }
 
 TEST(GgufBadInput, EveryTruncationIsAnError) {
@@ -149,13 +149,72 @@ TEST(GgufBadInput, BadValues) {
     expect_format_error(b, {"metadata key #0", "non-empty key"});
   }
   {
-    // Arrays of arrays nested deeper than the reader allows.
+    // A bool array item other than 0 or 1.
     Bytes b;
-    b.header(3, 0, 1).str("deep").put<uint32_t>(9);
-    for (int i = 0; i < 100; ++i)
-      b.put<uint32_t>(9).put<uint64_t>(1);
-    b.put<uint32_t>(0).put<uint64_t>(0);
-    expect_format_error(b, {"value of key 'deep'", "nested at most"});
+    b.header(3, 0, 1).str("flags").put<uint32_t>(9).put<uint32_t>(7).put<uint64_t>(3);
+    b.put<uint8_t>(1).put<uint8_t>(0).put<uint8_t>(7);
+    expect_format_error(b, {"value of key 'flags' at byte 55", "expected bool 0 or 1, found 7"});
+  }
+}
+
+// ggml's reader rejects arrays of arrays; so does this one, as a file it cannot read.
+TEST(GgufBadInput, ArraysOfArraysAreUnsupported) {
+  Bytes b;
+  b.header(3, 0, 1).str("nested").put<uint32_t>(9).put<uint32_t>(9).put<uint64_t>(1);
+  b.put<uint32_t>(0).put<uint64_t>(0);
+  try {
+    File::parse(b.data, "bad.gguf");
+    ADD_FAILURE() << "parsed without error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::unsupported) << e.what();
+    EXPECT_STREQ(e.what(), "bad.gguf: value of key 'nested' at byte 42: arrays of arrays are not "
+                           "supported (ggml rejects them too)");
+  }
+}
+
+// Counts far beyond any real file are refused before anything is reserved for them.
+TEST(GgufBadInput, KeyAndTensorCountLimits) {
+  {
+    Bytes b;
+    b.header(3, 0, 65537);
+    for (int i = 0; i < 65537; ++i)
+      b.str("k").put<uint32_t>(0).put<uint8_t>(0);
+    expect_format_error(b, {"metadata count at byte 16", "expected at most 65536 (this reader's "
+                                                         "limit), found 65537"});
+  }
+  {
+    Bytes b;
+    b.header(3, 65537, 0).fill(65537 * 40, 0);
+    expect_format_error(b, {"tensor count at byte 8", "expected at most 65536"});
+  }
+}
+
+// Every ggml type is read and sized (so `info` describes ordinary llama.cpp files); id 39 is
+// MXFP4, except in a bitnet.cpp architecture, where it is TL2, which cannot be read.
+TEST(GgufBadInput, KnownGgmlTypesAreRead) {
+  Bytes b;
+  b.header(3, 3, 0)
+      .tensor("q4_0", {64}, 2, 0)
+      .tensor("q4_k", {256}, 12, 64)
+      .tensor("mx", {32}, 39, 224);
+  b.pad().fill(256, 0);
+  const File f = File::parse(b.data, "types.gguf");
+  EXPECT_EQ(f.find_tensor("q4_0")->type, TensorType::Q4_0);
+  EXPECT_EQ(f.find_tensor("q4_0")->nbytes, 36u);
+  EXPECT_EQ(f.find_tensor("q4_k")->nbytes, 144u);
+  EXPECT_EQ(f.find_tensor("mx")->type, TensorType::MXFP4);
+  EXPECT_EQ(f.find_tensor("mx")->nbytes, 17u);
+
+  Bytes fork;
+  fork.header(3, 1, 1).kv_str("general.architecture", "bitnet-b1.58").tensor("w", {128, 4}, 39, 0);
+  fork.pad().fill(256, 0);
+  try {
+    File::parse(fork.data, "tl2.gguf");
+    ADD_FAILURE() << "parsed without error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::unsupported);
+    EXPECT_NE(std::string(e.what()).find("TL2 layout in a bitnet-b1.58 file"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -28,9 +28,9 @@ TEST(GgufReader, ReadsReferenceModelA) {
   const Value* tokens = f.find("tokenizer.ggml.tokens");
   ASSERT_NE(tokens, nullptr);
   EXPECT_EQ(tokens->elem_type(), ValueType::string);
-  ASSERT_EQ(tokens->as_array().size(), 678u);
-  EXPECT_EQ(tokens->as_array()[0].as_string(), "!");
-  EXPECT_EQ(tokens->as_array()[668].as_string(), "<|begin_of_text|>");
+  ASSERT_EQ(tokens->size(), 678u);
+  EXPECT_EQ(tokens->string_at(0), "!");
+  EXPECT_EQ(tokens->string_at(668), "<|begin_of_text|>");
 
   // 1 embedding + 3 layers x 11 + output_norm (tied output head).
   ASSERT_EQ(f.tensors().size(), 35u);

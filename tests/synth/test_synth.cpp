@@ -137,21 +137,20 @@ TEST(Synth, TinyFileHasTheRealKeysTensorsAndTypes) {
   EXPECT_EQ(f.find_bool("tokenizer.ggml.add_bos_token"), true);
   EXPECT_EQ(f.get_string("tokenizer.chat_template"), kConverterTemplate);
 
-  const auto& tokens = f.find("tokenizer.ggml.tokens")->as_array();
-  const uint64_t n_vocab = tokens.size();
+  const uint64_t n_vocab = f.find("tokenizer.ggml.tokens")->size();
   EXPECT_EQ(n_vocab, summary.n_vocab);
   EXPECT_EQ(f.get_uint(a + ".vocab_size"), n_vocab);
-  EXPECT_EQ(f.find("tokenizer.ggml.scores")->as_array().size(), n_vocab);
-  EXPECT_EQ(f.find("tokenizer.ggml.token_type")->as_array().size(), n_vocab);
+  EXPECT_EQ(f.find("tokenizer.ggml.scores")->size(), n_vocab);
+  EXPECT_EQ(f.find("tokenizer.ggml.token_type")->size(), n_vocab);
   EXPECT_EQ(f.find("tokenizer.ggml.scores")->elem_type(), gguf::ValueType::float32);
   EXPECT_EQ(f.find("tokenizer.ggml.token_type")->elem_type(), gguf::ValueType::int32);
-  EXPECT_GT(f.find("tokenizer.ggml.merges")->as_array().size(), 100u);
+  EXPECT_GT(f.find("tokenizer.ggml.merges")->size(), 100u);
   const uint64_t bos = f.get_uint("tokenizer.ggml.bos_token_id");
   const uint64_t eos = f.get_uint("tokenizer.ggml.eos_token_id");
   ASSERT_LT(bos, n_vocab);
   ASSERT_LT(eos, n_vocab);
-  EXPECT_EQ(tokens[bos].as_string(), "<|begin_of_text|>");
-  EXPECT_EQ(tokens[eos].as_string(), "<|end_of_text|>");
+  EXPECT_EQ(f.find("tokenizer.ggml.tokens")->string_at(bos), "<|begin_of_text|>");
+  EXPECT_EQ(f.find("tokenizer.ggml.tokens")->string_at(eos), "<|end_of_text|>");
   EXPECT_EQ(f.get_uint("tokenizer.ggml.padding_token_id"), eos);
 
   const std::vector<Expected> want = expected_tensors(128, 2, 64, 256, n_vocab);
@@ -370,15 +369,15 @@ TEST(Synth2b4t, MetadataWithTheLlama3Tokenizer) {
   EXPECT_EQ(by_key["bitnet-b1.58.rope.dimension_count"]->as_uint(), 128u);
   EXPECT_EQ(by_key["bitnet-b1.58.attention.head_count"]->as_uint(), 20u);
   EXPECT_EQ(by_key["bitnet-b1.58.attention.head_count_kv"]->as_uint(), 5u);
-  EXPECT_EQ(by_key["tokenizer.ggml.tokens"]->as_array().size(), 128256u);
-  EXPECT_EQ(by_key["tokenizer.ggml.merges"]->as_array().size(), 280147u);
+  EXPECT_EQ(by_key["tokenizer.ggml.tokens"]->size(), 128256u);
+  EXPECT_EQ(by_key["tokenizer.ggml.merges"]->size(), 280147u);
   EXPECT_EQ(by_key["tokenizer.ggml.bos_token_id"]->as_uint(), 128000u);
   EXPECT_EQ(by_key["tokenizer.ggml.eos_token_id"]->as_uint(), 128001u);
   EXPECT_EQ(by_key["tokenizer.ggml.padding_token_id"]->as_uint(), 128001u);
-  EXPECT_EQ(by_key["tokenizer.ggml.token_type"]->as_array()[128009].as_int(), 3);
-  EXPECT_EQ(by_key["tokenizer.ggml.token_type"]->as_array()[1000].as_int(), 1);
+  EXPECT_EQ(by_key["tokenizer.ggml.token_type"]->at(128009).as_int(), 3);
+  EXPECT_EQ(by_key["tokenizer.ggml.token_type"]->at(1000).as_int(), 1);
   // gguf::Value stores f32 as double: compare the value read back as float.
-  EXPECT_EQ(static_cast<float>(by_key["tokenizer.ggml.scores"]->as_array()[128000].as_float()),
+  EXPECT_EQ(static_cast<float>(by_key["tokenizer.ggml.scores"]->at(128000).as_float()),
             -1000.0f);
 }
 

@@ -32,10 +32,10 @@ gguf::File small_spm_gguf() {
                                                        {kSpace + "wor", -5},
                                                        {kSpace + "hello", -6},
                                                        {kSpace + "world", -6}};
-  gguf::Value::Array tokens{gguf::Value::string("<unk>"), gguf::Value::string("<s>"),
+  std::vector<gguf::Value> tokens{gguf::Value::string("<unk>"), gguf::Value::string("<s>"),
                             gguf::Value::string("</s>")};
-  gguf::Value::Array types{gguf::Value::i32(2), gguf::Value::i32(3), gguf::Value::i32(3)};
-  gguf::Value::Array scores(3, gguf::Value::f32(0));
+  std::vector<gguf::Value> types{gguf::Value::i32(2), gguf::Value::i32(3), gguf::Value::i32(3)};
+  std::vector<gguf::Value> scores(3, gguf::Value::f32(0));
   for (int b = 0; b < 256; ++b) {
     char name[8];
     std::snprintf(name, sizeof name, "<0x%02X>", b);

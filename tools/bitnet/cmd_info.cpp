@@ -54,7 +54,7 @@ std::string value_text(const gguf::Value& v) {
     return dump(shown);
   }
   case gguf::ValueType::array:
-    return fmt::format("[{} × {}]", gguf::to_string(v.elem_type()), v.as_array().size());
+    return fmt::format("[{} × {}]", gguf::to_string(v.elem_type()), v.size());
   case gguf::ValueType::boolean:
     return v.as_bool() ? "true" : "false";
   case gguf::ValueType::float32:
@@ -75,7 +75,7 @@ Json value_json(const gguf::Value& v) {
   case gguf::ValueType::string:
     return v.as_string();
   case gguf::ValueType::array:
-    return {{"type", gguf::to_string(v.elem_type())}, {"count", v.as_array().size()}};
+    return {{"type", gguf::to_string(v.elem_type())}, {"count", v.size()}};
   case gguf::ValueType::boolean:
     return v.as_bool();
   case gguf::ValueType::float32:
@@ -126,11 +126,10 @@ TokenizerSummary summarize_tokenizer(const gguf::File& f) {
   t.chat_template = str("tokenizer.chat_template").has_value();
   const gguf::Value* tokens = f.find("tokenizer.ggml.tokens");
   if (tokens && tokens->type() == gguf::ValueType::array) {
-    const auto& items = tokens->as_array();
-    t.vocab_size = items.size();
+    t.vocab_size = tokens->size();
     if (!t.eot && tokens->elem_type() == gguf::ValueType::string) {
-      for (std::size_t i = 0; i < items.size(); ++i) {
-        if (items[i].as_string() == "<|eot_id|>") {
+      for (std::size_t i = 0; i < tokens->size(); ++i) {
+        if (tokens->string_at(i) == "<|eot_id|>") {
           t.eot = i;
           t.eot_from_text = true;
           break;
