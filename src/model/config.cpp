@@ -1,5 +1,7 @@
 #include "model/config.hpp"
 
+#include <charconv>
+#include <cmath>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -69,6 +71,16 @@ const gguf::TensorInfo& require_tensor(const gguf::File& file, const std::string
                           fmt::join(names, " or ")));
 }
 
+// The layer index N of a tensor named "blk.N.<name>", or nothing when the name has no index.
+std::optional<int64_t> layer_of(std::string_view name) {
+  name.remove_prefix(4); // "blk."
+  int64_t layer = -1;
+  const char* end = name.data() + name.size();
+  const auto [stop, ec] = std::from_chars(name.data(), end, layer);
+  if (ec != std::errc() || layer < 0 || stop == end || *stop != '.') return std::nullopt;
+  return layer;
+}
+
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
@@ -118,9 +130,12 @@ Config load_config(const gguf::File& file) {
   c.rope_base = static_cast<float>(file.find_float(key("rope.freq_base")).value_or(10000.0));
   c.rms_eps =
       static_cast<float>(file.find_float(key("attention.layer_norm_rms_epsilon")).value_or(1e-5));
-  if (!(c.rope_base > 0.0f) || !(c.rms_eps > 0.0f) || c.rms_eps > 1.0f)
-    throw Error(ErrorKind::format, fmt::format("rope.freq_base {} or rms epsilon {} is not usable",
-                                               c.rope_base, c.rms_eps));
+  if (!std::isfinite(c.rope_base) || !(c.rope_base > 0.0f))
+    throw Error(ErrorKind::format,
+                fmt::format("rope.freq_base {} is not a finite positive number", c.rope_base));
+  if (!std::isfinite(c.rms_eps) || !(c.rms_eps > 0.0f) || c.rms_eps > 1.0f)
+    throw Error(ErrorKind::format,
+                fmt::format("attention.layer_norm_rms_epsilon {} is not in (0, 1]", c.rms_eps));
   if (file.find_tensor("rope_freqs.weight"))
     throw Error(ErrorKind::unsupported, "tensor rope_freqs.weight (rope scaling) is not supported");
 
@@ -160,7 +175,13 @@ Config load_config(const gguf::File& file) {
   require_tensor(file, "output_norm.weight", {ue}, {TensorType::F32});
 
   for (const gguf::TensorInfo& t : file.tensors()) {
-    if (t.name.starts_with("blk.") && (ends_with(t.name, ".bias") || ends_with(t.name, ".scale")))
+    if (!t.name.starts_with("blk.")) continue;
+    // A layer the graph would not run: block_count and the tensors disagree.
+    const std::optional<int64_t> layer = layer_of(t.name);
+    if (!layer || *layer >= c.n_layer)
+      throw Error(ErrorKind::format, fmt::format("tensor {} is not in a layer below block_count {}",
+                                                 t.name, c.n_layer));
+    if (ends_with(t.name, ".bias") || ends_with(t.name, ".scale"))
       throw Error(ErrorKind::unsupported,
                   fmt::format("tensor {} (bias or extra scale) is not supported", t.name));
   }

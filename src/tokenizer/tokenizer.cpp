@@ -110,6 +110,24 @@ const gguf::Value* optional_array(const gguf::File& file, std::string_view key,
   return value;
 }
 
+// The model must match the vocabulary's form: byte-level BPE spells a space 'Ġ' (U+0120),
+// SentencePiece '▁' (U+2581). With the other model the text would come out wrong (a llama
+// tokenizer on a BPE vocabulary prints 'Ġ'); a vocabulary with neither mark is accepted.
+void check_vocabulary_form(const std::string& model, const std::vector<std::string_view>& tokens) {
+  std::size_t bpe_spaces = 0, spm_spaces = 0;
+  for (const std::string_view token : tokens) {
+    bpe_spaces += token.find("\xC4\xA0") != std::string_view::npos;
+    spm_spaces += token.find("\xE2\x96\x81") != std::string_view::npos;
+  }
+  const bool spm = model == "llama";
+  if (spm ? (spm_spaces == 0 && bpe_spaces > 0) : (bpe_spaces == 0 && spm_spaces > 0))
+    throw Error(ErrorKind::format,
+                fmt::format("tokenizer.ggml.model '{}' ({}) does not match the vocabulary: {} "
+                            "tokens spell a space as '{}', none as '{}'",
+                            model, spm ? "SentencePiece" : "byte-level BPE",
+                            spm ? bpe_spaces : spm_spaces, spm ? "Ġ" : "▁", spm ? "▁" : "Ġ"));
+}
+
 } // namespace
 
 PreTokenizer pretokenizer_from_name(std::string_view name) {
@@ -202,6 +220,7 @@ Tokenizer Tokenizer::from_gguf(const gguf::File& file, const Options& options) {
     throw Error(ErrorKind::format,
                 fmt::format("tokenizer.ggml.tokens has {} entries", tokens.size()));
   }
+  check_vocabulary_form(*model_name, tokens);
   const auto* types = optional_array(file, "tokenizer.ggml.token_type", tokens.size());
   const auto* scores = optional_array(file, "tokenizer.ggml.scores", tokens.size());
   std::size_t n_bytes = 0;

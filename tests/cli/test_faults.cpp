@@ -3,6 +3,8 @@
 // documented exit code instead of a hang, a crash or a silent wrong answer.
 #include <stdlib.h>
 
+#include <cmath>
+#include <limits>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -51,6 +53,12 @@ std::string edited_model(const TempDir& dir, const GgufEdit& edit) {
   return path;
 }
 
+GgufEdit set_key(const std::string& key, gguf::Value value) {
+  GgufEdit e;
+  e.set.emplace(key, std::move(value));
+  return e;
+}
+
 void expect_one_error(const CliResult& r, int code, const std::string& message) {
   EXPECT_EQ(r.exit_code, code) << r.err;
   EXPECT_EQ(r.err, "bitnet: error: " + message + "\n");
@@ -74,6 +82,40 @@ TEST(Faults, Q4_0TensorIsUnsupportedAndDescribed) {
       << info.out;
   EXPECT_NE(info.out.find("Q4_0       1 tensors          36864 bytes"), std::string::npos)
       << info.out; // 256 x 256 / 32 blocks of 18 bytes
+}
+
+// block_count 5 with 6 layers of tensors used to run 5 layers.
+TEST(Faults, BlockCountMustMatchTheLayerTensors) {
+  TempDir dir;
+  const std::string path =
+      edited_model(dir, set_key("bitnet-b1.58.block_count", gguf::Value::u32(5)));
+  expect_one_error(run_cli({"run", "-m", path, "-p", "hi", "-n", "1", "--log-level", "error"}), 4,
+                   "tensor blk.5.attn_norm.weight is not in a layer below block_count 5");
+}
+
+// rope.freq_base = inf used to run.
+TEST(Faults, InfiniteRopeBaseIsRefused) {
+  TempDir dir;
+  const std::string path =
+      edited_model(dir, set_key("bitnet-b1.58.rope.freq_base",
+                                gguf::Value::f32(std::numeric_limits<float>::infinity())));
+  expect_one_error(run_cli({"run", "-m", path, "-p", "hi", "-n", "1", "--log-level", "error"}), 4,
+                   "rope.freq_base inf is not a finite positive number");
+}
+
+// Tokenizer model `llama` on a BPE vocabulary used to print 'Ġ'.
+TEST(Faults, LlamaTokenizerOnABpeVocabularyIsRefused) {
+  TempDir dir;
+  const std::string path =
+      edited_model(dir, set_key("tokenizer.ggml.model", gguf::Value::string("llama")));
+  const CliResult r = run_cli({"run", "-m", path, "-p", "hi", "-n", "1", "--log-level", "error"});
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_NE(r.err.find("bitnet: error: tokenizer.ggml.model 'llama' (SentencePiece) does not "
+                       "match the vocabulary: "),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("spell a space as 'Ġ', none as '▁'"), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 // load_config: the four fixture architectures read as the fork reads them, and every
 // check that rejects a file which cannot run (bad sizes, missing or mistyped tensors,
 // unknown architecture) with the right error kind.
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -8,10 +9,10 @@
 
 #include <gtest/gtest.h>
 
-#include "support/temp_dir.hpp"
 #include "gguf/gguf.hpp"
 #include "model/config.hpp"
 #include "reference.hpp"
+#include "support/temp_dir.hpp"
 
 namespace bitnet::test {
 namespace {
@@ -62,6 +63,8 @@ struct Spec {
   std::map<std::string, TensorType> type_override;
   std::map<std::string, std::vector<uint64_t>> shape_override;
   std::optional<std::string> drop_tensor;
+  bool extra_layer = false; // a second layer of tensors (blk.1.*) beside block_count 1
+  std::optional<std::string> extra_tensor; // one more F32 [128] tensor of this name
 };
 
 std::string write_model(const TempDir& dir, const Spec& spec) {
@@ -97,7 +100,10 @@ std::string write_model(const TempDir& dir, const Spec& spec) {
     const auto type = spec.type_override.contains(name) ? spec.type_override.at(name) : t.first;
     const auto shape = spec.shape_override.contains(name) ? spec.shape_override.at(name) : t.second;
     w.add_tensor(name, type, shape);
+    if (spec.extra_layer && name.starts_with("blk.0."))
+      w.add_tensor("blk.1." + name.substr(6), type, shape);
   }
+  if (spec.extra_tensor) w.add_tensor(*spec.extra_tensor, TensorType::F32, {128});
   const std::string path = dir.file("m.gguf");
   w.write(path, [](std::size_t, const gguf::TensorInfo& info, gguf::Writer::Sink& sink) {
     const std::vector<uint8_t> zeros(info.nbytes, 0);
@@ -166,6 +172,38 @@ TEST(Config, RejectsMissingOrMistypedTensors) {
   EXPECT_EQ(config_error(type("blk.0.attn_q.weight", TensorType::F16)), ErrorKind::unsupported);
   EXPECT_EQ(config_error(type("token_embd.weight", TensorType::F32)), ErrorKind::unsupported);
   EXPECT_EQ(config_error(shape("blk.0.attn_k.weight", {128, 256})), ErrorKind::format);
+}
+
+// Regression: block_count 5 with 6 layers of tensors ran 5 layers.
+TEST(Config, LayerTensorsMustMatchBlockCount) {
+  Spec extra;
+  extra.extra_layer = true;
+  EXPECT_EQ(config_error(extra), ErrorKind::format); // blk.1.* with block_count 1
+  extra.kv_override.insert_or_assign("block_count", Value::u32(2));
+  EXPECT_EQ(config_error(extra), std::nullopt);
+  // A per-layer name without a layer index is not a tensor of any layer either.
+  Spec odd;
+  odd.extra_tensor = "blk.x.attn_norm.weight";
+  EXPECT_EQ(config_error(odd), ErrorKind::format);
+  odd.extra_tensor = "blk.-1.attn_norm.weight";
+  EXPECT_EQ(config_error(odd), ErrorKind::format);
+  odd.extra_tensor = "rope_extra.weight"; // not per-layer: ignored, as the fork does
+  EXPECT_EQ(config_error(odd), std::nullopt);
+}
+
+// Regression: rope.freq_base = inf ran. The base and the epsilon must be finite and positive.
+TEST(Config, RopeBaseAndEpsilonMustBeFinitePositive) {
+  constexpr float inf = std::numeric_limits<float>::infinity();
+  constexpr float nan = std::numeric_limits<float>::quiet_NaN();
+  for (float bad : {inf, -inf, nan, 0.0f, -1.0f}) {
+    EXPECT_EQ(config_error(kv({{"rope.freq_base", Value::f32(bad)}})), ErrorKind::format) << bad;
+    EXPECT_EQ(config_error(kv({{"attention.layer_norm_rms_epsilon", Value::f32(bad)}})),
+              ErrorKind::format)
+        << bad;
+  }
+  // A float64 that overflows float is infinite too.
+  EXPECT_EQ(config_error(kv({{"rope.freq_base", Value::f64(1e300)}})), ErrorKind::format);
+  EXPECT_EQ(config_error(kv({{"rope.freq_base", Value::f32(500000.0f)}})), std::nullopt);
 }
 
 TEST(Config, ArchitectureSelectsTheGraph) {

@@ -13,7 +13,7 @@ namespace {
 const std::string kSpace = "\xE2\x96\x81"; // ▁
 
 // Tokens: <unk>, <s>, </s>, the 256 byte tokens, then pieces with their scores.
-gguf::File small_spm_gguf() {
+gguf::File small_spm_gguf(const std::string& model = "llama") {
   std::vector<std::pair<std::string, float>> pieces = {{kSpace, -1},
                                                        {"h", -2},
                                                        {"e", -2},
@@ -33,7 +33,7 @@ gguf::File small_spm_gguf() {
                                                        {kSpace + "hello", -6},
                                                        {kSpace + "world", -6}};
   std::vector<gguf::Value> tokens{gguf::Value::string("<unk>"), gguf::Value::string("<s>"),
-                            gguf::Value::string("</s>")};
+                                  gguf::Value::string("</s>")};
   std::vector<gguf::Value> types{gguf::Value::i32(2), gguf::Value::i32(3), gguf::Value::i32(3)};
   std::vector<gguf::Value> scores(3, gguf::Value::f32(0));
   for (int b = 0; b < 256; ++b) {
@@ -49,7 +49,9 @@ gguf::File small_spm_gguf() {
     scores.push_back(gguf::Value::f32(score));
   }
   gguf::Writer writer;
-  writer.add_kv("tokenizer.ggml.model", gguf::Value::string("llama"));
+  writer.add_kv("tokenizer.ggml.model", gguf::Value::string(model));
+  if (model == "gpt2")
+    writer.add_kv("tokenizer.ggml.merges", gguf::Value::array(std::vector<std::string>{"h e"}));
   writer.add_kv("tokenizer.ggml.tokens", gguf::Value::array(gguf::ValueType::string, tokens));
   writer.add_kv("tokenizer.ggml.scores", gguf::Value::array(gguf::ValueType::float32, scores));
   writer.add_kv("tokenizer.ggml.token_type", gguf::Value::array(gguf::ValueType::int32, types));
@@ -60,6 +62,23 @@ gguf::File small_spm_gguf() {
   auto file = gguf::File::open(path);
   std::remove(path.c_str());
   return file;
+}
+
+// The model must match the vocabulary's form: this '▁' vocabulary under a byte-level BPE
+// model would print '▁' for every space.
+TEST(SpmVocabulary, RefusedUnderTheBpeModel) {
+  try {
+    Tokenizer::from_gguf(small_spm_gguf("gpt2"));
+    FAIL() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::format);
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("tokenizer.ggml.model 'gpt2' (byte-level BPE) does not match the "
+                       "vocabulary: "),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("tokens spell a space as '▁', none as 'Ġ'"), std::string::npos) << msg;
+  }
 }
 
 class Spm : public ::testing::Test {
