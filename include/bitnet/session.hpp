@@ -18,6 +18,10 @@ inline constexpr int32_t kMaxThreads = 512;
 // may use (bounded by its CPU affinity mask and its cgroup cpu.max quota), at least 1.
 int32_t default_threads();
 
+// n_ctx 0 takes the model's context_length, but at most this many positions, so that a
+// file's claim alone never sizes a huge KV cache (ask for more explicitly).
+inline constexpr int32_t kMaxDefaultCtx = 32768;
+
 // Worker threads for forward passes (the calling thread counts as one). Sessions that share
 // a pool take turns, one forward (or prefill chunk) at a time, whichever threads call them.
 class ThreadPool {
@@ -38,7 +42,7 @@ private:
 };
 
 struct SessionParams {
-  int32_t n_ctx = 0;     // 0 = the model's context_length
+  int32_t n_ctx = 0;     // 0 = the model's context_length, at most kMaxDefaultCtx
   int32_t n_batch = 512; // prompt tokens per batched forward
   int32_t n_threads = 0; // 0 = default_threads(); with `pool`: 0 or the pool's size
   KvType kv_type = KvType::f16;
@@ -48,7 +52,8 @@ struct SessionParams {
 class Session {
 public:
   // Allocates the KV cache (n_layer × n_ctx × n_head_kv·head_dim for K and V).
-  // Throws Error(invalid_argument) on bad parameters.
+  // Throws Error(invalid_argument) on bad parameters, or when the KV cache would not fit in
+  // the memory this process may use (before allocating it).
   Session(std::shared_ptr<const Model> model, const SessionParams& params = {});
   ~Session();
   Session(const Session&) = delete;
@@ -67,9 +72,10 @@ public:
 
   int32_t n_past() const;                  // tokens in the cache
   std::span<const int32_t> tokens() const; // those tokens
-  void clear();                            // forget the cache (keeps the allocation)
+  void clear(); // forget the cache (keeps the allocation): behaves as a fresh session
   // Forgets all but the first n tokens (0 <= n <= n_past; else Error(invalid_argument)): their
-  // cache entries stay valid, since a position's K and V depend only on the tokens up to it.
+  // cache entries stay valid, since a position's K and V depend only on the tokens up to it;
+  // the forgotten positions read as a fresh cache's.
   void truncate(int32_t n);
 
   // Forwards `tokens` at positions [n_past, n_past + n) in chunks of n_batch and appends

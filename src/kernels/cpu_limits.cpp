@@ -1,6 +1,7 @@
 #include "kernels/cpu_limits.hpp"
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
@@ -28,9 +29,24 @@ std::string cgroup_v2_path(const std::filesystem::path& root) {
   return "";
 }
 
-// floor(quota / period) of one cpu.max file ("max 100000" or "150000 100000"), or 0.
-int quota_of(const std::filesystem::path& cpu_max) {
-  std::istringstream in(first_line(cpu_max));
+// Calls f(first line) for `file` in this process's cgroup v2 directory and each parent up
+// to the root (a parent's limit binds its children too).
+template <class F>
+void for_each_cgroup_file(const std::filesystem::path& root, const char* file, F f) {
+  const std::string path = cgroup_v2_path(root);
+  if (path.empty() || path[0] != '/') return;
+  const std::filesystem::path base = root / "sys/fs/cgroup";
+  for (std::filesystem::path rel = std::filesystem::path(path).relative_path();;
+       rel = rel.parent_path()) {
+    const std::string line = first_line(base / rel / file);
+    if (!line.empty()) f(line);
+    if (rel.empty()) break;
+  }
+}
+
+// floor(quota / period) of one cpu.max line ("max 100000" or "150000 100000"), or 0.
+int quota_of(const std::string& cpu_max) {
+  std::istringstream in(cpu_max);
   std::string quota;
   long long period = 0;
   if (!(in >> quota >> period) || quota == "max" || period <= 0) return 0;
@@ -44,20 +60,13 @@ int quota_of(const std::filesystem::path& cpu_max) {
   return static_cast<int>(std::clamp<long long>(q / period, 1, 1 << 20));
 }
 
-// The tightest cpu.max quota of the cgroup and its ancestors (a parent's quota binds its
-// children too), or 0 when none is set.
+// The tightest cpu.max quota of the cgroup and its parents, or 0 when none is set.
 int cgroup_quota(const std::filesystem::path& root) {
-  const std::string path = cgroup_v2_path(root);
-  if (path.empty() || path[0] != '/') return 0;
-  const std::filesystem::path base = root / "sys/fs/cgroup";
-  std::filesystem::path rel = std::filesystem::path(path).relative_path();
   int tightest = 0;
-  for (;;) {
-    const int q = quota_of(base / rel / "cpu.max");
+  for_each_cgroup_file(root, "cpu.max", [&](const std::string& line) {
+    const int q = quota_of(line);
     if (q > 0) tightest = tightest == 0 ? q : std::min(tightest, q);
-    if (rel.empty()) break;
-    rel = rel.parent_path();
-  }
+  });
   return tightest;
 }
 
@@ -123,6 +132,26 @@ int default_thread_count(const CpuLimits& l, std::string* bound) {
   }
   if (bound) *bound = why;
   return std::max(1, n);
+}
+
+uint64_t memory_limit(const std::filesystem::path& root, uint64_t ram) {
+  uint64_t limit = ram;
+  for_each_cgroup_file(root, "memory.max", [&](const std::string& line) {
+    if (line == "max") return;
+    try {
+      limit = std::min<uint64_t>(limit, std::stoull(line));
+    } catch (const std::exception&) {
+      // not a number: no limit from this file
+    }
+  });
+  return limit;
+}
+
+uint64_t memory_limit() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  const uint64_t ram = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * page : UINT64_MAX;
+  return memory_limit("/", ram);
 }
 
 int usable_cpus(const CpuLimits& l) {

@@ -1,8 +1,9 @@
-// How many threads this process can usefully run: the CPUs it may use (its affinity mask and
-// its cgroup v2 cpu.max quota) and the physical cores among them, counted as llama.cpp's
-// cpu_get_num_physical_cores does (one core per distinct thread_siblings mask).
+// What this process may use. CPUs: how many threads it can usefully run: the CPUs it may use (its
+// affinity mask and its cgroup v2 cpu.max quota) and the physical cores among them, counted as
+// llama.cpp's cpu_get_num_physical_cores does (one core per distinct thread_siblings mask).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -33,5 +34,11 @@ int default_thread_count(const CpuLimits& limits, std::string* bound = nullptr);
 // quota, at least 1. A pool larger than this must not spin (its threads would spin on a CPU
 // another of them needs).
 int usable_cpus(const CpuLimits& limits);
+
+// Bytes of memory this process may use: `ram` bounded by the cgroup v2 memory.max of its
+// cgroup and every parent (looked up under `root`, as read_cpu_limits does).
+uint64_t memory_limit(const std::filesystem::path& root, uint64_t ram);
+// The same for this process: physical RAM and the real /proc and /sys.
+uint64_t memory_limit();
 
 } // namespace bitnet::kernels

@@ -1,30 +1,71 @@
 #include "model/kv_cache.hpp"
 
-#include <limits>
+#include <algorithm>
+#include <cstring>
+#include <new>
 
 #include <fmt/format.h>
 
+#include "kernels/cpu_limits.hpp"
+
 namespace bitnet::model {
+
+namespace {
+
+// Bounded so that 2 * n_layer * n_ctx * n_embd_kv * 4 bytes cannot overflow.
+constexpr int64_t kMaxCtx = int64_t{1} << 24;
+
+double gib(uint64_t bytes) {
+  return static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0);
+}
+
+uint64_t cache_bytes(int64_t n_layer, int64_t n_ctx, int64_t n_embd_kv, bool f16) {
+  return 2 * static_cast<uint64_t>(n_layer * n_ctx * n_embd_kv) * (f16 ? 2 : 4);
+}
+
+// Zeroed memory: calloc maps fresh zero pages for large sizes, touched only when written.
+void* zeroed(uint64_t bytes) {
+  void* p = std::calloc(static_cast<size_t>(bytes), 1);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+} // namespace
+
+uint64_t KvCache::bytes_for(const Config& config, int64_t n_ctx, bool f16) {
+  return cache_bytes(config.n_layer, n_ctx, config.n_embd_kv(), f16);
+}
 
 KvCache::KvCache(const Config& config, int64_t n_ctx, bool f16)
     : n_layer_(config.n_layer), n_ctx_(n_ctx), n_embd_kv_(config.n_embd_kv()), f16_(f16) {
-  // Bounded so that 2 * n_layer * n_ctx * n_embd_kv * 4 bytes cannot overflow.
-  constexpr int64_t kMaxCtx = int64_t{1} << 24;
   if (n_ctx < 1 || n_ctx > kMaxCtx)
     throw Error(ErrorKind::invalid_argument,
                 fmt::format("context size {} is outside [1, {}]", n_ctx, kMaxCtx));
-  const auto n = static_cast<size_t>(n_layer_ * layer_elems());
-  if (f16_) {
-    k16_ = std::make_unique<uint16_t[]>(n);
-    v16_ = std::make_unique<uint16_t[]>(n);
-  } else {
-    k32_ = std::make_unique<float[]>(n);
-    v32_ = std::make_unique<float[]>(n);
-  }
+  const uint64_t total = bytes_for(config, n_ctx, f16);
+  const uint64_t limit = kernels::memory_limit();
+  if (total > limit)
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("a context of {} positions needs a {:.1f} GiB KV cache, more than the "
+                            "{:.1f} GiB of memory this process may use; use a smaller context "
+                            "size (-c)",
+                            n_ctx, gib(total), gib(limit)));
+  k_.reset(zeroed(total / 2));
+  v_.reset(zeroed(total / 2));
 }
 
 uint64_t KvCache::bytes() const {
-  return 2 * static_cast<uint64_t>(n_layer_ * layer_elems()) * (f16_ ? 2 : 4);
+  return cache_bytes(n_layer_, n_ctx_, n_embd_kv_, f16_);
+}
+
+void KvCache::zero_v(int64_t begin, int64_t end) {
+  begin = std::max<int64_t>(begin, 0);
+  end = std::min(end, n_ctx_);
+  if (begin >= end) return;
+  const size_t elt = f16_ ? 2 : 4;
+  auto* v = static_cast<uint8_t*>(v_.get());
+  for (int64_t row = 0; row < n_layer_ * n_embd_kv_; ++row)
+    std::memset(v + (static_cast<size_t>(row * n_ctx_ + begin)) * elt, 0,
+                static_cast<size_t>(end - begin) * elt);
 }
 
 } // namespace bitnet::model

@@ -3,15 +3,25 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 
 #include "model/config.hpp"
 
 namespace bitnet::model {
 
+// Attention reads V over the KV length rounded up to this many positions, as llama.cpp pads
+// n_kv; the padding positions are multiplied by a zero probability, so they must be finite.
+inline constexpr int64_t kKvPadding = 32;
+
 class KvCache {
 public:
-  // Throws Error(invalid_argument) when n_ctx < 1 or the cache size overflows.
+  // Bytes of a cache of n_ctx positions, without allocating it.
+  static uint64_t bytes_for(const Config& config, int64_t n_ctx, bool f16);
+
+  // Throws Error(invalid_argument) when n_ctx is outside [1, 2^24] or the cache would not fit
+  // in the memory this process may use (checked before allocating). The cache starts zeroed
+  // (pages the OS zeroes on first touch, so an unused tail costs no memory).
   KvCache(const Config& config, int64_t n_ctx, bool f16);
 
   int64_t n_ctx() const { return n_ctx_; }
@@ -21,20 +31,25 @@ public:
 
   // Layer il's K (n_ctx rows of n_embd_kv) and transposed V (n_embd_kv rows of n_ctx).
   // Exactly one of the f16 / f32 families is allocated, per is_f16().
-  uint16_t* k16(int64_t il) { return k16_.get() + il * layer_elems(); }
-  uint16_t* v16(int64_t il) { return v16_.get() + il * layer_elems(); }
-  float* k32(int64_t il) { return k32_.get() + il * layer_elems(); }
-  float* v32(int64_t il) { return v32_.get() + il * layer_elems(); }
+  uint16_t* k16(int64_t il) { return static_cast<uint16_t*>(k_.get()) + il * layer_elems(); }
+  uint16_t* v16(int64_t il) { return static_cast<uint16_t*>(v_.get()) + il * layer_elems(); }
+  float* k32(int64_t il) { return static_cast<float*>(k_.get()) + il * layer_elems(); }
+  float* v32(int64_t il) { return static_cast<float*>(v_.get()) + il * layer_elems(); }
+
+  // Zeroes V at positions [begin, end) of every layer, so that a padded attention read there
+  // sees zeros again (after Session::clear(), or when a context shift frees positions).
+  void zero_v(int64_t begin, int64_t end);
 
 private:
+  struct Free {
+    void operator()(void* p) const { std::free(p); }
+  };
   int64_t layer_elems() const { return n_ctx_ * n_embd_kv_; }
   int64_t n_layer_;
   int64_t n_ctx_;
   int64_t n_embd_kv_;
   bool f16_;
-  // Zero-initialised: attention reads V up to the padded length (times zero probability).
-  std::unique_ptr<uint16_t[]> k16_, v16_;
-  std::unique_ptr<float[]> k32_, v32_;
+  std::unique_ptr<void, Free> k_, v_;
 };
 
 } // namespace bitnet::model

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace bitnet::model {
 
@@ -14,11 +15,19 @@ const gguf::TensorInfo& tensor(const gguf::File& file, const std::string& name) 
   return *t;
 }
 
-const float* f32_view(const gguf::File& file, const std::string& name) {
-  const auto data = file.tensor_data(tensor(file, name));
-  if (reinterpret_cast<uintptr_t>(data.data()) % alignof(float) != 0)
-    throw Error(ErrorKind::format, fmt::format("tensor {} data is not 4-byte aligned", name));
-  return reinterpret_cast<const float*>(data.data());
+// The tensor's data, or an aligned copy when it is not aligned to `align` bytes.
+const uint8_t* aligned_data(const gguf::File& file, const gguf::TensorInfo& t, size_t align,
+                            Weights& w) {
+  const auto data = file.tensor_data(t);
+  if (reinterpret_cast<uintptr_t>(data.data()) % align == 0) return data.data();
+  spdlog::debug("tensor {}: data not {}-byte aligned (general.alignment {}): reading a copy ({} "
+                "bytes)",
+                t.name, align, file.alignment(), data.size());
+  return w.copies.emplace_back(data.begin(), data.end()).data();
+}
+
+const float* f32_view(const gguf::File& file, const std::string& name, Weights& w) {
+  return reinterpret_cast<const float*>(aligned_data(file, tensor(file, name), alignof(float), w));
 }
 
 I2sMatrix i2s_view(const gguf::File& file, const std::string& name) {
@@ -35,10 +44,12 @@ I2sMatrix i2s_view(const gguf::File& file, const std::string& name) {
   return m;
 }
 
-DenseMatrix dense_view(const gguf::File& file, const std::string& name) {
+// F16 rows are read as uint16_t; Q8_0 blocks through memcpy, at any address.
+DenseMatrix dense_view(const gguf::File& file, const std::string& name, Weights& w) {
   const gguf::TensorInfo& t = tensor(file, name);
   DenseMatrix m;
-  m.data = file.tensor_data(t).data();
+  m.data = t.type == gguf::TensorType::F16 ? aligned_data(file, t, alignof(uint16_t), w)
+                                           : file.tensor_data(t).data();
   m.type = t.type;
   m.k = static_cast<int64_t>(t.ne[0]);
   m.rows = static_cast<int64_t>(t.ne[1]);
@@ -62,18 +73,18 @@ uint64_t Weights::bytes_per_token() const {
 
 Weights bind_weights(const gguf::File& file, const Config& config) {
   Weights w;
-  w.token_embd = dense_view(file, "token_embd.weight");
-  w.output = config.tied_output ? w.token_embd : dense_view(file, "output.weight");
-  w.output_norm = f32_view(file, "output_norm.weight");
+  w.token_embd = dense_view(file, "token_embd.weight", w);
+  w.output = config.tied_output ? w.token_embd : dense_view(file, "output.weight", w);
+  w.output_norm = f32_view(file, "output_norm.weight", w);
   w.layers.resize(static_cast<size_t>(config.n_layer));
   for (int64_t il = 0; il < config.n_layer; ++il) {
     const auto name = [&](const char* t) { return fmt::format("blk.{}.{}.weight", il, t); };
     LayerWeights& l = w.layers[static_cast<size_t>(il)];
-    l.attn_norm = f32_view(file, name("attn_norm"));
-    l.ffn_norm = f32_view(file, name("ffn_norm"));
+    l.attn_norm = f32_view(file, name("attn_norm"), w);
+    l.ffn_norm = f32_view(file, name("ffn_norm"), w);
     if (config.has_sub_norms) {
-      l.attn_sub_norm = f32_view(file, name("attn_sub_norm"));
-      l.ffn_sub_norm = f32_view(file, name("ffn_sub_norm"));
+      l.attn_sub_norm = f32_view(file, name("attn_sub_norm"), w);
+      l.ffn_sub_norm = f32_view(file, name("ffn_sub_norm"), w);
     }
     l.wq = i2s_view(file, name("attn_q"));
     l.wk = i2s_view(file, name("attn_k"));

@@ -45,12 +45,15 @@ struct Weights {
   DenseMatrix output;                 // the head: token_embd when tied
   const float* output_norm = nullptr; // [n_embd]
   std::vector<LayerWeights> layers;
+  // Aligned copies of the tensors whose data in the file is not aligned to their element
+  // (general.alignment 1 or 2); the views above point into them.
+  std::vector<std::vector<uint8_t>> copies;
 
   uint64_t bytes_per_token() const; // linear weights + head, read once per decode step
 };
 
-// Views into `file`, which must outlive the result. Norm weights are read as f32 in place,
-// so the mapping's data must be 4-byte aligned (GGUF alignment is >= 8).
+// Views into `file`, which must outlive the result. F32 and F16 data are read in place when
+// aligned to their element; otherwise (a legal general.alignment of 1 or 2) from a copy.
 Weights bind_weights(const gguf::File& file, const Config& config);
 
 } // namespace bitnet::model

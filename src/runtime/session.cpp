@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "runtime/session_impl.hpp"
 
@@ -23,7 +24,13 @@ std::shared_ptr<ThreadPool> resolve_pool(const SessionParams& p) {
 int32_t resolve_ctx(const Model& model, int32_t requested) {
   if (requested < 0)
     throw Error(ErrorKind::invalid_argument, fmt::format("context size {} is negative", requested));
-  return requested == 0 ? model.info().n_ctx_train : requested;
+  if (requested > 0) return requested;
+  const int32_t trained = model.info().n_ctx_train;
+  if (trained <= kMaxDefaultCtx) return trained;
+  spdlog::warn("the model's context length {} is above the default limit {}: using {} (ask for "
+               "more with -c)",
+               trained, kMaxDefaultCtx, kMaxDefaultCtx);
+  return kMaxDefaultCtx;
 }
 
 } // namespace
@@ -94,6 +101,11 @@ void Session::truncate(int32_t n) {
   if (n < 0 || n > n_past())
     throw Error(ErrorKind::invalid_argument,
                 fmt::format("cannot keep {} tokens of {} in the cache", n, n_past()));
+  // Attention reads V up to the padded KV length (times a zero probability), so positions
+  // the next evaluation can read that way must hold zeros again, as in a fresh cache. Only
+  // those are zeroed (serve clears a slot per request; the whole cache would cost more).
+  const int64_t used = n_past();
+  impl_->cache.zero_v(n, (used + model::kKvPadding - 1) / model::kKvPadding * model::kKvPadding);
   impl_->tokens.resize(static_cast<size_t>(n));
   impl_->last = {};
 }

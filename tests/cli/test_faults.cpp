@@ -118,5 +118,20 @@ TEST(Faults, LlamaTokenizerOnABpeVocabularyIsRefused) {
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
 }
 
+// A context_length of 2^20 sized a 3 GB KV cache with -c 0; now -c 0 stops at the documented
+// default limit and says so.
+TEST(Faults, DefaultContextIsCapped) {
+  TempDir dir;
+  const std::string path =
+      edited_model(dir, set_key("bitnet-b1.58.context_length", gguf::Value::u32(1u << 20)));
+  const CliResult r = run_cli({"run", "-m", path, "-p", "hi", "-n", "2", "--temp", "0"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: the model's context length 1048576 is above the default limit "
+                       "32768: using 32768 (ask for more with -c)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("| ctx 32768 |"), std::string::npos) << r.err;
+}
+
 } // namespace
 } // namespace bitnet::test

@@ -1,12 +1,18 @@
 // libFuzzer target for the GGUF reader: parse arbitrary bytes, then touch every value and
-// every tensor byte so a bad bound anywhere shows up under ASan/UBSan.
+// every tensor byte so a bad bound anywhere shows up under ASan/UBSan. A file that parses
+// also goes through the model checks and the default context's KV cache size (computed, not
+// allocated), which must stay within kMaxDefaultCtx positions whatever context_length says.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
 
+#include "bitnet/session.hpp"
 #include "gguf/gguf.hpp"
 #include "gguf/i2s.hpp"
+#include "model/config.hpp"
+#include "model/kv_cache.hpp"
 
 namespace {
 
@@ -57,6 +63,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
         }
       }
     }
+    const bitnet::model::Config config = bitnet::model::load_config(f);
+    const int64_t n_ctx = std::min<int64_t>(config.n_ctx_train, bitnet::kMaxDefaultCtx);
+    const uint64_t kv = bitnet::model::KvCache::bytes_for(config, n_ctx, true);
+    if (n_ctx < 1 || kv == 0 || kv > (uint64_t{1} << 48)) __builtin_trap();
+    sink = sink + kv;
   } catch (const bitnet::Error&) {
     // rejected input: the expected outcome for most fuzz inputs
   }

@@ -136,9 +136,13 @@ public:
   void cpu_max(const std::string& dir, const std::string& value) {
     write("sys/fs/cgroup" + dir + "/cpu.max", value);
   }
+  void memory_max(const std::string& dir, const std::string& value) {
+    write("sys/fs/cgroup" + dir + "/memory.max", value);
+  }
   CpuLimits read(const std::vector<int>& allowed) const {
     return read_cpu_limits(dir_ / "", allowed);
   }
+  uint64_t memory(uint64_t ram) const { return memory_limit(dir_ / "", ram); }
 
 private:
   static std::string fmt(const std::string& prefix, int id) { return prefix + std::to_string(id); }
@@ -201,6 +205,20 @@ TEST(CpuLimits, CgroupQuotaRoundsDownAndParentsBind) {
 
   t.cgroup("1:cpu:/legacy"); // cgroup v1 only: no v2 path, no quota
   EXPECT_EQ(t.read(all).quota_cpus, 0);
+}
+
+TEST(CpuLimits, MemoryLimitIsRamBoundedByCgroups) {
+  CpuTree t;
+  EXPECT_EQ(t.memory(1000), 1000u); // no cgroup at all
+  t.cgroup("0::/pod/app");
+  t.memory_max("/pod/app", "max");
+  EXPECT_EQ(t.memory(1000), 1000u);
+  t.memory_max("/pod/app", "800");
+  EXPECT_EQ(t.memory(1000), 800u);
+  t.memory_max("/pod", "600"); // the parent is tighter
+  EXPECT_EQ(t.memory(1000), 600u);
+  EXPECT_EQ(t.memory(500), 500u); // RAM is tighter still
+  EXPECT_GT(memory_limit(), 0u);
 }
 
 TEST(CpuLimits, MissingTopologyCountsEachCpu) {
