@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "gguf/gguf.hpp"
+#include "gguf/mapping_guard.hpp"
 
 namespace bitnet::gguf {
 
@@ -171,10 +172,12 @@ struct File::Impl {
   std::vector<TensorInfo> tensors;
   std::map<std::string, std::size_t, std::less<>> key_index;
   std::map<std::string, std::size_t, std::less<>> tensor_index;
+  MappingGuard guard;       // the mapping's SIGBUS becomes a one-line error
   std::string architecture; // general.architecture when it is a string
   bool fork_arch = false;   // a bitnet.cpp architecture: type id 39 means TL2 (facts §1)
 
   ~Impl() {
+    guard = MappingGuard(); // unguard before the range can be reused
     if (mapping) munmap(mapping, bytes.size());
   }
 
@@ -400,6 +403,7 @@ File File::open(const std::string& path) {
     }
     impl->mapping = map;
     impl->bytes = {static_cast<const uint8_t*>(map), size};
+    impl->guard = MappingGuard(map, size, path);
   }
   ::close(fd);
   impl->parse();

@@ -3,9 +3,12 @@
 // documented exit code instead of a hang, a crash or a silent wrong answer.
 #include <stdlib.h>
 
+#include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -131,6 +134,54 @@ TEST(Faults, DefaultContextIsCapped) {
             std::string::npos)
       << r.err;
   EXPECT_NE(r.err.find("| ctx 32768 |"), std::string::npos) << r.err;
+}
+
+// A model file truncated while in use used to kill the process with a bare SIGBUS.
+TEST(Faults, ModelTruncatedWhileInUse) {
+  TempDir dir;
+  const std::string path = dir.file("model.gguf");
+  std::filesystem::copy_file(tiny_model(), path);
+  const auto err_path = dir / "stderr";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  const std::string binary = bitnet_binary();
+  // A long benchmark: it reads the whole model for every token.
+  std::vector<std::string> args = {binary, "bench", "-m",     path, "-p", "0", "-n",
+                                   "200",  "-r",    "100000", "-t", "1",  "-v"};
+  std::vector<char*> argv;
+  for (std::string& a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  // Truncate once the benchmark runs (its debug line), so the model is mapped and in use.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (slurp(err_path).find("bench: 1 threads") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::filesystem::resize_file(path, 1000000); // inside blk.0's tensors
+  int status = 0;
+  pid_t done = 0;
+  while ((done = waitpid(pid, &status, WNOHANG)) == 0 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (done == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    FAIL() << "still running after the truncation";
+  }
+  ASSERT_TRUE(WIFEXITED(status)) << "ended by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 4);
+  const std::string err = slurp(err_path);
+  const std::string line = "bitnet: error: " + path +
+                           ": the file changed or was truncated while in use (bus error reading "
+                           "it)\n";
+  ASSERT_GE(err.size(), line.size()) << err;
+  EXPECT_EQ(err.substr(err.size() - line.size()), line) << err;
 }
 
 } // namespace
