@@ -25,6 +25,9 @@ struct GenerateParams {
   // tokenizer.ggml.add_bos_token.
   std::optional<bool> add_bos;
   bool parse_special = true; // special-token text in the prompt becomes the special id
+  // screened needs a model loaded with a screen (else the exact head is used). Samplers that
+  // need every logit (top_k <= 0) use the exact head either way.
+  HeadMode head = HeadMode::screened;
 };
 
 // Called once per generated token with the text that became printable (UTF-8 safe; text

@@ -15,12 +15,27 @@ namespace detail {
 struct Access; // the library's own door to the state behind this API (src/util/access.hpp)
 }
 
+// How a decode step computes the logits it samples from (README "Head modes").
+enum class HeadMode {
+  // An 8-bit copy of the F16 head, built at load, bounds every logit rigorously; only the rows
+  // that can reach the sampler's top k are computed exactly. The same logits for those rows,
+  // so the same tokens as `exact`, for about half the head's bytes.
+  screened,
+  exact, // every logit, every step (also what any head other than F16 gets)
+};
+const char* to_string(HeadMode mode) noexcept; // "screened" | "exact"
+
 struct ModelOptions {
   // "" = as the file says (tokenizer.ggml.pre, or bitnet.cpp's default splitter when absent);
   // "llama3" (aliases llama-bpe, llama-v3) or "default" override it.
   std::string pretokenizer;
   // "" = from tokenizer.chat_template; "bitnet" or "llama3" force a format.
   std::string chat_template;
+  // screened: build the head's screen at load (F16 heads; ~0.35 GB on 2B-4T), so sessions
+  // can use HeadMode::screened. exact: no screen.
+  HeadMode head = HeadMode::screened;
+  // Threads that build the screen: 0 = default_threads(). Error(invalid_argument) if < 0.
+  int32_t n_threads = 0;
 };
 
 // A matrix the forward pass multiplies by once per token: the ternary (I2_S) linear weights of
@@ -59,6 +74,9 @@ struct ModelInfo {
   // Bytes every decode step reads: all linear weights plus the output head (for the
   // bandwidth floor); the KV cache read comes on top.
   uint64_t weight_bytes_per_token = 0;
+  uint64_t head_bytes = 0;        // of those, the output head's (what an exact step reads)
+  uint64_t head_row_bytes = 0;    // one row of the head (a screened step reads its candidates)
+  uint64_t head_screen_bytes = 0; // the screen a screened step reads (0: no screen)
   // Multiply-accumulates of the I2_S matmuls per token: rows·k of every ternary matrix
   // (attention scores and the head not counted).
   uint64_t i2s_macs_per_token = 0;

@@ -67,8 +67,10 @@ public:
   uint64_t kv_bytes() const;
   const std::shared_ptr<ThreadPool>& pool() const;
   // Bytes one decode step at position `pos` reads: the weights (ModelInfo's
-  // weight_bytes_per_token) plus K and V of the pos + 1 cached positions in every layer.
+  // weight_bytes_per_token) plus K and V of the pos + 1 cached positions in every layer; with
+  // `head_bytes`, the weights but the head plus that (a screened step: Stats::head_bytes).
   double decode_step_bytes(int64_t pos) const;
+  double decode_step_bytes(int64_t pos, uint64_t head_bytes) const;
 
   int32_t n_past() const;                  // tokens in the cache
   std::span<const int32_t> tokens() const; // those tokens
@@ -84,7 +86,9 @@ public:
   // call. Throws Error(context_overflow) when they do not fit (nothing is evaluated),
   // Error(invalid_input) for an out-of-range id or an empty list.
   std::span<const float> evaluate(std::span<const int32_t> tokens, bool all_logits = false);
-  // Logits of the last evaluated token (empty before the first evaluate or after clear()).
+  // Logits of the last evaluated token, all of them (empty before the first evaluate or after
+  // clear()). After generate(), whose steps compute only the logits they sample from, the
+  // whole head runs here on first use.
   std::span<const float> logits() const;
 
 private:

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "bitnet/model.hpp" // HeadMode
+
 namespace bitnet {
 
 enum class StopReason { eog, n_predict, stop_string, ctx_full, callback };
@@ -28,6 +30,12 @@ struct Stats {
   std::vector<int32_t> embedded_per_step;  // tokens embedded at each decode step (always 1)
   std::vector<int32_t> prompt_ids;
   std::vector<int32_t> generated_ids;
+  // The head that produced the logits sampled from: screened when a screen was used.
+  HeadMode head = HeadMode::exact;
+  // For each generated token, the logits it was sampled from: head rows computed exactly
+  // (n_vocab for the full head) and the head's bytes read (screen + those rows, or the head).
+  std::vector<int32_t> head_rows;
+  std::vector<uint64_t> head_bytes;
   StopReason stop_reason = StopReason::n_predict;
 };
 

@@ -163,6 +163,10 @@ public:
   const std::vector<TensorInfo>& tensors() const; // file order
   const TensorInfo* find_tensor(std::string_view name) const;
   std::span<const uint8_t> tensor_data(const TensorInfo& tensor) const;
+  // Copies `view` (a range of the mapping, e.g. rows of a tensor_data()) to `out` with
+  // pread, leaving the mapping untouched: reading a few rows of a big tensor this way does
+  // not fault its pages into the process (parse(): a memcpy). Error(io) on a read error.
+  void copy(std::span<const uint8_t> view, uint8_t* out) const;
 
 private:
   struct Impl;

@@ -164,6 +164,7 @@ Value read_value(Cursor& c, ValueType type, const std::string& key) {
 struct File::Impl {
   std::string path;
   void* mapping = nullptr; // owned when opened from a path
+  int fd = -1;             // kept open for copy(): reads that leave the mapping untouched
   std::span<const uint8_t> bytes;
   uint32_t version = 0;
   uint32_t alignment = kDefaultAlignment;
@@ -179,6 +180,7 @@ struct File::Impl {
   ~Impl() {
     guard = MappingGuard(); // unguard before the range can be reused
     if (mapping) munmap(mapping, bytes.size());
+    if (fd >= 0) ::close(fd);
   }
 
   void parse();
@@ -405,7 +407,7 @@ File File::open(const std::string& path) {
     impl->bytes = {static_cast<const uint8_t*>(map), size};
     impl->guard = MappingGuard(map, size, path);
   }
-  ::close(fd);
+  impl->fd = fd;
   impl->parse();
   return File(std::move(impl));
 }
@@ -520,6 +522,30 @@ std::span<const uint8_t> File::tensor_data(const TensorInfo& tensor) const {
                 fmt::format("{}: tensor '{}' lies outside the data section", path(), tensor.name));
   }
   return impl_->bytes.subspan(impl_->data_offset + tensor.offset, tensor.nbytes);
+}
+
+void File::copy(std::span<const uint8_t> view, uint8_t* out) const {
+  const Impl& f = *impl_;
+  if (view.data() < f.bytes.data() || view.size() > f.bytes.size() ||
+      static_cast<size_t>(view.data() - f.bytes.data()) > f.bytes.size() - view.size()) {
+    throw Error(ErrorKind::invalid_argument, fmt::format("{}: copy outside the file", path()));
+  }
+  if (f.fd < 0) {
+    std::memcpy(out, view.data(), view.size());
+    return;
+  }
+  auto offset = static_cast<off_t>(view.data() - f.bytes.data());
+  for (size_t done = 0; done < view.size();) {
+    const ssize_t n = ::pread(f.fd, out + done, view.size() - done, offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      throw Error(ErrorKind::io, fmt::format("{}: cannot read {} bytes at offset {}: {}", path(),
+                                             view.size() - done, offset,
+                                             n < 0 ? std::strerror(errno) : "end of file"));
+    }
+    done += static_cast<size_t>(n);
+    offset += n;
+  }
 }
 
 } // namespace bitnet::gguf

@@ -37,7 +37,8 @@ struct Transformer::Step {
 Transformer::Transformer(const Config& config, const Weights& weights, const kernels::Table& table,
                          int64_t n_batch, int64_t n_ctx, int n_threads)
     : c_(config), w_(weights), k_(table), n_batch_(n_batch), n_ctx_(n_ctx), n_threads_(n_threads),
-      attention_(config, table, n_batch, n_ctx, n_threads) {
+      attention_(config, table, n_batch, n_ctx, n_threads),
+      head_(weights, weights.head_screen, table, n_batch) {
   if (n_batch < 1 || n_batch > 1 << 16)
     throw Error(ErrorKind::invalid_argument,
                 fmt::format("batch size {} is outside [1, 65536]", n_batch));
@@ -57,15 +58,29 @@ Transformer::Transformer(const Config& config, const Weights& weights, const ker
   act_scale_.resize(sz(n_batch));
   act_sum_.resize(sz(n_batch));
   rope_cs_.resize(sz(n_batch * c_.n_rot));
-  if (w_.output.type == gguf::TensorType::Q8_0)
-    head_xq8_.resize(sz(n_batch) * gguf::tensor_nbytes(gguf::TensorType::Q8_0, sz(e)));
-  else
-    head_x16_.resize(sz(n_batch * e));
+  embd_row_.resize(w_.token_embd.row_bytes);
 }
 
 void Transformer::forward(std::span<const int32_t> tokens, int64_t pos, KvCache& cache,
                           kernels::ThreadPool& pool, bool all_logits, float* logits,
                           const Observer* observer) {
+  const int64_t n_out = layers(tokens, pos, cache, pool, all_logits, logits != nullptr, observer);
+  if (!logits) return;
+  head_.full(h_.data(), n_out, logits, pool);
+  if (observer)
+    (*observer)("result_output", std::span<const float>(logits, sz(n_out * c_.n_vocab)), n_out);
+}
+
+void Transformer::forward_hidden(std::span<const int32_t> tokens, int64_t pos, KvCache& cache,
+                                 kernels::ThreadPool& pool, const Observer* observer) {
+  layers(tokens, pos, cache, pool, false, true, observer);
+}
+
+// The layers for all rows or only the last (returns how many go on), then with output_norm
+// their output norm into h_: the head's input.
+int64_t Transformer::layers(std::span<const int32_t> tokens, int64_t pos, KvCache& cache,
+                            kernels::ThreadPool& pool, bool all_rows, bool output_norm,
+                            const Observer* observer) {
   const auto n_tok = static_cast<int64_t>(tokens.size());
   if (n_tok < 1 || n_tok > n_batch_)
     throw Error(ErrorKind::invalid_argument,
@@ -83,37 +98,36 @@ void Transformer::forward(std::span<const int32_t> tokens, int64_t pos, KvCache&
   const Step s{n_tok, pos, cache, pool, observer};
   const int64_t e = c_.n_embd;
 
-  // x[t] = token_embd[tokens[t]]
+  // x[t] = token_embd[tokens[t]], each row copied out of the file (read_rows) rather than
+  // read in place, so a tied head's pages stay out of the resident set.
   const DenseMatrix& embd = w_.token_embd;
   for (int64_t t = 0; t < n_tok; ++t) {
-    const uint8_t* row = embd.data + sz(tokens[sz(t)]) * embd.row_bytes;
+    w_.read_rows(embd, tokens[sz(t)], 1, embd_row_.data());
     if (embd.type == gguf::TensorType::Q8_0)
-      k_.q8_0_to_f32(row, e, x_.data() + t * e);
+      k_.q8_0_to_f32(embd_row_.data(), e, x_.data() + t * e);
     else
-      k_.f16_to_f32(reinterpret_cast<const uint16_t*>(row), e, x_.data() + t * e);
+      k_.f16_to_f32(reinterpret_cast<const uint16_t*>(embd_row_.data()), e, x_.data() + t * e);
   }
   // RoPE's angles, once per position for every layer
   for (int64_t t = 0; t < n_tok; ++t)
     kernels::rope_cos_sin(pos + t, c_.n_rot, c_.rope_base, rope_cs_.data() + t * c_.n_rot);
 
   // Only the last row goes past the last attention when only its logits are wanted.
-  const int64_t n_out = all_logits ? n_tok : 1;
+  const int64_t n_out = all_rows ? n_tok : 1;
   for (int64_t il = 0; il < c_.n_layer; ++il) {
     const bool last = il == c_.n_layer - 1;
     attention_block(s, il, last ? n_out : n_tok);
     ffn_block(s, il, last ? n_out : n_tok);
   }
 
-  if (!logits) return;
-  // logits = head · (RMSNorm(x) ⊙ output_norm)
+  if (!output_norm) return n_out;
+  // The head's input: RMSNorm(x) ⊙ output_norm
   rows(s, n_out, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t)
       k_.rmsnorm(x_.data() + t * e, w_.output_norm, e, c_.rms_eps, h_.data() + t * e);
   });
   s.observe("result_norm", -1, h_, n_out, e);
-  head(n_out, logits, pool);
-  if (observer)
-    (*observer)("result_output", std::span<const float>(logits, sz(n_out * c_.n_vocab)), n_out);
+  return n_out;
 }
 
 // x += Wo · SubNorm(softmax(q·Kᵀ/√d + mask) · V), with q, k, v = RoPE(Wq·h), RoPE(Wk·h), Wv·h
@@ -247,39 +261,13 @@ void Transformer::rows(const Step& s, int64_t n,
     s.pool.parallel_for(n, 1, fn);
 }
 
-// logits[t][v] = head_v · h_t for the first n_rows rows of h_ (already output-normed), as
-// ggml's mul_mat: Q8_0 quantizes the f32 operand first; F16 rounds a single row to f16
-// (ggml_vec_dot_f16) but hands several rows to tinyBLAS unrounded.
-void Transformer::head(int64_t n_rows, float* logits, kernels::ThreadPool& pool) {
-  const DenseMatrix& w = w_.output;
-  if (w.type == gguf::TensorType::Q8_0) {
-    const uint64_t row_q8 = gguf::tensor_nbytes(gguf::TensorType::Q8_0, sz(w.k));
-    for (int64_t t = 0; t < n_rows; ++t)
-      k_.quantize_q8_0(h_.data() + t * w.k, w.k, head_xq8_.data() + sz(t) * row_q8);
-    pool.parallel_for(w.rows, kRowGranule, [&](int64_t r0, int64_t r1) {
-      k_.q8_0_gemm(w.data, w.k, r0, r1, head_xq8_.data(), n_rows, logits, w.rows);
-    });
-  } else if (n_rows > 1 && w.k % 16 == 0) { // tinyBLAS: the f32 rows unrounded
-    const auto* w16 = reinterpret_cast<const uint16_t*>(w.data);
-    pool.parallel_for(w.rows, kRowGranule, [&](int64_t r0, int64_t r1) {
-      k_.f16_f32_gemm(w16, w.k, r0, r1, h_.data(), n_rows, logits, w.rows);
-    });
-  } else {
-    k_.f32_to_f16(h_.data(), n_rows * w.k, head_x16_.data());
-    const auto* w16 = reinterpret_cast<const uint16_t*>(w.data);
-    pool.parallel_for(w.rows, kRowGranule, [&](int64_t r0, int64_t r1) {
-      k_.f16_gemm(w16, w.k, r0, r1, head_x16_.data(), n_rows, logits, w.rows);
-    });
-  }
-}
-
 uint64_t Transformer::scratch_bytes() const {
   uint64_t floats = 0;
   for (const std::vector<float>* v :
        {&x_, &h_, &q_, &kv_k_, &kv_v_, &attn_, &proj_, &gate_, &up_, &ffn_, &act_scale_, &rope_cs_})
     floats += v->size();
   return floats * sizeof(float) + act_q_.size() + act_sum_.size() * sizeof(int32_t) +
-         head_x16_.size() * sizeof(uint16_t) + head_xq8_.size() + attention_.scratch_bytes();
+         embd_row_.size() + head_.scratch_bytes() + attention_.scratch_bytes();
 }
 
 } // namespace bitnet::model

@@ -15,6 +15,7 @@
 #include "kernels/thread_pool.hpp"
 #include "model/attention.hpp"
 #include "model/config.hpp"
+#include "model/head.hpp"
 #include "model/kv_cache.hpp"
 #include "model/weights.hpp"
 
@@ -44,6 +45,12 @@ public:
   void forward(std::span<const int32_t> tokens, int64_t pos, KvCache& cache,
                kernels::ThreadPool& pool, bool all_logits, float* logits,
                const Observer* observer = nullptr);
+  // forward() of the last token's row up to the output norm, without the head: hidden() is
+  // then its output-normed state, for a head step (head().top: the screened top m, or all).
+  void forward_hidden(std::span<const int32_t> tokens, int64_t pos, KvCache& cache,
+                      kernels::ThreadPool& pool, const Observer* observer = nullptr);
+  std::span<const float> hidden() const { return {h_.data(), static_cast<size_t>(c_.n_embd)}; }
+  Head& head() { return head_; }
 
 private:
   struct Step;
@@ -69,7 +76,9 @@ private:
   void matmuls(const Step& s, std::initializer_list<MatOut> mats, int64_t n);
   void rope_and_cache(const Step& s, int64_t il);
   void rows(const Step& s, int64_t n, const std::function<void(int64_t, int64_t)>& fn) const;
-  void head(int64_t n_rows, float* logits, kernels::ThreadPool& pool);
+  int64_t layers(std::span<const int32_t> tokens, int64_t pos, KvCache& cache,
+                 kernels::ThreadPool& pool, bool all_rows, bool output_norm,
+                 const Observer* observer);
 
   const Config& c_;
   const Weights& w_;
@@ -79,22 +88,22 @@ private:
   int n_threads_;
   Attention attention_;
 
-  std::vector<float> x_;           // [n_batch][n_embd]   residual stream
-  std::vector<float> h_;           // [n_batch][n_embd]   attn_norm / ffn_norm / output_norm of x
-  std::vector<float> q_;           // [n_batch][n_embd]   queries (n_head × head_dim)
-  std::vector<float> kv_k_;        // [n_batch][n_embd_kv] new keys
-  std::vector<float> kv_v_;        // [n_batch][n_embd_kv] new values
-  std::vector<float> attn_;        // [n_batch][n_embd]   attention output, then its sub-norm
-  std::vector<float> proj_;        // [n_batch][n_embd]   output of attn_output / ffn_down
-  std::vector<float> gate_;        // [n_batch][n_ff]
-  std::vector<float> up_;          // [n_batch][n_ff]
-  std::vector<float> ffn_;         // [n_batch][n_ff]     act(gate) ⊙ up, then its sub-norm
-  std::vector<int8_t> act_q_;      // [n_batch][max(n_embd, n_ff)] int8 activations
-  std::vector<float> act_scale_;   // [n_batch]
-  std::vector<int32_t> act_sum_;   // [n_batch]
-  std::vector<float> rope_cs_;     // [n_batch][n_rot] RoPE cos, sin of each position
-  std::vector<uint16_t> head_x16_; // [n_batch][n_embd] f16 head operand
-  std::vector<uint8_t> head_xq8_;  // [n_batch][n_embd/32 × 34] Q8_0 head operand
+  std::vector<float> x_;          // [n_batch][n_embd]   residual stream
+  std::vector<float> h_;          // [n_batch][n_embd]   attn_norm / ffn_norm / output_norm of x
+  std::vector<float> q_;          // [n_batch][n_embd]   queries (n_head × head_dim)
+  std::vector<float> kv_k_;       // [n_batch][n_embd_kv] new keys
+  std::vector<float> kv_v_;       // [n_batch][n_embd_kv] new values
+  std::vector<float> attn_;       // [n_batch][n_embd]   attention output, then its sub-norm
+  std::vector<float> proj_;       // [n_batch][n_embd]   output of attn_output / ffn_down
+  std::vector<float> gate_;       // [n_batch][n_ff]
+  std::vector<float> up_;         // [n_batch][n_ff]
+  std::vector<float> ffn_;        // [n_batch][n_ff]     act(gate) ⊙ up, then its sub-norm
+  std::vector<int8_t> act_q_;     // [n_batch][max(n_embd, n_ff)] int8 activations
+  std::vector<float> act_scale_;  // [n_batch]
+  std::vector<int32_t> act_sum_;  // [n_batch]
+  std::vector<float> rope_cs_;    // [n_batch][n_rot] RoPE cos, sin of each position
+  std::vector<uint8_t> embd_row_; // [token_embd row bytes] one embedding row read
+  Head head_;
 };
 
 } // namespace bitnet::model

@@ -34,11 +34,10 @@ namespace bitnet::model {
 // So, with ew >= ‖w − ŵ‖ and wn >= ‖ŵ‖ per row (built once), X >= ‖x‖, EX >= ‖x − x̂‖ and
 // XH >= ‖x̂‖ per step:
 //   |E − A| <= ew·α + wn·β,   α = (1 + γ_{n_e})·X,   β = EX + γ_{n_s}·XH + γ_{n_e}·X.
-// Norms are summed in double (each relative error < 2^-40 for k <= 2^20) and inflated by
-// 1 + 2^-28 before the square root; ew and wn are rounded up to float. Computing
-// B_r = ew·α + wn·β and A ± B_r in double adds a few roundings of 2^-53: α and β are
-// inflated by 1 + 2^-40 and B_r gets 2^-40·|A| more, which covers them, plus 2^-100 for any
-// underflow in either kernel (each of its ~k operations loses at most 2^-150). On top, a
+// The norms are float sums made upper bounds (norms_up); ew and wn are rounded up to float.
+// Computing B_r = ew·α + wn·β and A ± B_r in double adds a few roundings of 2^-53: α and β
+// are inflated by 1 + 2^-40 and B_r gets 2^-40·|A| more, which covers them, plus 2^-100 for
+// any underflow in either kernel (each of its ~k operations loses at most 2^-150). On top, a
 // safety margin: α and β are multiplied by 1 + 2^-7, against a slip in this accounting (it
 // costs a few candidates). Finally lower = A − B_r rounded down to float, upper = A + B_r
 // rounded up, so E lies in [lower, upper].
@@ -49,7 +48,7 @@ constexpr double kSafety = 1.0 + 0x1p-7;
 constexpr double kDoubleSlack = 1.0 + 0x1p-40;
 constexpr double kNormSlack = 1.0 + 0x1p-28;
 constexpr double kUnderflow = 0x1p-100;
-constexpr int64_t kMaxK = int64_t{1} << 20; // keeps the double norm sums below 2^-40 relative
+constexpr int64_t kMaxK = int64_t{1} << 20; // keeps the summation depths' γ far below 1
 constexpr int64_t kBuildRows = 16;          // rows read and quantized per chunk at build
 constexpr int64_t kHeadReadRows = 32;       // exact rows read per chunk in a step
 constexpr int64_t kRowGranule = 32;         // rows per work item of the bound pass
@@ -73,28 +72,31 @@ float round_up(double v) {
   return static_cast<double>(f) < v ? std::nextafter(f, INFINITY) : f;
 }
 
-// An upper bound of the square root of a double sum of n <= kMaxK squares.
-double norm_up(double sum_sq) {
-  return std::sqrt(sum_sq * kNormSlack);
-}
-
-// Σ (a_i − b_i)² and Σ b_i² in double, four lanes so the loop is not one long add chain.
-void sum_squares(const float* a, const float* b, int64_t n, double& diff_sq, double& b_sq) {
-  double d[4] = {}, s[4] = {};
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4)
-    for (int l = 0; l < 4; ++l) {
-      const double e = static_cast<double>(a[i + l]) - static_cast<double>(b[i + l]);
+// Upper bounds of ‖a − b‖ and ‖b‖ where a holds halves and b its Q8_0 copy (ŵ for a head
+// row, x̂ for an operand). Each a_i − b_i is exact in float (both are multiples of the finer
+// of a_i's ulp and the block scale's ulp, within 2^19 of it, or b_i = 0), each square is
+// rounded once and each of 8 lanes sums n/8 of them before 3 halving levels, so both sums
+// are within γ_{n/8+4} of the exact ones (nonnegative terms); γ_{n/8+6} is used, as if the
+// difference were rounded too, and multiplying by 1 + 2γ bounds them from above. No term underflows (all values are multiples of 2^-24) or overflows
+// (|a| <= 65504). A non-finite a gives a non-finite bound.
+void norms_up(const float* a, const float* b, int64_t n, double& diff_norm, double& b_norm) {
+  float d[8] = {}, s[8] = {};
+  for (int64_t i = 0; i < n; i += 8) // (two loops: each one vectorises cleanly)
+    for (int l = 0; l < 8; ++l) {
+      const float e = a[i + l] - b[i + l];
       d[l] += e * e;
-      s[l] += static_cast<double>(b[i + l]) * static_cast<double>(b[i + l]);
     }
-  for (; i < n; ++i) {
-    const double e = static_cast<double>(a[i]) - static_cast<double>(b[i]);
-    d[0] += e * e;
-    s[0] += static_cast<double>(b[i]) * static_cast<double>(b[i]);
-  }
-  diff_sq = (d[0] + d[1]) + (d[2] + d[3]);
-  b_sq = (s[0] + s[1]) + (s[2] + s[3]);
+  for (int64_t i = 0; i < n; i += 8)
+    for (int l = 0; l < 8; ++l)
+      s[l] += b[i + l] * b[i + l];
+  for (int w = 4; w >= 1; w /= 2)
+    for (int l = 0; l < w; ++l) {
+      d[l] += d[l + w];
+      s[l] += s[l + w];
+    }
+  const double up = 1.0 + 2.0 * gamma(n / 8 + 6);
+  diff_norm = std::sqrt(static_cast<double>(d[0]) * up * kNormSlack);
+  b_norm = std::sqrt(static_cast<double>(s[0]) * up * kNormSlack);
 }
 
 uint64_t q8_row_bytes(int64_t k) {
@@ -123,15 +125,14 @@ HeadScreen::HeadScreen(int64_t rows, int64_t k, const HeadRowReader& read,
       for (int64_t i = 0; i < n; ++i) {
         const int64_t r = c0 + i;
         table.f16_to_f32(half.data() + i * k, k, w.data());
-        if (!std::all_of(w.begin(), w.end(), [](float v) { return std::isfinite(v); }))
-          finite.store(false, std::memory_order_relaxed);
         uint8_t* q = q8_.get() + sz(r) * row_bytes;
         table.quantize_q8_0(w.data(), k, q);
         table.q8_0_to_f32(q, k, w_hat.data());
-        double err_sq = 0.0, q8_sq = 0.0;
-        sum_squares(w.data(), w_hat.data(), k, err_sq, q8_sq);
-        err_norm_[sz(r)] = round_up(norm_up(err_sq));
-        q8_norm_[sz(r)] = round_up(norm_up(q8_sq));
+        double err = 0.0, norm = 0.0;
+        norms_up(w.data(), w_hat.data(), k, err, norm);
+        if (!std::isfinite(err)) finite.store(false, std::memory_order_relaxed);
+        err_norm_[sz(r)] = round_up(err);
+        q8_norm_[sz(r)] = round_up(norm);
       }
     }
   });
@@ -150,10 +151,9 @@ bool HeadScreen::bound(const uint16_t* x16, std::span<float> lower, std::span<fl
   std::vector<uint8_t> xq(q8_row_bytes(k_));
   table.quantize_q8_0(x.data(), k_, xq.data());
   table.q8_0_to_f32(xq.data(), k_, x_hat.data());
-  double err_sq = 0.0, hat_sq = 0.0, x_sq = 0.0, unused = 0.0;
-  sum_squares(x.data(), x_hat.data(), k_, err_sq, hat_sq);
-  sum_squares(x.data(), x.data(), k_, unused, x_sq);
-  const double X = norm_up(x_sq), EX = norm_up(err_sq), XH = norm_up(hat_sq);
+  double EX = 0.0, XH = 0.0, X = 0.0, unused = 0.0;
+  norms_up(x.data(), x_hat.data(), k_, EX, XH);
+  norms_up(x.data(), x.data(), k_, unused, X);
   const double g_e = gamma(k_ / 64 + 8), g_s = gamma(k_ / kernels::kQ8Block + 3);
   const double alpha = (1.0 + g_e) * X * kDoubleSlack * kSafety;
   const double beta = (EX + g_s * XH + g_e * X) * kDoubleSlack * kSafety;
@@ -229,10 +229,12 @@ void screened_top(const HeadScreen& screen, const uint16_t* x16, int64_t m,
   if (m < 1 || m > rows) throw Error(ErrorKind::invalid_argument, "screened_top: bad m");
   const int64_t limit = rows / kFallbackDivisor;
   out.full = true;
+  out.screen_read = false;
   if (screen.usable() && m <= limit) {
     scratch.lower.resize(sz(rows));
     scratch.upper.resize(sz(rows));
-    if (screen.bound(x16, scratch.lower, scratch.upper, table, pool)) {
+    out.screen_read = screen.bound(x16, scratch.lower, scratch.upper, table, pool);
+    if (out.screen_read) {
       if (adjust) adjust(scratch.lower, scratch.upper);
       select_candidates(scratch.lower, scratch.upper, m, out.ids);
       out.full = static_cast<int64_t>(out.ids.size()) > limit;

@@ -64,6 +64,7 @@ struct HeadTop {
   std::vector<int32_t> ids;  // ascending; every row when `full`
   std::vector<float> logits; // the exact head's logits of those rows (bit for bit)
   bool full = false;         // the whole head was computed exactly (the fallback)
+  bool screen_read = false;  // the bound pass ran (read the screen's bytes)
 };
 
 // Adjusts bounds before the selection: a sampler transform that moves listed ids'

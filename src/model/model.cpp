@@ -5,6 +5,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "bitnet/session.hpp" // kMaxThreads
+#include "kernels/cpu_limits.hpp"
+#include "kernels/thread_pool.hpp"
 #include "model/model_impl.hpp"
 
 namespace bitnet {
@@ -55,6 +58,8 @@ ModelInfo describe(const gguf::File& file, const model::Config& c, const model::
   info.embd_type = gguf::type_name(c.embd_type);
   info.output_type = gguf::type_name(c.output_type);
   info.weight_bytes_per_token = w.bytes_per_token();
+  info.head_row_bytes = w.output.row_bytes;
+  info.head_bytes = w.output.row_bytes * static_cast<uint64_t>(w.output.rows);
   // The matrices as the file holds them: the ternary ones (load_config has checked that
   // every linear weight is I2_S), then the head.
   const auto matrix = [&](const gguf::TensorInfo& t, int32_t layer) {
@@ -75,7 +80,35 @@ ModelInfo describe(const gguf::File& file, const model::Config& c, const model::
   return info;
 }
 
+// The screen of an F16 head, built on n_threads from rows copied out of the file (so the
+// head's 0.66 GB on 2B-4T never becomes resident); null for other heads.
+std::unique_ptr<model::HeadScreen> build_screen(const model::Weights& w, int32_t n_threads) {
+  const model::DenseMatrix& head = w.output;
+  if (head.type != gguf::TensorType::F16) return nullptr;
+  if (n_threads < 0 || n_threads > kMaxThreads)
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("thread count {} is outside [0, {}]", n_threads, kMaxThreads));
+  kernels::ThreadPool pool(n_threads > 0 ? n_threads
+                                         : kernels::default_thread_count(kernels::cpu_limits()));
+  auto screen = std::make_unique<model::HeadScreen>(
+      head.rows, head.k,
+      [&](int64_t first, int64_t count, uint16_t* dst) {
+        w.read_rows(head, first, count, reinterpret_cast<uint8_t*>(dst));
+      },
+      kernels::table(), pool);
+  if (!screen->usable()) {
+    spdlog::warn("the output head holds a non-finite weight: no screen, every step computes "
+                 "the whole head");
+    return nullptr;
+  }
+  return screen;
+}
+
 } // namespace
+
+const char* to_string(HeadMode mode) noexcept {
+  return mode == HeadMode::screened ? "screened" : "exact";
+}
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
@@ -92,8 +125,19 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
                             tok.n_vocab(), config.n_vocab));
   tokenizer::ChatTemplate chat = chat_template_for(file, options.chat_template);
   ModelInfo info = describe(file, config, weights);
-  auto impl = std::make_unique<Impl>(Impl{std::move(file), config, std::move(weights),
-                                          std::move(tok), std::move(chat), std::move(info)});
+  auto impl = std::make_unique<Impl>(Impl{std::move(file),
+                                          config,
+                                          std::move(weights),
+                                          std::move(tok),
+                                          std::move(chat),
+                                          std::move(info),
+                                          {}});
+  impl->weights.file = &impl->file; // now at its final address
+  if (options.head == HeadMode::screened) {
+    impl->head_screen = build_screen(impl->weights, options.n_threads);
+    impl->weights.head_screen = impl->head_screen.get();
+    if (impl->head_screen) impl->info.head_screen_bytes = impl->head_screen->bytes();
+  }
   impl->info.load_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   spdlog::debug("loaded {} ({}, {} layers, n_embd {}) in {:.1f} ms", path, impl->info.architecture,

@@ -4,6 +4,7 @@
 #include "bitnet/model.hpp"
 #include "gguf/gguf.hpp"
 #include "model/config.hpp"
+#include "model/head_screen.hpp"
 #include "model/weights.hpp"
 #include "tokenizer/tokenizer.hpp"
 #include "util/access.hpp"
@@ -17,6 +18,7 @@ struct Model::Impl {
   tokenizer::Tokenizer tokenizer;
   tokenizer::ChatTemplate chat;
   ModelInfo info;
+  std::unique_ptr<model::HeadScreen> head_screen; // weights.head_screen points here
 };
 
 } // namespace bitnet

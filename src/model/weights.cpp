@@ -71,6 +71,15 @@ uint64_t Weights::bytes_per_token() const {
   return total;
 }
 
+void Weights::read_rows(const DenseMatrix& m, int64_t first, int64_t count, uint8_t* dst) const {
+  const std::span<const uint8_t> rows(m.data + static_cast<uint64_t>(first) * m.row_bytes,
+                                      static_cast<uint64_t>(count) * m.row_bytes);
+  if (file)
+    file->copy(rows, dst);
+  else
+    std::memcpy(dst, rows.data(), rows.size());
+}
+
 Weights bind_weights(const gguf::File& file, const Config& config) {
   Weights w;
   w.token_embd = dense_view(file, "token_embd.weight", w);

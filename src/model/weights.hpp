@@ -9,6 +9,8 @@
 
 namespace bitnet::model {
 
+class HeadScreen; // model/head_screen.hpp
+
 // An I2_S matrix: `rows` output rows of `k` packed ternary inputs, one f32 scale.
 struct I2sMatrix {
   const uint8_t* data = nullptr; // rows * k / 4 bytes, row r at r * k / 4
@@ -49,7 +51,16 @@ struct Weights {
   // (general.alignment 1 or 2); the views above point into them.
   std::vector<std::vector<uint8_t>> copies;
 
+  // Set by Model::load: the 8-bit screen of an F16 output head (null: none, exact head only).
+  const HeadScreen* head_screen = nullptr;
+  // Set by Model::load. Dense rows (embedding lookups, the screened head's exact rows) are
+  // copied through it with pread, so a big F16 tensor read a few rows at a time never enters
+  // the resident set. Null (weights bound to a File that may move): copied from the mapping.
+  const gguf::File* file = nullptr;
+
   uint64_t bytes_per_token() const; // linear weights + head, read once per decode step
+  // Copies rows [first, first + count) of `m` (token_embd or output) to dst.
+  void read_rows(const DenseMatrix& m, int64_t first, int64_t count, uint8_t* dst) const;
 };
 
 // Views into `file`, which must outlive the result. F32 and F16 data are read in place when

@@ -104,7 +104,8 @@ Stats run(Session& session, std::vector<int32_t> prompt_ids, const GenerateParam
   if (params.n_predict < -1)
     throw Error(ErrorKind::invalid_argument,
                 fmt::format("n_predict {} must be >= -1", params.n_predict));
-  if (prompt_ids.empty() && session.logits().empty())
+  auto& s = detail::impl_of(session);
+  if (prompt_ids.empty() && !s.has_last())
     throw Error(ErrorKind::invalid_input, "empty prompt and nothing in the session to continue");
   const int64_t need =
       int64_t{session.n_past()} + n_prompt + std::max<int64_t>(params.n_predict, 0);
@@ -115,8 +116,17 @@ Stats run(Session& session, std::vector<int32_t> prompt_ids, const GenerateParam
   StopMatcher stops(params.stop);
   runtime::Sampler sampler(params.sampler);
   tokenizer::StreamDecoder decoder(detail::impl_of(model).tokenizer);
-  const auto n_vocab = static_cast<size_t>(model.info().n_vocab);
-  std::vector<float> work(n_vocab); // the sampler may modify logits; the session's stay intact
+  // The head step: the sampler needs the m largest logits (after its penalty), so a screened
+  // head computes only the rows that can be among them; a chain that needs every logit gets
+  // the exact head.
+  const ModelInfo& info = model.info();
+  const int64_t m = sampler.top_needed(info.n_vocab);
+  const bool screened =
+      params.head == HeadMode::screened && s.transformer.head().can_screen() && m < info.n_vocab;
+  st.head = screened ? HeadMode::screened : HeadMode::exact;
+  const model::BoundsAdjust adjust = [&](std::span<float> lower, std::span<float> upper) {
+    sampler.adjust_bounds(lower, upper, s.tokens);
+  };
   if (params.n_predict > 0) {
     st.decode_ms_per_token.reserve(static_cast<size_t>(params.n_predict));
     st.embedded_per_step.reserve(static_cast<size_t>(params.n_predict));
@@ -125,7 +135,7 @@ Stats run(Session& session, std::vector<int32_t> prompt_ids, const GenerateParam
 
   if (!prompt_ids.empty()) {
     const auto t = Clock::now();
-    session.evaluate(prompt_ids);
+    s.forward(prompt_ids, false);
     st.prefill_ms = ms_since(t);
   }
   st.prompt_ids = std::move(prompt_ids);
@@ -134,10 +144,24 @@ Stats run(Session& session, std::vector<int32_t> prompt_ids, const GenerateParam
   if (params.n_predict == 0) stop = StopReason::n_predict;
   if (!stop && session.n_past() == n_ctx) stop = StopReason::ctx_full;
   while (!stop) {
+    // The logits of the last token: the head step after its forward, timed with it (the
+    // prompt's with the prefill). A token that ends the call gets no head step.
     auto t = Clock::now();
-    const std::span<const float> logits = session.logits();
-    std::copy(logits.begin(), logits.end(), work.begin());
-    const int32_t id = sampler.sample(work, session.tokens());
+    model::HeadTop& top = s.head_top(m, screened, adjust);
+    const double head_ms = ms_since(t);
+    if (st.decode_ms_per_token.empty()) {
+      st.prefill_ms += head_ms;
+    } else {
+      st.decode_ms += head_ms;
+      st.decode_ms_per_token.back() += head_ms;
+    }
+    st.head_rows.push_back(static_cast<int32_t>(top.ids.size()));
+    st.head_bytes.push_back(!screened ? info.head_bytes
+                                      : (top.screen_read ? info.head_screen_bytes : 0) +
+                                            top.ids.size() * info.head_row_bytes);
+
+    t = Clock::now();
+    const int32_t id = sampler.sample(top.ids, top.logits, s.tokens);
     st.sample_ms += ms_since(t);
     st.generated_ids.push_back(id);
     ++st.n_gen;
@@ -162,7 +186,7 @@ Stats run(Session& session, std::vector<int32_t> prompt_ids, const GenerateParam
     // decode step embeds exactly this one token.
     t = Clock::now();
     const int32_t one[1] = {id};
-    session.evaluate(one);
+    s.forward(one, false);
     const double ms = ms_since(t);
     st.decode_ms += ms;
     st.decode_ms_per_token.push_back(ms);

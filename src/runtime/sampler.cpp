@@ -22,19 +22,22 @@ bool before(const Candidate& a, const Candidate& b) {
   return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
 }
 
-// llama.cpp's repetition penalty: every distinct token of the window has its logit divided
-// by the penalty when positive and multiplied when negative (so it always becomes less likely).
-void apply_repeat_penalty(std::span<float> logits, std::span<const int32_t> history, int32_t last_n,
-                          float penalty) {
+// llama.cpp's repetition penalty of one logit: divided by the penalty when positive,
+// multiplied when negative (so it always becomes less likely). Non-decreasing in l for a
+// penalty > 0, in float arithmetic too.
+float penalized(float l, float penalty) {
+  return l > 0.0f ? l / penalty : l * penalty;
+}
+
+// Calls f(id) once for every distinct token of the penalty's window of `history`.
+template <class F>
+void for_each_penalized(std::span<const int32_t> history, int32_t last_n, float penalty, F f) {
   if (penalty == 1.0f || last_n == 0 || history.empty()) return;
   const size_t window =
       last_n < 0 ? history.size() : std::min(history.size(), static_cast<size_t>(last_n));
   std::unordered_set<int32_t> seen;
-  for (int32_t id : history.subspan(history.size() - window)) {
-    if (id < 0 || static_cast<size_t>(id) >= logits.size() || !seen.insert(id).second) continue;
-    float& l = logits[static_cast<size_t>(id)];
-    l = l > 0.0f ? l / penalty : l * penalty;
-  }
+  for (int32_t id : history.subspan(history.size() - window))
+    if (seen.insert(id).second) f(id);
 }
 
 // Probabilities of the (sorted) candidates, softmax over `scale * logit`.
@@ -62,18 +65,49 @@ Sampler::Sampler(const SamplerParams& params) : params_(params), rng_(params.see
   }
 }
 
+int64_t Sampler::top_needed(int64_t n_vocab) const {
+  if (params_.temp <= 0.0f) return 1;
+  return params_.top_k > 0 && params_.top_k < n_vocab ? params_.top_k : n_vocab;
+}
+
+void Sampler::adjust_bounds(std::span<float> lower, std::span<float> upper,
+                            std::span<const int32_t> history) const {
+  for_each_penalized(history, params_.repeat_last_n, params_.repeat_penalty, [&](int32_t id) {
+    if (id < 0 || static_cast<size_t>(id) >= lower.size()) return;
+    const auto i = static_cast<size_t>(id);
+    lower[i] = penalized(lower[i], params_.repeat_penalty);
+    upper[i] = penalized(upper[i], params_.repeat_penalty);
+  });
+}
+
 int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> history) {
-  if (logits.empty()) throw Error(ErrorKind::invalid_argument, "sampler: empty logits");
-  apply_repeat_penalty(logits, history, params_.repeat_last_n, params_.repeat_penalty);
+  std::vector<int32_t> ids(logits.size());
+  for (size_t i = 0; i < ids.size(); ++i)
+    ids[i] = static_cast<int32_t>(i);
+  return sample(ids, logits, history);
+}
+
+int32_t Sampler::sample(std::span<const int32_t> ids, std::span<float> logits,
+                        std::span<const int32_t> history) {
+  if (logits.empty() || ids.size() != logits.size())
+    throw Error(ErrorKind::invalid_argument, "sampler: empty or mismatched logits");
+  for_each_penalized(history, params_.repeat_last_n, params_.repeat_penalty, [&](int32_t id) {
+    const auto it = std::lower_bound(ids.begin(), ids.end(), id);
+    if (it != ids.end() && *it == id) {
+      float& l = logits[static_cast<size_t>(it - ids.begin())];
+      l = penalized(l, params_.repeat_penalty);
+    }
+  });
 
   // Greedy: the filters below never remove the arg-max, so they cannot change the result.
-  if (params_.temp <= 0.0f) {
-    return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-  }
+  // The first maximum has the lowest id (ids ascend).
+  if (params_.temp <= 0.0f)
+    return ids[static_cast<size_t>(std::max_element(logits.begin(), logits.end()) -
+                                   logits.begin())];
 
   std::vector<Candidate> cands(logits.size());
   for (size_t i = 0; i < logits.size(); ++i)
-    cands[i] = {static_cast<int32_t>(i), logits[i]};
+    cands[i] = {ids[i], logits[i]};
 
   // top-k: keep the k largest.
   if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < cands.size()) {

@@ -15,6 +15,20 @@ public:
   explicit Sampler(const SamplerParams& params);
   // `logits` may be modified (penalties); `history` is every token so far (prompt included).
   int32_t sample(std::span<float> logits, std::span<const int32_t> history);
+  // The same on a subset of the vocabulary: `ids` ascending with their `logits`, holding
+  // every id that can be among the top_needed() largest after the penalty (a screened head
+  // step), so the result equals sample() on all logits.
+  int32_t sample(std::span<const int32_t> ids, std::span<float> logits,
+                 std::span<const int32_t> history);
+
+  // How many of the largest (penalized) logits the chain looks at: 1 when greedy, top-k when
+  // it cuts below n_vocab; n_vocab when it needs every logit.
+  int64_t top_needed(int64_t n_vocab) const;
+  // Moves the bounds of the logits as sample() moves the logits: the repetition penalty is
+  // monotone (non-decreasing) in the logit, so it maps an interval's ends to the ends of the
+  // penalized interval. Any new logit transform must be added here too.
+  void adjust_bounds(std::span<float> lower, std::span<float> upper,
+                     std::span<const int32_t> history) const;
 
 private:
   SamplerParams params_;

@@ -78,10 +78,14 @@ const std::shared_ptr<ThreadPool>& Session::pool() const {
   return impl_->pool;
 }
 double Session::decode_step_bytes(int64_t pos) const {
+  return decode_step_bytes(pos, impl_->model->info().head_bytes);
+}
+double Session::decode_step_bytes(int64_t pos, uint64_t head_bytes) const {
   const ModelInfo& info = impl_->model->info();
   const double elt = kv_type() == KvType::f16 ? 2.0 : 4.0;
   const double kv_row = 2.0 * info.n_layer * info.n_head_kv * info.head_dim * elt;
-  return static_cast<double>(info.weight_bytes_per_token) + kv_row * static_cast<double>(pos + 1);
+  return static_cast<double>(info.weight_bytes_per_token - info.head_bytes + head_bytes) +
+         kv_row * static_cast<double>(pos + 1);
 }
 int32_t Session::n_past() const {
   return static_cast<int32_t>(impl_->tokens.size());
@@ -90,7 +94,7 @@ std::span<const int32_t> Session::tokens() const {
   return impl_->tokens;
 }
 std::span<const float> Session::logits() const {
-  return impl_->last;
+  return impl_->last_logits();
 }
 
 void Session::clear() {
@@ -108,40 +112,83 @@ void Session::truncate(int32_t n) {
   impl_->cache.zero_v(n, (used + model::kKvPadding - 1) / model::kKvPadding * model::kKvPadding);
   impl_->tokens.resize(static_cast<size_t>(n));
   impl_->last = {};
+  impl_->has_hidden = false;
+}
+
+void Session::Impl::forward(std::span<const int32_t> ids, bool all_logits) {
+  const auto n = static_cast<int64_t>(ids.size());
+  const int64_t n_vocab = detail::impl_of(*model).config.n_vocab;
+  const auto n_past = static_cast<int64_t>(tokens.size());
+  if (n == 0) throw Error(ErrorKind::invalid_input, "nothing to evaluate (no tokens)");
+  if (n > n_ctx - n_past)
+    throw Error(
+        ErrorKind::context_overflow,
+        fmt::format("{} tokens do not fit: {} of {} context positions are used", n, n_past, n_ctx));
+  for (int32_t id : ids)
+    if (id < 0 || id >= n_vocab)
+      throw Error(ErrorKind::invalid_input,
+                  fmt::format("token id {} is outside the vocabulary [0, {})", id, n_vocab));
+  if (all_logits) logits.resize(static_cast<size_t>(n * n_vocab));
+  last = {};
+  has_hidden = false;
+
+  const int64_t batch = transformer.n_batch();
+  auto& workers = detail::impl_of(*pool);
+  for (int64_t begin = 0; begin < n; begin += batch) {
+    const int64_t count = std::min(batch, n - begin);
+    const auto chunk = ids.subspan(static_cast<size_t>(begin), static_cast<size_t>(count));
+    const std::lock_guard turn(workers.turn);
+    if (all_logits)
+      transformer.forward(chunk, static_cast<int64_t>(tokens.size()), cache, workers.workers, true,
+                          logits.data() + begin * n_vocab);
+    else if (begin + count == n)
+      transformer.forward_hidden(chunk, static_cast<int64_t>(tokens.size()), cache,
+                                 workers.workers);
+    else
+      transformer.forward(chunk, static_cast<int64_t>(tokens.size()), cache, workers.workers, false,
+                          nullptr);
+    tokens.insert(tokens.end(), chunk.begin(), chunk.end());
+  }
+  if (all_logits)
+    last = std::span<const float>(logits.data() + (n - 1) * n_vocab, static_cast<size_t>(n_vocab));
+  else
+    has_hidden = true;
+}
+
+std::span<const float> Session::Impl::last_logits() {
+  if (!last.empty() || !has_hidden) return last;
+  const int64_t n_vocab = detail::impl_of(*model).config.n_vocab;
+  logits.resize(static_cast<size_t>(n_vocab));
+  auto& workers = detail::impl_of(*pool);
+  const std::lock_guard turn(workers.turn);
+  transformer.head().full(transformer.hidden().data(), 1, logits.data(), workers.workers);
+  last = std::span<const float>(logits.data(), static_cast<size_t>(n_vocab));
+  return last;
+}
+
+model::HeadTop& Session::Impl::head_top(int64_t m, bool screened,
+                                        const model::BoundsAdjust& adjust) {
+  if (!has_last()) throw Error(ErrorKind::invalid_input, "no evaluated token to compute logits of");
+  if (screened && has_hidden && last.empty()) {
+    auto& workers = detail::impl_of(*pool);
+    const std::lock_guard turn(workers.turn);
+    transformer.head().top(transformer.hidden().data(), m, true, adjust, workers.workers, top);
+    return top;
+  }
+  const std::span<const float> all = last_logits();
+  top.ids.resize(all.size());
+  for (size_t i = 0; i < all.size(); ++i)
+    top.ids[i] = static_cast<int32_t>(i);
+  top.logits.assign(all.begin(), all.end());
+  top.full = true;
+  top.screen_read = false;
+  return top;
 }
 
 std::span<const float> Session::evaluate(std::span<const int32_t> tokens, bool all_logits) {
   Impl& s = *impl_;
-  const auto n = static_cast<int64_t>(tokens.size());
-  const int64_t n_vocab = detail::impl_of(*s.model).config.n_vocab;
-  if (n == 0) throw Error(ErrorKind::invalid_input, "nothing to evaluate (no tokens)");
-  if (n > s.n_ctx - n_past())
-    throw Error(ErrorKind::context_overflow,
-                fmt::format("{} tokens do not fit: {} of {} context positions are used", n,
-                            n_past(), s.n_ctx));
-  for (int32_t id : tokens)
-    if (id < 0 || id >= n_vocab)
-      throw Error(ErrorKind::invalid_input,
-                  fmt::format("token id {} is outside the vocabulary [0, {})", id, n_vocab));
-  if (all_logits) s.logits.resize(static_cast<size_t>(n * n_vocab));
-  s.last = {};
-
-  const int64_t batch = s.transformer.n_batch();
-  for (int64_t begin = 0; begin < n; begin += batch) {
-    const int64_t count = std::min(batch, n - begin);
-    const bool last_chunk = begin + count == n;
-    float* out =
-        all_logits ? s.logits.data() + begin * n_vocab : (last_chunk ? s.logits.data() : nullptr);
-    auto& pool = detail::impl_of(*s.pool);
-    const std::lock_guard turn(pool.turn);
-    s.transformer.forward(tokens.subspan(static_cast<size_t>(begin), static_cast<size_t>(count)),
-                          n_past(), s.cache, pool.workers, all_logits, out);
-    s.tokens.insert(s.tokens.end(), tokens.begin() + begin, tokens.begin() + begin + count);
-  }
-  const int64_t rows = all_logits ? n : 1;
-  s.last =
-      std::span<const float>(s.logits.data() + (rows - 1) * n_vocab, static_cast<size_t>(n_vocab));
-  return std::span<const float>(s.logits.data(), static_cast<size_t>(rows * n_vocab));
+  s.forward(tokens, all_logits);
+  return all_logits ? std::span<const float>(s.logits) : s.last_logits();
 }
 
 } // namespace bitnet

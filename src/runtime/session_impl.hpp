@@ -32,7 +32,21 @@ struct Session::Impl {
   model::Transformer transformer;
   std::vector<int32_t> tokens; // [n_past] tokens in the cache
   std::vector<float> logits;   // [n_vocab] last token, or [n × n_vocab] after all_logits
-  std::span<const float> last; // the last token's row of `logits` (empty when none)
+  std::span<const float> last; // the last token's row of `logits` (empty until computed)
+  bool has_hidden = false;     // transformer.hidden() belongs to the last token
+  model::HeadTop top;          // the last head_top()
+
+  // Forwards `tokens` (checked: ids in range, room in the context) in chunks of n_batch and
+  // appends them to the cache. all_logits: every token's logits into `logits`; otherwise
+  // only the last token's hidden state is kept, and its logits are computed on demand.
+  void forward(std::span<const int32_t> tokens, bool all_logits);
+  bool has_last() const { return has_hidden || !last.empty(); }
+  // The last token's full logits (the exact head, computed on first use; empty when none).
+  std::span<const float> last_logits();
+  // The exact logits of every row that can be among the m largest of the last token's, each
+  // equal to last_logits()'s: screened when asked and the model has a screen, else all. The
+  // result is scratch the caller may modify (the sampler's penalty) until the next call.
+  model::HeadTop& head_top(int64_t m, bool screened, const model::BoundsAdjust& adjust);
 };
 
 } // namespace bitnet

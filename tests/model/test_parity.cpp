@@ -1,7 +1,9 @@
 // Greedy parity with bitnet.cpp on every reference model and prompt, on every kernel variant
 // compiled into this binary and with 1 and 2 threads (tests/data/reference/README.md,
 // real-tiny/README.md). A variant this CPU lacks is reported as SKIPPED, never left out
-// silently. The forward pass is driven directly so each kernel variant can be chosen.
+// silently. The forward pass is driven directly so each kernel variant can be chosen. Both
+// output heads run: the full exact head, and the screened one asked for the top 8 (the
+// reference's top-8 logits must be among its exactly computed rows, equal).
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -66,16 +68,27 @@ struct Greedy {
   std::vector<std::vector<float>> first_logits; // logits of the first steps
 };
 
+// screened: each step's logits are the screened head's top 8 (rows outside its candidates
+// read as -inf), else the full head's.
 Greedy run_greedy(const Model& model, const kernels::Table& table, int n_threads, const RefRun& run,
-                  size_t keep_steps) {
+                  size_t keep_steps, bool screened) {
   const auto& m = detail::impl_of(model);
   const auto n_prompt = static_cast<int64_t>(run.prompt_ids.size());
   model::KvCache cache(m.config, run.n_ctx, true);
   kernels::ThreadPool pool(n_threads);
   model::Transformer tf(m.config, m.weights, table, n_prompt, run.n_ctx, n_threads);
   std::vector<float> logits(static_cast<size_t>(m.config.n_vocab));
+  model::HeadTop top;
+  const auto forward = [&](std::span<const int32_t> ids, int64_t pos) {
+    if (!screened) return tf.forward(ids, pos, cache, pool, false, logits.data());
+    tf.forward_hidden(ids, pos, cache, pool);
+    tf.head().top(tf.hidden().data(), 8, true, {}, pool, top);
+    std::fill(logits.begin(), logits.end(), -INFINITY);
+    for (size_t i = 0; i < top.ids.size(); ++i)
+      logits[static_cast<size_t>(top.ids[i])] = top.logits[i];
+  };
   Greedy g;
-  tf.forward(run.prompt_ids, 0, cache, pool, false, logits.data());
+  forward(run.prompt_ids, 0);
   int64_t pos = n_prompt;
   for (size_t step = 0; step < run.gen_ids.size(); ++step) {
     if (step < keep_steps) g.first_logits.push_back(logits);
@@ -83,7 +96,7 @@ Greedy run_greedy(const Model& model, const kernels::Table& table, int n_threads
     g.ids.push_back(id);
     if (step + 1 == run.gen_ids.size()) break;
     const int32_t one[1] = {id};
-    tf.forward(one, pos++, cache, pool, false, logits.data());
+    forward(one, pos++);
   }
   return g;
 }
@@ -101,16 +114,21 @@ TEST_P(Parity, GreedyIdsAndFirstLogitsMatchBitnetCpp) {
   ASSERT_NE(run, ref.runs.end());
   const auto model = Model::load(ref.model_path);
   const kernels::Table& table = kernels::table_for(c.isa);
-  for (int threads : {1, 2}) {
-    const std::string what = fmt::format("{} {} isa={} threads={}", c.fixture->json, run->name,
-                                         kernels::to_string(c.isa), threads);
-    const Greedy g = run_greedy(*model, table, threads, *run, run->top8.size());
-    expect_same_ids(g.ids, *run, what);
-    for (size_t step = 0; step < run->top8.size(); ++step)
-      for (const auto& [id, logit] : run->top8[step])
-        EXPECT_EQ(g.first_logits[step][static_cast<size_t>(id)], static_cast<float>(logit))
-            << what << " step " << step << " id " << id;
-  }
+  // Every F16 head has a screen (the default), so the screened runs really screen.
+  const auto& m = detail::impl_of(*model);
+  EXPECT_EQ(m.weights.head_screen != nullptr, m.weights.output.type == gguf::TensorType::F16);
+  for (int threads : {1, 2})
+    for (bool screened : {false, true}) {
+      const std::string what =
+          fmt::format("{} {} isa={} threads={} head={}", c.fixture->json, run->name,
+                      kernels::to_string(c.isa), threads, screened ? "screened" : "exact");
+      const Greedy g = run_greedy(*model, table, threads, *run, run->top8.size(), screened);
+      expect_same_ids(g.ids, *run, what);
+      for (size_t step = 0; step < run->top8.size(); ++step)
+        for (const auto& [id, logit] : run->top8[step])
+          EXPECT_EQ(g.first_logits[step][static_cast<size_t>(id)], static_cast<float>(logit))
+              << what << " step " << step << " id " << id;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, Parity, ::testing::ValuesIn(all_cases()),

@@ -1,6 +1,9 @@
 // Sampler on crafted logits: each stage of llama.cpp's chain checked on its own, plus seeding.
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
+#include <random>
 #include <set>
 #include <vector>
 
@@ -189,6 +192,97 @@ TEST(Sampler, SameSeedSameSequenceDifferentSeedDifferentSequence) {
   };
   EXPECT_EQ(run(42), run(42));
   EXPECT_NE(run(42), run(43));
+}
+
+TEST(Sampler, TopNeededIsWhatTheChainLooksAt) {
+  SamplerParams p; // the default chain: top-k 40
+  EXPECT_EQ(Sampler(p).top_needed(1000), 40);
+  EXPECT_EQ(Sampler(p).top_needed(40), 40); // k = n_vocab: every logit
+  p.top_k = 0;                              // off: the whole distribution
+  EXPECT_EQ(Sampler(p).top_needed(1000), 1000);
+  p.top_k = 5000;
+  EXPECT_EQ(Sampler(p).top_needed(1000), 1000);
+  p.temp = 0.0f; // greedy: the argmax only
+  EXPECT_EQ(Sampler(p).top_needed(1000), 1);
+}
+
+// adjust_bounds moves an interval's ends as sample() moves a logit inside it: for every id
+// in the penalty's window (and only those) the penalized logit stays within the adjusted
+// bounds, whatever its sign.
+TEST(Sampler, AdjustedBoundsHoldThePenalizedLogits) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-4.0f, 4.0f);
+  SamplerParams p = plain();
+  p.temp = 0.0f;
+  p.repeat_last_n = 6;
+  for (float penalty : {0.5f, 1.3f, 3.0f}) {
+    p.repeat_penalty = penalty;
+    const Sampler s(p);
+    for (int trial = 0; trial < 200; ++trial) {
+      const size_t n = 12;
+      std::vector<float> lower(n), upper(n), logits(n);
+      for (size_t i = 0; i < n; ++i) {
+        float a = u(rng), b = u(rng);
+        if (a > b) std::swap(a, b);
+        lower[i] = a;
+        upper[i] = b;
+        logits[i] = std::min(b, a + (b - a) * static_cast<float>(trial % 5) / 4.0f);
+      }
+      std::vector<int32_t> history(8);
+      for (int32_t& id : history)
+        id = static_cast<int32_t>(rng() % n);
+      const auto before_lower = lower, before_upper = upper;
+      s.adjust_bounds(lower, upper, history);
+      std::vector<float> penalized = logits;
+      Sampler(p).sample(penalized, history); // greedy: only applies the penalty here
+      for (size_t i = 0; i < n; ++i) {
+        EXPECT_LE(lower[i], penalized[i]) << penalty << " " << i;
+        EXPECT_GE(upper[i], penalized[i]) << penalty << " " << i;
+        const bool in_window =
+            std::find(history.end() - 6, history.end(), static_cast<int32_t>(i)) != history.end();
+        if (!in_window) {
+          EXPECT_EQ(lower[i], before_lower[i]);
+          EXPECT_EQ(upper[i], before_upper[i]);
+        }
+      }
+    }
+  }
+}
+
+// Sampling from a subset that holds every id of the top k (after the penalty) draws the same
+// ids, with the same seed, as sampling from every logit.
+TEST(Sampler, SubsetHoldingTheTopKSamplesLikeTheFullLogits) {
+  std::mt19937 rng(4);
+  std::normal_distribution<float> g(0.0f, 2.0f);
+  SamplerParams p; // the default chain
+  p.top_k = 8;
+  p.repeat_penalty = 1.5f;
+  p.seed = 77;
+  Sampler full(p), subset(p);
+  std::vector<int32_t> history;
+  for (int step = 0; step < 300; ++step) {
+    std::vector<float> logits(200);
+    for (float& l : logits)
+      l = g(rng);
+    logits[static_cast<size_t>(rng() % 200)] = logits[static_cast<size_t>(rng() % 200)]; // a tie
+    // The subset: the 8 largest penalized logits and every tie of the 8th, plus random extras.
+    std::vector<float> pen = logits;
+    Sampler(SamplerParams{.temp = 0.0f, .repeat_penalty = p.repeat_penalty}).sample(pen, history);
+    std::vector<float> sorted = pen;
+    std::nth_element(sorted.begin(), sorted.begin() + 7, sorted.end(), std::greater<float>());
+    std::vector<int32_t> ids;
+    std::vector<float> sub;
+    for (size_t i = 0; i < logits.size(); ++i)
+      if (pen[i] >= sorted[7] || rng() % 10 == 0) {
+        ids.push_back(static_cast<int32_t>(i));
+        sub.push_back(logits[i]);
+      }
+    std::vector<float> all = logits;
+    const int32_t a = full.sample(all, history);
+    const int32_t b = subset.sample(ids, sub, history);
+    ASSERT_EQ(a, b) << "step " << step;
+    history.push_back(a);
+  }
 }
 
 TEST(Sampler, RejectsBadParameters) {
