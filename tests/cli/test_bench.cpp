@@ -119,10 +119,10 @@ TEST(CliBench, ProbesBandwidthWhenNotGiven) {
 }
 
 // -d N: each test runs with N tokens already in the context (llama-bench's --n-depth); the
-// KV bytes a tg step reads grow with the depth.
+// KV bytes a tg step reads grow with the depth (with the exact head, whose bytes are fixed).
 TEST(CliBench, DepthRunsEachTestAfterThatManyTokens) {
   CliResult r = run_cli({"bench", "-m", tiny_model(), "-p", "4", "-n", "2", "-d", "0,100", "-r",
-                         "1", "-t", "1", "-o", "json", "--bw", "10"});
+                         "1", "-t", "1", "-o", "json", "--bw", "10", "--head", "exact"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const Json rows = Json::parse(r.out);
   ASSERT_EQ(rows.size(), 4u); // (pp4, tg2) × depths 0, 100
@@ -150,12 +150,39 @@ TEST(CliBench, DepthRunsEachTestAfterThatManyTokens) {
       << r.err;
 }
 
+// --head screened,exact: a tg row per head; the screened one reads the screen and the rows it
+// recomputes (fewer bytes than the whole head), pp rows use the whole head.
+TEST(CliBench, HeadColumnMeasuresBothModes) {
+  CliResult r = run_cli({"bench", "-m", tiny_model(), "-p", "4", "-n", "8", "-r", "1", "-t", "1",
+                         "-o", "json", "--bw", "10", "--head", "screened,exact"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Json rows = Json::parse(r.out);
+  ASSERT_EQ(rows.size(), 3u); // pp4, tg8 screened, tg8 exact
+  EXPECT_EQ(rows[0].at("head").get<std::string>(), "exact");
+  EXPECT_EQ(rows[1].at("head").get<std::string>(), "screened");
+  EXPECT_EQ(rows[2].at("head").get<std::string>(), "exact");
+  const auto model = bitnet::Model::load(tiny_model());
+  const double n_vocab = model->info().n_vocab;
+  EXPECT_LT(rows[1].at("head_rows_per_step").get<double>(), n_vocab / 16);
+  EXPECT_EQ(rows[2].at("head_rows_per_step").get<double>(), n_vocab);
+  EXPECT_LT(rows[1].at("bytes_per_token").get<double>(),
+            rows[2].at("bytes_per_token").get<double>());
+
+  r = run_cli({"bench", "-m", tiny_model(), "-p", "0", "-n", "4", "-r", "1", "-t", "1", "--bw",
+               "10", "--head", "exact,screened"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("| exact    |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| screened |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("rows recomputed exactly per step"), std::string::npos) << r.out;
+}
+
 TEST(CliBench, BadArgumentsFail) {
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"bench", "-m", tiny_model(), "-o", "xml"},
         std::vector<std::string>{"bench", "-m", tiny_model(), "-p", "0", "-n", "0"},
         std::vector<std::string>{"bench", "-m", tiny_model(), "-t", "0"},
-        std::vector<std::string>{"bench", "-m", tiny_model(), "-r", "0"}}) {
+        std::vector<std::string>{"bench", "-m", tiny_model(), "-r", "0"},
+        std::vector<std::string>{"bench", "-m", tiny_model(), "--head", "fast"}}) {
     const CliResult r = run_cli(args);
     EXPECT_EQ(r.signal, 0);
     EXPECT_EQ(r.exit_code, 2) << r.err;

@@ -48,9 +48,9 @@ int count_error_lines(const std::string& err) {
 // Every field README.md documents for receipts, with its JSON type.
 void expect_receipt_schema(const Json& r) {
   ASSERT_TRUE(r.is_object());
-  EXPECT_EQ(r.at("schema_version").get<int64_t>(), 1);
+  EXPECT_EQ(r.at("schema_version").get<int64_t>(), 2);
   for (const char* key : {"build_commit", "build_type", "compiler", "cpu_info", "isa",
-                          "stop_reason", "kv_type", "created_utc"}) {
+                          "stop_reason", "kv_type", "created_utc", "head"}) {
     ASSERT_TRUE(r.contains(key)) << key;
     EXPECT_TRUE(r.at(key).is_string()) << key;
   }
@@ -70,8 +70,8 @@ void expect_receipt_schema(const Json& r) {
     EXPECT_TRUE(t.at(key).is_number()) << key;
     EXPECT_GE(t.at(key).get<double>(), 0.0) << key;
   }
-  for (const char* key :
-       {"decode_ms_per_token", "embedded_per_step", "prompt_ids", "generated_ids"}) {
+  for (const char* key : {"decode_ms_per_token", "embedded_per_step", "prompt_ids", "generated_ids",
+                          "head_rows_per_step"}) {
     ASSERT_TRUE(r.contains(key)) << key;
     EXPECT_TRUE(r.at(key).is_array()) << key;
   }
@@ -79,6 +79,11 @@ void expect_receipt_schema(const Json& r) {
   EXPECT_EQ(r.at("generated_ids").size(), n_gen);
   EXPECT_EQ(r.at("decode_ms_per_token").size(), n_gen);
   EXPECT_EQ(r.at("embedded_per_step").size(), n_gen);
+  EXPECT_EQ(r.at("head_rows_per_step").size(), n_gen);
+  for (const Json& rows : r.at("head_rows_per_step")) {
+    EXPECT_GE(rows.get<int64_t>(), 1);
+    EXPECT_LE(rows.get<int64_t>(), r.at("model").at("n_vocab").get<int64_t>());
+  }
   for (const Json& e : r.at("embedded_per_step"))
     EXPECT_EQ(e.get<int64_t>(), 1);
   EXPECT_EQ(r.at("prompt_ids").size(), static_cast<size_t>(r.at("n_prompt").get<int64_t>()));
@@ -155,6 +160,39 @@ TEST(CliRun, ReceiptHasDocumentedFieldsAndDefaults) {
   EXPECT_NE(r.err.find("bitnet_perf:"), std::string::npos);
   EXPECT_NE(r.err.find("prompt eval time"), std::string::npos);
   EXPECT_NE(r.err.find("peak memory"), std::string::npos);
+}
+
+// --head: the screened head (the default) and the exact one print the same text and say which
+// they used; a screened step reads the screen and its candidate rows, not the whole head.
+TEST(CliRun, HeadModesGiveTheSameTextAndReceiptsSayWhich) {
+  TempDir dir;
+  Json rec[2];
+  std::string out[2];
+  const char* modes[2] = {"screened", "exact"};
+  for (int i = 0; i < 2; ++i) {
+    const auto receipt = dir / (std::string(modes[i]) + ".json");
+    const CliResult r =
+        run_cli({"run", "-m", tiny_model(), "-p", "The jury said", "-n", "24", "-s", "5",
+                 "--ignore-eos", "--head", modes[i], "--receipt", receipt.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find(std::string("head ") + modes[i]), std::string::npos) << r.err;
+    rec[i] = read_json(receipt);
+    out[i] = r.out;
+    EXPECT_EQ(rec[i].at("head").get<std::string>(), modes[i]);
+  }
+  EXPECT_EQ(out[0], out[1]);
+  EXPECT_EQ(ids_of(rec[0].at("generated_ids")), ids_of(rec[1].at("generated_ids")));
+  const int64_t n_vocab = rec[1].at("model").at("n_vocab").get<int64_t>();
+  for (const Json& rows : rec[1].at("head_rows_per_step"))
+    EXPECT_EQ(rows.get<int64_t>(), n_vocab);
+  for (const Json& rows : rec[0].at("head_rows_per_step"))
+    EXPECT_LT(rows.get<int64_t>(), n_vocab / 16); // top-k 40 of 2717 rows: screened, no fallback
+  EXPECT_LT(rec[0].at("decode_bytes_per_token").get<double>(),
+            rec[1].at("decode_bytes_per_token").get<double>());
+
+  const CliResult bad = run_cli({"run", "-m", tiny_model(), "-p", "x", "--head", "approx"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("bitnet: error: --head"), std::string::npos) << bad.err;
 }
 
 TEST(CliRun, SameSeedSameTextRandomSeedIsLogged) {

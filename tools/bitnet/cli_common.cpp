@@ -61,6 +61,26 @@ const char* to_string(KvType type) noexcept {
   return type == KvType::f16 ? "f16" : "f32";
 }
 
+HeadMode parse_head_mode(std::string_view name) {
+  if (name == "screened") return HeadMode::screened;
+  if (name == "exact") return HeadMode::exact;
+  throw Error(ErrorKind::invalid_argument,
+              fmt::format("--head: unknown mode '{}' (screened or exact)", name));
+}
+
+double decode_bytes_per_token(const Session& session, const Stats& stats) {
+  const size_t n = stats.decode_ms_per_token.size();
+  if (n == 0) return 0.0;
+  const int64_t first_pos = int64_t{stats.n_past_start} + stats.n_prompt;
+  double bytes = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    // Decode step i forwards generated token i; the head step after it gave token i + 1.
+    const uint64_t head = i + 1 < stats.head_bytes.size() ? stats.head_bytes[i + 1] : 0;
+    bytes += session.decode_step_bytes(first_pos + static_cast<int64_t>(i), head);
+  }
+  return bytes / static_cast<double>(n);
+}
+
 std::string utc_timestamp() {
   const std::time_t now = std::time(nullptr);
   std::tm tm{};
@@ -129,8 +149,9 @@ void print_timings(std::FILE* out, const Stats& stats, const RunReport& report) 
   block += fmt::format("bitnet_perf: {:>16} = {:10.2f} ms / {:5d} tokens\n", "total time",
                        report.total_ms, stats.n_prompt + stats.n_gen);
   block += fmt::format(
-      "bitnet_perf: isa {} | threads {} | ctx {} | kv {} | peak memory {:.1f} MiB\n", current_isa(),
-      report.session->n_threads(), report.session->n_ctx(), to_string(report.session->kv_type()),
+      "bitnet_perf: isa {} | threads {} | ctx {} | kv {} | head {} | peak memory {:.1f} MiB\n",
+      current_isa(), report.session->n_threads(), report.session->n_ctx(),
+      to_string(report.session->kv_type()), to_string(stats.head),
       static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0));
   std::fputs(block.c_str(), out);
   std::fflush(out);
@@ -199,13 +220,9 @@ Json make_receipt(const Stats& stats, const RunReport& report) {
       number(stats.decode_ms > 0 ? 1e3 * n_decode / stats.decode_ms : 0.0);
   receipt["decode_ms_per_token"] = numbers(stats.decode_ms_per_token);
   receipt["embedded_per_step"] = stats.embedded_per_step;
-  // Mean bytes each decode step read (weights + KV), for the bandwidth floor.
-  const int64_t first_pos = int64_t{stats.n_past_start} + stats.n_prompt;
-  double bytes = 0.0;
-  for (size_t i = 0; i < stats.decode_ms_per_token.size(); ++i) {
-    bytes += session.decode_step_bytes(first_pos + static_cast<int64_t>(i));
-  }
-  receipt["decode_bytes_per_token"] = number(n_decode > 0 ? bytes / n_decode : 0.0);
+  receipt["decode_bytes_per_token"] = number(decode_bytes_per_token(session, stats));
+  receipt["head"] = to_string(stats.head);
+  receipt["head_rows_per_step"] = stats.head_rows;
   receipt["prompt_ids"] = stats.prompt_ids;
   receipt["generated_ids"] = stats.generated_ids;
   receipt["stop_reason"] = to_string(stats.stop_reason);
@@ -237,6 +254,9 @@ void accumulate(Stats& total, const Stats& turn) {
   };
   append(total.decode_ms_per_token, turn.decode_ms_per_token);
   append(total.embedded_per_step, turn.embedded_per_step);
+  append(total.head_rows, turn.head_rows);
+  append(total.head_bytes, turn.head_bytes);
+  total.head = turn.head;
   append(total.prompt_ids, turn.prompt_ids);
   append(total.generated_ids, turn.generated_ids);
   total.stop_reason = turn.stop_reason;

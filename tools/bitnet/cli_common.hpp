@@ -45,6 +45,12 @@ KvType parse_kv_type(std::string_view name);
 const char* to_string(KvType type) noexcept;
 // Current UTC time as ISO 8601 ("2026-01-31T12:00:00Z").
 std::string utc_timestamp();
+// "screened" | "exact"; Error(invalid_argument) otherwise.
+HeadMode parse_head_mode(std::string_view name);
+// Mean bytes the decode steps of `stats` read: the weights but the head, K and V of the
+// cached positions, and the head step that followed each (Stats::head_bytes: the screen and
+// the rows recomputed, or the whole head); the bandwidth floor's numerator.
+double decode_bytes_per_token(const Session& session, const Stats& stats);
 
 // What the timing block and the receipt report besides the generate() counters.
 struct RunReport {
@@ -59,7 +65,7 @@ struct RunReport {
 void print_timings(std::FILE* out, const Stats& stats, const RunReport& report);
 
 // The receipt (schema documented in README.md; kReceiptSchemaVersion bumps on changes).
-inline constexpr int kReceiptSchemaVersion = 1;
+inline constexpr int kReceiptSchemaVersion = 2;
 Json make_receipt(const Stats& stats, const RunReport& report);
 // Writes `value` pretty-printed to `path`; Error(io) when it cannot.
 void write_json_file(const std::string& path, const Json& value);

@@ -38,6 +38,7 @@ struct BenchOptions {
   int32_t repetitions = 5;
   int32_t n_batch = 512;
   std::string kv_type = "f16";
+  std::vector<std::string> head = {"screened"};
   std::string output = "md";
   double bandwidth_gbps = 0.0; // 0: measure
 };
@@ -47,10 +48,12 @@ struct TestResult {
   int32_t n_gen = 0;
   int32_t n_depth = 0;
   int32_t n_threads = 0;
+  HeadMode head = HeadMode::exact; // what computed the logits sampled from (tg) or returned (pp)
   std::string test_time;
   std::vector<double> samples_ns;
   std::vector<double> samples_ts;
   double bytes_per_token = 0.0; // tg only
+  double head_rows = 0.0;       // tg only: mean head rows computed exactly per step
   double bandwidth_gbps = 0.0;  // tg only: the floor's denominator
   int64_t macs_per_token = 0;   // pp only: I2_S matmul MACs
   double mac_peak_gmacs = 0.0;  // pp only: the share's denominator
@@ -88,23 +91,25 @@ double run_pp(Session& session, int32_t depth, const std::vector<int32_t>& ids) 
   return std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
 }
 
-// tg through the one generation loop: BOS, then n greedy tokens with EOG ignored; only the
-// decode forwards and sampling are timed, as llama-bench times only its n_gen evaluations.
-double run_tg(Session& session, int32_t depth, int32_t n) {
+// tg through the one generation loop: BOS, then n tokens with EOG ignored, sampled by the
+// default chain (seeded), so a screened head computes what `bitnet run` needs: the rows that
+// can reach the top 40. Only the decode forwards, their head steps and sampling are timed,
+// as llama-bench times only its n_gen evaluations.
+Stats run_tg(Session& session, int32_t depth, int32_t n, HeadMode head) {
   session.truncate(depth);
   GenerateParams params;
   params.n_predict = n;
-  params.sampler.temp = 0.0f;
+  params.sampler.seed = 42;
   params.ignore_eos = true;
+  params.head = head;
   const int32_t bos = session.model().bos();
-  const Stats stats = generate(session, std::span(&bos, 1), params);
-  return (stats.decode_ms + stats.sample_ms) * 1e6;
+  return generate(session, std::span(&bos, 1), params);
 }
 
 // The context is filled to `depth` once, untimed (as llama-bench fills it before each test);
 // every run then starts from it, since later positions never change earlier cache entries.
 TestResult bench_one(Session& session, int32_t depth, int32_t n_prompt, int32_t n_gen,
-                     int32_t reps) {
+                     HeadMode head, int32_t reps) {
   TestResult r;
   r.n_prompt = n_prompt;
   r.n_gen = n_gen;
@@ -116,14 +121,23 @@ TestResult bench_one(Session& session, int32_t depth, int32_t n_prompt, int32_t 
   const auto ids = random_tokens(n_prompt, n_vocab, 42);
   session.clear();
   if (depth > 0) session.evaluate(random_tokens(depth, n_vocab, 43));
+  Stats tg;
   auto once = [&] {
-    return n_prompt > 0 ? run_pp(session, depth, ids) : run_tg(session, depth, n_gen);
+    if (n_prompt > 0) return run_pp(session, depth, ids);
+    tg = run_tg(session, depth, n_gen, head);
+    return (tg.decode_ms + tg.sample_ms) * 1e6;
   };
   once(); // warm-up, not counted
   for (int32_t i = 0; i < reps; ++i) {
     const double ns = once();
     r.samples_ns.push_back(ns);
     r.samples_ts.push_back(1e9 * n / ns);
+  }
+  if (n_gen > 0) { // every run samples the same tokens: the last one's counts stand for all
+    r.head = tg.head;
+    r.bytes_per_token = decode_bytes_per_token(session, tg);
+    r.head_rows = std::accumulate(tg.head_rows.begin(), tg.head_rows.end(), 0.0) /
+                  static_cast<double>(tg.head_rows.size());
   }
   return r;
 }
@@ -172,6 +186,7 @@ Json to_json(const TestResult& r, const ModelInfo& info, const BenchOptions& o) 
   v["n_prompt"] = r.n_prompt;
   v["n_gen"] = r.n_gen;
   v["n_depth"] = r.n_depth;
+  v["head"] = to_string(r.head);
   v["test_time"] = r.test_time;
   v["avg_ns"] = static_cast<int64_t>(std::llround(mean(r.samples_ns)));
   v["stddev_ns"] = static_cast<int64_t>(std::llround(stddev(r.samples_ns)));
@@ -182,6 +197,7 @@ Json to_json(const TestResult& r, const ModelInfo& info, const BenchOptions& o) 
     ns.push_back(static_cast<int64_t>(std::llround(x)));
   v["samples_ts"] = numbers(r.samples_ts);
   if (r.n_gen > 0) {
+    v["head_rows_per_step"] = number(r.head_rows);
     v["bytes_per_token"] = number(r.bytes_per_token);
     v["bandwidth_gbps"] = number(r.bandwidth_gbps);
     v["bw_share"] = number(bw_share(r));
@@ -189,6 +205,7 @@ Json to_json(const TestResult& r, const ModelInfo& info, const BenchOptions& o) 
     v["mac_peak_gmacs"] = nullptr;
     v["peak_share"] = nullptr;
   } else {
+    v["head_rows_per_step"] = nullptr;
     v["bytes_per_token"] = nullptr;
     v["bandwidth_gbps"] = nullptr;
     v["bw_share"] = nullptr;
@@ -201,13 +218,13 @@ Json to_json(const TestResult& r, const ModelInfo& info, const BenchOptions& o) 
 
 void print_md(const std::vector<TestResult>& results, const ModelInfo& info) {
   const std::string model = fmt::format("{} {}", info.architecture, human_params(info.n_params));
-  std::string out = fmt::format("| {:<30} | {:>10} | {:>10} | {:<8} | {:>7} | {:>16} | {:>20} | "
-                                "{:>8} | {:>8} | {:>8} |\n",
-                                "model", "size", "params", "isa", "threads", "test", "t/s", "GB/s",
-                                "% bw", "% peak");
-  out += fmt::format("| {:-<30} | {:->9}: | {:->9}: | {:-<8} | {:->6}: | {:->15}: | {:->19}: | "
-                     "{:->7}: | {:->7}: | {:->7}: |\n",
-                     "", "", "", "", "", "", "", "", "", "");
+  std::string out = fmt::format("| {:<30} | {:>10} | {:>10} | {:<8} | {:>7} | {:>16} | {:<8} | "
+                                "{:>20} | {:>8} | {:>8} | {:>8} |\n",
+                                "model", "size", "params", "isa", "threads", "test", "head", "t/s",
+                                "GB/s", "% bw", "% peak");
+  out += fmt::format("| {:-<30} | {:->9}: | {:->9}: | {:-<8} | {:->6}: | {:->15}: | {:-<8} | "
+                     "{:->19}: | {:->7}: | {:->7}: | {:->7}: |\n",
+                     "", "", "", "", "", "", "", "", "", "", "");
   for (const TestResult& r : results) {
     const double ts = mean(r.samples_ts);
     std::string gbs = "-";
@@ -219,10 +236,10 @@ void print_md(const std::vector<TestResult>& results, const ModelInfo& info) {
     } else {
       peak = fmt::format("{:.1f}", 100.0 * peak_share(r));
     }
-    out += fmt::format("| {:<30} | {:>10} | {:>10} | {:<8} | {:>7} | {:>16} | {:>20} | {:>8} | "
-                       "{:>8} | {:>8} |\n",
+    out += fmt::format("| {:<30} | {:>10} | {:>10} | {:<8} | {:>7} | {:>16} | {:<8} | {:>20} | "
+                       "{:>8} | {:>8} | {:>8} |\n",
                        model, human_size(info.file_size), human_params(info.n_params),
-                       current_isa(), r.n_threads, test_name(r),
+                       current_isa(), r.n_threads, test_name(r), to_string(r.head),
                        fmt::format("{:.2f} ± {:.2f}", ts, stddev(r.samples_ts)), gbs, bw, peak);
   }
   out += fmt::format("\nbuild: {} ({})\n", build::kCommit, build::kBuildType);
@@ -269,7 +286,14 @@ int run_bench(const BenchOptions& o) {
                 "-o: unknown format '" + o.output + "' (md, json, csv)");
   }
   const KvType kv = parse_kv_type(o.kv_type);
-  const std::shared_ptr<Model> model = Model::load(resolve_model_path(o.model));
+  std::vector<HeadMode> heads;
+  for (const std::string& h : o.head)
+    heads.push_back(parse_head_mode(h));
+  ModelOptions mo; // the screen only when a tg row uses it
+  mo.head = std::find(heads.begin(), heads.end(), HeadMode::screened) != heads.end()
+                ? HeadMode::screened
+                : HeadMode::exact;
+  const std::shared_ptr<Model> model = Model::load(resolve_model_path(o.model), mo);
   const ModelInfo& info = model->info();
   const auto macs_per_token = static_cast<int64_t>(info.i2s_macs_per_token);
 
@@ -288,7 +312,7 @@ int run_bench(const BenchOptions& o) {
 
   std::vector<TestResult> results;
   for (int32_t t : o.n_threads) {
-    auto bench_with = [&](int32_t depth, int32_t n_prompt, int32_t n_gen) {
+    auto bench_with = [&](int32_t depth, int32_t n_prompt, int32_t n_gen, HeadMode head) {
       SessionParams sp;
       sp.n_ctx = depth + (n_prompt > 0 ? n_prompt : n_gen + 1);
       if (sp.n_ctx > info.n_ctx_train) {
@@ -304,12 +328,8 @@ int run_bench(const BenchOptions& o) {
       Session session(model, sp);
       spdlog::debug("bench: {} threads, {}{} @ d{}", t, n_prompt > 0 ? "pp" : "tg",
                     n_prompt > 0 ? n_prompt : n_gen, depth);
-      TestResult r = bench_one(session, depth, n_prompt, n_gen, o.repetitions);
+      TestResult r = bench_one(session, depth, n_prompt, n_gen, head, o.repetitions);
       if (n_gen > 0) {
-        double bytes = 0.0;
-        for (int32_t pos = depth + 1; pos <= depth + n_gen; ++pos)
-          bytes += session.decode_step_bytes(pos);
-        r.bytes_per_token = bytes / n_gen;
         r.bandwidth_gbps =
             o.bandwidth_gbps > 0 ? o.bandwidth_gbps : limit(bandwidth, t, measure_bandwidth_gbps);
       } else {
@@ -320,10 +340,11 @@ int run_bench(const BenchOptions& o) {
     };
     for (int32_t d : o.n_depth) {
       for (int32_t p : o.n_prompt) {
-        if (p > 0) bench_with(d, p, 0);
+        if (p > 0) bench_with(d, p, 0, HeadMode::exact); // the prompt's logits: the whole head
       }
       for (int32_t n : o.n_gen) {
-        if (n > 0) bench_with(d, 0, n);
+        for (HeadMode h : heads)
+          if (n > 0) bench_with(d, 0, n, h);
       }
     }
   }
@@ -343,6 +364,13 @@ int run_bench(const BenchOptions& o) {
                   "peak\n",
                   static_cast<double>(macs_per_token) / 1e6);
     }
+    for (const TestResult& r : results)
+      if (r.n_gen > 0 && r.head == HeadMode::screened)
+        std::printf("head screened (%d threads, %s): %.1f rows recomputed exactly per step\n",
+                    r.n_threads, test_name(r).c_str(), r.head_rows);
+    if (!bandwidth.empty())
+      std::printf("tg: sampled by the default chain (top-k 40, top-p 0.95, min-p 0.05, temp 0.8, "
+                  "seed 42): the screened head computes the rows that can reach the top 40\n");
   } else {
     Json rows = Json::array();
     for (const TestResult& r : results)
@@ -391,6 +419,10 @@ CommandFn add_bench(CLI::App& root) {
       ->capture_default_str()
       ->check(CLI::Range(1, std::numeric_limits<int32_t>::max()));
   cmd->add_option("--kv-type", o->kv_type, "KV cache type: f16 or f32")->capture_default_str();
+  cmd->add_option("--head", o->head,
+                  "Output heads of the tg tests, comma separated: screened, exact")
+      ->delimiter(',')
+      ->capture_default_str();
   cmd->add_option("-o,--output", o->output, "Output format: md, json or csv")
       ->capture_default_str();
   cmd->add_option("--bw", o->bandwidth_gbps,

@@ -54,6 +54,7 @@ int run_perplexity(const PerplexityOptions& o) {
 
   ModelOptions mo;
   mo.pretokenizer = o.pretokenizer;
+  mo.head = HeadMode::exact; // every logit of every token: no use for the screen
   const std::shared_ptr<Model> model = Model::load(resolve_model_path(o.model), mo);
   const ModelInfo& info = model->info();
   const int32_t n_ctx = o.n_ctx > 0 ? o.n_ctx : std::min(512, info.n_ctx_train);

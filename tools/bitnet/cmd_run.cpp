@@ -34,6 +34,7 @@ struct RunOptions {
   std::string pretokenizer;
   std::string chat_template;
   std::string kv_type = "f16";
+  std::string head = "screened";
   int32_t n_predict = 128;
   int32_t n_threads = default_threads();
   int32_t n_ctx = 0;
@@ -105,6 +106,10 @@ void add_generation_flags(CLI::App& cmd, RunOptions& o) {
                  "Chat format: bitnet or llama3 (default: from the model)");
   cmd.add_option("--kv-type", o.kv_type, "KV cache type: f16 (as bitnet.cpp) or f32")
       ->capture_default_str();
+  cmd.add_option("--head", o.head,
+                 "Output head: screened (an 8-bit screen picks the rows the sampler can reach; "
+                 "the same tokens as exact, about half the bytes) or exact (every logit)")
+      ->capture_default_str();
   cmd.add_option("--receipt", o.receipt, "Write a JSON receipt of the run to FILE");
 }
 
@@ -124,6 +129,7 @@ GenerateParams generate_params(const RunOptions& o) {
   p.stop = o.stop;
   if (o.no_bos) p.add_bos = false;
   p.parse_special = !o.no_special;
+  p.head = parse_head_mode(o.head);
   return p;
 }
 
@@ -159,6 +165,8 @@ Loaded load(const RunOptions& o, const std::string& path) {
   ModelOptions mo;
   mo.pretokenizer = o.pretokenizer;
   mo.chat_template = o.chat_template;
+  mo.head = parse_head_mode(o.head);
+  mo.n_threads = o.n_threads;
   Loaded l;
   l.model = Model::load(path, mo);
   // Positions beyond the trained context give meaningless text, so they are refused.
