@@ -538,10 +538,13 @@ void File::copy(std::span<const uint8_t> view, uint8_t* out) const {
   for (size_t done = 0; done < view.size();) {
     const ssize_t n = ::pread(f.fd, out + done, view.size() - done, offset);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
+    if (n < 0) {
       throw Error(ErrorKind::io, fmt::format("{}: cannot read {} bytes at offset {}: {}", path(),
-                                             view.size() - done, offset,
-                                             n < 0 ? std::strerror(errno) : "end of file"));
+                                             view.size() - done, offset, std::strerror(errno)));
+    }
+    if (n == 0) { // the range was inside the file when it was opened (as for the SIGBUS guard)
+      throw Error(ErrorKind::format,
+                  fmt::format("{}: the file changed or was truncated while in use", path()));
     }
     done += static_cast<size_t>(n);
     offset += n;

@@ -1,5 +1,6 @@
 #include "model/weights.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -74,7 +75,10 @@ uint64_t Weights::bytes_per_token() const {
 void Weights::read_rows(const DenseMatrix& m, int64_t first, int64_t count, uint8_t* dst) const {
   const std::span<const uint8_t> rows(m.data + static_cast<uint64_t>(first) * m.row_bytes,
                                       static_cast<uint64_t>(count) * m.row_bytes);
-  if (file)
+  const bool copied = std::any_of(copies.begin(), copies.end(), [&](const std::vector<uint8_t>& c) {
+    return c.data() == m.data;
+  });
+  if (file && !copied)
     file->copy(rows, dst);
   else
     std::memcpy(dst, rows.data(), rows.size());

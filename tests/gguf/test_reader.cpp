@@ -1,11 +1,14 @@
 // Reading the reference models written by the independent Python synthesiser and by
 // bitnet.cpp's llama-quantize.
+#include <filesystem>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 #include "gguf/gguf.hpp"
 #include "gguf/i2s.hpp"
+#include "support/temp_dir.hpp"
 
 namespace bitnet::gguf {
 namespace {
@@ -77,6 +80,27 @@ TEST(GgufReader, ReadsAllReferenceModels) {
             TensorType::Q8_0);
   EXPECT_EQ(File::open(kModels + "D.gguf").find_tensor("output.weight")->type, TensorType::F16);
   EXPECT_EQ(File::open(kModels + "D.gguf").architecture(), "llama");
+}
+
+// copy() reads with pread: a range that was in the file when it was opened but is no longer
+// there is the file changing under us (format, as the SIGBUS guard says), not a read error.
+TEST(GgufReader, CopyAfterTruncationSaysTheFileChanged) {
+  test::TempDir dir;
+  const std::string path = dir.file("A.gguf");
+  std::filesystem::copy_file(kModels + "A.gguf", path);
+  const File f = File::open(path);
+  const TensorInfo& last = f.tensors().back();
+  const auto data = f.tensor_data(last);
+  std::vector<uint8_t> out(data.size());
+  f.copy(data, out.data());
+  std::filesystem::resize_file(path, 1024);
+  try {
+    f.copy(data, out.data());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::format);
+    EXPECT_EQ(std::string(e.what()), path + ": the file changed or was truncated while in use");
+  }
 }
 
 TEST(GgufReader, MissingFileIsIoError) {
