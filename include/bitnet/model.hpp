@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "bitnet/tokenizer.hpp"
+
 namespace bitnet {
 
 namespace detail {
@@ -99,16 +101,7 @@ public:
 
   const ModelInfo& info() const;
 
-  // Tokenizer passthroughs.
-  std::vector<int32_t> tokenize(std::string_view text, bool add_bos,
-                                bool parse_special = true) const;
-  std::string detokenize(std::span<const int32_t> ids) const;
-  std::string piece(int32_t id) const; // raw bytes, may be partial UTF-8
-  bool is_eog(int32_t id) const;
-  int32_t bos() const;
-  int32_t eos() const;
-  bool add_bos_default() const;     // tokenizer.ggml.add_bos_token
-  std::string pretokenizer() const; // "llama3" | "default"
+  const Tokenizer& tokenizer() const;
 
   // Chat template rendering ("bitnet" or "llama3" format).
   const std::string& chat_template() const;

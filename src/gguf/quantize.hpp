@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "bitnet/convert.hpp"
 #include "gguf/gguf.hpp"
 
 namespace bitnet::gguf {
@@ -18,12 +19,7 @@ struct QuantizeOptions {
   bool ternarize = false;
 };
 
-struct QuantizeSummary {
-  std::size_t n_quantized = 0;  // linear weights written as I2_S
-  std::size_t n_ternarized = 0; // of which ternarized by absmean
-  uint64_t bytes_in = 0;        // input file size
-  uint64_t bytes_out = 0;       // output file size
-};
+using QuantizeSummary = bitnet::QuantizeSummary; // include/bitnet/convert.hpp
 
 // The 2-D blk.N.{attn_q,attn_k,attn_v,attn_output,ffn_gate,ffn_up,ffn_down}.weight tensors.
 bool is_linear_weight(std::string_view name, std::size_t n_dims);

@@ -19,13 +19,6 @@ tokenizer::ChatTemplate chat_template_for(const gguf::File& file, const std::str
                       : tokenizer::ChatTemplate::by_name(name);
 }
 
-tokenizer::Options tokenizer_options(const ModelOptions& options) {
-  tokenizer::Options o;
-  if (!options.pretokenizer.empty())
-    o.pretokenizer = tokenizer::pretokenizer_from_name(options.pretokenizer);
-  return o;
-}
-
 // N of a block tensor's name "blk.N.…", else -1.
 int32_t block_of(std::string_view name) {
   int32_t n = -1;
@@ -118,17 +111,18 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
   gguf::File file = gguf::File::open(path);
   model::Config config = model::load_config(file);
   model::Weights weights = model::bind_weights(file, config);
-  tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_gguf(file, tokenizer_options(options));
-  if (tok.n_vocab() != config.n_vocab)
+  auto tok = std::make_shared<const tokenizer::Tokenizer>(
+      tokenizer::Tokenizer::from_gguf(file, tokenizer::options_for(options.pretokenizer)));
+  if (tok->n_vocab() != config.n_vocab)
     throw Error(ErrorKind::format,
                 fmt::format("tokenizer has {} tokens but token_embd.weight has {} rows",
-                            tok.n_vocab(), config.n_vocab));
+                            tok->n_vocab(), config.n_vocab));
   tokenizer::ChatTemplate chat = chat_template_for(file, options.chat_template);
   ModelInfo info = describe(file, config, weights);
   auto impl = std::make_unique<Impl>(Impl{std::move(file),
                                           config,
                                           std::move(weights),
-                                          std::move(tok),
+                                          detail::Access::make<Tokenizer>(std::move(tok)),
                                           std::move(chat),
                                           std::move(info),
                                           {}});
@@ -149,30 +143,8 @@ const ModelInfo& Model::info() const {
   return impl_->info;
 }
 
-std::vector<int32_t> Model::tokenize(std::string_view text, bool add_bos,
-                                     bool parse_special) const {
-  return impl_->tokenizer.encode(text, add_bos, parse_special);
-}
-std::string Model::detokenize(std::span<const int32_t> ids) const {
-  return impl_->tokenizer.decode(ids);
-}
-std::string Model::piece(int32_t id) const {
-  return impl_->tokenizer.piece(id);
-}
-bool Model::is_eog(int32_t id) const {
-  return impl_->tokenizer.is_eog(id);
-}
-int32_t Model::bos() const {
-  return impl_->tokenizer.bos();
-}
-int32_t Model::eos() const {
-  return impl_->tokenizer.eos();
-}
-bool Model::add_bos_default() const {
-  return impl_->tokenizer.add_bos_default();
-}
-std::string Model::pretokenizer() const {
-  return impl_->tokenizer.pretokenizer() == tokenizer::PreTokenizer::llama3 ? "llama3" : "default";
+const Tokenizer& Model::tokenizer() const {
+  return impl_->tokenizer;
 }
 
 const std::string& Model::chat_template() const {

@@ -15,7 +15,7 @@ struct Model::Impl {
   gguf::File file; // the mapping every weight view points into
   model::Config config;
   model::Weights weights;
-  tokenizer::Tokenizer tokenizer;
+  Tokenizer tokenizer; // src/runtime reaches the tokenizer::Tokenizer with impl_of
   tokenizer::ChatTemplate chat;
   ModelInfo info;
   std::unique_ptr<model::HeadScreen> head_screen; // weights.head_screen points here

@@ -115,7 +115,7 @@ Stats run(Session& session, std::vector<int32_t> prompt_ids, const GenerateParam
                             session.n_past(), n_prompt, std::max(params.n_predict, 0), n_ctx));
   StopMatcher stops(params.stop);
   runtime::Sampler sampler(params.sampler);
-  tokenizer::StreamDecoder decoder(detail::impl_of(model).tokenizer);
+  tokenizer::StreamDecoder decoder(detail::impl_of(model.tokenizer()));
   // The head step: the sampler needs the m largest logits (after its penalty), so a screened
   // head computes only the rows that can be among them; a chain that needs every logit gets
   // the exact head.
@@ -166,7 +166,7 @@ Stats run(Session& session, std::vector<int32_t> prompt_ids, const GenerateParam
     st.generated_ids.push_back(id);
     ++st.n_gen;
 
-    const bool eog = model.is_eog(id);
+    const bool eog = model.tokenizer().is_eog(id);
     if (eog && !params.ignore_eos)
       stop = StopReason::eog;
     else if (stops.append(eog ? std::string() : decoder.push(id)))
@@ -208,9 +208,9 @@ Stats generate(Session& session, std::span<const int32_t> prompt_ids, const Gene
 Stats generate(Session& session, std::string_view prompt, const GenerateParams& params,
                const TokenCallback& on_text) {
   const auto start = Clock::now();
-  const Model& model = session.model();
-  const bool add_bos = session.n_past() == 0 && params.add_bos.value_or(model.add_bos_default());
-  std::vector<int32_t> ids = model.tokenize(prompt, add_bos, params.parse_special);
+  const Tokenizer& tok = session.model().tokenizer();
+  const bool add_bos = session.n_past() == 0 && params.add_bos.value_or(tok.add_bos_default());
+  std::vector<int32_t> ids = tok.tokenize(prompt, add_bos, params.parse_special);
   return run(session, std::move(ids), params, on_text, start, ms_since(start));
 }
 

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bitnet/convert.hpp"
 #include "gguf/gguf.hpp"
 #include "synth/vocab.hpp"
 
@@ -49,13 +50,7 @@ std::vector<TensorSpec> tensor_plan(const Shape& shape, uint64_t n_vocab);
 // The chat template the BitNet converter writes into the 2B-4T GGUF (facts §4).
 std::string_view bitnet_chat_template();
 
-struct Options {
-  std::string preset = "tiny";
-  uint64_t seed = 1;
-  std::string arch = "bitnet-b1.58";         // or "bitnet-25"
-  std::optional<std::string> tokenizer_json; // HF tokenizer.json; built-in BPE when absent
-  std::optional<std::string> pre;            // tokenizer.ggml.pre, absent like the real file
-};
+using Options = SynthOptions; // include/bitnet/convert.hpp
 
 // The vocabulary for a preset: the tokenizer.json's (its size must equal a preset's fixed
 // n_vocab, else Error(invalid_argument)) or the built-in one, padded to the fixed n_vocab.
@@ -65,15 +60,7 @@ Vocab resolve_vocab(const Shape& shape, const std::optional<std::string>& tokeni
 std::vector<gguf::KeyValue> metadata(const Options& options, const Shape& shape,
                                      const Vocab& vocab);
 
-struct Summary {
-  uint64_t file_size = 0;
-  std::size_t n_tensors = 0;
-  uint64_t n_params = 0;
-  std::size_t n_vocab = 0;
-};
-
-// Called after each chunk of tensor data is written.
-using Progress = std::function<void(uint64_t bytes_done, uint64_t bytes_total)>;
+using Summary = SynthSummary;
 
 // Writes the model to `path`, one tensor (token_embd: a block of rows) in memory at a time.
 // Same options → identical bytes. Throws Error(invalid_argument) for a bad preset or arch,

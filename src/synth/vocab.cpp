@@ -15,7 +15,7 @@
 
 #include "bitnet/error.hpp"
 #include "tokenizer/byte_level.hpp"
-#include "util/utf8.hpp"
+#include "bitnet/utf8.hpp"
 
 namespace bitnet::synth {
 

@@ -1,6 +1,6 @@
 #include "tokenizer/byte_level.hpp"
 
-#include "util/utf8.hpp"
+#include "bitnet/utf8.hpp"
 
 namespace bitnet::tokenizer {
 

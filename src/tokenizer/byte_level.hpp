@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "util/utf8.hpp"
+#include "bitnet/utf8.hpp"
 
 namespace bitnet::tokenizer {
 

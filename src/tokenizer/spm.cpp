@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 
 #include "bitnet/error.hpp"
-#include "util/utf8.hpp"
+#include "bitnet/utf8.hpp"
 
 namespace bitnet::tokenizer {
 

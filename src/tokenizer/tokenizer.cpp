@@ -9,12 +9,12 @@
 #include <spdlog/spdlog.h>
 
 #include "bitnet/error.hpp"
+#include "bitnet/utf8.hpp"
 #include "tokenizer/bpe.hpp"
 #include "tokenizer/byte_level.hpp"
 #include "tokenizer/pretokenizer.hpp"
 #include "tokenizer/spm.hpp"
 #include "tokenizer/vocab.hpp"
-#include "util/utf8.hpp"
 
 namespace bitnet::tokenizer {
 
@@ -136,6 +136,12 @@ PreTokenizer pretokenizer_from_name(std::string_view name) {
   throw Error(
       ErrorKind::invalid_argument,
       fmt::format("unknown pre-tokenizer '{}' (llama3, llama-bpe, llama-v3, default)", name));
+}
+
+Options options_for(std::string_view pretokenizer) {
+  Options o;
+  if (!pretokenizer.empty()) o.pretokenizer = pretokenizer_from_name(pretokenizer);
+  return o;
 }
 
 struct Tokenizer::Impl {

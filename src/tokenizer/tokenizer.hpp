@@ -21,6 +21,9 @@ PreTokenizer pretokenizer_from_name(std::string_view name);
 struct Options {
   std::optional<PreTokenizer> pretokenizer; // overrides tokenizer.ggml.pre
 };
+// Options overriding the pre-tokenizer by name ("" = as the file says); throws as
+// pretokenizer_from_name.
+Options options_for(std::string_view pretokenizer);
 
 class Tokenizer {
 public:

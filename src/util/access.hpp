@@ -4,11 +4,17 @@
 // public API cannot include this header.
 #pragma once
 
+#include <utility>
+
 namespace bitnet::detail {
 
 struct Access {
   template <typename T> static auto& impl(T& object) { return *object.impl_; }
   template <typename T> static const auto& impl(const T& object) { return *object.impl_; }
+  // A public object from its state, through its private constructor.
+  template <typename T, typename... Args> static T make(Args&&... args) {
+    return T(std::forward<Args>(args)...);
+  }
 };
 
 // Const objects give const state.

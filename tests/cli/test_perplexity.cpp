@@ -40,7 +40,7 @@ struct Expected {
 // an empty cache in one call; positions ctx/2 .. ctx-2 predict the next token.
 Expected reference_ppl(const std::string& text, int ctx, int max_chunks) {
   const auto model = bitnet::Model::load(tiny_model());
-  const std::vector<int32_t> tokens = model->tokenize(text, true, false);
+  const std::vector<int32_t> tokens = model->tokenizer().tokenize(text, true, false);
   bitnet::SessionParams sp;
   sp.n_ctx = ctx;
   sp.n_threads = 1;
@@ -52,7 +52,7 @@ Expected reference_ppl(const std::string& text, int ctx, int max_chunks) {
   const int n_chunks = std::min<int>(max_chunks, static_cast<int>(tokens.size()) / ctx);
   for (int k = 0; k < n_chunks; ++k) {
     std::vector<int32_t> chunk(tokens.begin() + k * ctx, tokens.begin() + (k + 1) * ctx);
-    chunk[0] = model->bos();
+    chunk[0] = model->tokenizer().bos();
     session.clear();
     const std::span<const float> logits = session.evaluate(chunk, true);
     for (int pos = ctx / 2; pos < ctx - 1; ++pos) {

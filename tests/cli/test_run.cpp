@@ -155,7 +155,7 @@ TEST(CliRun, ReceiptHasDocumentedFieldsAndDefaults) {
   const auto gen = ids_of(rec.at("generated_ids"));
   if (rec.at("stop_reason").get<std::string>() == "n_predict") {
     EXPECT_EQ(rec.at("n_gen").get<int64_t>(), 5);
-    EXPECT_EQ(r.out, "The jury said" + model->detokenize(gen));
+    EXPECT_EQ(r.out, "The jury said" + model->tokenizer().detokenize(gen));
   }
   EXPECT_NE(r.err.find("bitnet_perf:"), std::string::npos);
   EXPECT_NE(r.err.find("prompt eval time"), std::string::npos);
@@ -318,7 +318,7 @@ TEST(CliChat, TurnsContinueTheCacheWithoutRePrefill) {
   // The second turn's prompt is only the new turn, rendered by the model's template.
   const auto model = bitnet::Model::load(tiny_model());
   const std::vector<bitnet::ChatMessage> first = {{"system", "Be brief."}, {"user", "Hello there"}};
-  const auto first_ids = model->tokenize(model->render_chat(first, true), true, true);
+  const auto first_ids = model->tokenizer().tokenize(model->render_chat(first, true), true, true);
   EXPECT_GT(rec.at("n_prompt").get<int64_t>(), static_cast<int64_t>(first_ids.size()));
   const auto prompt_ids = ids_of(rec.at("prompt_ids"));
   EXPECT_TRUE(std::equal(first_ids.begin(), first_ids.end(), prompt_ids.begin()));

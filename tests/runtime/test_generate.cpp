@@ -263,7 +263,7 @@ TEST(Generate, StatsCountOneEmbeddedTokenPerDecodeStep) {
   EXPECT_EQ(st.decode_ms_per_token.size(), 10u);
   EXPECT_EQ(st.embedded_per_step, std::vector<int32_t>(10, 1));
   EXPECT_EQ(s.n_past(), st.n_prompt + st.n_gen);
-  EXPECT_EQ(streamed, model->detokenize(st.generated_ids));
+  EXPECT_EQ(streamed, model->tokenizer().detokenize(st.generated_ids));
   EXPECT_GT(st.prefill_ms, 0.0);
   EXPECT_GE(st.total_ms, st.prefill_ms + st.decode_ms);
 }
@@ -293,7 +293,7 @@ TEST(Generate, StopStringEndsTextBeforeIt) {
   const auto model = model_a();
   Session s(model, {.n_ctx = 256, .n_threads = 2});
   const Stats first = generate(s, english_run().prompt, greedy(24));
-  const std::string text = model->detokenize(first.generated_ids);
+  const std::string text = model->tokenizer().detokenize(first.generated_ids);
   ASSERT_GT(text.size(), 12u);
   const std::string stop = text.substr(8, 4);
   const size_t at = text.find(stop);
@@ -329,7 +329,7 @@ TEST(Generate, ContinuesFromTheSessionCache) {
   const int32_t past = s.n_past();
   const Stats b = generate(s, std::string_view(" And then"), greedy(4));
   EXPECT_EQ(b.n_past_start, past);
-  EXPECT_EQ(b.prompt_ids, model->tokenize(" And then", false));
+  EXPECT_EQ(b.prompt_ids, model->tokenizer().tokenize(" And then", false));
   EXPECT_EQ(s.n_past(), past + b.n_prompt + 4);
   std::vector<int32_t> all = a.prompt_ids;
   all.insert(all.end(), a.generated_ids.begin(), a.generated_ids.end());

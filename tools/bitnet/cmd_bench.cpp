@@ -102,7 +102,7 @@ Stats run_tg(Session& session, int32_t depth, int32_t n, HeadMode head) {
   params.sampler.seed = 42;
   params.ignore_eos = true;
   params.head = head;
-  const int32_t bos = session.model().bos();
+  const int32_t bos = session.model().tokenizer().bos();
   return generate(session, std::span(&bos, 1), params);
 }
 

@@ -8,11 +8,10 @@
 #include <fmt/format.h>
 
 #include "bitnet/error.hpp"
+#include "bitnet/gguf.hpp"
 #include "bitnet/system.hpp"
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "gguf/gguf.hpp"
-#include "model/config.hpp"
 
 namespace bitnet::cli {
 
@@ -46,45 +45,45 @@ std::string shape_string(const std::vector<uint64_t>& ne) {
   return s + "]";
 }
 
-std::string value_text(const gguf::Value& v) {
+std::string value_text(const GgufValue& v) {
   switch (v.type()) {
-  case gguf::ValueType::string: {
+  case GgufType::string: {
     const std::string& s = v.as_string();
     const std::string shown = s.size() > kMaxTextValue ? s.substr(0, kMaxTextValue) + "…" : s;
     return dump(shown);
   }
-  case gguf::ValueType::array:
-    return fmt::format("[{} × {}]", gguf::to_string(v.elem_type()), v.size());
-  case gguf::ValueType::boolean:
+  case GgufType::array:
+    return fmt::format("[{} × {}]", to_string(v.elem_type()), v.size());
+  case GgufType::boolean:
     return v.as_bool() ? "true" : "false";
-  case gguf::ValueType::float32:
-  case gguf::ValueType::float64:
+  case GgufType::float32:
+  case GgufType::float64:
     return fmt::format("{:g}", v.as_float());
-  case gguf::ValueType::int8:
-  case gguf::ValueType::int16:
-  case gguf::ValueType::int32:
-  case gguf::ValueType::int64:
+  case GgufType::int8:
+  case GgufType::int16:
+  case GgufType::int32:
+  case GgufType::int64:
     return fmt::format("{}", v.as_int());
   default:
     return fmt::format("{}", v.as_uint());
   }
 }
 
-Json value_json(const gguf::Value& v) {
+Json value_json(const GgufValue& v) {
   switch (v.type()) {
-  case gguf::ValueType::string:
+  case GgufType::string:
     return v.as_string();
-  case gguf::ValueType::array:
-    return {{"type", gguf::to_string(v.elem_type())}, {"count", v.size()}};
-  case gguf::ValueType::boolean:
+  case GgufType::array:
+    return {{"type", to_string(v.elem_type())}, {"count", v.size()}};
+  case GgufType::boolean:
     return v.as_bool();
-  case gguf::ValueType::float32:
-  case gguf::ValueType::float64:
+  case GgufType::float32:
+  case GgufType::float64:
     return number(v.as_float());
-  case gguf::ValueType::int8:
-  case gguf::ValueType::int16:
-  case gguf::ValueType::int32:
-  case gguf::ValueType::int64:
+  case GgufType::int8:
+  case GgufType::int16:
+  case GgufType::int32:
+  case GgufType::int64:
     return v.as_int();
   default:
     return v.as_uint();
@@ -102,15 +101,15 @@ struct TokenizerSummary {
 
 // Reads the tokenizer keys without building a tokenizer, so a file this build cannot run
 // (or whose tokenizer is broken) is still described. Ids of the wrong type are omitted.
-TokenizerSummary summarize_tokenizer(const gguf::File& f) {
+TokenizerSummary summarize_tokenizer(const GgufFile& f) {
   TokenizerSummary t;
   const auto str = [&](const char* key) -> std::optional<std::string> {
-    const gguf::Value* v = f.find(key);
-    if (!v || v->type() != gguf::ValueType::string) return std::nullopt;
+    const auto v = f.find(key);
+    if (!v || v->type() != GgufType::string) return std::nullopt;
     return v->as_string();
   };
   const auto id = [&](const char* key) -> std::optional<uint64_t> {
-    const gguf::Value* v = f.find(key);
+    const auto v = f.find(key);
     if (!v) return std::nullopt;
     try {
       return v->as_uint();
@@ -124,12 +123,12 @@ TokenizerSummary summarize_tokenizer(const gguf::File& f) {
   t.eos = id("tokenizer.ggml.eos_token_id");
   t.eot = id("tokenizer.ggml.eot_token_id");
   t.chat_template = str("tokenizer.chat_template").has_value();
-  const gguf::Value* tokens = f.find("tokenizer.ggml.tokens");
-  if (tokens && tokens->type() == gguf::ValueType::array) {
+  const auto tokens = f.find("tokenizer.ggml.tokens");
+  if (tokens && tokens->type() == GgufType::array) {
     t.vocab_size = tokens->size();
-    if (!t.eot && tokens->elem_type() == gguf::ValueType::string) {
+    if (!t.eot && tokens->elem_type() == GgufType::string) {
       for (std::size_t i = 0; i < tokens->size(); ++i) {
-        if (tokens->string_at(i) == "<|eot_id|>") {
+        if ((*tokens)[i].as_string() == "<|eot_id|>") {
           t.eot = i;
           t.eot_from_text = true;
           break;
@@ -140,16 +139,6 @@ TokenizerSummary summarize_tokenizer(const gguf::File& f) {
   return t;
 }
 
-// Whether this build can run the file, and why not: the model loader's own checks.
-std::optional<std::string> cannot_run_reason(const gguf::File& f) {
-  try {
-    model::load_config(f);
-    return std::nullopt;
-  } catch (const Error& e) {
-    return std::string(e.what());
-  }
-}
-
 template <typename T> std::string opt_text(const std::optional<T>& v) {
   return v ? fmt::format("{}", *v) : "(absent)";
 }
@@ -158,7 +147,7 @@ template <typename T> Json opt_json(const std::optional<T>& v) {
   return v ? Json(*v) : Json();
 }
 
-void print_text(const gguf::File& f, const TokenizerSummary& tok,
+void print_text(const GgufFile& f, const TokenizerSummary& tok,
                 const std::optional<std::string>& reason,
                 const std::map<std::string, std::pair<std::size_t, uint64_t>>& by_type) {
   const std::string arch = f.architecture();
@@ -167,7 +156,7 @@ void print_text(const gguf::File& f, const TokenizerSummary& tok,
              f.file_size(), static_cast<double>(f.file_size()) / (1 << 20), f.version(),
              f.alignment(), f.data_offset());
   fmt::print("architecture:  {}\n", arch.empty() ? "(absent)" : arch);
-  if (const gguf::Value* name = f.find("general.name")) {
+  if (const auto name = f.find("general.name")) {
     fmt::print("name:          {}\n", value_text(*name));
   }
   fmt::print("runnable:      {}\n", reason ? "no: " + *reason : "yes");
@@ -175,7 +164,7 @@ void print_text(const gguf::File& f, const TokenizerSummary& tok,
 
   fmt::print("\nhyper-parameters:\n");
   for (const auto& [label, suffix] : kHyperParameters) {
-    const gguf::Value* v = f.find(arch + "." + suffix);
+    const auto v = f.find(arch + "." + suffix);
     fmt::print("  {:<15} {}\n", label, v ? value_text(*v) : "(absent)");
   }
 
@@ -190,7 +179,7 @@ void print_text(const gguf::File& f, const TokenizerSummary& tok,
   fmt::print("  {:<15} {}\n", "chat template", tok.chat_template ? "present" : "absent");
 
   fmt::print("\nmetadata ({} keys):\n", f.metadata().size());
-  for (const gguf::KeyValue& kv : f.metadata()) {
+  for (const GgufEntry& kv : f.metadata()) {
     fmt::print("  {:<45} {}\n", kv.key, value_text(kv.value));
   }
 
@@ -202,25 +191,25 @@ void print_text(const gguf::File& f, const TokenizerSummary& tok,
 
   fmt::print("\ntensors ({}):\n", f.tensors().size());
   fmt::print("  {:<40} {:<6} {:<22} {:>12} {:>12}\n", "name", "type", "shape", "bytes", "offset");
-  for (const gguf::TensorInfo& t : f.tensors()) {
-    fmt::print("  {:<40} {:<6} {:<22} {:>12} {:>12}\n", t.name, gguf::type_name(t.type),
-               shape_string(t.ne), t.nbytes, f.data_offset() + t.offset);
+  for (const GgufTensor& t : f.tensors()) {
+    fmt::print("  {:<40} {:<6} {:<22} {:>12} {:>12}\n", t.name, t.type, shape_string(t.shape),
+               t.bytes, t.offset);
   }
 }
 
-Json make_json(const gguf::File& f, const TokenizerSummary& tok,
+Json make_json(const GgufFile& f, const TokenizerSummary& tok,
                const std::optional<std::string>& reason,
                const std::map<std::string, std::pair<std::size_t, uint64_t>>& by_type) {
   Json metadata = Json::object();
-  for (const gguf::KeyValue& kv : f.metadata())
-    metadata[kv.key] = value_json(kv.value);
+  for (const GgufEntry& kv : f.metadata())
+    metadata[std::string(kv.key)] = value_json(kv.value);
   Json tensors = Json::array();
-  for (const gguf::TensorInfo& t : f.tensors()) {
+  for (const GgufTensor& t : f.tensors()) {
     tensors.push_back({{"name", t.name},
-                       {"type", gguf::type_name(t.type)},
-                       {"shape", t.ne},
-                       {"bytes", t.nbytes},
-                       {"offset", f.data_offset() + t.offset}});
+                       {"type", t.type},
+                       {"shape", t.shape},
+                       {"bytes", t.bytes},
+                       {"offset", t.offset}});
   }
   Json bytes = Json::object();
   for (const auto& [type, count_bytes] : by_type)
@@ -249,14 +238,14 @@ Json make_json(const gguf::File& f, const TokenizerSummary& tok,
 }
 
 int run_info(const InfoArgs& args) {
-  const gguf::File f = gguf::File::open(args.model);
+  const GgufFile f = GgufFile::open(args.model);
   const TokenizerSummary tok = summarize_tokenizer(f);
-  const std::optional<std::string> reason = cannot_run_reason(f);
+  const std::optional<std::string> reason = f.cannot_run_reason();
   std::map<std::string, std::pair<std::size_t, uint64_t>> by_type;
-  for (const gguf::TensorInfo& t : f.tensors()) {
-    auto& entry = by_type[gguf::type_name(t.type)];
+  for (const GgufTensor& t : f.tensors()) {
+    auto& entry = by_type[t.type];
     ++entry.first;
-    entry.second += t.nbytes;
+    entry.second += t.bytes;
   }
   if (args.json) {
     std::fputs((dump(make_json(f, tok, reason, by_type)) + "\n").c_str(), stdout);

@@ -66,7 +66,8 @@ int run_perplexity(const PerplexityOptions& o) {
   }
 
   const auto t_tok = Clock::now();
-  std::vector<int32_t> tokens = model->tokenize(text, model->add_bos_default(), false);
+  const Tokenizer& tok = model->tokenizer();
+  std::vector<int32_t> tokens = tok.tokenize(text, tok.add_bos_default(), false);
   const double tokenize_ms =
       std::chrono::duration<double, std::milli>(Clock::now() - t_tok).count();
   if (tokens.size() < 2 * static_cast<size_t>(n_ctx)) {
@@ -99,7 +100,7 @@ int run_perplexity(const PerplexityOptions& o) {
   for (int32_t c = 0; c < n_chunk; ++c) {
     std::vector<int32_t> chunk(tokens.begin() + int64_t{c} * n_ctx,
                                tokens.begin() + int64_t{c + 1} * n_ctx);
-    if (model->add_bos_default()) chunk[0] = model->bos();
+    if (tok.add_bos_default()) chunk[0] = tok.bos();
     session.clear();
     double chunk_nll = 0.0;
     // Batches of n_batch keep only n_batch rows of logits alive; the token a row predicts

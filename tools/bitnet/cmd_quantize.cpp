@@ -1,13 +1,15 @@
 // `bitnet quantize IN OUT --type i2_s [--ternarize]`: what llama-quantize does for
 // bitnet.cpp users converting their own checkpoints.
+#include <algorithm>
+#include <cctype>
 #include <memory>
 #include <string>
 
 #include <spdlog/spdlog.h>
 
+#include "bitnet/convert.hpp"
 #include "bitnet/error.hpp"
 #include "commands.hpp"
-#include "gguf/quantize.hpp"
 
 namespace bitnet::cli {
 
@@ -21,16 +23,15 @@ struct QuantizeArgs {
 };
 
 int run_quantize(const QuantizeArgs& args) {
-  gguf::QuantizeOptions options;
-  const auto type = gguf::type_from_name(args.type);
-  if (!type || *type != gguf::TensorType::I2_S) {
+  // llama-quantize names the target type; I2_S is the only one this writes.
+  std::string type = args.type;
+  std::transform(type.begin(), type.end(), type.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (type != "i2_s") {
     throw Error(ErrorKind::invalid_argument,
                 "--type: '" + args.type + "' is not supported (only i2_s)");
   }
-  options.type = *type;
-  options.ternarize = args.ternarize;
-  const gguf::File in = gguf::File::open(args.in);
-  const gguf::QuantizeSummary s = gguf::quantize(in, args.out, options);
+  const QuantizeSummary s = quantize(args.in, args.out, {.ternarize = args.ternarize});
   spdlog::info("quantize: {} linear weights → I2_S ({} ternarized), {:.2f} MB → {:.2f} MB: {}",
                s.n_quantized, s.n_ternarized, static_cast<double>(s.bytes_in) / 1e6,
                static_cast<double>(s.bytes_out) / 1e6, args.out);

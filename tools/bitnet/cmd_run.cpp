@@ -244,8 +244,9 @@ Stats chat_turn(Loaded& l, std::vector<ChatMessage>& history, std::vector<ChatMe
       after.compare(0, before.size(), before) == 0 ? after.substr(before.size()) : after;
 
   const auto t_tok = Clock::now();
-  const bool add_bos = l.session->n_past() == 0 && !o.no_bos && model.add_bos_default();
-  const std::vector<int32_t> ids = model.tokenize(delta, add_bos, true);
+  const Tokenizer& tok = model.tokenizer();
+  const bool add_bos = l.session->n_past() == 0 && !o.no_bos && tok.add_bos_default();
+  const std::vector<int32_t> ids = tok.tokenize(delta, add_bos, true);
   const double tokenize_ms = ms_since(t_tok);
 
   const int64_t room =

@@ -8,15 +8,15 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "bitnet/convert.hpp"
 #include "commands.hpp"
-#include "synth/synth.hpp"
 
 namespace bitnet::cli {
 
 namespace {
 
 struct SynthArgs {
-  synth::Options options;
+  SynthOptions options;
   std::string out;
   std::string tokenizer;
   std::string pre;
@@ -47,12 +47,12 @@ int run_synth(SynthArgs& args) {
 
   const auto start = std::chrono::steady_clock::now();
   ProgressLine line;
-  synth::Progress progress;
+  Progress progress;
   if (isatty(fileno(stderr)))
     progress = [&line](uint64_t done, uint64_t total) { line(done, total); };
-  synth::Summary summary;
+  SynthSummary summary;
   try {
-    summary = synth::write_model(args.out, args.options, progress);
+    summary = synthesize(args.out, args.options, progress);
   } catch (...) {
     line.finish();
     throw;
@@ -76,7 +76,7 @@ CommandFn add_synth(CLI::App& root) {
                "format of microsoft/bitnet-b1.58-2B-4T-gguf");
   cmd->add_option("--preset", args->options.preset, "Shape: tiny, small or 2b4t (the real 2B-4T)")
       ->required()
-      ->check(CLI::IsMember(synth::preset_names()));
+      ->check(CLI::IsMember(synth_presets()));
   cmd->add_option("--seed", args->options.seed, "Random seed (same seed, same bytes)")
       ->capture_default_str();
   cmd->add_option("--out", args->out, "Output GGUF file")->required();

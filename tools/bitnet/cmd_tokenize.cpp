@@ -11,11 +11,10 @@
 #include <fmt/format.h>
 
 #include "bitnet/error.hpp"
+#include "bitnet/tokenizer.hpp"
+#include "bitnet/utf8.hpp"
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "gguf/gguf.hpp"
-#include "tokenizer/tokenizer.hpp"
-#include "util/utf8.hpp"
 
 namespace bitnet::cli {
 
@@ -27,7 +26,7 @@ struct TokenizeArgs {
   std::optional<std::string> file;
   std::optional<std::string> jsonl;
   std::optional<std::string> decode;
-  std::optional<std::string> pretokenizer;
+  std::string pretokenizer;
   bool no_bos = false;
   bool no_special = false;
   bool ids_only = false;
@@ -88,8 +87,7 @@ std::string ids_json(const std::vector<int32_t>& ids) {
   return dump(Json{{"ids", ids}}) + "\n";
 }
 
-void print_ids(const tokenizer::Tokenizer& tok, const std::vector<int32_t>& ids,
-               const TokenizeArgs& args) {
+void print_ids(const Tokenizer& tok, const std::vector<int32_t>& ids, const TokenizeArgs& args) {
   if (args.json) {
     std::fputs(ids_json(ids).c_str(), stdout);
   } else if (args.ids_only) {
@@ -108,16 +106,12 @@ int run_tokenize(const TokenizeArgs& args) {
     throw Error(ErrorKind::invalid_argument,
                 "tokenize: give exactly one of --text, --file, --jsonl or --decode");
   }
-  tokenizer::Options options;
-  if (args.pretokenizer)
-    options.pretokenizer = tokenizer::pretokenizer_from_name(*args.pretokenizer);
-  const auto file = gguf::File::open(args.model);
-  const auto tok = tokenizer::Tokenizer::from_gguf(file, options);
+  const Tokenizer tok = Tokenizer::load(args.model, args.pretokenizer);
   const bool add_bos = !args.no_bos && tok.add_bos_default();
   const bool parse_special = !args.no_special;
 
   if (args.decode) {
-    const std::string text = tok.decode(parse_ids(*args.decode));
+    const std::string text = tok.detokenize(parse_ids(*args.decode));
     if (args.json) {
       std::fputs((dump(Json{{"text", text}}) + "\n").c_str(), stdout);
     } else {
@@ -137,7 +131,7 @@ int run_tokenize(const TokenizeArgs& args) {
         if (text == value.end() || !text->is_string()) {
           throw Error(ErrorKind::invalid_input, "expected an object with a string \"text\"");
         }
-        const auto ids = tok.encode(text->get_ref<const std::string&>(), add_bos, parse_special);
+        const auto ids = tok.tokenize(text->get_ref<const std::string&>(), add_bos, parse_special);
         std::fputs(ids_json(ids).c_str(), stdout);
       } catch (const Error& e) {
         throw Error(e.kind(), fmt::format("{} line {}: {}", *args.jsonl, number, e.what()));
@@ -146,7 +140,7 @@ int run_tokenize(const TokenizeArgs& args) {
     return 0;
   }
   const std::string text = args.text ? *args.text : read_file(*args.file);
-  print_ids(tok, tok.encode(text, add_bos, parse_special), args);
+  print_ids(tok, tok.tokenize(text, add_bos, parse_special), args);
   return 0;
 }
 

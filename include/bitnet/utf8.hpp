@@ -1,4 +1,5 @@
-// UTF-8 validation shared by the JSON codec, the tokenizer and the CLI.
+// UTF-8 validation, shared by the tokenizer, the streaming decoder and programs that print
+// model text (bitnet tokenize escapes pieces with it).
 #pragma once
 
 #include <cstddef>

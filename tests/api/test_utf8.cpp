@@ -1,9 +1,9 @@
-// UTF-8 validation (util/utf8.hpp), shared by the tokenizer, the CLI and JSON output.
+// UTF-8 validation (bitnet/utf8.hpp) against the Unicode standard's well-formed sequences.
 #include <gtest/gtest.h>
 
 #include <string_view>
 
-#include "util/utf8.hpp"
+#include "bitnet/utf8.hpp"
 
 TEST(Utf8, SequenceLengths) {
   EXPECT_EQ(bitnet::utf8_sequence_length("a", 0), 1u);
