@@ -148,7 +148,8 @@ TEST(HeadModes, ScreenedStepsLeaveTheHeadOutOfTheResidentSet) {
   const size_t margin = 64 * 1024;
   const uint8_t* inner = head.data + margin;
   const size_t inner_bytes = head.row_bytes * static_cast<size_t>(head.rows) - 2 * margin;
-  const std::vector<int32_t> prompt = model->tokenize("The jury said it did find", true);
+  const std::vector<int32_t> prompt =
+      model->tokenizer().tokenize("The jury said it did find", true);
   SamplerParams sampler;
   sampler.seed = 3;
   run(model, prompt, sampler, HeadMode::screened);

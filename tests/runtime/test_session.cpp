@@ -35,9 +35,9 @@ std::vector<float> logits_of(Session& s, const std::vector<int32_t>& ids) {
 // positions are overwritten with +inf (what an f16 overflow leaves) before clear().
 TEST(Session, ClearBehavesAsAFreshSession) {
   const auto model = Model::load(tiny_model());
-  const std::vector<int32_t> first =
-      model->tokenize("The jury said it did find that the moment's musicians were", true);
-  const std::vector<int32_t> second = model->tokenize("He said", true);
+  const std::vector<int32_t> first = model->tokenizer().tokenize(
+      "The jury said it did find that the moment's musicians were", true);
+  const std::vector<int32_t> second = model->tokenizer().tokenize("He said", true);
   ASSERT_GT(first.size(), second.size());
   Session fresh(model, small_params());
   Session reused(model, small_params());
@@ -63,10 +63,10 @@ TEST(Session, ClearBehavesAsAFreshSession) {
 // truncate(n) keeps the first n positions; the forgotten ones must read as a fresh cache's.
 TEST(Session, TruncateForgetsAsIfNeverEvaluated) {
   const auto model = Model::load(tiny_model());
-  const std::vector<int32_t> first =
-      model->tokenize("The jury said it did find that the moment's musicians were", true);
+  const std::vector<int32_t> first = model->tokenizer().tokenize(
+      "The jury said it did find that the moment's musicians were", true);
   const std::vector<int32_t> kept(first.begin(), first.begin() + 5);
-  const std::vector<int32_t> next = model->tokenize(" of the", false);
+  const std::vector<int32_t> next = model->tokenizer().tokenize(" of the", false);
   Session fresh(model, small_params());
   Session reused(model, small_params());
   fresh.evaluate(kept);
@@ -85,7 +85,7 @@ TEST(Session, TruncateForgetsAsIfNeverEvaluated) {
 // aligned copy, so the logits equal those of the aligned file.
 TEST(Session, TensorDataAtAnyAlignmentGivesTheSameLogits) {
   const auto model = Model::load(tiny_model());
-  const std::vector<int32_t> ids = model->tokenize("The jury said it did find", true);
+  const std::vector<int32_t> ids = model->tokenizer().tokenize("The jury said it did find", true);
   Session aligned(model, small_params());
   const std::vector<float> expected = logits_of(aligned, ids);
   for (uint32_t alignment : {1u, 2u}) {
