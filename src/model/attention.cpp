@@ -86,6 +86,17 @@ GgmlAttention GgmlAttention::of(int64_t pos, int64_t n_tok, int64_t n_ctx, bool 
   return a;
 }
 
+// How far softmax and ·V must go for a query that sees n_kv positions: the padded length, or
+// short of it by whole chunks of 16 that are all masked. Such a chunk adds +0 to the softmax's
+// double sum and its products add ±0 to accumulators that start at +0, which changes no value;
+// the chunks before it are summed exactly as over the padded length. With rounded
+// probabilities ·V is ggml_vec_dot_f16, whose chunks of 64 and double tail depend on the
+// length itself, so it takes the whole padded length.
+int64_t GgmlAttention::extent(int64_t n_kv) const {
+  if (round_probs) return n_pad;
+  return std::min(n_pad, (n_kv + 15) / 16 * 16);
+}
+
 struct Attention::Layer {
   GgmlAttention rules;
   KvCache& cache;
@@ -120,15 +131,6 @@ void Attention::scores(const Layer& l, int64_t j0, int64_t n_keys, int64_t g, co
     f32_dots(cache.k32(l.il) + at, ekv, n_keys, x, hd, n_x, hd, s, l.span);
 }
 
-// How far softmax and ·V must go for a query that sees n_kv positions: the padded length, or
-// short of it by whole chunks of 16 that are all masked. Such a chunk adds +0 to the softmax's
-// double sum and its products add ±0 to accumulators that start at +0, which changes no value;
-// the chunks before it are summed exactly as over the padded length. (ggml_vec_dot_f16's
-// chunks of 64 and double tail depend on the length itself, so it always takes n_pad.)
-int64_t GgmlAttention::extent(int64_t n_kv) const {
-  return std::min(n_pad, (n_kv + 15) / 16 * 16);
-}
-
 // out[i·head_dim + r] = V_{r0+r} · p_i over the first n positions, for value rows (KV head,
 // dim) r0.. of one KV head and the probabilities p of n_x of its query heads (rows of span).
 void Attention::values(const Layer& l, int64_t r0, int64_t n_rows, const float* p, int64_t n_x,
@@ -138,7 +140,7 @@ void Attention::values(const Layer& l, int64_t r0, int64_t n_rows, const float* 
   if (!cache.is_f16())
     f32_dots(cache.v32(l.il) + r0 * ctx, ctx, n_rows, p, l.span, n_x, n, out, hd);
   else if (l.rules.round_probs)
-    k_.f16_dots(cache.v16(l.il) + r0 * ctx, ctx, n_rows, p, l.span, n_x, l.rules.n_pad, out, hd);
+    k_.f16_dots(cache.v16(l.il) + r0 * ctx, ctx, n_rows, p, l.span, n_x, n, out, hd);
   else
     k_.f16_f32_dots(cache.v16(l.il) + r0 * ctx, ctx, n_rows, p, l.span, n_x, n, out, hd);
 }
@@ -146,7 +148,7 @@ void Attention::values(const Layer& l, int64_t r0, int64_t n_rows, const float* 
 // The causal mask past n_kv, softmax(scale · s) over the padded length (its extent), rounding
 // for ·V.
 void Attention::softmax_row(const Layer& l, float* s, int64_t n_kv) const {
-  const int64_t n = l.rules.round_probs ? l.rules.n_pad : l.rules.extent(n_kv);
+  const int64_t n = l.rules.extent(n_kv);
   std::fill(s + n_kv, s + n, -INFINITY);
   k_.softmax(s, n, l.scale);
   if (l.rules.round_probs) round_to_f16(k_, s, n);

@@ -81,33 +81,12 @@ void Transformer::forward_hidden(std::span<const int32_t> tokens, int64_t pos, K
 int64_t Transformer::layers(std::span<const int32_t> tokens, int64_t pos, KvCache& cache,
                             kernels::ThreadPool& pool, bool all_rows, bool output_norm,
                             const Observer* observer) {
+  check(tokens, pos, cache, pool);
   const auto n_tok = static_cast<int64_t>(tokens.size());
-  if (n_tok < 1 || n_tok > n_batch_)
-    throw Error(ErrorKind::invalid_argument,
-                fmt::format("forward of {} tokens (batch size {})", n_tok, n_batch_));
-  if (pos < 0 || pos + n_tok > cache.n_ctx() || cache.n_ctx() > n_ctx_)
-    throw Error(ErrorKind::context_overflow,
-                fmt::format("positions {}..{} do not fit a context of {}", pos, pos + n_tok,
-                            cache.n_ctx()));
-  if (pool.size() > n_threads_)
-    throw Error(ErrorKind::invalid_argument, "thread pool larger than the forward's scratch");
-  for (int32_t id : tokens)
-    if (id < 0 || id >= c_.n_vocab)
-      throw Error(ErrorKind::invalid_input,
-                  fmt::format("token id {} is outside the vocabulary [0, {})", id, c_.n_vocab));
   const Step s{n_tok, pos, cache, pool, observer};
   const int64_t e = c_.n_embd;
 
-  // x[t] = token_embd[tokens[t]], each row copied out of the file (read_rows) rather than
-  // read in place, so a tied head's pages stay out of the resident set.
-  const DenseMatrix& embd = w_.token_embd;
-  for (int64_t t = 0; t < n_tok; ++t) {
-    w_.read_rows(embd, tokens[sz(t)], 1, embd_row_.data());
-    if (embd.type == gguf::TensorType::Q8_0)
-      k_.q8_0_to_f32(embd_row_.data(), e, x_.data() + t * e);
-    else
-      k_.f16_to_f32(reinterpret_cast<const uint16_t*>(embd_row_.data()), e, x_.data() + t * e);
-  }
+  embed(tokens);
   // RoPE's angles, once per position for every layer
   for (int64_t t = 0; t < n_tok; ++t)
     kernels::rope_cos_sin(pos + t, c_.n_rot, c_.rope_base, rope_cs_.data() + t * c_.n_rot);
@@ -128,6 +107,40 @@ int64_t Transformer::layers(std::span<const int32_t> tokens, int64_t pos, KvCach
   });
   s.observe("result_norm", -1, h_, n_out, e);
   return n_out;
+}
+
+// Throws unless the batch fits the scratch, the cache and the vocabulary.
+void Transformer::check(std::span<const int32_t> tokens, int64_t pos, const KvCache& cache,
+                        const kernels::ThreadPool& pool) const {
+  const auto n_tok = static_cast<int64_t>(tokens.size());
+  if (n_tok < 1 || n_tok > n_batch_)
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("forward of {} tokens (batch size {})", n_tok, n_batch_));
+  if (pos < 0 || pos + n_tok > cache.n_ctx() || cache.n_ctx() > n_ctx_)
+    throw Error(ErrorKind::context_overflow,
+                fmt::format("positions {}..{} do not fit a context of {}", pos, pos + n_tok,
+                            cache.n_ctx()));
+  if (pool.size() > n_threads_)
+    throw Error(ErrorKind::invalid_argument, "thread pool larger than the forward's scratch");
+  for (int32_t id : tokens)
+    if (id < 0 || id >= c_.n_vocab)
+      throw Error(ErrorKind::invalid_input,
+                  fmt::format("token id {} is outside the vocabulary [0, {})", id, c_.n_vocab));
+}
+
+// x[t] = token_embd[tokens[t]], each row copied out of the file (read_rows) rather than read
+// in place, so a tied head's pages stay out of the resident set.
+void Transformer::embed(std::span<const int32_t> tokens) {
+  const DenseMatrix& embd = w_.token_embd;
+  const int64_t e = c_.n_embd;
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    float* xt = x_.data() + static_cast<int64_t>(t) * e;
+    w_.read_rows(embd, tokens[t], 1, embd_row_.data());
+    if (embd.type == gguf::TensorType::Q8_0)
+      k_.q8_0_to_f32(embd_row_.data(), e, xt);
+    else
+      k_.f16_to_f32(reinterpret_cast<const uint16_t*>(embd_row_.data()), e, xt);
+  }
 }
 
 // x += Wo · SubNorm(softmax(q·Kᵀ/√d + mask) · V), with q, k, v = RoPE(Wq·h), RoPE(Wk·h), Wv·h
@@ -221,34 +234,39 @@ void Transformer::matmuls(const Step& s, std::initializer_list<MatOut> mats, int
   });
 }
 
-// RoPE on each token's q and k at its position; k appended as row pos+t of the cache, v as
-// column pos+t of the transposed V.
+// RoPE on each token's q and k at its position, then its k and v into the cache.
 void Transformer::rope_and_cache(const Step& s, int64_t il) {
-  const int64_t e = c_.n_embd, ekv = c_.n_embd_kv(), hd = c_.head_dim, ctx = s.cache.n_ctx();
+  const int64_t e = c_.n_embd, ekv = c_.n_embd_kv(), hd = c_.head_dim;
   rows(s, s.n_tok, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const float* cs = rope_cs_.data() + t * c_.n_rot;
       float* kt = kv_k_.data() + t * ekv;
-      const float* vt = kv_v_.data() + t * ekv;
       k_.rope(q_.data() + t * e, c_.n_head, hd, c_.n_rot, cs, c_.rope_neox);
       k_.rope(kt, c_.n_head_kv, hd, c_.n_rot, cs, c_.rope_neox);
-      const int64_t p = s.pos + t;
-      if (s.cache.is_f16()) {
-        k_.f32_to_f16(kt, ekv, s.cache.k16(il) + p * ekv);
-        uint16_t half[64];
-        for (int64_t d0 = 0; d0 < ekv; d0 += 64) {
-          const int64_t m = std::min<int64_t>(64, ekv - d0);
-          k_.f32_to_f16(vt + d0, m, half);
-          for (int64_t d = 0; d < m; ++d)
-            s.cache.v16(il)[(d0 + d) * ctx + p] = half[d];
-        }
-      } else {
-        std::memcpy(s.cache.k32(il) + p * ekv, kt, sz(ekv) * sizeof(float));
-        for (int64_t d = 0; d < ekv; ++d)
-          s.cache.v32(il)[d * ctx + p] = vt[d];
-      }
+      store_kv(s.cache, il, s.pos + t, kt, kv_v_.data() + t * ekv);
     }
   });
+}
+
+// k as row p of the layer's K, v as column p of its transposed V (as llama.cpp keeps V
+// without flash attention), so ·V reads each value row contiguously over the positions.
+void Transformer::store_kv(KvCache& cache, int64_t il, int64_t p, const float* k,
+                           const float* v) const {
+  const int64_t ekv = c_.n_embd_kv(), ctx = cache.n_ctx();
+  if (cache.is_f16()) {
+    k_.f32_to_f16(k, ekv, cache.k16(il) + p * ekv);
+    uint16_t half[64];
+    for (int64_t d0 = 0; d0 < ekv; d0 += 64) {
+      const int64_t m = std::min<int64_t>(64, ekv - d0);
+      k_.f32_to_f16(v + d0, m, half);
+      for (int64_t d = 0; d < m; ++d)
+        cache.v16(il)[(d0 + d) * ctx + p] = half[d];
+    }
+  } else {
+    std::memcpy(cache.k32(il) + p * ekv, k, sz(ekv) * sizeof(float));
+    for (int64_t d = 0; d < ekv; ++d)
+      cache.v32(il)[d * ctx + p] = v[d];
+  }
 }
 
 // fn(t0, t1) over the batch's rows [0, n), split over the threads for a batch; a single row

@@ -68,6 +68,13 @@ private:
     const char* sum_name;
   };
 
+  // In the order forward.cpp defines them: the pass, then each step it takes.
+  int64_t layers(std::span<const int32_t> tokens, int64_t pos, KvCache& cache,
+                 kernels::ThreadPool& pool, bool all_rows, bool output_norm,
+                 const Observer* observer);
+  void check(std::span<const int32_t> tokens, int64_t pos, const KvCache& cache,
+             const kernels::ThreadPool& pool) const;
+  void embed(std::span<const int32_t> tokens);
   void attention_block(const Step& s, int64_t il, int64_t n_out);
   void ffn_block(const Step& s, int64_t il, int64_t n);
   void residual(const Step& s, int64_t il, const Residual& r, int64_t k, int64_t n, int64_t n_out);
@@ -75,10 +82,8 @@ private:
                      float* out);
   void matmuls(const Step& s, std::initializer_list<MatOut> mats, int64_t n);
   void rope_and_cache(const Step& s, int64_t il);
+  void store_kv(KvCache& cache, int64_t il, int64_t p, const float* k, const float* v) const;
   void rows(const Step& s, int64_t n, const std::function<void(int64_t, int64_t)>& fn) const;
-  int64_t layers(std::span<const int32_t> tokens, int64_t pos, KvCache& cache,
-                 kernels::ThreadPool& pool, bool all_rows, bool output_norm,
-                 const Observer* observer);
 
   const Config& c_;
   const Weights& w_;
