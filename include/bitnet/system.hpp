@@ -32,4 +32,10 @@ double measure_mac_peak_gmacs(ThreadPool& pool);
 // What the MAC peak counts, e.g. "vpdpbusd (AVX-512 VNNI)".
 std::string mac_peak_instruction();
 
+// The library's messages (which kernel variant runs, what it assumed about a file, warnings)
+// go to spdlog's default logger, which writes to stdout until the program sets another. This
+// sends them to stderr as "warning: ..." lines, those at `level` and above: "trace", "debug",
+// "info", "warn", "error", "critical" or "off". Error(invalid_argument) for another name.
+void log_to_stderr(std::string_view level = "info");
+
 } // namespace bitnet

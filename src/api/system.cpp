@@ -1,8 +1,15 @@
-// include/bitnet/system.hpp: the kernel table's variant, CPU detection and the probes.
+// include/bitnet/system.hpp: the kernel table's variant, CPU detection, the probes and where
+// the library's messages go.
 #include "bitnet/system.hpp"
 
+#include <memory>
 #include <mutex>
+#include <string>
 
+#include <spdlog/sinks/stdout_sinks.h> // stderr_sink_mt
+#include <spdlog/spdlog.h>
+
+#include "bitnet/error.hpp"
 #include "kernels/kernels.hpp"
 #include "probes/probes.hpp"
 #include "runtime/session_impl.hpp"
@@ -62,6 +69,19 @@ double measure_mac_peak_gmacs(ThreadPool& pool) {
 
 std::string mac_peak_instruction() {
   return current_probe().mac_instruction;
+}
+
+void log_to_stderr(std::string_view level) {
+  const auto lvl = spdlog::level::from_str(std::string(level));
+  if (lvl == spdlog::level::off && level != "off")
+    throw Error(ErrorKind::invalid_argument,
+                "unknown log level '" + std::string(level) +
+                    "' (trace, debug, info, warn, error, critical, off)");
+  auto logger =
+      std::make_shared<spdlog::logger>("bitnet", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  logger->set_pattern("%l: %v");
+  logger->set_level(lvl);
+  spdlog::set_default_logger(std::move(logger));
 }
 
 } // namespace bitnet

@@ -120,6 +120,26 @@ TEST(System, MacPeakIsMeasured) {
   EXPECT_FALSE(mac_peak_instruction().empty());
 }
 
+// The library's messages leave stdout to the program: a warning the library gives (more
+// threads than CPUs) arrives on stderr as "warning: ...", and below the level nothing does.
+TEST(System, LogToStderrKeepsStdoutClean) {
+  const auto oversubscribed = static_cast<int32_t>(std::thread::hardware_concurrency()) + 1;
+  for (const char* level : {"warn", "error"}) {
+    log_to_stderr(level);
+    testing::internal::CaptureStdout();
+    testing::internal::CaptureStderr();
+    ThreadPool pool(oversubscribed);
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(testing::internal::GetCapturedStdout(), "") << level;
+    if (std::string(level) == "warn")
+      EXPECT_EQ(err.rfind("warning: ", 0), 0u) << err;
+    else
+      EXPECT_EQ(err, "");
+  }
+  EXPECT_EQ(kind_of([] { log_to_stderr("loud"); }), ErrorKind::invalid_argument);
+  log_to_stderr("info");
+}
+
 TEST(ThreadPool, SizeAndLimits) {
   EXPECT_EQ(ThreadPool(3).n_threads(), 3);
   EXPECT_EQ(ThreadPool().n_threads(), default_threads());
