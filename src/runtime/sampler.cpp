@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "bitnet/error.hpp"
 
@@ -22,23 +24,40 @@ bool before(const Candidate& a, const Candidate& b) {
   return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
 }
 
-// llama.cpp's repetition penalty of one logit: divided by the penalty when positive,
-// multiplied when negative (so it always becomes less likely). Non-decreasing in l for a
-// penalty > 0, in float arithmetic too.
-float penalized(float l, float penalty) {
-  return l > 0.0f ? l / penalty : l * penalty;
+} // namespace
+
+// The window's token counts and the biased ids, each listed once: the ids whose logits the
+// chain's first step moves.
+std::unordered_map<int32_t, int32_t> Sampler::moved_ids(std::span<const int32_t> history) const {
+  std::unordered_map<int32_t, int32_t> counts;
+  const bool penalties = params_.repeat_penalty != 1.0f || params_.presence_penalty != 0.0f ||
+                         params_.frequency_penalty != 0.0f;
+  if (penalties && params_.repeat_last_n != 0) {
+    const size_t window =
+        params_.repeat_last_n < 0
+            ? history.size()
+            : std::min(history.size(), static_cast<size_t>(params_.repeat_last_n));
+    for (int32_t id : history.subspan(history.size() - window))
+      ++counts[id];
+  }
+  for (const auto& [id, bias] : params_.logit_bias)
+    counts.try_emplace(id, 0);
+  return counts;
 }
 
-// Calls f(id) once for every distinct token of the penalty's window of `history`.
-template <class F>
-void for_each_penalized(std::span<const int32_t> history, int32_t last_n, float penalty, F f) {
-  if (penalty == 1.0f || last_n == 0 || history.empty()) return;
-  const size_t window =
-      last_n < 0 ? history.size() : std::min(history.size(), static_cast<size_t>(last_n));
-  std::unordered_set<int32_t> seen;
-  for (int32_t id : history.subspan(history.size() - window))
-    if (seen.insert(id).second) f(id);
+// One logit through llama.cpp's logit bias and penalties (llama_sample_repetition_penalties):
+// bias added; then divided by the repetition penalty when positive, multiplied when not;
+// then minus count·frequency + presence. Each step is non-decreasing in l (float rounding is
+// monotone), so the whole map is, which adjust_bounds relies on.
+float Sampler::moved(int32_t id, float l, int32_t count) const {
+  for (const auto& [bias_id, bias] : params_.logit_bias)
+    if (bias_id == id) l += bias;
+  if (count == 0) return l;
+  l = l > 0.0f ? l / params_.repeat_penalty : l * params_.repeat_penalty;
+  return l - (static_cast<float>(count) * params_.frequency_penalty + params_.presence_penalty);
 }
+
+namespace {
 
 // Probabilities of the (sorted) candidates, softmax over `scale * logit`.
 std::vector<double> softmax(const std::vector<Candidate>& cands, double scale) {
@@ -63,6 +82,27 @@ Sampler::Sampler(const SamplerParams& params) : params_(params), rng_(params.see
   if (std::isnan(params.temp) || std::isnan(params.top_p) || std::isnan(params.min_p)) {
     throw Error(ErrorKind::invalid_argument, "sampling parameters must not be NaN");
   }
+  if (!std::isfinite(params.presence_penalty) || !std::isfinite(params.frequency_penalty)) {
+    throw Error(ErrorKind::invalid_argument, "presence and frequency penalties must be finite");
+  }
+  for (const auto& [id, bias] : params.logit_bias) {
+    if (id < 0 || std::isnan(bias) || bias == INFINITY) {
+      throw Error(ErrorKind::invalid_argument,
+                  fmt::format("logit bias {} for token {}: needs a token id >= 0 and a finite "
+                              "bias or -inf",
+                              bias, id));
+    }
+  }
+}
+
+void Sampler::check_ids(size_t n_vocab) const {
+  for (const auto& [id, bias] : params_.logit_bias) {
+    if (static_cast<size_t>(id) >= n_vocab) {
+      throw Error(
+          ErrorKind::invalid_argument,
+          fmt::format("logit bias for token {}: the vocabulary has {} tokens", id, n_vocab));
+    }
+  }
 }
 
 int64_t Sampler::top_needed(int64_t n_vocab) const {
@@ -72,15 +112,17 @@ int64_t Sampler::top_needed(int64_t n_vocab) const {
 
 void Sampler::adjust_bounds(std::span<float> lower, std::span<float> upper,
                             std::span<const int32_t> history) const {
-  for_each_penalized(history, params_.repeat_last_n, params_.repeat_penalty, [&](int32_t id) {
-    if (id < 0 || static_cast<size_t>(id) >= lower.size()) return;
+  check_ids(lower.size());
+  for (const auto& [id, count] : moved_ids(history)) {
+    if (id < 0 || static_cast<size_t>(id) >= lower.size()) continue; // a prompt id past the vocab
     const auto i = static_cast<size_t>(id);
-    lower[i] = penalized(lower[i], params_.repeat_penalty);
-    upper[i] = penalized(upper[i], params_.repeat_penalty);
-  });
+    lower[i] = moved(id, lower[i], count);
+    upper[i] = moved(id, upper[i], count);
+  }
 }
 
 int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> history) {
+  check_ids(logits.size());
   std::vector<int32_t> ids(logits.size());
   for (size_t i = 0; i < ids.size(); ++i)
     ids[i] = static_cast<int32_t>(i);
@@ -91,13 +133,13 @@ int32_t Sampler::sample(std::span<const int32_t> ids, std::span<float> logits,
                         std::span<const int32_t> history) {
   if (logits.empty() || ids.size() != logits.size())
     throw Error(ErrorKind::invalid_argument, "sampler: empty or mismatched logits");
-  for_each_penalized(history, params_.repeat_last_n, params_.repeat_penalty, [&](int32_t id) {
+  for (const auto& [id, count] : moved_ids(history)) {
     const auto it = std::lower_bound(ids.begin(), ids.end(), id);
     if (it != ids.end() && *it == id) {
       float& l = logits[static_cast<size_t>(it - ids.begin())];
-      l = penalized(l, params_.repeat_penalty);
+      l = moved(id, l, count);
     }
-  });
+  }
 
   // Greedy: the filters below never remove the arg-max, so they cannot change the result.
   // The first maximum has the lowest id (ids ascend).

@@ -1,10 +1,12 @@
-// Token sampling in llama.cpp's chain order: repetition penalty → top-k → top-p → min-p →
-// temperature → draw (greedy when temp <= 0). Seeded runs are reproducible.
+// Token sampling in llama.cpp's chain order: logit bias → penalties (repetition, frequency,
+// presence) → top-k → top-p → min-p → temperature → draw (greedy when temp <= 0). Seeded runs
+// are reproducible.
 #pragma once
 
 #include <cstdint>
 #include <random>
 #include <span>
+#include <unordered_map>
 
 #include "bitnet/sampling.hpp"
 
@@ -24,13 +26,17 @@ public:
   // How many of the largest (penalized) logits the chain looks at: 1 when greedy, top-k when
   // it cuts below n_vocab; n_vocab when it needs every logit.
   int64_t top_needed(int64_t n_vocab) const;
-  // Moves the bounds of the logits as sample() moves the logits: the repetition penalty is
-  // monotone (non-decreasing) in the logit, so it maps an interval's ends to the ends of the
-  // penalized interval. Any new logit transform must be added here too.
+  // Moves the bounds of the logits as sample() moves the logits: the logit bias and the
+  // penalties are monotone (non-decreasing) in the logit, so they map an interval's ends to
+  // the ends of the moved interval. Any new logit transform must be added to moved() too.
   void adjust_bounds(std::span<float> lower, std::span<float> upper,
                      std::span<const int32_t> history) const;
 
 private:
+  std::unordered_map<int32_t, int32_t> moved_ids(std::span<const int32_t> history) const;
+  float moved(int32_t id, float logit, int32_t count) const;
+  void check_ids(size_t n_vocab) const; // Error(invalid_argument): a biased id past the vocab
+
   SamplerParams params_;
   std::mt19937_64 rng_;
 };

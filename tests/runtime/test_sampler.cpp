@@ -215,8 +215,13 @@ TEST(Sampler, AdjustedBoundsHoldThePenalizedLogits) {
   SamplerParams p = plain();
   p.temp = 0.0f;
   p.repeat_last_n = 6;
-  for (float penalty : {0.5f, 1.3f, 3.0f}) {
+  for (float penalty : {0.5f, 1.0f, 1.3f, 3.0f}) {
     p.repeat_penalty = penalty;
+    // With the repetition penalty off, the presence/frequency penalties and a bias move them.
+    p.presence_penalty = penalty == 1.0f ? 0.7f : 0.0f;
+    p.frequency_penalty = penalty == 1.0f ? -0.4f : 0.0f;
+    p.logit_bias = {};
+    if (penalty == 1.0f) p.logit_bias = {{11, 2.5f}};
     const Sampler s(p);
     for (int trial = 0; trial < 200; ++trial) {
       const size_t n = 12;
@@ -239,7 +244,8 @@ TEST(Sampler, AdjustedBoundsHoldThePenalizedLogits) {
         EXPECT_LE(lower[i], penalized[i]) << penalty << " " << i;
         EXPECT_GE(upper[i], penalized[i]) << penalty << " " << i;
         const bool in_window =
-            std::find(history.end() - 6, history.end(), static_cast<int32_t>(i)) != history.end();
+            std::find(history.end() - 6, history.end(), static_cast<int32_t>(i)) != history.end() ||
+            (!p.logit_bias.empty() && i == 11);
         if (!in_window) {
           EXPECT_EQ(lower[i], before_lower[i]);
           EXPECT_EQ(upper[i], before_upper[i]);
@@ -285,6 +291,36 @@ TEST(Sampler, SubsetHoldingTheTopKSamplesLikeTheFullLogits) {
   }
 }
 
+// llama.cpp's order, worked by hand: bias first, then the repetition penalty (divide a
+// positive logit, multiply a negative one), then count * frequency + presence subtracted.
+TEST(Sampler, BiasThenRepetitionThenFrequencyAndPresencePenalties) {
+  SamplerParams p = plain();
+  p.repeat_penalty = 2.0f;
+  p.frequency_penalty = 0.5f;
+  p.presence_penalty = 0.25f;
+  p.logit_bias = {{2, 10.0f}, {0, 1.0f}};
+  std::vector<float> lower = {2.0f, -1.0f, 0.5f, 3.0f, 1.0f};
+  std::vector<float> upper = lower;
+  const std::vector<int32_t> history = {0, 0, 1};
+  Sampler(p).adjust_bounds(lower, upper, history);
+  // id 0: (2 + 1) / 2 - (2 * 0.5 + 0.25) = 0.25; id 1: -1 * 2 - (0.5 + 0.25) = -2.75;
+  // id 2: 0.5 + 10 (not in the history); ids 3 and 4 untouched.
+  const std::vector<float> expected = {0.25f, -2.75f, 10.5f, 3.0f, 1.0f};
+  EXPECT_EQ(lower, expected);
+  EXPECT_EQ(upper, expected);
+  p.temp = 0.0f;
+  std::vector<float> logits = {2.0f, -1.0f, 0.5f, 3.0f, 1.0f};
+  EXPECT_EQ(Sampler(p).sample(logits, history), 2);
+  p.logit_bias = {{2, -INFINITY}};
+  logits = {2.0f, -1.0f, 0.5f, 3.0f, 1.0f};
+  EXPECT_EQ(Sampler(p).sample(logits, history), 3);
+  // A window of 1 sees only the last token (id 1): id 0 keeps its 2.0, below id 3's 3.0.
+  p.repeat_last_n = 1;
+  p.logit_bias = {{3, -1.5f}};
+  logits = {2.0f, -1.0f, 0.5f, 3.0f, 1.0f};
+  EXPECT_EQ(Sampler(p).sample(logits, history), 0);
+}
+
 TEST(Sampler, RejectsBadParameters) {
   SamplerParams p = plain();
   p.repeat_penalty = 0.0f;
@@ -292,6 +328,20 @@ TEST(Sampler, RejectsBadParameters) {
   p = plain();
   p.temp = NAN;
   EXPECT_THROW(Sampler{p}, bitnet::Error);
+  p = plain();
+  p.presence_penalty = INFINITY;
+  EXPECT_THROW(Sampler{p}, bitnet::Error);
+  p = plain();
+  p.frequency_penalty = NAN;
+  EXPECT_THROW(Sampler{p}, bitnet::Error);
+  p = plain();
+  p.logit_bias = {{-1, 1.0f}};
+  EXPECT_THROW(Sampler{p}, bitnet::Error);
+  p.logit_bias = {{1, INFINITY}};
+  EXPECT_THROW(Sampler{p}, bitnet::Error);
+  p.logit_bias = {{5, 1.0f}}; // past a vocabulary of 3
+  std::vector<float> three = {0.0f, 1.0f, 2.0f};
+  EXPECT_THROW(Sampler{p}.sample(three, {}), bitnet::Error);
   Sampler ok(plain());
   std::vector<float> empty;
   EXPECT_THROW(ok.sample(empty, {}), bitnet::Error);
