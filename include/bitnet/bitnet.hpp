@@ -1,6 +1,7 @@
 // The public API in one include.
 #pragma once
 
+#include "bitnet/batch.hpp"
 #include "bitnet/convert.hpp"
 #include "bitnet/error.hpp"
 #include "bitnet/generate.hpp"

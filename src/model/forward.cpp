@@ -20,10 +20,16 @@ size_t sz(int64_t n) {
 // One forward's batch: the queries' positions, the cache they extend, the threads.
 struct Transformer::Step {
   int64_t n_tok;
-  int64_t pos;
+  int64_t pos; // row t is at position pos + t of `cache`, unless the rows are sequences
   KvCache& cache;
   kernels::ThreadPool& pool;
   const Observer* observer;
+  // decode_rows: row t is a sequence of its own, at seq_pos[t] of *seq_cache[t].
+  std::span<const int64_t> seq_pos = {};
+  std::span<KvCache* const> seq_cache = {};
+
+  int64_t pos_of(int64_t t) const { return seq_pos.empty() ? pos + t : seq_pos[sz(t)]; }
+  KvCache& cache_of(int64_t t) const { return seq_pos.empty() ? cache : *seq_cache[sz(t)]; }
 
   // Hands a named tensor (n_rows rows of row_len floats) to the observer, if any.
   void observe(const char* name, int64_t il, const std::vector<float>& buf, int64_t n_rows,
@@ -64,7 +70,8 @@ Transformer::Transformer(const Config& config, const Weights& weights, const ker
 void Transformer::forward(std::span<const int32_t> tokens, int64_t pos, KvCache& cache,
                           kernels::ThreadPool& pool, bool all_logits, float* logits,
                           const Observer* observer) {
-  const int64_t n_out = layers(tokens, pos, cache, pool, all_logits, logits != nullptr, observer);
+  const Step s{static_cast<int64_t>(tokens.size()), pos, cache, pool, observer};
+  const int64_t n_out = layers(s, tokens, all_logits, logits != nullptr);
   if (!logits) return;
   head_.full(h_.data(), n_out, logits, pool);
   if (observer)
@@ -73,23 +80,36 @@ void Transformer::forward(std::span<const int32_t> tokens, int64_t pos, KvCache&
 
 void Transformer::forward_hidden(std::span<const int32_t> tokens, int64_t pos, KvCache& cache,
                                  kernels::ThreadPool& pool, const Observer* observer) {
-  layers(tokens, pos, cache, pool, false, true, observer);
+  const Step s{static_cast<int64_t>(tokens.size()), pos, cache, pool, observer};
+  layers(s, tokens, false, true);
+}
+
+void Transformer::decode_rows(std::span<const int32_t> tokens, std::span<const int64_t> pos,
+                              std::span<KvCache* const> caches, kernels::ThreadPool& pool) {
+  if (tokens.empty() || pos.size() != tokens.size() || caches.size() != tokens.size())
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("decode of {} tokens at {} positions in {} caches", tokens.size(),
+                            pos.size(), caches.size()));
+  const Step s{static_cast<int64_t>(tokens.size()), 0, *caches[0], pool, nullptr, pos, caches};
+  layers(s, tokens, true, true);
+}
+
+void Transformer::set_hidden(std::span<const float> h) {
+  std::copy(h.begin(), h.end(), h_.begin());
 }
 
 // The layers for all rows or only the last (returns how many go on), then with output_norm
 // their output norm into h_: the head's input.
-int64_t Transformer::layers(std::span<const int32_t> tokens, int64_t pos, KvCache& cache,
-                            kernels::ThreadPool& pool, bool all_rows, bool output_norm,
-                            const Observer* observer) {
-  check(tokens, pos, cache, pool);
-  const auto n_tok = static_cast<int64_t>(tokens.size());
-  const Step s{n_tok, pos, cache, pool, observer};
+int64_t Transformer::layers(const Step& s, std::span<const int32_t> tokens, bool all_rows,
+                            bool output_norm) {
+  check(s, tokens);
+  const int64_t n_tok = s.n_tok;
   const int64_t e = c_.n_embd;
 
   embed(tokens);
   // RoPE's angles, once per position for every layer
   for (int64_t t = 0; t < n_tok; ++t)
-    kernels::rope_cos_sin(pos + t, c_.n_rot, c_.rope_base, rope_cs_.data() + t * c_.n_rot);
+    kernels::rope_cos_sin(s.pos_of(t), c_.n_rot, c_.rope_base, rope_cs_.data() + t * c_.n_rot);
 
   // Only the last row goes past the last attention when only its logits are wanted.
   const int64_t n_out = all_rows ? n_tok : 1;
@@ -110,17 +130,19 @@ int64_t Transformer::layers(std::span<const int32_t> tokens, int64_t pos, KvCach
 }
 
 // Throws unless the batch fits the scratch, the cache and the vocabulary.
-void Transformer::check(std::span<const int32_t> tokens, int64_t pos, const KvCache& cache,
-                        const kernels::ThreadPool& pool) const {
-  const auto n_tok = static_cast<int64_t>(tokens.size());
+void Transformer::check(const Step& s, std::span<const int32_t> tokens) const {
+  const int64_t n_tok = s.n_tok;
   if (n_tok < 1 || n_tok > n_batch_)
     throw Error(ErrorKind::invalid_argument,
                 fmt::format("forward of {} tokens (batch size {})", n_tok, n_batch_));
-  if (pos < 0 || pos + n_tok > cache.n_ctx() || cache.n_ctx() > n_ctx_)
-    throw Error(ErrorKind::context_overflow,
-                fmt::format("positions {}..{} do not fit a context of {}", pos, pos + n_tok,
-                            cache.n_ctx()));
-  if (pool.size() > n_threads_)
+  for (int64_t t = 0; t < n_tok; ++t) {
+    const KvCache& cache = s.cache_of(t);
+    if (s.pos_of(t) < 0 || s.pos_of(t) >= cache.n_ctx() || cache.n_ctx() > n_ctx_)
+      throw Error(ErrorKind::context_overflow,
+                  fmt::format("positions {}..{} do not fit a context of {}", s.pos_of(0),
+                              s.pos_of(t) + 1, cache.n_ctx()));
+  }
+  if (s.pool.size() > n_threads_)
     throw Error(ErrorKind::invalid_argument, "thread pool larger than the forward's scratch");
   for (int32_t id : tokens)
     if (id < 0 || id >= c_.n_vocab)
@@ -158,7 +180,12 @@ void Transformer::attention_block(const Step& s, int64_t il, int64_t n_out) {
   rope_and_cache(s, il);
   s.observe("Qcur-rope", il, q_, n, e);
   s.observe("Kcur-rope", il, kv_k_, n, ekv);
-  attention_.run(q_.data(), n, s.pos, s.cache, il, attn_.data(), s.pool);
+  if (s.seq_pos.empty())
+    attention_.run(q_.data(), n, s.pos, s.cache, il, attn_.data(), s.pool);
+  else // each sequence attends over its own cache, as its token alone would
+    for (int64_t t = 0; t < n; ++t)
+      attention_.run(q_.data() + t * e, 1, s.pos_of(t), s.cache_of(t), il, attn_.data() + t * e,
+                     s.pool);
   s.observe("kqv_out", il, attn_, n, e);
   residual(s, il, {&attn_, l.attn_sub_norm, &l.wo, "attn_sub_norm", "attn_o_out", "ffn_inp"}, e, n,
            n_out);
@@ -243,7 +270,7 @@ void Transformer::rope_and_cache(const Step& s, int64_t il) {
       float* kt = kv_k_.data() + t * ekv;
       k_.rope(q_.data() + t * e, c_.n_head, hd, c_.n_rot, cs, c_.rope_neox);
       k_.rope(kt, c_.n_head_kv, hd, c_.n_rot, cs, c_.rope_neox);
-      store_kv(s.cache, il, s.pos + t, kt, kv_v_.data() + t * ekv);
+      store_kv(s.cache_of(t), il, s.pos_of(t), kt, kv_v_.data() + t * ekv);
     }
   });
 }

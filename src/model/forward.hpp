@@ -49,7 +49,22 @@ public:
   // then its output-normed state, for a head step (head().top: the screened top m, or all).
   void forward_hidden(std::span<const int32_t> tokens, int64_t pos, KvCache& cache,
                       kernels::ThreadPool& pool, const Observer* observer = nullptr);
-  std::span<const float> hidden() const { return {h_.data(), static_cast<size_t>(c_.n_embd)}; }
+  std::span<const float> hidden() const { return hidden(0); }
+  // One decode step of several sequences: row t is tokens[t] at position pos[t] of its own
+  // caches[t] (1..n_batch rows, distinct caches of at most n_ctx). The I2_S matmuls take all
+  // rows at once (integer sums: each row's floats are those of the row alone, and the weights
+  // are read once); norms, RoPE and attention run per row as a single-token forward does, so
+  // every row gets exactly the numerics of forwarding its token alone. hidden(t) is then row
+  // t's output-normed state.
+  void decode_rows(std::span<const int32_t> tokens, std::span<const int64_t> pos,
+                   std::span<KvCache* const> caches, kernels::ThreadPool& pool);
+  std::span<const float> hidden(int64_t row) const {
+    return {h_.data() + row * c_.n_embd, static_cast<size_t>(c_.n_embd)};
+  }
+  // Makes `h` (n_embd floats, not a row of hidden() but the first) the last token's
+  // output-normed state, as forward_hidden leaves it: a decode_rows row handed to the
+  // session it belongs to.
+  void set_hidden(std::span<const float> h);
   Head& head() { return head_; }
 
 private:
@@ -69,11 +84,8 @@ private:
   };
 
   // In the order forward.cpp defines them: the pass, then each step it takes.
-  int64_t layers(std::span<const int32_t> tokens, int64_t pos, KvCache& cache,
-                 kernels::ThreadPool& pool, bool all_rows, bool output_norm,
-                 const Observer* observer);
-  void check(std::span<const int32_t> tokens, int64_t pos, const KvCache& cache,
-             const kernels::ThreadPool& pool) const;
+  int64_t layers(const Step& s, std::span<const int32_t> tokens, bool all_rows, bool output_norm);
+  void check(const Step& s, std::span<const int32_t> tokens) const;
   void embed(std::span<const int32_t> tokens);
   void attention_block(const Step& s, int64_t il, int64_t n_out);
   void ffn_block(const Step& s, int64_t il, int64_t n);

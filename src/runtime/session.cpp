@@ -115,7 +115,7 @@ void Session::truncate(int32_t n) {
   impl_->has_hidden = false;
 }
 
-void Session::Impl::forward(std::span<const int32_t> ids, bool all_logits) {
+void Session::Impl::check(std::span<const int32_t> ids) const {
   const auto n = static_cast<int64_t>(ids.size());
   const int64_t n_vocab = detail::impl_of(*model).config.n_vocab;
   const auto n_past = static_cast<int64_t>(tokens.size());
@@ -128,6 +128,12 @@ void Session::Impl::forward(std::span<const int32_t> ids, bool all_logits) {
     if (id < 0 || id >= n_vocab)
       throw Error(ErrorKind::invalid_input,
                   fmt::format("token id {} is outside the vocabulary [0, {})", id, n_vocab));
+}
+
+void Session::Impl::forward(std::span<const int32_t> ids, bool all_logits) {
+  check(ids);
+  const auto n = static_cast<int64_t>(ids.size());
+  const int64_t n_vocab = detail::impl_of(*model).config.n_vocab;
   if (all_logits) logits.resize(static_cast<size_t>(n * n_vocab));
   last = {};
   has_hidden = false;

@@ -40,6 +40,9 @@ struct Session::Impl {
   // appends them to the cache. all_logits: every token's logits into `logits`; otherwise
   // only the last token's hidden state is kept, and its logits are computed on demand.
   void forward(std::span<const int32_t> tokens, bool all_logits);
+  // forward()'s checks: Error(invalid_input) for no tokens or an id outside the vocabulary,
+  // Error(context_overflow) when they do not fit.
+  void check(std::span<const int32_t> tokens) const;
   bool has_last() const { return has_hidden || !last.empty(); }
   // The last token's full logits (the exact head, computed on first use; empty when none).
   std::span<const float> last_logits();

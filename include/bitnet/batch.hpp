@@ -1,0 +1,89 @@
+// Several sequences generated together (a server's slots). Each sequence is a Generation on a
+// Session of its own: generate()'s loop, one step at a time, with its own sampler, stop
+// strings and text stream. Their decode forwards can run as one batched forward that reads
+// the weights once per step, while every sequence gets exactly the numerics of decoding its
+// token alone: a greedy Generation gives generate()'s tokens whatever else is batched with it.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bitnet/generate.hpp"
+#include "bitnet/session.hpp"
+#include "bitnet/stats.hpp"
+
+namespace bitnet {
+
+// Appends tokens[i] to sessions[i] for every i, in one forward: afterwards each session is as
+// if it had evaluated its token alone (logits(), the next generation step). The sessions must
+// be distinct, of one Model and one ThreadPool (SessionParams::pool), at most n_batch() of
+// them (each session's). Throws, with no session changed: Error(invalid_argument) for a
+// mismatch of those or of the two sizes, Error(context_overflow) when a session is full,
+// Error(invalid_input) for an id outside the vocabulary.
+void decode_batch(std::span<Session* const> sessions, std::span<const int32_t> tokens);
+
+// One sequence's generation, as generate() runs it (generate() is a loop over this):
+//   prefill() until prefill_left() == 0, then while (!done()) { next(); forward(); }
+// where forward() may instead be one decode_batch() over several Generations.
+class Generation {
+public:
+  // The prompt continues the session (see generate()). Checks the parameters and that the
+  // prompt plus n_predict fit the context (Error(context_overflow)) before any work. The
+  // session must outlive the Generation and be used by nothing else meanwhile.
+  Generation(Session& session, std::span<const int32_t> prompt_ids, const GenerateParams& params);
+  // Tokenizes `prompt` as generate() does (BOS per params.add_bos when the session is empty).
+  Generation(Session& session, std::string_view prompt, const GenerateParams& params);
+  ~Generation();
+  Generation(const Generation&) = delete;
+  Generation& operator=(const Generation&) = delete;
+
+  Session& session();
+  // Prompt tokens not yet forwarded.
+  int32_t prefill_left() const;
+  // Forwards up to max_chunks more chunks of the prompt (n_batch tokens each, as generate()
+  // chunks it, so the tokens do not depend on how the prefill is spread), so a server can
+  // interleave a long prompt with other sequences' decode steps.
+  void prefill(int32_t max_chunks = std::numeric_limits<int32_t>::max());
+
+  struct Token {
+    int32_t id;
+    std::string text; // newly printable text (UTF-8 safe, stop-string prefixes held back)
+  };
+  // The head step (the screened top m the sampler needs) and the sampler: the next token.
+  // It is pending until forwarded; stop_reason() is set when it ends the generation. Needs
+  // the prompt forwarded, no pending token and !done() (else Error(invalid_argument)).
+  Token next();
+  // The token next() returned, to be forwarded (nullopt when none is pending).
+  std::optional<int32_t> pending() const;
+  // Ends the generation after the pending token (StopReason::callback unless it already
+  // ends): a callback's stop, a client gone.
+  void cancel();
+  // Forwards the pending token alone; decode_batch(generations) forwards several at once.
+  // Every generated token enters the cache, so the session can be continued.
+  void forward();
+
+  // Stopped, with the last token forwarded.
+  bool done() const;
+  std::optional<StopReason> stop_reason() const;
+  // This generation's counters so far (final once done()). A batched step's time counts as
+  // each of its sequences' decode time.
+  const Stats& stats() const;
+
+private:
+  friend void decode_batch(std::span<Generation* const> generations);
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Forwards the pending token of each generation in one decode_batch() over their sessions
+// (same requirements and errors). A generation without a pending token is an
+// Error(invalid_argument), before anything runs.
+void decode_batch(std::span<Generation* const> generations);
+
+} // namespace bitnet

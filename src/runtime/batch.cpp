@@ -1,0 +1,361 @@
+// Generation (generate()'s loop, one step at a time) and the batched decode of several
+// sessions: one forward whose rows are the sequences (model::Transformer::decode_rows).
+#include "bitnet/batch.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <type_traits>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "runtime/sampler.hpp"
+#include "runtime/session_impl.hpp"
+
+namespace bitnet {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+// SessionImpl, named through the library's access door (the name itself is private).
+using SessionImpl = std::remove_reference_t<decltype(detail::impl_of(std::declval<Session&>()))>;
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// Holds back generated text that could still become a stop string, and finds the first
+// complete one.
+class StopMatcher {
+public:
+  explicit StopMatcher(std::vector<std::string> stops) : stops_(std::move(stops)) {
+    for (const std::string& s : stops_)
+      if (s.empty()) throw Error(ErrorKind::invalid_argument, "stop strings must not be empty");
+  }
+
+  // Appends text; returns true when a stop string is now complete (the text before it is
+  // then all that take() will release).
+  bool append(std::string_view piece) {
+    text_ += piece;
+    for (const std::string& s : stops_) {
+      const size_t from = emitted_ > s.size() ? emitted_ - s.size() : 0;
+      const size_t at = text_.find(s, from);
+      if (at != std::string::npos) end_ = std::min(end_, at);
+    }
+    return end_ != std::string::npos;
+  }
+
+  // Text safe to show now: everything up to a found stop string, else all but the longest
+  // suffix that is a prefix of some stop string. `final` releases the held-back tail too.
+  std::string take(bool final) {
+    size_t limit = end_ != std::string::npos ? end_ : text_.size();
+    if (end_ == std::string::npos && !final) limit -= held_back();
+    limit = std::max(limit, emitted_);
+    std::string out = text_.substr(emitted_, limit - emitted_);
+    emitted_ = limit;
+    return out;
+  }
+
+private:
+  size_t held_back() const {
+    size_t best = 0;
+    for (const std::string& s : stops_)
+      for (size_t n = std::min(s.size() - 1, text_.size()); n > best; --n)
+        if (text_.compare(text_.size() - n, n, s, 0, n) == 0) {
+          best = n;
+          break;
+        }
+    return best;
+  }
+
+  std::vector<std::string> stops_;
+  std::string text_;
+  size_t emitted_ = 0;
+  size_t end_ = std::string::npos;
+};
+
+std::vector<int32_t> tokenize_prompt(const Session& session, std::string_view prompt,
+                                     const GenerateParams& params) {
+  const Tokenizer& tok = session.model().tokenizer();
+  const bool add_bos = session.n_past() == 0 && params.add_bos.value_or(tok.add_bos_default());
+  return tok.tokenize(prompt, add_bos, params.parse_special);
+}
+
+} // namespace
+
+struct Generation::Impl {
+  Impl(Session& sess, std::vector<int32_t> prompt_ids, const GenerateParams& p,
+       Clock::time_point t0, double tokenize_ms);
+
+  void after_prefill();
+  void forwarded(double ms); // the pending token is in the cache, in a step of `ms`
+
+  Session& session;
+  SessionImpl& s;
+  int32_t n_predict;
+  bool ignore_eos;
+  Clock::time_point start;
+  Stats st;
+  size_t prefilled = 0; // tokens of st.prompt_ids forwarded
+  StopMatcher stops;
+  runtime::Sampler sampler;
+  tokenizer::StreamDecoder decoder;
+  // The head step: the sampler needs the m largest logits (after its penalty), so a
+  // screened head computes only the rows that can be among them; a chain that needs every
+  // logit gets the exact head.
+  int64_t m;
+  bool screened;
+  model::BoundsAdjust adjust;
+  std::optional<int32_t> pending;
+  std::optional<StopReason> stop;
+  bool done = false;
+};
+
+Generation::Impl::Impl(Session& sess, std::vector<int32_t> prompt_ids, const GenerateParams& p,
+                       Clock::time_point t0, double tokenize_ms)
+    : session(sess), s(detail::impl_of(sess)), n_predict(p.n_predict), ignore_eos(p.ignore_eos),
+      start(t0), stops(p.stop), sampler(p.sampler),
+      decoder(detail::impl_of(sess.model().tokenizer())) {
+  const Model& model = session.model();
+  const int32_t n_ctx = session.n_ctx();
+  const auto n_prompt = static_cast<int32_t>(prompt_ids.size());
+  st.n_prompt = n_prompt;
+  st.n_past_start = session.n_past();
+  st.n_threads = session.n_threads();
+  st.n_ctx = n_ctx;
+  st.load_ms = model.info().load_ms;
+  st.tokenize_ms = tokenize_ms;
+  if (n_predict < -1)
+    throw Error(ErrorKind::invalid_argument, fmt::format("n_predict {} must be >= -1", n_predict));
+  if (prompt_ids.empty() && !s.has_last())
+    throw Error(ErrorKind::invalid_input, "empty prompt and nothing in the session to continue");
+  const int64_t need = int64_t{session.n_past()} + n_prompt + std::max<int64_t>(n_predict, 0);
+  if (need > n_ctx)
+    throw Error(ErrorKind::context_overflow,
+                fmt::format("{} cached + {} prompt + {} generated tokens exceed the context of {}",
+                            session.n_past(), n_prompt, std::max(n_predict, 0), n_ctx));
+  const ModelInfo& info = model.info();
+  m = sampler.top_needed(info.n_vocab);
+  screened = p.head == HeadMode::screened && s.transformer.head().can_screen() && m < info.n_vocab;
+  st.head = screened ? HeadMode::screened : HeadMode::exact;
+  adjust = [this](std::span<float> lower, std::span<float> upper) {
+    sampler.adjust_bounds(lower, upper, s.tokens);
+  };
+  if (n_predict > 0) {
+    st.decode_ms_per_token.reserve(static_cast<size_t>(n_predict));
+    st.embedded_per_step.reserve(static_cast<size_t>(n_predict));
+    st.generated_ids.reserve(static_cast<size_t>(n_predict));
+  }
+  st.prompt_ids = std::move(prompt_ids);
+  if (st.prompt_ids.empty()) after_prefill();
+}
+
+// Generation ends before its first token when none is asked for or the context is full.
+void Generation::Impl::after_prefill() {
+  if (n_predict == 0)
+    stop = StopReason::n_predict;
+  else if (session.n_past() == session.n_ctx())
+    stop = StopReason::ctx_full;
+  if (stop) forwarded(0.0);
+}
+
+void Generation::Impl::forwarded(double ms) {
+  if (pending) {
+    st.decode_ms += ms;
+    st.decode_ms_per_token.push_back(ms);
+    st.embedded_per_step.push_back(1); // this sequence's step embeds exactly its one token
+    pending.reset();
+  }
+  if (!stop) return;
+  st.stop_reason = *stop;
+  st.total_ms = ms_since(start);
+  done = true;
+}
+
+Generation::Generation(Session& session, std::span<const int32_t> prompt_ids,
+                       const GenerateParams& params)
+    : impl_(std::make_unique<Impl>(session,
+                                   std::vector<int32_t>(prompt_ids.begin(), prompt_ids.end()),
+                                   params, Clock::now(), 0.0)) {}
+
+Generation::Generation(Session& session, std::string_view prompt, const GenerateParams& params) {
+  const auto start = Clock::now();
+  std::vector<int32_t> ids = tokenize_prompt(session, prompt, params);
+  impl_ = std::make_unique<Impl>(session, std::move(ids), params, start, ms_since(start));
+}
+
+Generation::~Generation() = default;
+
+Session& Generation::session() {
+  return impl_->session;
+}
+
+int32_t Generation::prefill_left() const {
+  return static_cast<int32_t>(impl_->st.prompt_ids.size() - impl_->prefilled);
+}
+
+void Generation::prefill(int32_t max_chunks) {
+  Impl& g = *impl_;
+  if (max_chunks < 1 || prefill_left() == 0) return;
+  // Whole chunks of n_batch, as one forward of the prompt takes them: the cache (and so the
+  // tokens) does not depend on how a server spreads the prefill over its steps.
+  const int64_t chunk = g.s.transformer.n_batch();
+  const int64_t count = std::min<int64_t>(prefill_left(), chunk * max_chunks);
+  const auto t = Clock::now();
+  g.s.forward(
+      std::span<const int32_t>(g.st.prompt_ids).subspan(g.prefilled, static_cast<size_t>(count)),
+      false);
+  g.st.prefill_ms += ms_since(t);
+  g.prefilled += static_cast<size_t>(count);
+  if (prefill_left() == 0) g.after_prefill();
+}
+
+Generation::Token Generation::next() {
+  Impl& g = *impl_;
+  if (prefill_left() > 0 || g.pending || g.done)
+    throw Error(ErrorKind::invalid_argument,
+                g.done ? "the generation has ended"
+                       : (g.pending ? "the last token is not forwarded yet"
+                                    : "the prompt is not forwarded yet"));
+  Stats& st = g.st;
+  const ModelInfo& info = g.session.model().info();
+  // The logits of the last token: the head step after its forward, timed with it (the
+  // prompt's with the prefill). A token that ends the generation gets no head step.
+  auto t = Clock::now();
+  model::HeadTop& top = g.s.head_top(g.m, g.screened, g.adjust);
+  const double head_ms = ms_since(t);
+  if (st.decode_ms_per_token.empty()) {
+    st.prefill_ms += head_ms;
+  } else {
+    st.decode_ms += head_ms;
+    st.decode_ms_per_token.back() += head_ms;
+  }
+  st.head_rows.push_back(static_cast<int32_t>(top.ids.size()));
+  st.head_bytes.push_back(!g.screened ? info.head_bytes
+                                      : (top.screen_read ? info.head_screen_bytes : 0) +
+                                            top.ids.size() * info.head_row_bytes);
+
+  t = Clock::now();
+  const int32_t id = g.sampler.sample(top.ids, top.logits, g.s.tokens);
+  st.sample_ms += ms_since(t);
+  st.generated_ids.push_back(id);
+  ++st.n_gen;
+
+  const bool eog = g.session.model().tokenizer().is_eog(id);
+  if (eog && !g.ignore_eos)
+    g.stop = StopReason::eog;
+  else if (g.stops.append(eog ? std::string() : g.decoder.push(id)))
+    g.stop = StopReason::stop_string;
+  else if (st.n_gen == g.n_predict)
+    g.stop = StopReason::n_predict;
+  else if (g.session.n_past() + 1 == g.session.n_ctx())
+    g.stop = StopReason::ctx_full;
+  std::string text = g.stops.take(false);
+  if (g.stop && *g.stop != StopReason::stop_string) {
+    g.stops.append(g.decoder.flush());
+    text += g.stops.take(true);
+  }
+  g.pending = id;
+  return {id, std::move(text)};
+}
+
+std::optional<int32_t> Generation::pending() const {
+  return impl_->pending;
+}
+
+void Generation::cancel() {
+  if (!impl_->stop) impl_->stop = StopReason::callback;
+}
+
+void Generation::forward() {
+  Impl& g = *impl_;
+  if (!g.pending) throw Error(ErrorKind::invalid_argument, "no sampled token to forward");
+  const auto t = Clock::now();
+  const int32_t one[1] = {*g.pending};
+  g.s.forward(one, false);
+  g.forwarded(ms_since(t));
+}
+
+bool Generation::done() const {
+  return impl_->done;
+}
+
+std::optional<StopReason> Generation::stop_reason() const {
+  return impl_->stop;
+}
+
+const Stats& Generation::stats() const {
+  return impl_->st;
+}
+
+void decode_batch(std::span<Session* const> sessions, std::span<const int32_t> tokens) {
+  if (sessions.empty() || sessions.size() != tokens.size())
+    throw Error(ErrorKind::invalid_argument, fmt::format("a batch of {} sessions and {} tokens",
+                                                         sessions.size(), tokens.size()));
+  // Every check before any change: a rejected batch leaves every session as it was.
+  SessionImpl* scratch = nullptr; // whose forward scratch runs the batch: the largest context
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    SessionImpl& s = detail::impl_of(*sessions[i]);
+    const SessionImpl& first = detail::impl_of(*sessions[0]);
+    if (s.model.get() != first.model.get() || s.pool.get() != first.pool.get())
+      throw Error(ErrorKind::invalid_argument,
+                  "batched sessions must share one model and one thread pool");
+    if (std::find(sessions.begin(), sessions.begin() + static_cast<std::ptrdiff_t>(i),
+                  sessions[i]) != sessions.begin() + static_cast<std::ptrdiff_t>(i))
+      throw Error(ErrorKind::invalid_argument, "a session appears twice in a batch");
+    if (static_cast<int64_t>(sessions.size()) > s.transformer.n_batch())
+      throw Error(ErrorKind::invalid_argument,
+                  fmt::format("a batch of {} sessions exceeds a session's batch size {}",
+                              sessions.size(), s.transformer.n_batch()));
+    s.check(tokens.subspan(i, 1));
+    if (!scratch || s.n_ctx > scratch->n_ctx) scratch = &s;
+  }
+  std::vector<int64_t> pos(sessions.size());
+  std::vector<model::KvCache*> caches(sessions.size());
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    SessionImpl& s = detail::impl_of(*sessions[i]);
+    pos[i] = static_cast<int64_t>(s.tokens.size());
+    caches[i] = &s.cache;
+  }
+  auto& workers = detail::impl_of(*scratch->pool);
+  {
+    const std::lock_guard turn(workers.turn);
+    scratch->transformer.decode_rows(tokens, pos, caches, workers.workers);
+  }
+  // Each row's state goes to its session, the scratch session's own last (its row 0 holds
+  // another's until then).
+  size_t scratch_row = 0;
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    SessionImpl& s = detail::impl_of(*sessions[i]);
+    if (&s == scratch)
+      scratch_row = i;
+    else
+      s.transformer.set_hidden(scratch->transformer.hidden(static_cast<int64_t>(i)));
+  }
+  if (scratch_row != 0)
+    scratch->transformer.set_hidden(scratch->transformer.hidden(static_cast<int64_t>(scratch_row)));
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    SessionImpl& s = detail::impl_of(*sessions[i]);
+    s.tokens.push_back(tokens[i]);
+    s.last = {};
+    s.has_hidden = true;
+  }
+}
+
+void decode_batch(std::span<Generation* const> generations) {
+  std::vector<Session*> sessions;
+  std::vector<int32_t> tokens;
+  for (Generation* g : generations) {
+    if (!g->impl_->pending)
+      throw Error(ErrorKind::invalid_argument, "a batched generation has no token to forward");
+    sessions.push_back(&g->impl_->session);
+    tokens.push_back(*g->impl_->pending);
+  }
+  const auto t = Clock::now();
+  decode_batch(sessions, tokens);
+  const double ms = ms_since(t);
+  for (Generation* g : generations)
+    g->impl_->forwarded(ms);
+}
+
+} // namespace bitnet

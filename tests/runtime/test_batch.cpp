@@ -1,0 +1,264 @@
+// Batched decoding (bitnet/batch.hpp): several sessions decoded in one forward must each get
+// exactly the numerics of decoding alone. Checked against two independent expectations:
+// bitnet.cpp's greedy tokens (the reference fixtures, every prompt of a fixture batched
+// together) and the same session decoded alone (every logit, bit for bit). Every kernel
+// variant this CPU runs, 1 and 2 threads; a compiled variant it lacks is reported SKIPPED.
+#include <algorithm>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "../model/reference.hpp"
+#include "bitnet/bitnet.hpp"
+#include "kernels/kernels.hpp"
+#include "support/error_kind.hpp"
+
+namespace bitnet::test {
+namespace {
+
+GenerateParams greedy(int32_t n_predict) {
+  GenerateParams p;
+  p.n_predict = n_predict;
+  p.sampler.temp = 0.0f;
+  p.ignore_eos = true;
+  return p;
+}
+
+int32_t argmax(std::span<const float> v) {
+  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+// The kernel variants this CPU runs (sessions take the selected one when constructed); the
+// compiled ones it lacks are named as skipped. Restores the best variant afterwards.
+template <typename F> void for_each_isa(F&& f) {
+  const std::vector<kernels::Isa> available = kernels::available_isas();
+  for (kernels::Isa isa : kernels::compiled_isas()) {
+    if (std::find(available.begin(), available.end(), isa) == available.end()) {
+      std::cout << "SKIPPED (cpu lacks " << kernels::to_string(isa) << ")\n";
+      continue;
+    }
+    kernels::select_isa(kernels::to_string(isa));
+    f(std::string(kernels::to_string(isa)));
+  }
+  kernels::select_isa(kernels::to_string(available.back()));
+}
+
+// Greedy Generations stepped together: prefill each, then every step one next() per
+// running sequence and one decode_batch over them.
+std::vector<Stats> generate_together(std::vector<std::unique_ptr<Generation>>& gens) {
+  for (auto& g : gens)
+    g->prefill();
+  for (;;) {
+    std::vector<Generation*> step;
+    for (auto& g : gens)
+      if (!g->done()) {
+        g->next();
+        step.push_back(g.get());
+      }
+    if (step.empty()) break;
+    decode_batch(step);
+  }
+  std::vector<Stats> out;
+  for (auto& g : gens)
+    out.push_back(g->stats());
+  return out;
+}
+
+struct Fixture {
+  const char* json;
+  const char* model;
+};
+
+class BatchParity : public ::testing::TestWithParam<Fixture> {};
+
+// Every prompt of a fixture generated at once, each in its own session (its own context
+// size), all sharing one pool: each gives bitnet.cpp's tokens.
+TEST_P(BatchParity, PromptsGeneratedTogetherGiveBitnetCppTokens) {
+  const RefFile ref = load_reference(GetParam().json, GetParam().model);
+  ASSERT_GE(ref.runs.size(), 2u);
+  const auto model = Model::load(ref.model_path);
+  // The head step runs per session, untouched by batching (test_model_parity covers both
+  // heads); generations use the default, screened.
+  for_each_isa([&](const std::string& isa) {
+    for (int threads : {1, 2}) {
+      const auto pool = std::make_shared<ThreadPool>(threads);
+      std::vector<std::unique_ptr<Session>> sessions;
+      std::vector<std::unique_ptr<Generation>> gens;
+      for (const RefRun& run : ref.runs) {
+        sessions.push_back(
+            std::make_unique<Session>(model, SessionParams{.n_ctx = run.n_ctx, .pool = pool}));
+        gens.push_back(std::make_unique<Generation>(
+            *sessions.back(), run.prompt_ids, greedy(static_cast<int32_t>(run.gen_ids.size()))));
+      }
+      const std::vector<Stats> stats = generate_together(gens);
+      for (size_t i = 0; i < ref.runs.size(); ++i)
+        expect_same_ids(stats[i].generated_ids, ref.runs[i],
+                        fmt::format("{} {} isa={} threads={}", GetParam().json, ref.runs[i].name,
+                                    isa, threads));
+    }
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fixtures, BatchParity,
+    ::testing::Values(Fixture{"reference/A.json", ""}, Fixture{"reference/B.json", ""},
+                      Fixture{"reference/C.json", ""}, Fixture{"reference/D.json", ""},
+                      Fixture{"real-tiny/reference.json", "real-tiny/bitnet-tiny-brown.gguf"}));
+
+// Greedy decoding of `prompts`, each step's full logits recorded: alone (one session at a
+// time) or batched (one decode_batch per step over all sessions, sharing one pool).
+std::vector<std::vector<std::vector<float>>>
+decode_logits(const std::shared_ptr<Model>& model, const std::vector<std::vector<int32_t>>& prompts,
+              const std::vector<int32_t>& n_ctx, KvType kv, int threads, int steps, bool batched) {
+  const auto pool = std::make_shared<ThreadPool>(threads);
+  std::vector<std::unique_ptr<Session>> sessions;
+  for (size_t i = 0; i < prompts.size(); ++i)
+    sessions.push_back(std::make_unique<Session>(
+        model, SessionParams{.n_ctx = n_ctx[i], .kv_type = kv, .pool = pool}));
+  std::vector<std::vector<std::vector<float>>> logits(prompts.size());
+  const auto record = [&](size_t i) {
+    const std::span<const float> l = sessions[i]->logits();
+    logits[i].emplace_back(l.begin(), l.end());
+    return argmax(l);
+  };
+  if (!batched) {
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      sessions[i]->evaluate(prompts[i]);
+      for (int step = 0; step < steps; ++step) {
+        const int32_t id[1] = {record(i)};
+        sessions[i]->evaluate(id);
+      }
+    }
+    return logits;
+  }
+  std::vector<Session*> all;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    sessions[i]->evaluate(prompts[i]);
+    all.push_back(sessions[i].get());
+  }
+  for (int step = 0; step < steps; ++step) {
+    std::vector<int32_t> ids;
+    for (size_t i = 0; i < prompts.size(); ++i)
+      ids.push_back(record(i));
+    decode_batch(all, ids);
+  }
+  return logits;
+}
+
+// Every logit of every step, batched or alone, with either cache type; the sessions differ
+// in prompt length and context size (the largest context is not the first session's).
+TEST(Batch, EveryLogitEqualsDecodingAlone) {
+  const auto model = Model::load(data_path("real-tiny/bitnet-tiny-brown.gguf"));
+  const Tokenizer& tok = model->tokenizer();
+  const std::vector<std::vector<int32_t>> prompts = {
+      tok.tokenize("The jury said", true),
+      tok.tokenize("It was a long time before the house was quiet again, and", true),
+      tok.tokenize("He", true), tok.tokenize("Mr. and Mrs. Dursley of number four", true)};
+  const std::vector<int32_t> n_ctx = {64, 96, 200, 64};
+  const int steps = 12;
+  for_each_isa([&](const std::string& isa) {
+    for (KvType kv : {KvType::f16, KvType::f32})
+      for (int threads : {1, 2}) {
+        const auto alone = decode_logits(model, prompts, n_ctx, kv, threads, steps, false);
+        const auto batched = decode_logits(model, prompts, n_ctx, kv, threads, steps, true);
+        for (size_t i = 0; i < prompts.size(); ++i)
+          for (int step = 0; step < steps; ++step)
+            ASSERT_EQ(batched[i][static_cast<size_t>(step)], alone[i][static_cast<size_t>(step)])
+                << "isa=" << isa << " kv=" << (kv == KvType::f16 ? "f16" : "f32")
+                << " threads=" << threads << " sequence " << i << " step " << step;
+      }
+  });
+}
+
+// A Generation stepped by hand, its prompt prefilled a chunk at a time, is generate():
+// same tokens, same text, same stop.
+TEST(Batch, GenerationStepsAreGenerate) {
+  const auto model = Model::load(data_path("real-tiny/bitnet-tiny-brown.gguf"));
+  GenerateParams p;
+  p.n_predict = 24;
+  p.sampler.seed = 7; // sampled, not greedy: the sampler's state is stepped the same way
+  p.stop = {"the"};
+  const std::string prompt = "The jury said it did find that the moment's musicians were";
+  Session a(model, {.n_ctx = 128, .n_batch = 4, .n_threads = 1});
+  std::string text_a;
+  const Stats expected = generate(a, prompt, p, [&](int32_t, std::string_view t) {
+    text_a += t;
+    return true;
+  });
+  Session b(model, {.n_ctx = 128, .n_batch = 4, .n_threads = 1});
+  Generation g(b, prompt, p);
+  int chunks = 0;
+  while (g.prefill_left() > 0) {
+    g.prefill(1);
+    ++chunks;
+  }
+  EXPECT_EQ(chunks, (static_cast<int>(expected.prompt_ids.size()) + 3) / 4);
+  std::string text_b;
+  while (!g.done()) {
+    text_b += g.next().text;
+    g.forward();
+  }
+  EXPECT_EQ(g.stats().generated_ids, expected.generated_ids);
+  EXPECT_EQ(g.stats().stop_reason, expected.stop_reason);
+  EXPECT_EQ(text_b, text_a);
+  EXPECT_EQ(b.tokens().size(), a.tokens().size());
+}
+
+TEST(Batch, CancelEndsAfterThePendingToken) {
+  const auto model = Model::load(data_path("real-tiny/bitnet-tiny-brown.gguf"));
+  Session s(model, {.n_ctx = 64, .n_threads = 1});
+  Generation g(s, "The jury", greedy(10));
+  g.prefill();
+  g.next();
+  EXPECT_EQ(error_kind([&] { g.next(); }), ErrorKind::invalid_argument); // not forwarded
+  g.cancel();
+  EXPECT_FALSE(g.done());
+  g.forward();
+  EXPECT_TRUE(g.done());
+  EXPECT_EQ(g.stats().stop_reason, StopReason::callback);
+  EXPECT_EQ(g.stats().n_gen, 1);
+  EXPECT_EQ(s.n_past(), static_cast<int32_t>(g.stats().prompt_ids.size()) + 1);
+  EXPECT_EQ(error_kind([&] { g.next(); }), ErrorKind::invalid_argument);
+}
+
+// A rejected batch changes no session.
+TEST(Batch, RejectedBatchesChangeNothing) {
+  const auto model = Model::load(data_path("real-tiny/bitnet-tiny-brown.gguf"));
+  const auto pool = std::make_shared<ThreadPool>(1);
+  Session a(model, {.n_ctx = 8, .pool = pool});
+  Session b(model, {.n_ctx = 8, .pool = pool});
+  Session own(model, {.n_ctx = 8, .n_threads = 1});
+  Session narrow(model, {.n_ctx = 8, .n_batch = 1, .pool = pool});
+  a.evaluate(std::vector<int32_t>{1, 2, 3});
+  b.evaluate(std::vector<int32_t>(8, 5)); // full
+  const auto n_vocab = static_cast<int32_t>(model->info().n_vocab);
+  const auto kind = [](std::vector<Session*> sessions, std::vector<int32_t> ids) {
+    return error_kind([&] { decode_batch(sessions, ids); });
+  };
+  EXPECT_EQ(kind({&a, &b}, {4, 4}), ErrorKind::context_overflow);
+  EXPECT_EQ(kind({&a, &own}, {4, 4}), ErrorKind::invalid_argument);    // another pool
+  EXPECT_EQ(kind({&a, &a}, {4, 4}), ErrorKind::invalid_argument);      // twice
+  EXPECT_EQ(kind({&a, &narrow}, {4, 4}), ErrorKind::invalid_argument); // n_batch 1
+  EXPECT_EQ(kind({&a}, {4, 4}), ErrorKind::invalid_argument);
+  EXPECT_EQ(kind({}, {}), ErrorKind::invalid_argument);
+  EXPECT_EQ(kind({&a, &narrow}, {4, n_vocab}), ErrorKind::invalid_argument);
+  Session c(model, {.n_ctx = 8, .pool = pool});
+  c.evaluate(std::vector<int32_t>{7});
+  EXPECT_EQ(kind({&a, &c}, {4, n_vocab}), ErrorKind::invalid_input);
+  EXPECT_EQ(kind({&a, &c}, {-1, 4}), ErrorKind::invalid_input);
+  EXPECT_EQ(a.n_past(), 3);
+  EXPECT_EQ(b.n_past(), 8);
+  EXPECT_EQ(c.n_past(), 1);
+  // and the sessions still decode as before
+  const std::vector<float> before(a.logits().begin(), a.logits().end());
+  Session fresh(model, {.n_ctx = 8, .n_threads = 1});
+  fresh.evaluate(std::vector<int32_t>{1, 2, 3});
+  EXPECT_EQ(before, std::vector<float>(fresh.logits().begin(), fresh.logits().end()));
+}
+
+} // namespace
+} // namespace bitnet::test
