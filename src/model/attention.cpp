@@ -189,8 +189,12 @@ void Attention::decode(const Layer& l, const float* q, float* out, kernels::Thre
       value_rows(c_.n_embd_kv(), kGranule, nt);
   const auto job = [&](int, int) {
     keys.each([&](int64_t j0, int64_t j1) {
-      for (int64_t g = 0; g < c_.n_head_kv; ++g)
-        scores(l, j0, j1 - j0, g, x + g * group_ * hd, group_, s + g * group_ * span + j0);
+      // A key's cache row holds every KV head: 16 keys of all heads at a time read the cache
+      // as one stream in address order, not one strided stream per head.
+      for (int64_t j = j0; j < j1; j += kGranule)
+        for (int64_t g = 0; g < c_.n_head_kv; ++g)
+          scores(l, j, std::min(kGranule, j1 - j), g, x + g * group_ * hd, group_,
+                 s + g * group_ * span + j);
     });
     barrier.wait();
     heads.each([&](int64_t h0, int64_t h1) {
