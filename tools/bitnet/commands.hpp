@@ -19,5 +19,6 @@ CommandFn add_run(CLI::App& root);  // `run`
 CommandFn add_chat(CLI::App& root); // `chat`
 CommandFn add_bench(CLI::App& root);
 CommandFn add_perplexity(CLI::App& root);
+CommandFn add_serve(CLI::App& root);
 
 } // namespace bitnet::cli

@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   add(bitnet::cli::add_chat);
   add(bitnet::cli::add_bench);
   add(bitnet::cli::add_perplexity);
+  add(bitnet::cli::add_serve);
   add(bitnet::cli::add_info);
   add(bitnet::cli::add_tokenize);
   add(bitnet::cli::add_synth);
