@@ -19,6 +19,7 @@
 #include "bitnet/generate.hpp"
 #include "bitnet/utf8.hpp"
 #include "serve_api.hpp"
+#include "serve_scheduler.hpp"
 #include "serve_slots.hpp"
 
 namespace bitnet::serve {
@@ -128,34 +129,18 @@ struct Server::Impl {
   std::string model_name;
   int64_t created = 0;
   std::unique_ptr<SlotPool> slots;
+  std::unique_ptr<Scheduler> scheduler; // destroyed before the slots its jobs hold
   httplib::Server http;
   int port = 0;
 
   std::atomic<bool> stopping{false};
-  std::atomic<bool> cancel{false}; // running generations end at their next token
   std::mutex run_mu;
   bool running = false, finished = false;
 
-  // /metrics counters.
-  std::atomic<uint64_t> n_requests{0}, n_rejected{0}, n_prompt_tokens{0}, n_cached_tokens{0},
-      n_generated{0};
-  std::mutex busy_mu; // generation time: wall time with at least one generation running
-  int32_t n_generating = 0;
-  Clock::time_point busy_since;
-  double busy_seconds = 0.0;
-
-  struct Job {
-    CompletionRequest req;
-    std::vector<int32_t> ids;
-    GenerateParams params;
-    ReplyMeta meta;
-    std::unique_ptr<SlotPool::Lease> lease;
-  };
+  std::atomic<uint64_t> n_requests{0}, n_rejected{0}; // /metrics counters
 
   void routes();
   void completion(const httplib::Request& req, httplib::Response& res, bool chat);
-  Stats run_job(Job& job, const std::function<bool(std::string_view)>& on_text);
-  void generating(int delta);
   std::string metrics_text();
 
   // Runs a handler, turning every failure into an OpenAI-shaped error reply.
@@ -178,124 +163,95 @@ struct Server::Impl {
   }
 };
 
-void Server::Impl::generating(int delta) {
-  std::lock_guard lock(busy_mu);
-  const auto now = Clock::now();
-  if (n_generating > 0) busy_seconds += std::chrono::duration<double>(now - busy_since).count();
-  busy_since = now;
-  n_generating += delta;
-}
-
-Stats Server::Impl::run_job(Job& job, const std::function<bool(std::string_view)>& on_text) {
-  Session& s = job.lease->session();
-  // Prompt reuse: keep the cached prefix this prompt shares (at least one token is evaluated,
-  // for the logits of the last).
-  size_t keep = job.req.cache_prompt ? SlotPool::common_prefix(s.tokens(), job.ids) : 0;
-  keep = std::min(keep, job.ids.size() - 1);
-  s.truncate(static_cast<int32_t>(keep));
-  n_prompt_tokens += job.ids.size();
-  n_cached_tokens += keep;
-  generating(+1);
-  struct Done {
-    Impl& impl;
-    ~Done() { impl.generating(-1); }
-  } done{*this};
-  const Stats st = generate(s, std::span<const int32_t>(job.ids).subspan(keep), job.params,
-                            [&](int32_t, std::string_view text) {
-                              ++n_generated;
-                              return !cancel.load() && on_text(text);
-                            });
-  spdlog::debug("slot {}: {} prompt tokens ({} cached), {} generated, {}", job.lease->index(),
-                job.ids.size(), keep, st.n_gen, to_string(st.stop_reason));
-  return st;
-}
-
 void Server::Impl::completion(const httplib::Request& req, httplib::Response& res, bool chat) {
-  auto job = std::make_shared<Job>();
-  job->req = parse_completion(parse_object(req.body), chat);
+  const CompletionRequest cr = parse_completion(parse_object(req.body), chat);
   const Tokenizer& tok = model->tokenizer();
+  std::vector<int32_t> ids;
   if (chat) {
-    job->ids = tok.tokenize(model->render_chat(job->req.messages, true), tok.add_bos_default());
-  } else if (job->req.prompt_is_ids) {
-    job->ids = job->req.prompt_ids;
-    for (const int32_t id : job->ids)
+    ids = tok.tokenize(model->render_chat(cr.messages, true), tok.add_bos_default());
+  } else if (cr.prompt_is_ids) {
+    ids = cr.prompt_ids;
+    for (const int32_t id : ids)
       if (id >= tok.n_vocab())
         throw ApiError(
             400, fmt::format("token id {} is outside the vocabulary of {}", id, tok.n_vocab()));
   } else {
-    job->ids = tok.tokenize(job->req.prompt, tok.add_bos_default());
+    ids = tok.tokenize(cr.prompt, tok.add_bos_default());
   }
-  if (job->ids.empty()) throw ApiError(400, "the prompt is empty");
+  if (ids.empty()) throw ApiError(400, "the prompt is empty");
+  for (const auto& [id, bias] : cr.sampler.logit_bias)
+    if (id >= tok.n_vocab())
+      throw ApiError(400, fmt::format("logit_bias: token id {} is outside the vocabulary of {}", id,
+                                      tok.n_vocab()));
   const int64_t n_ctx = slots->n_ctx_per_slot();
-  const auto n_prompt = static_cast<int64_t>(job->ids.size());
+  const auto n_prompt = static_cast<int32_t>(ids.size());
   if (n_prompt >= n_ctx)
     throw ApiError(400, fmt::format("the prompt has {} tokens; a slot's context holds {} "
                                     "(prompt plus at least one generated token)",
                                     n_prompt, n_ctx));
   const auto room = static_cast<int32_t>(n_ctx - n_prompt);
-  GenerateParams& p = job->params;
-  const std::optional<int32_t> max_tokens = job->req.max_tokens;
-  p.n_predict = !max_tokens || *max_tokens < 0 ? room : std::min(*max_tokens, room);
-  p.sampler = job->req.sampler;
-  if (!job->req.seed_given) p.sampler.seed = std::random_device{}();
-  p.stop = job->req.stop;
-  p.ignore_eos = job->req.ignore_eos;
+  GenerateParams p;
+  p.n_predict = !cr.max_tokens || *cr.max_tokens < 0 ? room : std::min(*cr.max_tokens, room);
+  p.sampler = cr.sampler;
+  if (!cr.seed_given) p.sampler.seed = std::random_device{}();
+  p.stop = cr.stop;
+  p.ignore_eos = cr.ignore_eos;
   p.head = opt.head;
-  job->meta = {random_id(chat ? "chatcmpl-" : "cmpl-"), static_cast<int64_t>(std::time(nullptr)),
-               model_name};
+  const ReplyMeta meta{random_id(chat ? "chatcmpl-" : "cmpl-"),
+                       static_cast<int64_t>(std::time(nullptr)), model_name};
 
-  job->lease = slots->acquire(job->ids); // waits for a slot, or 503
+  auto lease = slots->acquire(ids); // waits for a slot, or 503
   ++n_requests;
-  if (!job->req.stream) {
+  auto job = std::make_shared<Job>(std::move(lease), std::move(ids), std::move(p), cr.cache_prompt);
+  scheduler->submit(job);
+  if (!cr.stream) {
     std::string text;
-    const Stats st = run_job(*job, [&](std::string_view t) {
-      text += t;
-      return true;
-    });
-    job->lease.reset();
-    set_json(res, completion_reply(job->req, job->meta, text, finish_reason(st.stop_reason),
-                                   static_cast<int32_t>(n_prompt), st.n_gen));
+    for (bool finished = false; !finished;) {
+      Job::Update u = job->wait();
+      text += u.text;
+      finished = u.finished;
+    }
+    const Stats& st = job->stats();
+    set_json(res,
+             completion_reply(cr, meta, text, finish_reason(st.stop_reason), n_prompt, st.n_gen));
     return;
   }
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
-      "text/event-stream", [this, job, n_prompt](size_t, httplib::DataSink& sink) {
+      "text/event-stream",
+      [cr, meta, job, n_prompt](size_t, httplib::DataSink& sink) {
         bool ok = true;
         const auto send = [&](const std::string& data) {
           const std::string event = "data: " + data + "\n\n";
           ok = ok && sink.write(event.data(), event.size());
           return ok;
         };
+        if (cr.chat) send(dump(stream_chunk(cr, meta, "", nullptr, true)));
+        for (bool finished = false; ok && !finished;) {
+          Job::Update u = job->wait();
+          if (!u.text.empty()) send(dump(stream_chunk(cr, meta, u.text, nullptr)));
+          finished = u.finished;
+        }
+        if (!ok) return false; // the client is gone: the releaser cancels the job
         try {
-          if (job->req.chat) send(dump(stream_chunk(job->req, job->meta, "", nullptr, true)));
-          const Stats st = run_job(*job, [&](std::string_view text) {
-            return text.empty() ? ok : send(dump(stream_chunk(job->req, job->meta, text, nullptr)));
-          });
-          job->lease.reset(); // the slot is free before the client reads the end
-          send(dump(stream_chunk(job->req, job->meta, "", finish_reason(st.stop_reason))));
-          if (job->req.include_usage)
-            send(dump(usage_chunk(job->req, job->meta, static_cast<int32_t>(n_prompt), st.n_gen)));
+          const Stats& st = job->stats();
+          send(dump(stream_chunk(cr, meta, "", finish_reason(st.stop_reason))));
+          if (cr.include_usage) send(dump(usage_chunk(cr, meta, n_prompt, st.n_gen)));
           send("[DONE]");
         } catch (const std::exception& e) {
           // Headers are sent: the error goes in the stream, as llama-server does.
           spdlog::warn("stream ended by an error: {}", e.what());
           send(dump(error_body(500, e.what(), "server_error")));
         }
-        job->lease.reset();
         if (ok) sink.done();
         return ok;
-      });
+      },
+      [job](bool) { job->cancel(); }); // a no-op once it finished
 }
 
 std::string Server::Impl::metrics_text() {
-  double seconds = 0.0;
-  {
-    std::lock_guard lock(busy_mu);
-    seconds = busy_seconds;
-    if (n_generating > 0)
-      seconds += std::chrono::duration<double>(Clock::now() - busy_since).count();
-  }
-  const uint64_t generated = n_generated.load();
+  const double seconds = scheduler->generation_seconds();
+  const uint64_t generated = scheduler->tokens_generated();
   std::string out;
   const auto metric = [&](const char* name, const char* type, const char* help, double value) {
     out += fmt::format("# HELP bitnet_{0} {1}\n# TYPE bitnet_{0} {2}\nbitnet_{0} {3}\n", name, help,
@@ -306,16 +262,19 @@ std::string Server::Impl::metrics_text() {
   metric("requests_rejected_total", "counter", "Requests refused with 503 (queue full, stopping).",
          static_cast<double>(n_rejected.load()));
   metric("prompt_tokens_total", "counter", "Prompt tokens of the completion requests.",
-         static_cast<double>(n_prompt_tokens.load()));
+         static_cast<double>(scheduler->prompt_tokens()));
   metric("prompt_tokens_cached_total", "counter",
          "Prompt tokens reused from a slot's cache instead of evaluated.",
-         static_cast<double>(n_cached_tokens.load()));
+         static_cast<double>(scheduler->prompt_tokens_cached()));
   metric("tokens_generated_total", "counter", "Tokens generated.", static_cast<double>(generated));
   metric("generation_seconds_total", "counter", "Wall time with at least one request generating.",
          seconds);
   metric("tokens_per_second", "gauge",
          "Aggregate generation throughput: tokens generated over generation seconds.",
          seconds > 0 ? static_cast<double>(generated) / seconds : 0.0);
+  metric("decode_steps_total", "counter",
+         "Batched decode steps (one forward over every decoding request).",
+         static_cast<double>(scheduler->steps()));
   metric("slots_total", "gauge", "Slots (--parallel).", slots->n_slots());
   metric("slots_busy", "gauge", "Slots serving a request.", slots->busy());
   metric("queue_depth", "gauge", "Requests waiting for a slot.", slots->queued());
@@ -462,6 +421,7 @@ Server::Server(std::shared_ptr<const Model> model, const ServerOptions& options)
   sp.kv_type = o.kv_type;
   sp.pool = std::make_shared<ThreadPool>(o.n_threads);
   m.slots = std::make_unique<SlotPool>(m.model, sp, o.n_parallel, o.max_queue);
+  m.scheduler = std::make_unique<Scheduler>();
 
   m.http.set_payload_max_length(o.max_body);
   m.http.set_keep_alive_timeout(2);
@@ -506,7 +466,7 @@ void Server::stop() {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   if (m.slots->busy() > 0) {
     spdlog::warn("cancelling {} running request(s)", m.slots->busy());
-    m.cancel = true;
+    m.scheduler->cancel_all();
   }
   // listen may not have started its loop yet: stop until run() has returned.
   while (true) {

@@ -1,5 +1,6 @@
 #include "serve_api.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <limits>
 
@@ -189,9 +190,26 @@ CompletionRequest parse_completion(const nlohmann::json& body, bool chat) {
     s.seed = static_cast<uint64_t>(*seed);
     r.seed_given = true;
   }
-  for (const char* key : {"presence_penalty", "frequency_penalty"})
-    if (get_number(body, key, 0.0, -2.0, 2.0) != 0.0)
-      throw bad(fmt::format("'{}' other than 0 is not supported yet", key));
+  s.presence_penalty = static_cast<float>(get_number(body, "presence_penalty", 0.0, -2.0, 2.0));
+  s.frequency_penalty = static_cast<float>(get_number(body, "frequency_penalty", 0.0, -2.0, 2.0));
+  if (const json* bias = field(body, "logit_bias")) {
+    // OpenAI's shape: {"token id": bias in [-100, 100]}; -100 bans the token.
+    if (!bias->is_object() || bias->size() > 1024)
+      throw bad("'logit_bias' must be an object of at most 1024 \"token id\": bias pairs");
+    for (const auto& [key, value] : bias->items()) {
+      int64_t id = -1;
+      const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
+      if (ec != std::errc() || end != key.data() + key.size() || id < 0 || id > 0x7fffffff)
+        throw bad(fmt::format("'logit_bias' key '{}' is not a token id", key));
+      if (!value.is_number() || !std::isfinite(value.get<double>()) ||
+          std::fabs(value.get<double>()) > 100.0)
+        throw bad("'logit_bias' values must be numbers between -100 and 100");
+      const double b = value.get<double>();
+      s.logit_bias.emplace_back(static_cast<int32_t>(id),
+                                b <= -100.0 ? -std::numeric_limits<float>::infinity()
+                                            : static_cast<float>(b));
+    }
+  }
   r.stop = get_stop(body);
   r.cache_prompt = get_bool(body, "cache_prompt", true);
   r.ignore_eos = get_bool(body, "ignore_eos", false);

@@ -285,6 +285,22 @@ TEST(Serve, StopStringEndsWithStop) {
   EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
 }
 
+TEST(Serve, LogitBiasBansAToken) {
+  auto c = shared().client();
+  const std::string first = run_greedy(kPrompts[0], 1);
+  const std::vector<int32_t> ids = tiny()->tokenizer().tokenize(first, false);
+  ASSERT_EQ(ids.size(), 1u) << first;
+  const json j = post_ok(c, "/v1/completions",
+                         {{"prompt", kPrompts[0]},
+                          {"max_tokens", 1},
+                          {"temperature", 0},
+                          {"logit_bias", {{std::to_string(ids[0]), -100}}},
+                          {"presence_penalty", 0.5},
+                          {"frequency_penalty", 0.5}});
+  EXPECT_NE(j["choices"][0]["text"], first);
+  EXPECT_EQ(j["usage"]["completion_tokens"], 1);
+}
+
 TEST(Serve, MaxTokensCappedToTheSpaceLeft) {
   auto c = shared().client();
   const json j = post_ok(c, "/v1/completions",
@@ -346,6 +362,12 @@ TEST(Serve, BadRequestsGet400WithTheErrorShape) {
       {"/v1/chat/completions", R"({"messages": [{"role": "wizard", "content": "hi"}]})"},
       {"/v1/chat/completions", R"({"messages": [{"content": "hi"}]})"},
       {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": 3}]})"},
+      {"/v1/completions", R"({"prompt": "x", "presence_penalty": 3})"},
+      {"/v1/completions", R"({"prompt": "x", "frequency_penalty": "a"})"},
+      {"/v1/completions", R"({"prompt": "x", "logit_bias": {"abc": 1}})"},
+      {"/v1/completions", R"({"prompt": "x", "logit_bias": {"99999999": 1}})"},
+      {"/v1/completions", R"({"prompt": "x", "logit_bias": {"5": 1000}})"},
+      {"/v1/completions", R"({"prompt": "x", "logit_bias": [1]})"},
       {"/tokenize", R"({"content": 3})"},
       {"/detokenize", R"({"tokens": ["a"]})"},
       {"/detokenize", R"({"tokens": [1000000]})"},
