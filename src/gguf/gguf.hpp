@@ -1,5 +1,5 @@
 // GGUF v2/v3 reader (mmap'd, every count/offset checked) and streaming writer.
-// Facts: ../shared/docs/bitnet-gguf-facts.md §1 and §5.
+// The format: docs/gguf-format.md §1 (container), §2 (tensor types) and §3 (I2_S).
 #pragma once
 
 #include <cstddef>
@@ -29,8 +29,8 @@ std::size_t value_bytes(ValueType type) noexcept;
 
 // ggml tensor types (ggml.h's enum ggml_type, plus the fork's I2_S and TL1), so a file with
 // types this build cannot run is still read and described; load_config says which it runs.
-// Id 36 is always I2_S (facts §1). Id 39 is MXFP4 in mainline, TL2 in the fork: the reader
-// refuses it in a fork-architecture file (TL2's size depends on its kernel tiling).
+// Id 36 is always I2_S (docs/gguf-format.md §2). Id 39 is MXFP4 in mainline, TL2 in the fork: the
+// reader refuses it in a fork-architecture file (TL2's size depends on its kernel tiling).
 // clang-format off
 enum class TensorType : uint32_t {
   F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q8_1 = 9,

@@ -1,5 +1,5 @@
-// I2_S packing exactly as bitnet.cpp's quantize_i2_s writes it (facts §1): 2-bit codes in
-// 128-weight blocks of 32 bytes, then one f32 scale and 28 zero bytes per tensor.
+// I2_S packing exactly as bitnet.cpp's quantize_i2_s writes it (docs/gguf-format.md §3): 2-bit
+// codes in 128-weight blocks of 32 bytes, then one f32 scale and 28 zero bytes per tensor.
 #pragma once
 
 #include <array>
@@ -18,7 +18,8 @@ void pack_i2s_codes(std::span<const int8_t> ternary, std::span<uint8_t> out);
 std::array<uint8_t, kI2sTrailerBytes> i2s_trailer(float scale);
 
 // codes: one int8 per weight in {-1,0,+1}, n % 128 == 0; writes n/4 + 32 bytes
-// (packed codes, f32 scale, 28 zero bytes) exactly as bitnet.cpp's quantize_i2_s (facts §1).
+// (packed codes, f32 scale, 28 zero bytes) exactly as bitnet.cpp's quantize_i2_s
+// (docs/gguf-format.md §3).
 void pack_i2s(std::span<const int8_t> ternary, float scale, std::span<uint8_t> out);
 // inverse, for tests and tools: ternary values and the scale. Code 3, which bitnet.cpp never
 // writes, is an Error(format).

@@ -17,7 +17,7 @@ namespace bitnet::gguf {
 
 namespace {
 
-constexpr uint32_t kFileTypeI2S = 40;        // LLAMA_FTYPE_MOSTLY_I2_S (facts §1)
+constexpr uint32_t kFileTypeI2S = 40;        // LLAMA_FTYPE_MOSTLY_I2_S (docs/gguf-format.md §2)
 constexpr uint32_t kQuantizationVersion = 2; // GGML_QNT_VERSION
 constexpr uint64_t kQ8Block = 32;
 constexpr uint64_t kQ8BlockBytes = 34;

@@ -1,5 +1,6 @@
 // `bitnet quantize`: F32/F16/BF16 ternary linear weights → I2_S, the job bitnet.cpp users
-// do with `llama-quantize … I2_S 1`, producing the same bytes (facts §1, reference README).
+// do with `llama-quantize … I2_S 1`, producing the same bytes (docs/gguf-format.md §3, reference
+// README).
 #pragma once
 
 #include <cstdint>

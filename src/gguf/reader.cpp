@@ -175,7 +175,7 @@ struct File::Impl {
   std::map<std::string, std::size_t, std::less<>> tensor_index;
   MappingGuard guard;       // the mapping's SIGBUS becomes a one-line error
   std::string architecture; // general.architecture when it is a string
-  bool fork_arch = false;   // a bitnet.cpp architecture: type id 39 means TL2 (facts §1)
+  bool fork_arch = false;   // a bitnet.cpp architecture: id 39 is TL2 (docs/gguf-format.md §2)
 
   ~Impl() {
     guard = MappingGuard(); // unguard before the range can be reused

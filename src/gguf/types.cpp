@@ -17,7 +17,7 @@ struct TypeTraits {
   TensorType type;
   const char* name;
   uint32_t block_elements;
-  uint32_t block_bytes; // unused for I2_S and TL1, whose size is n/4 + 32 (facts §1, §6)
+  uint32_t block_bytes; // unused for I2_S and TL1: n/4 + 32 bytes (docs/gguf-format.md §2, §3)
 };
 
 // ggml's type_traits (blck_size, type_size); ids 4 and 5 were removed from ggml long ago.
@@ -157,7 +157,8 @@ uint64_t tensor_nbytes(TensorType type, uint64_t n_elements) {
                 fmt::format("{} tensor of {} elements: expected a multiple of {} elements", t->name,
                             n_elements, t->block_elements));
   }
-  // I2_S (and TL1) store 2 bits per weight, then one f32 scale padded to 32 bytes (facts §1).
+  // I2_S (and TL1) store 2 bits per weight, then one f32 scale padded to 32 bytes
+  // (docs/gguf-format.md §2, §3).
   if (type == TensorType::I2_S || type == TensorType::TL1) return n_elements / 4 + 32;
   const uint64_t blocks = n_elements / t->block_elements;
   if (blocks > std::numeric_limits<uint64_t>::max() / t->block_bytes) {

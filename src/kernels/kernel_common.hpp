@@ -37,7 +37,7 @@ inline int clamp_i8(int v) {
   return v < -128 ? -128 : (v > 127 ? 127 : v);
 }
 
-// bitnet.cpp's I2_S rescale, evaluated in this order in float (facts §2).
+// bitnet.cpp's I2_S rescale, evaluated in this order in float (docs/model-math.md §3).
 inline float i2s_rescale(int32_t sumi, int32_t act_sum, float act_scale, float w_scale) {
   return (static_cast<float>(sumi) - static_cast<float>(act_sum)) / act_scale * w_scale;
 }

@@ -1,6 +1,6 @@
 // The kernel table: one set of function pointers filled once at start-up from the CPU's
 // features (or BITNET_ISA / --isa). Every variant gives the same integers as `scalar`.
-// Numerics follow bitnet.cpp/ggml where parity depends on them (facts §2, §3).
+// Numerics follow bitnet.cpp/ggml where parity depends on them (docs/model-math.md §2, §3, §4).
 //
 // Conventions: a weight matrix has `rows` output rows of `k` inputs each (GGUF ne = [k, rows]).
 // Row-range kernels compute output rows [r0, r1) so callers split work by rows across

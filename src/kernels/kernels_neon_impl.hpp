@@ -70,8 +70,8 @@ void neon_quantize_act(const float* x, int64_t n, int8_t* q, float* scale_out, i
 // ---- I2_S × int8 -------------------------------------------------------------------------
 
 // The 32 bytes of an I2_S block hold its 128 codes in four 32-element groups: byte j has
-// element j in bits 7..6, 32+j in 5..4, 64+j in 3..2 and 96+j in 1..0 (facts §1). Given
-// the block's two 16-byte halves, returns the codes of elements 16*i .. 16*i+15.
+// element j in bits 7..6, 32+j in 5..4, 64+j in 3..2 and 96+j in 1..0 (docs/gguf-format.md §3).
+// Given the block's two 16-byte halves, returns the codes of elements 16*i .. 16*i+15.
 inline int8x16_t i2s_codes(uint8x16_t p0, uint8x16_t p1, int i) {
   const uint8x16_t p = (i & 1) ? p1 : p0;
   const uint8x16_t m = vdupq_n_u8(3);

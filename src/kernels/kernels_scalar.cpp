@@ -1,6 +1,7 @@
 // The reference kernels: plain C++ compiled without ISA flags. Every other variant must
 // give the same integers, and the same floats where the float expression is the same.
-// Numerics follow bitnet.cpp / ggml (facts §2, §3) because model parity depends on them.
+// Numerics follow bitnet.cpp / ggml (docs/model-math.md §2, §3, §4) because model parity depends on
+// them.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -28,7 +29,7 @@ void quantize_act(const float* x, int64_t n, int8_t* q, float* scale_out, int32_
   *sum_out = sum;
 }
 
-// Σ code·q over one packed row of k elements (facts §1 layout).
+// Σ code·q over one packed row of k elements (layout: docs/gguf-format.md §3).
 int32_t i2s_row_dot(const uint8_t* w, int64_t k, const int8_t* q) {
   int32_t sum = 0;
   for (int64_t b = 0; b < k / kI2sBlock; ++b) {

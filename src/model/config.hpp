@@ -1,5 +1,6 @@
 // Model hyper-parameters and graph variant read from GGUF metadata, with every check that
-// decides whether a file can run (facts §3, tests/data/reference/README.md "Graph facts").
+// decides whether a file can run (docs/gguf-format.md §4 and §5, tests/data/reference/README.md
+// "Graph facts").
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,7 @@
 // The transformer forward pass for a batch of tokens at positions [pos, pos + n), exactly
-// as bitnet.cpp's graphs (facts §3): build_bitnet_158 (bitnet-b1.58, bitnet-25),
-// build_bitnet (bitnet) and build_llama (ternary llama). Each layer is an attention block
-// and an FFN block (forward.cpp), each ending in the same residual step.
+// as bitnet.cpp's graphs (docs/model-math.md §1, docs/gguf-format.md §5): build_bitnet_158
+// (bitnet-b1.58, bitnet-25), build_bitnet (bitnet) and build_llama (ternary llama). Each layer is
+// an attention block and an FFN block (forward.cpp), each ending in the same residual step.
 #pragma once
 
 #include <cstdint>

@@ -32,7 +32,7 @@ constexpr float kSqrt3 = 1.7320508f;
 // embedding (656 MB).
 constexpr std::size_t kEmbdChunk = std::size_t{1} << 21;
 
-constexpr uint32_t kFileTypeI2S = 40;        // LLAMA_FTYPE_MOSTLY_I2_S (facts §1)
+constexpr uint32_t kFileTypeI2S = 40;        // LLAMA_FTYPE_MOSTLY_I2_S (docs/gguf-format.md §2)
 constexpr uint32_t kQuantizationVersion = 2; // as llama-quantize writes it
 
 struct Preset {
@@ -40,7 +40,7 @@ struct Preset {
   Shape shape;
 };
 
-// tiny and small follow ../shared/tools/synth_bitnet_gguf.py; 2b4t is facts §3.
+// tiny and small follow ../shared/tools/synth_bitnet_gguf.py; 2b4t is docs/gguf-format.md §4.
 constexpr Preset kPresets[] = {
     {"tiny", {128, 2, 2, 1, 256, 4096, 0}},
     {"small", {256, 4, 4, 2, 512, 4096, 0}},

@@ -1,6 +1,6 @@
 // Synthetic BitNet b1.58 models in the exact format of microsoft/bitnet-b1.58-2B-4T-gguf
-// (facts §3, §4): the real metadata keys in the real order, the real tensor names, shapes and
-// types (F16 token_embd used as the tied head, F32 norms, I2_S linear weights packed as
+// (docs/gguf-format.md §4, §6): the real metadata keys in the real order, the real tensor names,
+// shapes and types (F16 token_embd used as the tied head, F32 norms, I2_S linear weights packed as
 // bitnet.cpp packs them), random ternary weights and a chosen tokenizer.
 #pragma once
 
@@ -47,7 +47,7 @@ struct TensorSpec {
 // output_norm. No output.weight: the head is tied to token_embd.
 std::vector<TensorSpec> tensor_plan(const Shape& shape, uint64_t n_vocab);
 
-// The chat template the BitNet converter writes into the 2B-4T GGUF (facts §4).
+// The chat template the BitNet converter writes into the 2B-4T GGUF (docs/gguf-format.md §6.4).
 std::string_view bitnet_chat_template();
 
 using Options = SynthOptions; // include/bitnet/convert.hpp

@@ -1,6 +1,6 @@
 // Tokenizer vocabularies for synthetic models, in the form the 2B-4T GGUF stores them
-// (tokenizer.ggml.model "gpt2", facts §4): imported from a Hugging Face tokenizer.json, or
-// a small built-in byte-level BPE so a demo model needs no external file.
+// (tokenizer.ggml.model "gpt2", docs/gguf-format.md §6.1): imported from a Hugging Face
+// tokenizer.json, or a small built-in byte-level BPE so a demo model needs no external file.
 #pragma once
 
 #include <cstdint>

@@ -35,7 +35,8 @@ private:
 };
 
 // The regex sequence of a pre-tokenizer:
-// - llama3: the Llama-3 pattern (facts §4) with llama.cpp's case-insensitive contractions;
+// (docs/gguf-format.md §6.2):
+// - llama3: the Llama-3 pattern with llama.cpp's case-insensitive contractions;
 // - default_: bitnet.cpp's fallback list, each regex splitting the previous one's pieces.
 class Splitter {
 public:

@@ -291,7 +291,7 @@ Tokenizer Tokenizer::from_gguf(const gguf::File& file, const Options& options) {
     } else if (n_vocab == kLlama3VocabSize &&
                vocab.find("<|begin_of_text|>") == kLlama3BeginOfText) {
       // The official 2B-4T file has no pre key; bitnet.cpp then falls back to "default",
-      // which splits text unlike the model was trained (facts §4).
+      // which splits text unlike the model was trained (docs/gguf-format.md §6.2).
       impl->pre = PreTokenizer::llama3;
       spdlog::info("tokenizer.ggml.pre is missing but the vocabulary is Llama-3's: using the "
                    "llama3 pre-tokenizer (bitnet.cpp uses 'default'; --pretokenizer default "

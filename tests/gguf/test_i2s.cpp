@@ -1,4 +1,4 @@
-// I2_S packing against the layout in the facts (§1) and against bitnet.cpp's own bytes.
+// I2_S packing against the layout of docs/gguf-format.md §3 and against bitnet.cpp's own bytes.
 #include <cstring>
 #include <random>
 #include <string>

@@ -119,7 +119,7 @@ TEST(GgufWriter, RoundTripsEveryTensorType) {
     for (uint64_t j = 0; j < data.size(); ++j)
       ASSERT_EQ(data[j], pattern(i, j)) << "byte " << j;
   }
-  // Sizes from the ggml block tables (facts §5), I2_S as n/4 + 32.
+  // Sizes from the ggml block tables (docs/gguf-format.md §2), I2_S as n/4 + 32.
   EXPECT_EQ(f.find_tensor("t.F32")->nbytes, 2u * 3u * 4u);
   EXPECT_EQ(f.find_tensor("t.Q8_0")->nbytes, 2u * 3u * 34u);
   EXPECT_EQ(f.find_tensor("t.Q6_K")->nbytes, 2u * 3u * 210u);

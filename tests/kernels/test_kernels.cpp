@@ -84,7 +84,7 @@ const char* cpu_flag(Isa isa) {
   }
 }
 
-// Packs ternary values (-1, 0, +1) row by row into the I2_S layout of facts §1.
+// Packs ternary values (-1, 0, +1) row by row into the I2_S layout of docs/gguf-format.md §3.
 std::vector<uint8_t> pack_i2s(const std::vector<int8_t>& ternary, int64_t rows, int64_t k) {
   std::vector<uint8_t> packed(static_cast<size_t>(rows * k / 4), 0);
   for (int64_t r = 0; r < rows; ++r) {
@@ -247,7 +247,7 @@ TEST(KernelDispatch, DetectionAgreesWithProcCpuinfo) {
   EXPECT_EQ(available(Isa::avx512), avx512);
 }
 
-// Independent quantize_act: the formula of facts §2 with std::nearbyint (the default
+// Independent quantize_act: the formula of docs/model-math.md §2 with std::nearbyint (the default
 // rounding mode is to nearest even) instead of the magic-number trick.
 void reference_quantize_act(const std::vector<float>& x, std::vector<int8_t>& q, float& scale,
                             int32_t& sum) {
@@ -447,7 +447,7 @@ TEST(KernelI2s, Code3IsTheSameIntegerOnEveryIsa) {
   }
 }
 
-// The codes of a packed matrix decoded straight from the bytes (facts §1: byte j of a
+// The codes of a packed matrix decoded straight from the bytes (docs/gguf-format.md §3: byte j of a
 // 32-byte block holds inputs j, 32 + j, 64 + j and 96 + j from the top bits down),
 // independent of every kernel and defined for code 3 too.
 std::vector<int8_t> decode_codes(const std::vector<uint8_t>& packed) {

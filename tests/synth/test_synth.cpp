@@ -25,7 +25,7 @@ using test::error_kind;
 
 const std::string kLlama3Json = std::string(BITNET_TEST_DATA_DIR) + "/tokenizer/tokenizer.json";
 
-// The chat template in [BN] utils/convert-ms-to-gguf-bitnet.py (facts §4), with the
+// The chat template in [BN] utils/convert-ms-to-gguf-bitnet.py (docs/gguf-format.md §6.4), with the
 // backslash-n pairs of the Jinja source kept as two characters.
 const std::string kConverterTemplate =
     "{% for message in messages %}{% if loop.first %}{{ bos_token }}{% endif %}{% if "
@@ -33,7 +33,8 @@ const std::string kConverterTemplate =
     "'\\n\\nBITNETAssistant: ' + eos_token }}{% elif message['role'] == 'assistant' %}{{ "
     "message['content'] + eos_token }}{% endif %}{% endfor %}";
 
-// The 24 keys of the 2B-4T file in its order (facts §3/§4; the bitnet-25 upload's dump).
+// The 24 keys of the 2B-4T file in its order (docs/gguf-format.md §4, §6; the bitnet-25 upload's
+// dump).
 std::vector<std::string> expected_keys(const std::string& a, bool with_pre) {
   std::vector<std::string> keys = {
       "general.architecture",
@@ -71,7 +72,7 @@ struct Expected {
   std::vector<uint64_t> ne;
 };
 
-// Tensors of a BitNet b1.58 file (facts §3 table), in the plan's order.
+// Tensors of a BitNet b1.58 file (docs/gguf-format.md §4 table), in the plan's order.
 std::vector<Expected> expected_tensors(uint64_t embd, uint64_t layers, uint64_t kv, uint64_t ff,
                                        uint64_t vocab) {
   std::vector<Expected> t = {{"token_embd.weight", TensorType::F16, {embd, vocab}}};
