@@ -35,8 +35,10 @@ def request(port, path, body=None, timeout=600):
     return r.status, data
 
 
-def stream(port, body, cancel_after=None):
-    """Streams a completion. Returns (status, t_first_token, t_end, completion_tokens)."""
+def stream(port, body, cancel_after=None, stop=None):
+    """Streams a completion. Returns (status, t_first_token, t_end, completion_tokens).
+    cancel_after: close the connection after that many text events; stop: an Event that
+    closes it when set."""
     body = dict(body, stream=True, stream_options={"include_usage": True})
     t0 = time.perf_counter()
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
@@ -63,7 +65,7 @@ def stream(port, body, cancel_after=None):
             if first is None:
                 first = time.perf_counter() - t0
             n_events += 1
-            if cancel_after is not None and n_events >= cancel_after:
+            if (cancel_after is not None and n_events >= cancel_after) or (stop and stop.is_set()):
                 c.sock.close()  # the client goes away mid-stream
                 return 200, first, time.perf_counter() - t0, -1
     c.close()
@@ -168,8 +170,9 @@ def main():
                 step_ms = 1000.0 * (end - first) / max(n - 1, 1)
             busy = []
             for rnd in range(3):
+                done = threading.Event()  # the three stop once the measurement is done
                 bg = [threading.Thread(target=stream, args=(port, dict(
-                    gen, max_tokens=256, prompt=prompt_of(port, 16, 300 + 10 * rnd + i))))
+                    gen, max_tokens=512, prompt=prompt_of(port, 16, 300 + 10 * rnd + i))), kwargs={"stop": done})
                     for i in range(3)]
                 for th in bg:
                     th.start()
@@ -177,6 +180,7 @@ def main():
                     time.sleep(0.01)
                 time.sleep(4 * step_ms / 1000.0)  # the three are streaming
                 busy.append(stream(port, body)[1])
+                done.set()
                 for th in bg:
                     th.join()
             under = statistics.median(busy)
