@@ -1,14 +1,17 @@
 # Dependencies of a cross build (cmake/toolchain-aarch64.cmake). It exists to run the kernel
-# tests under qemu, and the target sysroot has none of our packages:
+# and model parity tests under qemu, and the target sysroot has none of our packages:
 # - fmt, spdlog (bitnet_util links them) and nlohmann/json (the tests' fixtures) are used
 #   header-only from the host's headers, which are architecture-independent. Only those
 #   directories are exposed, through links in the build tree: adding the host's /usr/include
 #   itself would shadow the target libc headers.
 # - GoogleTest is built for the target from the host's sources (/usr/src/googletest).
 # - CLI11 and PCRE2 are not available: the tools and bench must be off, and PkgConfig::PCRE2
-#   is an empty placeholder so the tree configures; the tokenizer cannot be cross-built.
+#   is an empty placeholder so the tree configures; the tokenizer is not cross-built (the
+#   parity test feeds the fixtures' token ids). Debian's multiarch libpcre2-dev:arm64 is no
+#   way out: it brings libc6:arm64, whose libc.so.6 qemu then loads with the cross sysroot's
+#   older ld.so (-L /usr/aarch64-linux-gnu), and every program that starts a thread hangs.
 if(BITNET_BUILD_TOOLS OR BITNET_BUILD_BENCH)
-  message(FATAL_ERROR "A cross build supports only the kernel tests: "
+  message(FATAL_ERROR "A cross build supports only the kernel and model tests: "
     "configure with -DBITNET_BUILD_TOOLS=OFF -DBITNET_BUILD_BENCH=OFF")
 endif()
 

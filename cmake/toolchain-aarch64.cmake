@@ -1,6 +1,7 @@
 # Cross build for aarch64 Linux with Debian's g++-aarch64-linux-gnu; test binaries run under
 # qemu-user (choose the emulated CPU with QEMU_CPU, e.g. cortex-a72 or max). Used by
-# scripts/test_aarch64.sh, which builds only the kernel tests (see BitnetCrossDependencies).
+# scripts/test_aarch64.sh, which builds only the kernel and model parity tests
+# (see BitnetCrossDependencies).
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 

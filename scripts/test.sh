@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: the Release suite, the unit tests under ASan+UBSan, a bounded fuzz run of
-# each parser, the kernel tests for aarch64 under qemu, and a short perf receipt.
+# each parser, the kernel and model parity tests for aarch64 under qemu, and a short perf receipt.
 # Installs what it needs first (scripts/setup.sh). With CI=true warnings are errors.
 # Options: --quick (Release suite only).
 set -uo pipefail
@@ -60,7 +60,7 @@ if ((!quick)); then
   }
   step "fuzz (${FUZZ_SECONDS} s per target)" fuzz
 
-  step "aarch64 kernels under qemu" scripts/test_aarch64.sh
+  step "aarch64 kernels and model parity under qemu" scripts/test_aarch64.sh
   step "perf receipt (quick)" scripts/perf_timing.sh --quick
 fi
 

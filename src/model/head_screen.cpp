@@ -7,8 +7,10 @@
 #include <queue>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "bitnet/error.hpp"
+#include "model/weights.hpp"
 
 namespace bitnet::model {
 
@@ -137,6 +139,24 @@ HeadScreen::HeadScreen(int64_t rows, int64_t k, const HeadRowReader& read,
     }
   });
   usable_ = finite.load();
+}
+
+std::unique_ptr<HeadScreen> screen_head(const Weights& w, const kernels::Table& table,
+                                        kernels::ThreadPool& pool) {
+  const DenseMatrix& head = w.output;
+  if (head.type != gguf::TensorType::F16) return nullptr;
+  auto screen = std::make_unique<HeadScreen>(
+      head.rows, head.k,
+      [&](int64_t first, int64_t count, uint16_t* dst) {
+        w.read_rows(head, first, count, reinterpret_cast<uint8_t*>(dst));
+      },
+      table, pool);
+  if (!screen->usable()) {
+    spdlog::warn("the output head holds a non-finite weight: no screen, every step computes "
+                 "the whole head");
+    return nullptr;
+  }
+  return screen;
 }
 
 uint64_t HeadScreen::bytes() const {

@@ -18,6 +18,8 @@
 
 namespace bitnet::model {
 
+struct Weights; // model/weights.hpp
+
 // Reads rows [first, first + count) of an F16 head (k halves each) into dst.
 using HeadRowReader = std::function<void(int64_t first, int64_t count, uint16_t* dst)>;
 
@@ -51,6 +53,12 @@ private:
   std::vector<float> err_norm_;   // [rows] >= ‖w − ŵ‖₂ (ŵ: the row's Q8_0 values)
   std::vector<float> q8_norm_;    // [rows] >= ‖ŵ‖₂
 };
+
+// The screen of w's output head, built on all threads of `pool`: nullptr when the head is not
+// F16 (nothing to screen) or holds a non-finite weight (warned; every step then computes the
+// whole head).
+std::unique_ptr<HeadScreen> screen_head(const Weights& w, const kernels::Table& table,
+                                        kernels::ThreadPool& pool);
 
 // The rows that can hold one of the m largest values E_r given lower[r] <= E_r <= upper[r]:
 // every r with upper[r] >= τ, the m-th largest lower bound, in ascending order into `out`.

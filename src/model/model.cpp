@@ -76,25 +76,13 @@ ModelInfo describe(const gguf::File& file, const model::Config& c, const model::
 // The screen of an F16 head, built on n_threads from rows copied out of the file (so the
 // head's 0.66 GB on 2B-4T never becomes resident); null for other heads.
 std::unique_ptr<model::HeadScreen> build_screen(const model::Weights& w, int32_t n_threads) {
-  const model::DenseMatrix& head = w.output;
-  if (head.type != gguf::TensorType::F16) return nullptr;
+  if (w.output.type != gguf::TensorType::F16) return nullptr; // no pool for nothing to screen
   if (n_threads < 0 || n_threads > kMaxThreads)
     throw Error(ErrorKind::invalid_argument,
                 fmt::format("thread count {} is outside [0, {}]", n_threads, kMaxThreads));
   kernels::ThreadPool pool(n_threads > 0 ? n_threads
                                          : kernels::default_thread_count(kernels::cpu_limits()));
-  auto screen = std::make_unique<model::HeadScreen>(
-      head.rows, head.k,
-      [&](int64_t first, int64_t count, uint16_t* dst) {
-        w.read_rows(head, first, count, reinterpret_cast<uint8_t*>(dst));
-      },
-      kernels::table(), pool);
-  if (!screen->usable()) {
-    spdlog::warn("the output head holds a non-finite weight: no screen, every step computes "
-                 "the whole head");
-    return nullptr;
-  }
-  return screen;
+  return model::screen_head(w, kernels::table(), pool);
 }
 
 } // namespace
