@@ -217,22 +217,22 @@ void for_row_pairs_two_streams(int64_t r0, int64_t r1, Pair pair, Single single)
   if ((r1 - r0) % 2 != 0) single(r1 - 1);
 }
 
-// The loop of the attention dots (f16_dots, f16_f32_dots) where a variant takes them one at a
-// time: out[i·ld_out + r] = dot(row r of a, vector i of x, n).
-template <class Dot>
-void dots_each(Dot dot, const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
+// The attention dots (f16_dots, f16_f32_dots) of a variant that takes them one at a time:
+// out[i·ld_out + r] = dot(row r of a, vector i of x, n).
+template <auto dot>
+void dots_each(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
                int64_t n_x, int64_t n, float* out, int64_t ld_out) {
   for (int64_t r = 0; r < n_rows; ++r)
     for (int64_t i = 0; i < n_x; ++i)
       out[i * ld_out + r] = dot(a + r * lda, x + i * ldx, n);
 }
 
-// The F16 gemm loop of every variant: output (row r, token t) is dot(row r of w, token t's
-// operand x + t·k, k); X is uint16_t (f16-rounded operand) or float (tinyBLAS). A single
-// token reads the rows as two streams.
-template <class X, class Dot>
-void f16_gemm_rows(Dot dot, const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const X* x,
-                   int64_t n_tok, float* out, int64_t ld_out) {
+// The F16 gemm of every variant (f16_gemm, f16_f32_gemm): output (row r, token t) is dot(row r
+// of w, token t's operand x + t·k, k); X is uint16_t (f16-rounded operand) or float
+// (tinyBLAS). A single token reads the rows as two streams.
+template <auto dot, class X>
+void f16_gemm_rows(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const X* x, int64_t n_tok,
+                   float* out, int64_t ld_out) {
   if (n_tok == 1) {
     const auto one = [&](int64_t r) { out[r] = dot(w + r * k, x, k); };
     for_row_pairs_two_streams(
@@ -247,6 +247,14 @@ void f16_gemm_rows(Dot dot, const uint16_t* w, int64_t k, int64_t r0, int64_t r1
   for (int64_t r = r0; r < r1; ++r)
     for (int64_t t = 0; t < n_tok; ++t)
       out[t * ld_out + r] = dot(w + r * k, x + t * k, k);
+}
+
+// A variant's F16 entries from its two dots: the dots and the gemm loops around them.
+template <auto f16_dot, auto f16_f32_dot> void set_f16_entries(Table& t) {
+  t.f16_dot = f16_dot;
+  t.f16_gemm = f16_gemm_rows<f16_dot>;
+  t.f16_f32_dot = f16_f32_dot;
+  t.f16_f32_gemm = f16_gemm_rows<f16_f32_dot>;
 }
 
 // The Q8_0 gemm loop of every variant: output (row r, token t) is the Q8_0 dot of row r of w

@@ -8,6 +8,7 @@
 #include "kernels/avx2_common.hpp"
 #include "kernels/kernel_common.hpp"
 #include "kernels/variants.hpp"
+#include "kernels/vec_ops.hpp"
 
 namespace bitnet::kernels {
 namespace {
@@ -218,16 +219,6 @@ float f16_f32_dot(const uint16_t* w, const float* x, int64_t k) {
   return hsum_ps(_mm256_add_ps(lo, hi));
 }
 
-void f16_f32_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const float* x,
-                  int64_t n_tok, float* out, int64_t ld_out) {
-  f16_gemm_rows(f16_f32_dot, w, k, r0, r1, x, n_tok, out, ld_out);
-}
-
-void f16_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const uint16_t* x,
-              int64_t n_tok, float* out, int64_t ld_out) {
-  f16_gemm_rows(f16_dot, w, k, r0, r1, x, n_tok, out, ld_out);
-}
-
 void f32_to_f16(const float* x, int64_t n, uint16_t* out) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -322,104 +313,27 @@ __m256 expf8(__m256 x) {
   return _mm256_blendv_ps(res, n, _mm256_cmp_ps(n, n, _CMP_UNORD_Q));
 }
 
-// The scalar softmax's steps (kernels_scalar.cpp), chunks of 16 as two vectors whose
-// halving sum is (lo + hi) then hsum_ps.
-void softmax(float* x, int64_t n, float scale) {
-  const __m256 vs = _mm256_set1_ps(scale);
-  float max = -INFINITY;
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), vs);
-    _mm256_storeu_ps(x + i, v);
-    const float m = hmax_ps(v);
-    if (m > max) max = m;
-  }
-  for (; i < n; ++i) {
-    x[i] *= scale;
-    if (x[i] > max) max = x[i];
-  }
-  const __m256 vmax = _mm256_set1_ps(max);
-  double sum = 0.0;
-  i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m256 lo = expf8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
-    const __m256 hi = expf8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vmax));
-    _mm256_storeu_ps(x + i, lo);
-    _mm256_storeu_ps(x + i + 8, hi);
-    sum += static_cast<double>(hsum_ps(_mm256_add_ps(lo, hi)));
-  }
-  for (; i < n; ++i) {
-    x[i] = std::exp(x[i] - max);
-    sum += static_cast<double>(x[i]);
-  }
-  const float inv = static_cast<float>(1.0 / sum);
-  const __m256 vinv = _mm256_set1_ps(inv);
-  i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), vinv));
-  for (; i < n; ++i)
-    x[i] *= inv;
-}
-
-// The scalar silu_mul's steps: x / (1 + expf(-x)) in chunks of 16, the tail with expf.
-void silu_mul(const float* g, const float* u, int64_t n, float* out) {
-  const int64_t nv = n / 16 * 16;
-  const __m256 one = _mm256_set1_ps(1.0f);
-  for (int64_t i = 0; i < nv; i += 8) {
-    const __m256 gv = _mm256_loadu_ps(g + i);
-    const __m256 e = expf8(_mm256_sub_ps(_mm256_setzero_ps(), gv));
-    _mm256_storeu_ps(
-        out + i, _mm256_mul_ps(_mm256_div_ps(gv, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
-  }
-  for (int64_t i = nv; i < n; ++i)
-    out[i] = (g[i] / (1.0f + std::exp(-g[i]))) * u[i];
-}
-
-void relu_sqr_mul(const float* g, const float* u, int64_t n, float* out) {
-  const __m256 zero = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 r = _mm256_max_ps(_mm256_loadu_ps(g + i), zero);
-    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(r, r), _mm256_loadu_ps(u + i)));
-  }
-  for (; i < n; ++i) {
-    const float r = g[i] > 0.0f ? g[i] : 0.0f;
-    out[i] = (r * r) * u[i];
-  }
-}
-
-void add(const float* a, const float* b, int64_t n, float* out) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
-  for (; i < n; ++i)
-    out[i] = a[i] + b[i];
-}
+// The vector ops of the float kernels (vec_ops.hpp) on 8 lanes.
+struct Vec8 {
+  using F = __m256;
+  static constexpr int kLanes = 8;
+  static F load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
+  static F set1(float f) { return _mm256_set1_ps(f); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F fmsub(F a, F b, F c) { return _mm256_fmsub_ps(a, b, c); }
+  // maxps returns its second operand when either is NaN.
+  static F relu(F v) { return _mm256_max_ps(v, _mm256_setzero_ps()); }
+  static float hmax(F v) { return hmax_ps(v); }
+  static float sum16(const F* e) { return hsum_ps(_mm256_add_ps(e[0], e[1])); }
+  static F expf(F v) { return expf8(v); }
+};
 
 // ---- attention ---------------------------------------------------------------------------
-
-void rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float* cs, bool neox) {
-  const int64_t half = n_rot / 2;
-  for (int64_t h = 0; h < n_head; ++h) {
-    float* xh = x + h * head_dim;
-    int64_t i = 0;
-    for (; neox && i + 8 <= half; i += 8) {
-      const __m256 x0 = _mm256_loadu_ps(xh + i), x1 = _mm256_loadu_ps(xh + half + i);
-      const __m256 c = _mm256_loadu_ps(cs + i), s = _mm256_loadu_ps(cs + half + i);
-      _mm256_storeu_ps(xh + i, _mm256_fmsub_ps(x0, c, _mm256_mul_ps(x1, s)));
-      _mm256_storeu_ps(xh + half + i, _mm256_fmadd_ps(x0, s, _mm256_mul_ps(x1, c)));
-    }
-    for (; i < half; ++i)
-      rope_rotate(xh + (neox ? i : 2 * i), xh + (neox ? i + half : 2 * i + 1), cs[i], cs[half + i]);
-  }
-}
-
-// A dot's eight accumulators and two operand vectors fill the sixteen registers: one dot at a
-// time.
-void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
-              int64_t n_x, int64_t n, float* out, int64_t ld_out) {
-  dots_each(ggml_f16_dot<float>, a, lda, n_rows, x, ldx, n_x, n, out, ld_out);
-}
 
 // tinyBLAS order (f16_f32_dot: lanes 0-7 and 8-15 in two accumulators) for up to four vectors
 // at once, each converted row vector used by all of them.
@@ -454,21 +368,16 @@ Table make_table() {
   t.quantize_act = quantize_act;
   t.i2s_gemv = i2s_gemv;
   t.i2s_gemm = i2s_gemm;
-  t.f16_gemm = f16_gemm;
-  t.f16_f32_dot = f16_f32_dot;
-  t.f16_f32_gemm = f16_f32_gemm;
   t.q8_0_gemm = q8_0_gemm;
   t.quantize_q8_0 = quantize_q8_0;
   t.f32_to_f16 = f32_to_f16;
   t.f16_to_f32 = f16_to_f32;
   t.q8_0_to_f32 = q8_0_to_f32;
-  t.f16_dot = f16_dot;
-  t.softmax = softmax;
-  t.silu_mul = silu_mul;
-  t.relu_sqr_mul = relu_sqr_mul;
-  t.add = add;
-  t.rope = rope;
-  t.f16_dots = f16_dots;
+  set_f16_entries<f16_dot, f16_f32_dot>(t);
+  set_vec_entries<Vec8>(t);
+  // A dot's eight accumulators and two operand vectors fill the sixteen registers: one dot
+  // at a time.
+  t.f16_dots = dots_each<ggml_f16_dot<float>>;
   t.f16_f32_dots = f16_f32_dots;
   return t;
 }

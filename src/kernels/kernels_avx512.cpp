@@ -17,6 +17,7 @@
 #include "kernels/avx2_common.hpp"
 #include "kernels/kernel_common.hpp"
 #include "kernels/variants.hpp"
+#include "kernels/vec_ops.hpp"
 
 namespace bitnet::kernels {
 namespace {
@@ -224,16 +225,6 @@ float f16_f32_dot(const uint16_t* w, const float* x, int64_t k) {
   return _mm512_reduce_add_ps(acc);
 }
 
-void f16_f32_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const float* x,
-                  int64_t n_tok, float* out, int64_t ld_out) {
-  f16_gemm_rows(f16_f32_dot, w, k, r0, r1, x, n_tok, out, ld_out);
-}
-
-void f16_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const uint16_t* x,
-              int64_t n_tok, float* out, int64_t ld_out) {
-  f16_gemm_rows(f16_dot, w, k, r0, r1, x, n_tok, out, ld_out);
-}
-
 // vpdpbusd (256-bit, VL) for AVX2's maddubs + madd: four products per int32 lane with no
 // int16 step, the same exact sums.
 void q8_0_gemm(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_t* xq,
@@ -245,21 +236,16 @@ void q8_0_gemm(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_
 
 // ---- attention ---------------------------------------------------------------------------
 
-void rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float* cs, bool neox) {
-  const int64_t half = n_rot / 2;
-  for (int64_t h = 0; h < n_head; ++h) {
-    float* xh = x + h * head_dim;
-    int64_t i = 0;
-    for (; neox && i + 16 <= half; i += 16) {
-      const __m512 x0 = _mm512_loadu_ps(xh + i), x1 = _mm512_loadu_ps(xh + half + i);
-      const __m512 c = _mm512_loadu_ps(cs + i), s = _mm512_loadu_ps(cs + half + i);
-      _mm512_storeu_ps(xh + i, _mm512_fmsub_ps(x0, c, _mm512_mul_ps(x1, s)));
-      _mm512_storeu_ps(xh + half + i, _mm512_fmadd_ps(x0, s, _mm512_mul_ps(x1, c)));
-    }
-    for (; i < half; ++i)
-      rope_rotate(xh + (neox ? i : 2 * i), xh + (neox ? i + half : 2 * i + 1), cs[i], cs[half + i]);
-  }
-}
+// The vector ops RoPE needs (vec_ops.hpp) on 16 lanes; softmax and SiLU stay 8-lane (AVX2).
+struct Vec16 {
+  using F = __m512;
+  static constexpr int kLanes = 16;
+  static F load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F fmsub(F a, F b, F c) { return _mm512_fmsub_ps(a, b, c); }
+};
 
 // The ggml-order lane vectors (kernel_common.hpp) of row a against NX vectors over the first np
 // elements (np % 64 == 0): v[i] = (acc0 + acc2) + (acc1 + acc3) for vector i. Each chunk of the
@@ -412,12 +398,9 @@ Table make_table() {
   t.quantize_act = quantize_act;
   t.i2s_gemv = i2s_gemv;
   t.i2s_gemm = i2s_gemm;
-  t.f16_gemm = f16_gemm;
-  t.f16_f32_dot = f16_f32_dot;
-  t.f16_f32_gemm = f16_f32_gemm;
-  t.f16_dot = f16_dot;
+  set_f16_entries<f16_dot, f16_f32_dot>(t);
   t.q8_0_gemm = q8_0_gemm;
-  t.rope = rope;
+  t.rope = vec_rope<Vec16>;
   t.f16_dots = f16_dots;
   t.f16_f32_dots = f16_f32_dots;
   return t;

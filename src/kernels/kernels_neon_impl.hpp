@@ -17,6 +17,7 @@
 
 #include "kernels/kernel_common.hpp"
 #include "kernels/variants.hpp"
+#include "kernels/vec_ops.hpp"
 
 namespace bitnet::kernels {
 namespace {
@@ -318,16 +319,6 @@ float neon_f16_f32_dot(const uint16_t* w, const float* x, int64_t k) {
   return vget_lane_f32(s2, 0) + vget_lane_f32(s2, 1);
 }
 
-void neon_f16_f32_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const float* x,
-                       int64_t n_tok, float* out, int64_t ld_out) {
-  f16_gemm_rows(neon_f16_f32_dot, w, k, r0, r1, x, n_tok, out, ld_out);
-}
-
-void neon_f16_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const uint16_t* x,
-                   int64_t n_tok, float* out, int64_t ld_out) {
-  f16_gemm_rows(neon_f16_dot, w, k, r0, r1, x, n_tok, out, ld_out);
-}
-
 // ---- Q8_0 --------------------------------------------------------------------------------
 
 float q8_block_scale(const uint8_t* block) {
@@ -412,29 +403,6 @@ void neon_q8_0_to_f32(const uint8_t* x, int64_t n, float* out) {
 
 // ---- float ops ---------------------------------------------------------------------------
 
-void neon_relu_sqr_mul(const float* g, const float* u, int64_t n, float* out) {
-  const float32x4_t zero = vdupq_n_f32(0.0f);
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const float32x4_t gv = vld1q_f32(g + i);
-    // A select, not fmax: g > 0 ? g : 0 maps NaN to 0 as the scalar reference does.
-    const float32x4_t r = vbslq_f32(vcgtq_f32(gv, zero), gv, zero);
-    vst1q_f32(out + i, vmulq_f32(vmulq_f32(r, r), vld1q_f32(u + i)));
-  }
-  for (; i < n; ++i) {
-    const float r = g[i] > 0.0f ? g[i] : 0.0f;
-    out[i] = (r * r) * u[i];
-  }
-}
-
-void neon_add(const float* a, const float* b, int64_t n, float* out) {
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4)
-    vst1q_f32(out + i, vaddq_f32(vld1q_f32(a + i), vld1q_f32(b + i)));
-  for (; i < n; ++i)
-    out[i] = a[i] + b[i];
-}
-
 // ggml_expf (kernels_scalar.cpp) on 4 lanes, the same operations in the same order
 // (vfmaq/vfmsq are fused like the x86 FMAs).
 float32x4_t neon_expf4(float32x4_t x) {
@@ -461,88 +429,30 @@ float32x4_t neon_expf4(float32x4_t x) {
   return vbslq_f32(vceqq_f32(n, n), res, n);
 }
 
-// The scalar softmax's steps; a chunk of 16 is four vectors v0..v3 whose halving sum is
-// ((v0 + v2) + (v1 + v3)), then the pairs of lanes.
-void neon_softmax(float* x, int64_t n, float scale) {
-  float max = -INFINITY;
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const float32x4_t v = vmulq_n_f32(vld1q_f32(x + i), scale);
-    vst1q_f32(x + i, v);
-    const float m = vmaxvq_f32(v);
-    if (m > max) max = m;
-  }
-  for (; i < n; ++i) {
-    x[i] *= scale;
-    if (x[i] > max) max = x[i];
-  }
-  const float32x4_t vmax = vdupq_n_f32(max);
-  double sum = 0.0;
-  i = 0;
-  for (; i + 16 <= n; i += 16) {
-    float32x4_t e[4];
-    for (int j = 0; j < 4; ++j) {
-      e[j] = neon_expf4(vsubq_f32(vld1q_f32(x + i + 4 * j), vmax));
-      vst1q_f32(x + i + 4 * j, e[j]);
-    }
+// The vector ops of the float kernels (vec_ops.hpp) on 4 lanes.
+struct Vec4 {
+  using F = float32x4_t;
+  static constexpr int kLanes = 4;
+  static F load(const float* p) { return vld1q_f32(p); }
+  static void store(float* p, F v) { vst1q_f32(p, v); }
+  static F set1(float f) { return vdupq_n_f32(f); }
+  static F add(F a, F b) { return vaddq_f32(a, b); }
+  static F sub(F a, F b) { return vsubq_f32(a, b); }
+  static F mul(F a, F b) { return vmulq_f32(a, b); }
+  static F div(F a, F b) { return vdivq_f32(a, b); }
+  static F fmadd(F a, F b, F c) { return vfmaq_f32(c, a, b); }
+  // −(c − a·b): negation is exact and the rounding symmetric.
+  static F fmsub(F a, F b, F c) { return vnegq_f32(vfmsq_f32(c, a, b)); }
+  // A select, not fmax: v > 0 ? v : 0 maps NaN to 0 as the scalar reference does.
+  static F relu(F v) { return vbslq_f32(vcgtq_f32(v, vdupq_n_f32(0.0f)), v, vdupq_n_f32(0.0f)); }
+  static float hmax(F v) { return vmaxvq_f32(v); }
+  static float sum16(const F* e) {
     const float32x4_t s4 = vaddq_f32(vaddq_f32(e[0], e[2]), vaddq_f32(e[1], e[3]));
     const float32x2_t s2 = vadd_f32(vget_low_f32(s4), vget_high_f32(s4));
-    sum += static_cast<double>(vget_lane_f32(s2, 0) + vget_lane_f32(s2, 1));
+    return vget_lane_f32(s2, 0) + vget_lane_f32(s2, 1);
   }
-  for (; i < n; ++i) {
-    x[i] = std::exp(x[i] - max);
-    sum += static_cast<double>(x[i]);
-  }
-  const float inv = static_cast<float>(1.0 / sum);
-  i = 0;
-  for (; i + 4 <= n; i += 4)
-    vst1q_f32(x + i, vmulq_n_f32(vld1q_f32(x + i), inv));
-  for (; i < n; ++i)
-    x[i] *= inv;
-}
-
-// The scalar silu_mul's steps: x / (1 + expf(-x)) in chunks of 16, the tail with expf.
-void neon_silu_mul(const float* g, const float* u, int64_t n, float* out) {
-  const int64_t nv = n / 16 * 16;
-  const float32x4_t one = vdupq_n_f32(1.0f);
-  for (int64_t i = 0; i < nv; i += 4) {
-    const float32x4_t gv = vld1q_f32(g + i);
-    const float32x4_t e = neon_expf4(vsubq_f32(vdupq_n_f32(0.0f), gv));
-    vst1q_f32(out + i, vmulq_f32(vdivq_f32(gv, vaddq_f32(one, e)), vld1q_f32(u + i)));
-  }
-  for (int64_t i = nv; i < n; ++i)
-    out[i] = (g[i] / (1.0f + std::exp(-g[i]))) * u[i];
-}
-
-// ---- attention ---------------------------------------------------------------------------
-
-void neon_rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float* cs,
-               bool neox) {
-  const int64_t half = n_rot / 2;
-  for (int64_t h = 0; h < n_head; ++h) {
-    float* xh = x + h * head_dim;
-    int64_t i = 0;
-    for (; neox && i + 4 <= half; i += 4) {
-      const float32x4_t x0 = vld1q_f32(xh + i), x1 = vld1q_f32(xh + half + i);
-      const float32x4_t c = vld1q_f32(cs + i), s = vld1q_f32(cs + half + i);
-      // fma(x0, c, -(x1·s)) as −(x1·s − x0·c): negation is exact, the rounding symmetric.
-      vst1q_f32(xh + i, vnegq_f32(vfmsq_f32(vmulq_f32(x1, s), x0, c)));
-      vst1q_f32(xh + half + i, vfmaq_f32(vmulq_f32(x1, c), x0, s));
-    }
-    for (; i < half; ++i)
-      rope_rotate(xh + (neox ? i : 2 * i), xh + (neox ? i + half : 2 * i + 1), cs[i], cs[half + i]);
-  }
-}
-
-void neon_f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
-                   int64_t n_x, int64_t n, float* out, int64_t ld_out) {
-  dots_each(neon_ggml_f16_dot<float>, a, lda, n_rows, x, ldx, n_x, n, out, ld_out);
-}
-
-void neon_f16_f32_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
-                       int64_t n_x, int64_t n, float* out, int64_t ld_out) {
-  dots_each(neon_f16_f32_dot, a, lda, n_rows, x, ldx, n_x, n, out, ld_out);
-}
+  static F expf(F v) { return neon_expf4(v); }
+};
 
 // The scalar table with the entries where NEON pays replaced. rmsnorm stays scalar (its
 // double sum).
@@ -552,22 +462,15 @@ template <class Dot> Table make_neon_table(Isa isa) {
   t.quantize_act = neon_quantize_act;
   t.i2s_gemv = neon_i2s_gemv<Dot>;
   t.i2s_gemm = neon_i2s_gemm<Dot>;
-  t.f16_gemm = neon_f16_gemm;
-  t.f16_f32_dot = neon_f16_f32_dot;
-  t.f16_f32_gemm = neon_f16_f32_gemm;
   t.q8_0_gemm = neon_q8_0_gemm<Dot>;
   t.quantize_q8_0 = neon_quantize_q8_0;
   t.f32_to_f16 = neon_f32_to_f16;
   t.f16_to_f32 = neon_f16_to_f32;
   t.q8_0_to_f32 = neon_q8_0_to_f32;
-  t.f16_dot = neon_f16_dot;
-  t.softmax = neon_softmax;
-  t.silu_mul = neon_silu_mul;
-  t.relu_sqr_mul = neon_relu_sqr_mul;
-  t.add = neon_add;
-  t.rope = neon_rope;
-  t.f16_dots = neon_f16_dots;
-  t.f16_f32_dots = neon_f16_f32_dots;
+  set_f16_entries<neon_f16_dot, neon_f16_f32_dot>(t);
+  set_vec_entries<Vec4>(t);
+  t.f16_dots = dots_each<neon_ggml_f16_dot<float>>;
+  t.f16_f32_dots = dots_each<neon_f16_f32_dot>;
   return t;
 }
 

@@ -95,16 +95,6 @@ float f16_f32_dot(const uint16_t* w, const float* x, int64_t k) {
   return acc[0];
 }
 
-void f16_f32_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const float* x,
-                  int64_t n_tok, float* out, int64_t ld_out) {
-  f16_gemm_rows(f16_f32_dot, w, k, r0, r1, x, n_tok, out, ld_out);
-}
-
-void f16_gemm(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const uint16_t* x,
-              int64_t n_tok, float* out, int64_t ld_out) {
-  f16_gemm_rows(f16_dot, w, k, r0, r1, x, n_tok, out, ld_out);
-}
-
 float q8_block_scale(const uint8_t* block) {
   uint16_t d;
   std::memcpy(&d, block, sizeof d);
@@ -266,16 +256,6 @@ void rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float
   }
 }
 
-void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
-              int64_t n_x, int64_t n, float* out, int64_t ld_out) {
-  dots_each(ggml_f16_dot<float>, a, lda, n_rows, x, ldx, n_x, n, out, ld_out);
-}
-
-void f16_f32_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
-                  int64_t n_x, int64_t n, float* out, int64_t ld_out) {
-  dots_each(f16_f32_dot, a, lda, n_rows, x, ldx, n_x, n, out, ld_out);
-}
-
 } // namespace
 
 void rope_cos_sin(int64_t pos, int64_t n_rot, float base, float* cs) {
@@ -295,9 +275,9 @@ const Table& table_scalar() {
       .quantize_act = quantize_act,
       .i2s_gemv = i2s_gemv,
       .i2s_gemm = i2s_gemm,
-      .f16_gemm = f16_gemm,
+      .f16_gemm = f16_gemm_rows<f16_dot>,
       .f16_f32_dot = f16_f32_dot,
-      .f16_f32_gemm = f16_f32_gemm,
+      .f16_f32_gemm = f16_gemm_rows<f16_f32_dot>,
       .q8_0_gemm = q8_0_gemm,
       .quantize_q8_0 = quantize_q8_0,
       .f32_to_f16 = f32_to_f16,
@@ -310,8 +290,8 @@ const Table& table_scalar() {
       .silu_mul = silu_mul,
       .add = add,
       .rope = rope,
-      .f16_dots = f16_dots,
-      .f16_f32_dots = f16_f32_dots,
+      .f16_dots = dots_each<ggml_f16_dot<float>>,
+      .f16_f32_dots = dots_each<f16_f32_dot>,
   };
   return t;
 }

@@ -1,0 +1,132 @@
+// Internal: the float kernels every SIMD variant shares (softmax, SiLU, ReLU², add, RoPE) as
+// templates over a small vector-ops policy V, and the entries a variant derives from its dots
+// (the F16 gemm loops). Each ISA TU instantiates them with its own intrinsics, so the steps are
+// written once and every variant keeps the scalar reference's operations in the same order.
+// Internal linkage for the reason given in kernel_common.hpp.
+//
+// V provides, for its vector type F of V::kLanes floats (16 % kLanes == 0):
+//   load(p), store(p, v), set1(f)       unaligned loads and stores, a broadcast;
+//   add, sub, mul, div(a, b)            lane-wise, rounded once each;
+//   fmadd(a, b, c), fmsub(a, b, c)      a·b + c and a·b − c, fused;
+//   relu(v)                             v > 0 ? v : 0 per lane (NaN gives 0);
+//   hmax(v)                             the largest lane;
+//   sum16(e)                            the 16 lanes of e[0..16/kLanes) added by halving (lane l
+//                                       plus l + 8, then l + 4, l + 2, l + 1), as ggml's 16-lane
+//                                       reduction;
+//   expf(v)                             ggml_expf (kernels_scalar.cpp) on every lane.
+// A template uses only what it needs, so a policy may give a subset (AVX-512: RoPE's).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/kernel_common.hpp"
+
+namespace bitnet::kernels {
+namespace {
+
+// The scalar softmax's steps (kernels_scalar.cpp): scale and max, exp in chunks of 16 whose
+// halving sums are added in double, the tail with expf, then × (float)(1/Σ).
+template <class V> void vec_softmax(float* x, int64_t n, float scale) {
+  constexpr int L = V::kLanes;
+  const auto vs = V::set1(scale);
+  float max = -INFINITY;
+  int64_t i = 0;
+  for (; i + L <= n; i += L) {
+    const auto v = V::mul(V::load(x + i), vs);
+    V::store(x + i, v);
+    const float m = V::hmax(v);
+    if (m > max) max = m;
+  }
+  for (; i < n; ++i) {
+    x[i] *= scale;
+    if (x[i] > max) max = x[i];
+  }
+  const auto vmax = V::set1(max);
+  double sum = 0.0;
+  i = 0;
+  for (; i + 16 <= n; i += 16) {
+    typename V::F e[16 / L];
+    for (int j = 0; j < 16 / L; ++j) {
+      e[j] = V::expf(V::sub(V::load(x + i + L * j), vmax));
+      V::store(x + i + L * j, e[j]);
+    }
+    sum += static_cast<double>(V::sum16(e));
+  }
+  for (; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += static_cast<double>(x[i]);
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  const auto vinv = V::set1(inv);
+  i = 0;
+  for (; i + L <= n; i += L)
+    V::store(x + i, V::mul(V::load(x + i), vinv));
+  for (; i < n; ++i)
+    x[i] *= inv;
+}
+
+// The scalar silu_mul's steps: x / (1 + expf(-x)) in chunks of 16, the tail with expf.
+template <class V> void vec_silu_mul(const float* g, const float* u, int64_t n, float* out) {
+  const int64_t nv = n / 16 * 16;
+  const auto one = V::set1(1.0f), zero = V::set1(0.0f);
+  for (int64_t i = 0; i < nv; i += V::kLanes) {
+    const auto gv = V::load(g + i);
+    const auto e = V::expf(V::sub(zero, gv));
+    V::store(out + i, V::mul(V::div(gv, V::add(one, e)), V::load(u + i)));
+  }
+  for (int64_t i = nv; i < n; ++i)
+    out[i] = (g[i] / (1.0f + std::exp(-g[i]))) * u[i];
+}
+
+template <class V> void vec_relu_sqr_mul(const float* g, const float* u, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + V::kLanes <= n; i += V::kLanes) {
+    const auto r = V::relu(V::load(g + i));
+    V::store(out + i, V::mul(V::mul(r, r), V::load(u + i)));
+  }
+  for (; i < n; ++i) {
+    const float r = g[i] > 0.0f ? g[i] : 0.0f;
+    out[i] = (r * r) * u[i];
+  }
+}
+
+template <class V> void vec_add(const float* a, const float* b, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + V::kLanes <= n; i += V::kLanes)
+    V::store(out + i, V::add(V::load(a + i), V::load(b + i)));
+  for (; i < n; ++i)
+    out[i] = a[i] + b[i];
+}
+
+// RoPE (kernels.hpp): NEOX pairs kLanes at a time, each as rope_rotate contracts it; the
+// interleaved form and the tail pair by pair.
+template <class V>
+void vec_rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float* cs,
+              bool neox) {
+  const int64_t half = n_rot / 2;
+  for (int64_t h = 0; h < n_head; ++h) {
+    float* xh = x + h * head_dim;
+    int64_t i = 0;
+    for (; neox && i + V::kLanes <= half; i += V::kLanes) {
+      const auto x0 = V::load(xh + i), x1 = V::load(xh + half + i);
+      const auto c = V::load(cs + i), s = V::load(cs + half + i);
+      V::store(xh + i, V::fmsub(x0, c, V::mul(x1, s)));
+      V::store(xh + half + i, V::fmadd(x0, s, V::mul(x1, c)));
+    }
+    for (; i < half; ++i)
+      rope_rotate(xh + (neox ? i : 2 * i), xh + (neox ? i + half : 2 * i + 1), cs[i], cs[half + i]);
+  }
+}
+
+// The table's float entries from V.
+template <class V> void set_vec_entries(Table& t) {
+  t.softmax = vec_softmax<V>;
+  t.silu_mul = vec_silu_mul<V>;
+  t.relu_sqr_mul = vec_relu_sqr_mul<V>;
+  t.add = vec_add<V>;
+  t.rope = vec_rope<V>;
+}
+
+} // namespace
+} // namespace bitnet::kernels
