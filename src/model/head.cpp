@@ -65,11 +65,19 @@ void Head::top(const float* h, int64_t m, bool screened, const BoundsAdjust& adj
     out.screen_read = false;
     return;
   }
-  k_.f32_to_f16(h, w.k, x16_.data());
+  const HeadQuery query{m, &adjust, &out};
+  tops(h, {&query, 1}, pool);
+}
+
+void Head::tops(const float* h, std::span<const HeadQuery> queries, kernels::ThreadPool& pool) {
+  const DenseMatrix& w = w_.output;
+  if (!screen_ || queries.size() * sz(w.k) > x16_.size())
+    throw Error(ErrorKind::invalid_argument, "screened head step of too many rows or no screen");
+  k_.f32_to_f16(h, static_cast<int64_t>(queries.size()) * w.k, x16_.data());
   const HeadRowReader read = [&](int64_t first, int64_t count, uint16_t* dst) {
     w_.read_rows(w, first, count, reinterpret_cast<uint8_t*>(dst));
   };
-  screened_top(*screen_, x16_.data(), m, adjust, read, k_, pool, scratch_, out);
+  screened_tops(*screen_, x16_.data(), queries, read, k_, pool, scratch_);
 }
 
 } // namespace bitnet::model

@@ -38,6 +38,10 @@ public:
   void top(const float* h, int64_t m, bool screened, const BoundsAdjust& adjust,
            kernels::ThreadPool& pool, HeadTop& out);
 
+  // top() screened for several rows of h at once (1..n_batch, one query each, can_screen()):
+  // one pass over the screen for them all, each query's result that of top() on its row.
+  void tops(const float* h, std::span<const HeadQuery> queries, kernels::ThreadPool& pool);
+
 private:
   const Weights& w_;
   const HeadScreen* screen_;

@@ -79,7 +79,8 @@ float round_up(double v) {
 // of a_i's ulp and the block scale's ulp, within 2^19 of it, or b_i = 0), each square is
 // rounded once and each of 8 lanes sums n/8 of them before 3 halving levels, so both sums
 // are within γ_{n/8+4} of the exact ones (nonnegative terms); γ_{n/8+6} is used, as if the
-// difference were rounded too, and multiplying by 1 + 2γ bounds them from above. No term underflows (all values are multiples of 2^-24) or overflows
+// difference were rounded too, and multiplying by 1 + 2γ bounds them from above. No term underflows
+// (all values are multiples of 2^-24) or overflows
 // (|a| <= 65504). A non-finite a gives a non-finite bound.
 void norms_up(const float* a, const float* b, int64_t n, double& diff_norm, double& b_norm) {
   float d[8] = {}, s[8] = {};
@@ -164,31 +165,40 @@ uint64_t HeadScreen::bytes() const {
 }
 
 bool HeadScreen::bound(const uint16_t* x16, std::span<float> lower, std::span<float> upper,
-                       const kernels::Table& table, kernels::ThreadPool& pool) const {
+                       const kernels::Table& table, kernels::ThreadPool& pool, int64_t n_x) const {
+  const uint64_t xq_bytes = q8_row_bytes(k_);
   std::vector<float> x(sz(k_)), x_hat(sz(k_));
-  table.f16_to_f32(x16, k_, x.data());
-  if (!std::all_of(x.begin(), x.end(), [](float v) { return std::isfinite(v); })) return false;
-  std::vector<uint8_t> xq(q8_row_bytes(k_));
-  table.quantize_q8_0(x.data(), k_, xq.data());
-  table.q8_0_to_f32(xq.data(), k_, x_hat.data());
-  double EX = 0.0, XH = 0.0, X = 0.0, unused = 0.0;
-  norms_up(x.data(), x_hat.data(), k_, EX, XH);
-  norms_up(x.data(), x.data(), k_, unused, X);
-  const double g_e = gamma(k_ / 64 + 8), g_s = gamma(k_ / kernels::kQ8Block + 3);
-  const double alpha = (1.0 + g_e) * X * kDoubleSlack * kSafety;
-  const double beta = (EX + g_s * XH + g_e * X) * kDoubleSlack * kSafety;
+  std::vector<uint8_t> xq(sz(n_x) * xq_bytes);
+  std::vector<double> alpha(sz(n_x)), beta(sz(n_x));
+  for (int64_t t = 0; t < n_x; ++t) {
+    table.f16_to_f32(x16 + t * k_, k_, x.data());
+    if (!std::all_of(x.begin(), x.end(), [](float v) { return std::isfinite(v); })) return false;
+    uint8_t* q = xq.data() + sz(t) * xq_bytes;
+    table.quantize_q8_0(x.data(), k_, q);
+    table.q8_0_to_f32(q, k_, x_hat.data());
+    double EX = 0.0, XH = 0.0, X = 0.0, unused = 0.0;
+    norms_up(x.data(), x_hat.data(), k_, EX, XH);
+    norms_up(x.data(), x.data(), k_, unused, X);
+    const double g_e = gamma(k_ / 64 + 8), g_s = gamma(k_ / kernels::kQ8Block + 3);
+    alpha[sz(t)] = (1.0 + g_e) * X * kDoubleSlack * kSafety;
+    beta[sz(t)] = (EX + g_s * XH + g_e * X) * kDoubleSlack * kSafety;
+  }
 
   pool.parallel_for(rows_, kRowGranule, [&](int64_t r0, int64_t r1) {
-    // The approximate logits land in `lower`, then each becomes its interval.
-    table.q8_0_gemm(q8_.get(), k_, r0, r1, xq.data(), 1, lower.data(), rows_);
-    for (int64_t r = r0; r < r1; ++r) {
-      const double a = lower[sz(r)];
-      const double b = static_cast<double>(err_norm_[sz(r)]) * alpha +
-                       static_cast<double>(q8_norm_[sz(r)]) * beta + std::fabs(a) * 0x1p-40 +
-                       kUnderflow;
-      lower[sz(r)] = round_down(a - b);
-      upper[sz(r)] = round_up(a + b);
-    }
+    // The approximate logits land in `lower`, then each becomes its interval. (g_s bounds
+    // the rounding of a sum of k/32 block products in any order, so the inputs' products
+    // may be computed together.)
+    table.q8_0_gemm(q8_.get(), k_, r0, r1, xq.data(), n_x, lower.data(), rows_);
+    for (int64_t t = 0; t < n_x; ++t)
+      for (int64_t r = r0; r < r1; ++r) {
+        const size_t i = sz(t * rows_ + r);
+        const double a = lower[i];
+        const double b = static_cast<double>(err_norm_[sz(r)]) * alpha[sz(t)] +
+                         static_cast<double>(q8_norm_[sz(r)]) * beta[sz(t)] +
+                         std::fabs(a) * 0x1p-40 + kUnderflow;
+        lower[i] = round_down(a - b);
+        upper[i] = round_up(a + b);
+      }
   });
   return true;
 }
@@ -245,28 +255,48 @@ void screened_top(const HeadScreen& screen, const uint16_t* x16, int64_t m,
                   const BoundsAdjust& adjust, const HeadRowReader& exact_read,
                   const kernels::Table& table, kernels::ThreadPool& pool, HeadScratch& scratch,
                   HeadTop& out) {
+  const HeadQuery query{m, &adjust, &out};
+  screened_tops(screen, x16, {&query, 1}, exact_read, table, pool, scratch);
+}
+
+void screened_tops(const HeadScreen& screen, const uint16_t* x16,
+                   std::span<const HeadQuery> queries, const HeadRowReader& exact_read,
+                   const kernels::Table& table, kernels::ThreadPool& pool, HeadScratch& scratch) {
   const int64_t rows = screen.rows(), k = screen.k();
-  if (m < 1 || m > rows) throw Error(ErrorKind::invalid_argument, "screened_top: bad m");
+  const auto n_x = static_cast<int64_t>(queries.size());
   const int64_t limit = rows / kFallbackDivisor;
-  out.full = true;
-  out.screen_read = false;
-  if (screen.usable() && m <= limit) {
-    scratch.lower.resize(sz(rows));
-    scratch.upper.resize(sz(rows));
-    out.screen_read = screen.bound(x16, scratch.lower, scratch.upper, table, pool);
-    if (out.screen_read) {
-      if (adjust) adjust(scratch.lower, scratch.upper);
-      select_candidates(scratch.lower, scratch.upper, m, out.ids);
-      out.full = static_cast<int64_t>(out.ids.size()) > limit;
+  bool wanted = false; // whether any query can use the bounds
+  for (const HeadQuery& q : queries) {
+    if (q.m < 1 || q.m > rows) throw Error(ErrorKind::invalid_argument, "screened_top: bad m");
+    q.out->full = true;
+    q.out->screen_read = false;
+    wanted = wanted || q.m <= limit;
+  }
+  if (screen.usable() && wanted) {
+    scratch.lower.resize(sz(n_x * rows));
+    scratch.upper.resize(sz(n_x * rows));
+    const bool bounded = screen.bound(x16, scratch.lower, scratch.upper, table, pool, n_x);
+    for (int64_t t = 0; bounded && t < n_x; ++t) {
+      const HeadQuery& q = queries[sz(t)];
+      if (q.m > limit) continue;
+      const std::span<float> lower(scratch.lower.data() + t * rows, sz(rows));
+      const std::span<float> upper(scratch.upper.data() + t * rows, sz(rows));
+      q.out->screen_read = true;
+      if (q.adjust && *q.adjust) (*q.adjust)(lower, upper);
+      select_candidates(lower, upper, q.m, q.out->ids);
+      q.out->full = static_cast<int64_t>(q.out->ids.size()) > limit;
     }
   }
-  if (out.full) {
-    out.ids.resize(sz(rows));
-    for (int64_t r = 0; r < rows; ++r)
-      out.ids[sz(r)] = static_cast<int32_t>(r);
+  for (int64_t t = 0; t < n_x; ++t) {
+    HeadTop& out = *queries[sz(t)].out;
+    if (out.full) {
+      out.ids.resize(sz(rows));
+      for (int64_t r = 0; r < rows; ++r)
+        out.ids[sz(r)] = static_cast<int32_t>(r);
+    }
+    out.logits.resize(out.ids.size());
+    exact_rows(out.ids, k, x16 + t * k, exact_read, table, pool, scratch.rows, out.logits.data());
   }
-  out.logits.resize(out.ids.size());
-  exact_rows(out.ids, k, x16, exact_read, table, pool, scratch.rows, out.logits.data());
 }
 
 } // namespace bitnet::model

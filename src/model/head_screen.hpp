@@ -41,9 +41,11 @@ public:
   // For the f16-rounded head input x16 (k halves, the operand of the exact head), writes for
   // every row r an interval that holds the float the exact kernel computes:
   //   lower[r] <= f16_gemm(row r, x16) <= upper[r].
-  // Returns false, writing nothing, when x16 holds a non-finite value.
+  // Returns false, writing nothing, when x16 holds a non-finite value. With n_x inputs (x16:
+  // n_x × k; lower, upper: n_x × rows, input t's at t·rows) one pass over the screen bounds
+  // them all: batched sequences read it once.
   bool bound(const uint16_t* x16, std::span<float> lower, std::span<float> upper,
-             const kernels::Table& table, kernels::ThreadPool& pool) const;
+             const kernels::Table& table, kernels::ThreadPool& pool, int64_t n_x = 1) const;
 
 private:
   int64_t rows_;
@@ -85,9 +87,22 @@ inline constexpr int64_t kFallbackDivisor = 16; // 1/16 = 6.25 % of the vocabula
 
 // Reusable per-session buffers of screened_top.
 struct HeadScratch {
-  std::vector<float> lower, upper; // [rows]
+  std::vector<float> lower, upper; // [inputs][rows]
   std::vector<uint16_t> rows;      // [n_threads][kHeadReadRows][k] exact rows read
 };
+
+// One input of a screened head step: how many of the largest it needs, its bounds' adjustment
+// (may be empty), where its result goes.
+struct HeadQuery {
+  int64_t m;
+  const BoundsAdjust* adjust;
+  HeadTop* out;
+};
+
+// screened_top for several inputs (x16: one row of k halves per query) with one bound pass.
+void screened_tops(const HeadScreen& screen, const uint16_t* x16,
+                   std::span<const HeadQuery> queries, const HeadRowReader& exact_rows,
+                   const kernels::Table& table, kernels::ThreadPool& pool, HeadScratch& scratch);
 
 // The exact top-m step: bounds from the screen (when usable and x16 is finite), `adjust`,
 // candidates, then the exact F16 logits of the candidates, read through `exact_rows`. Falls

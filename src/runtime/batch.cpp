@@ -106,6 +106,8 @@ struct Generation::Impl {
   int64_t m;
   bool screened;
   model::BoundsAdjust adjust;
+  model::HeadTop batched_top; // the next head step, when a batched step computed it
+  bool top_ready = false;
   std::optional<int32_t> pending;
   std::optional<StopReason> stop;
   bool done = false;
@@ -221,9 +223,11 @@ Generation::Token Generation::next() {
   const ModelInfo& info = g.session.model().info();
   // The logits of the last token: the head step after its forward, timed with it (the
   // prompt's with the prefill). A token that ends the generation gets no head step.
+  // (A batched step computed it already, timed with its forward.)
   auto t = Clock::now();
-  model::HeadTop& top = g.s.head_top(g.m, g.screened, g.adjust);
-  const double head_ms = ms_since(t);
+  model::HeadTop& top = g.top_ready ? g.batched_top : g.s.head_top(g.m, g.screened, g.adjust);
+  const double head_ms = g.top_ready ? 0.0 : ms_since(t);
+  g.top_ready = false;
   if (st.decode_ms_per_token.empty()) {
     st.prefill_ms += head_ms;
   } else {
@@ -353,6 +357,27 @@ void decode_batch(std::span<Generation* const> generations) {
   }
   const auto t = Clock::now();
   decode_batch(sessions, tokens);
+  // The next screened head steps together too: one pass over the screen for every sequence
+  // that goes on (each one's exact rows are its own).
+  std::vector<float> hidden;
+  std::vector<model::HeadQuery> queries;
+  std::vector<Generation::Impl*> headed;
+  for (Generation* g : generations) {
+    Generation::Impl& gi = *g->impl_;
+    if (gi.stop || !gi.screened) continue;
+    const std::span<const float> h = gi.s.transformer.hidden();
+    hidden.insert(hidden.end(), h.begin(), h.end());
+    queries.push_back({gi.m, &gi.adjust, &gi.batched_top});
+    headed.push_back(&gi);
+  }
+  if (!queries.empty()) {
+    SessionImpl& first = detail::impl_of(*sessions[0]);
+    auto& workers = detail::impl_of(*first.pool);
+    const std::lock_guard turn(workers.turn);
+    first.transformer.head().tops(hidden.data(), queries, workers.workers);
+  }
+  for (Generation::Impl* gi : headed)
+    gi->top_ready = true;
   const double ms = ms_since(t);
   for (Generation* g : generations)
     g->impl_->forwarded(ms);

@@ -174,6 +174,43 @@ TEST(Batch, EveryLogitEqualsDecodingAlone) {
   });
 }
 
+// Sampling chains (top-k, penalties that move the screened head's bounds, seeds) stepped
+// together, their screened head steps batched too: each sequence's tokens are generate()'s
+// alone.
+TEST(Batch, SampledGenerationsTogetherAreGenerateAlone) {
+  const auto model = Model::load(data_path("real-tiny/bitnet-tiny-brown.gguf"));
+  const std::vector<std::string> prompts = {"The jury said", "He was a man of", "It"};
+  const auto params = [](size_t i) {
+    GenerateParams p;
+    p.n_predict = 20;
+    p.ignore_eos = true;
+    p.sampler.seed = 11 + i;
+    p.sampler.repeat_penalty = 1.3f;
+    p.sampler.temp = i == 2 ? 0.0f : 0.9f;
+    return p;
+  };
+  for_each_isa([&](const std::string& isa) {
+    const auto pool = std::make_shared<ThreadPool>(2);
+    std::vector<std::unique_ptr<Session>> sessions;
+    std::vector<std::unique_ptr<Generation>> gens;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      sessions.push_back(
+          std::make_unique<Session>(model, SessionParams{.n_ctx = 64, .pool = pool}));
+      gens.push_back(std::make_unique<Generation>(*sessions.back(), prompts[i], params(i)));
+    }
+    const std::vector<Stats> together = generate_together(gens);
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      Session alone(model, {.n_ctx = 64, .pool = pool});
+      const Stats expected = generate(alone, prompts[i], params(i));
+      EXPECT_EQ(together[i].generated_ids, expected.generated_ids) << isa << " sequence " << i;
+      // screened: some steps computed fewer rows than the vocabulary
+      EXPECT_EQ(together[i].head, HeadMode::screened);
+      EXPECT_LT(*std::min_element(together[i].head_rows.begin(), together[i].head_rows.end()),
+                model->info().n_vocab);
+    }
+  });
+}
+
 // A Generation stepped by hand, its prompt prefilled a chunk at a time, is generate():
 // same tokens, same text, same stop.
 TEST(Batch, GenerationStepsAreGenerate) {
