@@ -28,7 +28,29 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kMaxSpin = std::chrono::microseconds(200);
 constexpr auto kMinSpin = std::chrono::microseconds(2);
 
-constexpr int kTasksPerThread = 4;
+// parallel_for: a share [begin, end) of chunk indices in one word (begin in the low half),
+// claimed by compare-and-swap from either end; one cache line each.
+constexpr int64_t kMaxChunks = int64_t{1} << 31;
+struct alignas(64) Share {
+  std::atomic<uint64_t> span;
+};
+constexpr uint64_t pack_span(uint64_t begin, uint64_t end) {
+  return begin | end << 32;
+}
+constexpr uint64_t span_begin(uint64_t s) {
+  return s & 0xffffffffu;
+}
+constexpr uint64_t span_end(uint64_t s) {
+  return s >> 32;
+}
+constexpr uint64_t span_len(uint64_t s) {
+  return span_end(s) > span_begin(s) ? span_end(s) - span_begin(s) : 0;
+}
+// A quarter of what is left, at least one chunk: big pieces while a share is long, single
+// chunks at its end, where the threads meet.
+constexpr uint64_t piece(uint64_t left) {
+  return std::max<uint64_t>(1, left / 4);
+}
 
 // `state` of a region: the number of workers inside it, plus this bit once the caller has
 // closed it (all indices claimed); a closed region admits no one.
@@ -252,22 +274,56 @@ void ThreadPool::parallel_for(int64_t n, int64_t granule,
                               const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   granule = std::max<int64_t>(granule, 1);
-  const int64_t chunks = (n + granule - 1) / granule;
+  int64_t chunks = (n + granule - 1) / granule;
   if (size() == 1 || chunks == 1) {
     fn(0, n);
     return;
   }
-  // A few contiguous tasks per thread, taken first come first served: on a shared host a
-  // thread that is descheduled for a while then does less instead of holding up the rest.
-  // Which thread runs a range never changes its result.
-  const int64_t n_tasks = std::min<int64_t>(chunks, int64_t{kTasksPerThread} * size());
-  std::atomic<int64_t> next{0};
-  run([&](int, int) {
-    for (int64_t task = next.fetch_add(1, std::memory_order_relaxed); task < n_tasks;
-         task = next.fetch_add(1, std::memory_order_relaxed)) {
-      const int64_t begin = chunks * task / n_tasks * granule;
-      const int64_t end = std::min(n, chunks * (task + 1) / n_tasks * granule);
-      fn(begin, end);
+  if (chunks > kMaxChunks) { // a coarser multiple of the granule, so a share fits 32 bits
+    granule *= (chunks + kMaxChunks - 1) / kMaxChunks;
+    chunks = (n + granule - 1) / granule;
+  }
+  // One contiguous share of chunks per index, so each thread streams its own rows (and its
+  // prefetches run ahead into rows it reads next). Each share is claimed from its front in
+  // pieces of a quarter of what is left; an index done with its own takes pieces the same
+  // way from the end of the largest share left. So threads that run at different speeds
+  // (or one descheduled on a busy host) end within a piece of one chunk or so of each other,
+  // and only the piece a thread is inside waits for it. Which thread runs a range never
+  // changes its result.
+  const int n_shares = size();
+  std::vector<Share> shares(static_cast<size_t>(n_shares));
+  for (int i = 0; i < n_shares; ++i)
+    shares[static_cast<size_t>(i)].span.store(
+        pack_span(static_cast<uint64_t>(chunks * i / n_shares),
+                  static_cast<uint64_t>(chunks * (i + 1) / n_shares)),
+        std::memory_order_relaxed);
+  const auto run_chunks = [&](uint64_t c0, uint64_t c1) {
+    fn(static_cast<int64_t>(c0) * granule, std::min(n, static_cast<int64_t>(c1) * granule));
+  };
+  run([&](int index, int) {
+    std::atomic<uint64_t>& own = shares[static_cast<size_t>(index)].span;
+    for (uint64_t s = own.load(std::memory_order_relaxed); span_len(s) > 0;) {
+      const uint64_t b = span_begin(s), e = span_end(s), take = piece(e - b);
+      if (!own.compare_exchange_weak(s, pack_span(b + take, e), std::memory_order_relaxed))
+        continue; // s now holds the share as a thief left it
+      run_chunks(b, b + take);
+      s = own.load(std::memory_order_relaxed);
+    }
+    for (;;) {
+      Share* victim = nullptr;
+      uint64_t most = 0;
+      for (Share& other : shares)
+        if (const uint64_t len = span_len(other.span.load(std::memory_order_relaxed)); len > most) {
+          most = len;
+          victim = &other;
+        }
+      if (!victim) return;
+      uint64_t s = victim->span.load(std::memory_order_relaxed);
+      const uint64_t b = span_begin(s), e = span_end(s);
+      if (b >= e) continue;
+      const uint64_t take = piece(e - b);
+      if (victim->span.compare_exchange_weak(s, pack_span(b, e - take), std::memory_order_relaxed))
+        run_chunks(e - take, e);
     }
   });
 }

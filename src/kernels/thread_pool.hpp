@@ -29,7 +29,8 @@ public:
   // done. The caller takes part; an index may run on any thread, so per-index scratch must
   // be indexed by `index`. The first exception thrown is rethrown here.
   void run(const std::function<void(int index, int n_threads)>& fn);
-  // Splits [0, n) into contiguous ranges aligned to `granule` and runs fn(begin, end).
+  // Runs fn(begin, end) over contiguous ranges aligned to `granule` that cover [0, n) once:
+  // each thread works through its own contiguous share first, then helps with the others'.
   void parallel_for(int64_t n, int64_t granule, const std::function<void(int64_t, int64_t)>& fn);
 
 private:

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "bitnet/error.hpp"
@@ -58,6 +60,34 @@ TEST(ThreadPool, ParallelForCoversEveryIndexOnceInAlignedRanges) {
           EXPECT_EQ(hits[static_cast<size_t>(i)].load(), 1) << i;
       }
     }
+  }
+}
+
+// A thread stuck inside one range (descheduled on a busy host) holds up only that range: the
+// others finish the rest of its share. The stuck range waits until everything else is done,
+// which cannot happen if the share were bound to its thread (the test would then time out).
+TEST(ThreadPool, ParallelForLetsOtherThreadsFinishAStalledShare) {
+  for (int n_threads : {2, 3}) {
+    ThreadPool pool(n_threads);
+    constexpr int64_t n = 256;
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    std::atomic<int64_t> done{0};
+    std::atomic<bool> timed_out{false};
+    pool.parallel_for(n, 1, [&](int64_t begin, int64_t end) {
+      if (begin == 0) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (done.load() != n - end && !timed_out.load()) {
+          if (std::chrono::steady_clock::now() > deadline) timed_out.store(true);
+          std::this_thread::yield();
+        }
+      }
+      for (int64_t i = begin; i < end; ++i)
+        hits[static_cast<size_t>(i)].fetch_add(1);
+      done.fetch_add(end - begin);
+    });
+    EXPECT_FALSE(timed_out.load()) << n_threads << " threads: the stalled share was not taken over";
+    for (int64_t i = 0; i < n; ++i)
+      EXPECT_EQ(hits[static_cast<size_t>(i)].load(), 1) << i;
   }
 }
 
