@@ -1,15 +1,11 @@
 // GGUF v3 writer: the header is built in memory, tensor data are streamed from a producer
-// into a temporary file that is renamed into place only when complete.
-#include <atomic>
+// into an OutputFile (a temporary file renamed into place only when complete).
 #include <bit>
-#include <cerrno>
 #include <cstring>
-
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <fmt/format.h>
 
+#include "bitnet/output_file.hpp"
 #include "gguf/gguf.hpp"
 
 namespace bitnet::gguf {
@@ -57,10 +53,10 @@ void put_value(std::vector<uint8_t>& out, const Value& v) {
   }
 }
 
-// Buffered writes to a file descriptor; counts what each tensor producer wrote.
-class FdSink final : public Writer::Sink {
+// Buffered writes to the output file; counts what each tensor producer wrote.
+class FileSink final : public Writer::Sink {
 public:
-  FdSink(int fd, const std::string& path) : fd_(fd), path_(path) { buffer_.reserve(kBuffer); }
+  explicit FileSink(OutputFile& file) : file_(file) { buffer_.reserve(kBuffer); }
 
   void write(std::span<const uint8_t> bytes) override {
     written_ += bytes.size();
@@ -92,32 +88,12 @@ private:
   static constexpr std::size_t kBuffer = 1 << 20;
 
   void write_all(std::span<const uint8_t> bytes) {
-    while (!bytes.empty()) {
-      const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        throw Error(ErrorKind::io,
-                    fmt::format("{}: write failed: {}", path_, std::strerror(errno)));
-      }
-      bytes = bytes.subspan(static_cast<std::size_t>(n));
-    }
+    file_.write({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
   }
 
-  int fd_;
-  const std::string& path_;
+  OutputFile& file_;
   std::vector<uint8_t> buffer_;
   uint64_t written_ = 0;
-};
-
-// Removes the temporary file unless the write completed.
-struct TempFile {
-  std::string path;
-  int fd = -1;
-  bool keep = false;
-  ~TempFile() {
-    if (fd >= 0) ::close(fd);
-    if (!keep) ::unlink(path.c_str());
-  }
 };
 
 } // namespace
@@ -221,16 +197,8 @@ void Writer::write(const std::string& path, const Producer& produce) const {
   }
   header.resize(align_up(header.size(), alignment_), 0);
 
-  static std::atomic<unsigned> counter{0};
-  TempFile tmp;
-  tmp.path = fmt::format("{}.tmp.{}.{}", path, ::getpid(), counter++);
-  tmp.fd = ::open(tmp.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (tmp.fd < 0) {
-    tmp.keep = true; // nothing was created
-    throw Error(ErrorKind::io, fmt::format("{}: cannot create: {}", path, std::strerror(errno)));
-  }
-
-  FdSink sink(tmp.fd, path);
+  OutputFile file(path);
+  FileSink sink(file);
   sink.write(header);
   for (std::size_t i = 0; i < tensors_.size(); ++i) {
     const TensorInfo& t = tensors_[i];
@@ -245,16 +213,7 @@ void Writer::write(const std::string& path, const Producer& produce) const {
     sink.zeros(align_up(t.nbytes, alignment_) - t.nbytes);
   }
   sink.flush();
-  const int fd = tmp.fd;
-  tmp.fd = -1;
-  if (::close(fd) != 0) {
-    throw Error(ErrorKind::io, fmt::format("{}: write failed: {}", path, std::strerror(errno)));
-  }
-  if (::rename(tmp.path.c_str(), path.c_str()) != 0) {
-    throw Error(ErrorKind::io,
-                fmt::format("{}: cannot rename into place: {}", path, std::strerror(errno)));
-  }
-  tmp.keep = true;
+  file.commit();
 }
 
 } // namespace bitnet::gguf
