@@ -22,7 +22,7 @@ namespace bitnet {
 
 // Appends tokens[i] to sessions[i] for every i, in one forward: afterwards each session is as
 // if it had evaluated its token alone (logits(), the next generation step). The sessions must
-// be distinct, of one Model and one ThreadPool (SessionParams::pool), at most n_batch() of
+// be distinct, of one Model and one ThreadPool (SessionParams::pool), at most n_ubatch() of
 // them (each session's). Throws, with no session changed: Error(invalid_argument) for a
 // mismatch of those or of the two sizes, Error(context_overflow) when a session is full,
 // Error(invalid_input) for an id outside the vocabulary.
@@ -33,8 +33,8 @@ void decode_batch(std::span<Session* const> sessions, std::span<const int32_t> t
 // where forward() may instead be one decode_batch() over several Generations.
 class Generation {
 public:
-  // The prompt continues the session (see generate()). Checks the parameters and that the
-  // prompt plus n_predict fit the context (Error(context_overflow)) before any work. The
+  // The prompt continues the session (see generate()). validate() runs before any
+  // work (a prompt over the free context is Error(context_overflow)). The
   // session must outlive the Generation and be used by nothing else meanwhile.
   Generation(Session& session, std::span<const int32_t> prompt_ids, const GenerateParams& params);
   // Tokenizes `prompt` as generate() does (BOS per params.add_bos when the session is empty).
@@ -46,8 +46,9 @@ public:
   Session& session();
   // Prompt tokens not yet forwarded.
   int32_t prefill_left() const;
-  // Forwards up to max_chunks more chunks of the prompt (n_batch tokens each, as generate()
-  // chunks it, so the tokens do not depend on how the prefill is spread), so a server can
+  // Forwards up to max_chunks more micro-batches of the prompt (as llama_decode splits it:
+  // micro_batches(), so the tokens do not depend on how the prefill is spread; a cancel stops
+  // between two of them and ends the generation), so a server can
   // interleave a long prompt with other sequences' decode steps.
   void prefill(int32_t max_chunks = std::numeric_limits<int32_t>::max());
 

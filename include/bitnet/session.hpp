@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "bitnet/model.hpp"
 
@@ -41,10 +42,15 @@ private:
   std::unique_ptr<Impl> impl_;
 };
 
+// The micro-batch sizes llama_decode evaluates n tokens in: logical batches of n_batch, each
+// cut into micro-batches of n_ubatch (the last of each batch may be shorter).
+std::vector<int32_t> micro_batches(int64_t n, int32_t n_batch, int32_t n_ubatch);
+
 struct SessionParams {
-  int32_t n_ctx = 0;     // 0 = the model's context_length, at most kMaxDefaultCtx
-  int32_t n_batch = 512; // prompt tokens per batched forward
-  int32_t n_threads = 0; // 0 = default_threads(); with `pool`: 0 or the pool's size
+  int32_t n_ctx = 0;      // 0 = the model's context_length, at most kMaxDefaultCtx
+  int32_t n_batch = 2048; // logical batch (llama.cpp's -b); capped at n_ctx
+  int32_t n_ubatch = 512; // tokens per batched forward (-ub); capped at n_batch
+  int32_t n_threads = 0;  // 0 = default_threads(); with `pool`: 0 or the pool's size
   KvType kv_type = KvType::f16;
   std::shared_ptr<ThreadPool> pool = nullptr; // null: the session makes its own of n_threads
 };
@@ -62,6 +68,7 @@ public:
   const Model& model() const;
   int32_t n_ctx() const;
   int32_t n_batch() const;
+  int32_t n_ubatch() const;
   int32_t n_threads() const;
   KvType kv_type() const;
   uint64_t kv_bytes() const;
@@ -80,7 +87,14 @@ public:
   // the forgotten positions read as a fresh cache's.
   void truncate(int32_t n);
 
-  // Forwards `tokens` at positions [n_past, n_past + n) in chunks of n_batch and appends
+  // Forgets the tokens [n_keep, n_keep + n_discard) and moves the later ones down to n_keep,
+  // as llama-cli's context shift (llama_kv_cache_seq_rm + seq_add): their K rows are rotated
+  // by -n_discard positions in the cache's own precision, not recomputed, and the V entries
+  // freed at the end are zeroed. Error(invalid_argument) unless 0 <= n_keep, 0 < n_discard
+  // and n_keep + n_discard <= n_past.
+  void shift(int32_t n_keep, int32_t n_discard);
+
+  // Forwards `tokens` at positions [n_past, n_past + n) in micro_batches() and appends
   // them to the cache. Returns the logits of every token (n × n_vocab, row-major) when
   // all_logits, else of the last token only (n_vocab). The span is valid until the next
   // call. Throws Error(context_overflow) when they do not fit (nothing is evaluated),

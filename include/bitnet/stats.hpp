@@ -8,7 +8,7 @@
 
 namespace bitnet {
 
-enum class StopReason { eog, n_predict, stop_string, ctx_full, callback };
+enum class StopReason { eog, n_predict, stop_string, ctx_full, callback, interrupted };
 const char* to_string(StopReason reason) noexcept; // "eog", "n_predict", ...
 
 struct Stats {
@@ -17,6 +17,7 @@ struct Stats {
   int32_t n_past_start = 0; // tokens already in the cache when the call began
   int32_t n_threads = 0;
   int32_t n_ctx = 0;
+  int32_t n_shifts = 0; // context shifts made (GenerateParams::context_shift)
 
   // Milliseconds. decode_ms covers the forwards of generated tokens; sample_ms the sampler.
   double load_ms = 0.0; // the model's load time (copied from ModelInfo)

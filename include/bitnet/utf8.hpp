@@ -44,6 +44,23 @@ inline std::size_t utf8_find_invalid(std::string_view s) {
   return std::string_view::npos;
 }
 
+// s with every byte that does not start a well-formed sequence replaced by U+FFFD.
+inline std::string utf8_sanitize(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t pos = 0; pos < s.size();) {
+    const std::size_t n = utf8_sequence_length(s, pos);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++pos;
+    } else {
+      out.append(s, pos, n);
+      pos += n;
+    }
+  }
+  return out;
+}
+
 // Appends the UTF-8 encoding of code point cp (≤ U+10FFFF).
 inline void append_utf8(std::string& out, uint32_t cp) {
   if (cp < 0x80) {

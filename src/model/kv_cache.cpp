@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "kernels/cpu_limits.hpp"
+#include "kernels/kernels.hpp"
+#include "util/fp16.hpp"
 
 namespace bitnet::model {
 
@@ -51,6 +54,46 @@ KvCache::KvCache(const Config& config, int64_t n_ctx, bool f16)
                             n_ctx, gib(total), gib(limit)));
   k_.reset(zeroed(total / 2));
   v_.reset(zeroed(total / 2));
+}
+
+void KvCache::shift(int64_t n_keep, int64_t n_discard, int64_t n_past, const Config& config) {
+  const int64_t n_move = n_past - n_keep - n_discard;
+  const int64_t e = n_embd_kv_;
+  // The angles of position -n_discard: rotating by them subtracts n_discard from every
+  // position, as ggml_rope_ext with pos = -n_discard does in llama's K shift.
+  std::vector<float> cs(static_cast<size_t>(config.n_rot));
+  kernels::rope_cos_sin(-n_discard, config.n_rot, config.rope_base, cs.data());
+  const kernels::Table& kt = kernels::table();
+  const auto rotate = [&](float* row) {
+    kt.rope(row, config.n_head_kv, config.head_dim, config.n_rot, cs.data(), config.rope_neox);
+  };
+  std::vector<float> row(static_cast<size_t>(e));
+  for (int64_t il = 0; il < n_layer_; ++il) {
+    for (int64_t p = 0; p < n_move; ++p) {
+      const int64_t from = (n_keep + n_discard + p) * e, to = (n_keep + p) * e;
+      if (f16_) {
+        const uint16_t* src = k16(il) + from;
+        for (int64_t i = 0; i < e; ++i)
+          row[static_cast<size_t>(i)] = fp16_to_fp32(src[i]);
+        rotate(row.data());
+        uint16_t* dst = k16(il) + to;
+        for (int64_t i = 0; i < e; ++i)
+          dst[i] = fp32_to_fp16(row[static_cast<size_t>(i)]);
+      } else {
+        std::memmove(k32(il) + to, k32(il) + from, static_cast<size_t>(e) * sizeof(float));
+        rotate(k32(il) + to);
+      }
+    }
+    // V is transposed: each of its n_embd_kv rows holds one value per position.
+    const size_t elt = f16_ ? 2 : 4;
+    auto* v = static_cast<uint8_t*>(v_.get()) + static_cast<size_t>(il * layer_elems()) * elt;
+    for (int64_t d = 0; d < e; ++d) {
+      uint8_t* vrow = v + static_cast<size_t>(d * n_ctx_) * elt;
+      std::memmove(vrow + n_keep * elt, vrow + (n_keep + n_discard) * elt,
+                   static_cast<size_t>(n_move) * elt);
+    }
+  }
+  zero_v(n_keep + n_move, n_past);
 }
 
 uint64_t KvCache::bytes() const {

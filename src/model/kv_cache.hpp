@@ -29,6 +29,13 @@ public:
   bool is_f16() const { return f16_; }
   uint64_t bytes() const;
 
+  // llama-cli's context shift on positions [0, n_past): drops [n_keep, n_keep + n_discard),
+  // moves the rows after it down by n_discard and rotates their K by -n_discard as ggml_rope
+  // does on a K cache of this type (f16 → f32, rotate, round to f16; f32 in place), as
+  // llama_kv_cache_seq_add leads to. The V entries freed at the end are zeroed (attention
+  // reads V up to the padded length and relies on zeros there).
+  void shift(int64_t n_keep, int64_t n_discard, int64_t n_past, const Config& config);
+
   // Layer il's K (n_ctx rows of n_embd_kv) and transposed V (n_embd_kv rows of n_ctx).
   // Exactly one of the f16 / f32 families is allocated, per is_f16().
   uint16_t* k16(int64_t il) { return static_cast<uint16_t*>(k_.get()) + il * layer_elems(); }

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "bitnet/utf8.hpp"
 #include "runtime/sampler.hpp"
 #include "runtime/session_impl.hpp"
 
@@ -89,14 +90,24 @@ struct Generation::Impl {
 
   void after_prefill();
   void forwarded(double ms); // the pending token is in the cache, in a step of `ms`
+  // A full cache makes room before the pending token is forwarded: the oldest half after
+  // n_keep goes (llama-cli's context shift). Only with context_shift; else next() stopped.
+  void make_room();
+  bool cancelled() const { return cancel != nullptr && cancel->load(std::memory_order_relaxed); }
 
   Session& session;
   SessionImpl& s;
   int32_t n_predict;
   bool ignore_eos;
+  bool raw_bytes;
+  bool context_shift;
+  int32_t n_keep;
+  const std::atomic<bool>* cancel;
   Clock::time_point start;
   Stats st;
-  size_t prefilled = 0; // tokens of st.prompt_ids forwarded
+  size_t prefilled = 0;        // tokens of st.prompt_ids forwarded
+  std::vector<int32_t> chunks; // the prompt's micro-batches (llama_decode's split)
+  size_t chunks_done = 0;
   StopMatcher stops;
   runtime::Sampler sampler;
   tokenizer::StreamDecoder decoder;
@@ -116,6 +127,7 @@ struct Generation::Impl {
 Generation::Impl::Impl(Session& sess, std::vector<int32_t> prompt_ids, const GenerateParams& p,
                        Clock::time_point t0, double tokenize_ms)
     : session(sess), s(detail::impl_of(sess)), n_predict(p.n_predict), ignore_eos(p.ignore_eos),
+      raw_bytes(p.raw_bytes), context_shift(p.context_shift), n_keep(p.n_keep), cancel(p.cancel),
       start(t0), stops(p.stop), sampler(p.sampler),
       decoder(detail::impl_of(sess.model().tokenizer())) {
   const Model& model = session.model();
@@ -127,15 +139,7 @@ Generation::Impl::Impl(Session& sess, std::vector<int32_t> prompt_ids, const Gen
   st.n_ctx = n_ctx;
   st.load_ms = model.info().load_ms;
   st.tokenize_ms = tokenize_ms;
-  if (n_predict < -1)
-    throw Error(ErrorKind::invalid_argument, fmt::format("n_predict {} must be >= -1", n_predict));
-  if (prompt_ids.empty() && !s.has_last())
-    throw Error(ErrorKind::invalid_input, "empty prompt and nothing in the session to continue");
-  const int64_t need = int64_t{session.n_past()} + n_prompt + std::max<int64_t>(n_predict, 0);
-  if (need > n_ctx)
-    throw Error(ErrorKind::context_overflow,
-                fmt::format("{} cached + {} prompt + {} generated tokens exceed the context of {}",
-                            session.n_past(), n_prompt, std::max(n_predict, 0), n_ctx));
+  validate(session, p, prompt_ids.size());
   const ModelInfo& info = model.info();
   m = sampler.top_needed(info.n_vocab);
   screened = p.head == HeadMode::screened && s.transformer.head().can_screen() && m < info.n_vocab;
@@ -144,10 +148,12 @@ Generation::Impl::Impl(Session& sess, std::vector<int32_t> prompt_ids, const Gen
     sampler.adjust_bounds(lower, upper, s.tokens);
   };
   if (n_predict > 0) {
-    st.decode_ms_per_token.reserve(static_cast<size_t>(n_predict));
-    st.embedded_per_step.reserve(static_cast<size_t>(n_predict));
-    st.generated_ids.reserve(static_cast<size_t>(n_predict));
+    const auto reserve = static_cast<size_t>(std::min(n_predict, n_ctx));
+    st.decode_ms_per_token.reserve(reserve);
+    st.embedded_per_step.reserve(reserve);
+    st.generated_ids.reserve(reserve);
   }
+  chunks = micro_batches(n_prompt, session.n_batch(), session.n_ubatch());
   st.prompt_ids = std::move(prompt_ids);
   if (st.prompt_ids.empty()) after_prefill();
 }
@@ -156,9 +162,15 @@ Generation::Impl::Impl(Session& sess, std::vector<int32_t> prompt_ids, const Gen
 void Generation::Impl::after_prefill() {
   if (n_predict == 0)
     stop = StopReason::n_predict;
-  else if (session.n_past() == session.n_ctx())
+  else if (session.n_past() == session.n_ctx() && !context_shift)
     stop = StopReason::ctx_full;
   if (stop) forwarded(0.0);
+}
+
+void Generation::Impl::make_room() {
+  if (session.n_past() < session.n_ctx()) return;
+  session.shift(n_keep, (session.n_ctx() - n_keep) / 2);
+  ++st.n_shifts;
 }
 
 void Generation::Impl::forwarded(double ms) {
@@ -198,18 +210,23 @@ int32_t Generation::prefill_left() const {
 
 void Generation::prefill(int32_t max_chunks) {
   Impl& g = *impl_;
-  if (max_chunks < 1 || prefill_left() == 0) return;
-  // Whole chunks of n_batch, as one forward of the prompt takes them: the cache (and so the
-  // tokens) does not depend on how a server spreads the prefill over its steps.
-  const int64_t chunk = g.s.transformer.n_batch();
-  const int64_t count = std::min<int64_t>(prefill_left(), chunk * max_chunks);
-  const auto t = Clock::now();
-  g.s.forward(
-      std::span<const int32_t>(g.st.prompt_ids).subspan(g.prefilled, static_cast<size_t>(count)),
-      false);
-  g.st.prefill_ms += ms_since(t);
-  g.prefilled += static_cast<size_t>(count);
-  if (prefill_left() == 0) g.after_prefill();
+  if (g.done) return;
+  // One forward per micro-batch, split as llama_decode splits the whole prompt: the cache
+  // (and so the tokens) does not depend on how a server spreads the prefill over its steps,
+  // and a cancel lands between two of them.
+  for (int32_t i = 0; i < max_chunks && prefill_left() > 0; ++i) {
+    if (g.cancelled()) {
+      g.stop = StopReason::interrupted;
+      g.forwarded(0.0);
+      return;
+    }
+    const auto count = static_cast<size_t>(g.chunks[g.chunks_done++]);
+    const auto t = Clock::now();
+    g.s.forward(std::span<const int32_t>(g.st.prompt_ids).subspan(g.prefilled, count), false);
+    g.st.prefill_ms += ms_since(t);
+    g.prefilled += count;
+    if (prefill_left() == 0) g.after_prefill();
+  }
 }
 
 Generation::Token Generation::next() {
@@ -252,13 +269,16 @@ Generation::Token Generation::next() {
     g.stop = StopReason::stop_string;
   else if (st.n_gen == g.n_predict)
     g.stop = StopReason::n_predict;
-  else if (g.session.n_past() + 1 == g.session.n_ctx())
+  else if (g.session.n_past() + 1 == g.session.n_ctx() && !g.context_shift)
     g.stop = StopReason::ctx_full;
+  else if (g.cancelled()) // this token is the last: shown, held-back text flushed
+    g.stop = StopReason::interrupted;
   std::string text = g.stops.take(false);
   if (g.stop && *g.stop != StopReason::stop_string) {
     g.stops.append(g.decoder.flush());
     text += g.stops.take(true);
   }
+  if (!g.raw_bytes) text = utf8_sanitize(text);
   g.pending = id;
   return {id, std::move(text)};
 }
@@ -274,6 +294,7 @@ void Generation::cancel() {
 void Generation::forward() {
   Impl& g = *impl_;
   if (!g.pending) throw Error(ErrorKind::invalid_argument, "no sampled token to forward");
+  g.make_room();
   const auto t = Clock::now();
   const int32_t one[1] = {*g.pending};
   g.s.forward(one, false);
@@ -355,6 +376,8 @@ void decode_batch(std::span<Generation* const> generations) {
     sessions.push_back(&g->impl_->session);
     tokens.push_back(*g->impl_->pending);
   }
+  for (Generation* g : generations)
+    g->impl_->make_room();
   const auto t = Clock::now();
   decode_batch(sessions, tokens);
   // The next screened head steps together too: one pass over the screen for every sequence

@@ -2,6 +2,11 @@
 
 #include "bitnet/batch.hpp"
 
+#include <fmt/format.h>
+
+#include "runtime/sampler.hpp"
+#include "runtime/session_impl.hpp"
+
 namespace bitnet {
 
 const char* to_string(StopReason reason) noexcept {
@@ -16,8 +21,33 @@ const char* to_string(StopReason reason) noexcept {
     return "ctx_full";
   case StopReason::callback:
     return "callback";
+  case StopReason::interrupted:
+    return "interrupted";
   }
   return "?";
+}
+
+void validate(const Session& session, const GenerateParams& params, size_t n_prompt) {
+  if (params.n_predict < -1)
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("n_predict {} must be >= -1", params.n_predict));
+  runtime::Sampler check_sampler(params.sampler); // throws on bad sampling values
+  for (const std::string& s : params.stop)
+    if (s.empty()) throw Error(ErrorKind::invalid_argument, "stop strings must not be empty");
+  const int32_t n_ctx = session.n_ctx();
+  if (params.context_shift && (params.n_keep < 0 || params.n_keep > n_ctx - 2))
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("--keep {} must be in [0, {}] (the context minus two)", params.n_keep,
+                            n_ctx - 2));
+  if (n_prompt == 0 && !detail::impl_of(session).has_last())
+    throw Error(ErrorKind::invalid_input, "empty prompt and nothing in the session to continue");
+  const int64_t free = int64_t{n_ctx} - session.n_past();
+  if (static_cast<int64_t>(n_prompt) > free)
+    throw Error(ErrorKind::context_overflow,
+                session.n_past() == 0
+                    ? fmt::format("the prompt has {} tokens; the context holds {}", n_prompt, n_ctx)
+                    : fmt::format("{} cached + {} prompt tokens exceed the context of {}",
+                                  session.n_past(), n_prompt, n_ctx));
 }
 
 namespace {

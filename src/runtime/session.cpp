@@ -35,23 +35,37 @@ int32_t resolve_ctx(const Model& model, int32_t requested) {
 
 } // namespace
 
+std::vector<int32_t> micro_batches(int64_t n, int32_t n_batch, int32_t n_ubatch) {
+  std::vector<int32_t> sizes;
+  for (int64_t batch_begin = 0; batch_begin < n; batch_begin += n_batch) {
+    const int64_t batch = std::min<int64_t>(n_batch, n - batch_begin);
+    for (int64_t at = 0; at < batch; at += n_ubatch)
+      sizes.push_back(static_cast<int32_t>(std::min<int64_t>(n_ubatch, batch - at)));
+  }
+  return sizes;
+}
+
 Session::Impl::Impl(std::shared_ptr<const Model> m, const SessionParams& p, int32_t ctx,
                     std::shared_ptr<ThreadPool> threads)
     : model(std::move(m)), params(p), n_ctx(ctx), pool(std::move(threads)),
       cache(detail::impl_of(*model).config, ctx, p.kv_type == KvType::f16),
       transformer(detail::impl_of(*model).config, detail::impl_of(*model).weights, kernels::table(),
-                  std::min(p.n_batch, ctx), ctx, pool->n_threads()) {
+                  p.n_ubatch, ctx, pool->n_threads()) {
   tokens.reserve(static_cast<size_t>(ctx));
   logits.resize(static_cast<size_t>(detail::impl_of(*model).config.n_vocab));
 }
 
 Session::Session(std::shared_ptr<const Model> model, const SessionParams& params) {
   if (!model) throw Error(ErrorKind::invalid_argument, "session needs a model");
-  if (params.n_batch < 1)
+  if (params.n_batch < 1 || params.n_ubatch < 1)
     throw Error(ErrorKind::invalid_argument,
-                fmt::format("batch size {} must be >= 1", params.n_batch));
+                fmt::format("batch sizes {} and {} must be >= 1", params.n_batch, params.n_ubatch));
   const int32_t ctx = resolve_ctx(*model, params.n_ctx);
-  impl_ = std::make_unique<Impl>(std::move(model), params, ctx, resolve_pool(params));
+  // As llama.cpp: the logical batch at most the context, the micro-batch at most the batch.
+  SessionParams p = params;
+  p.n_batch = std::min(params.n_batch, ctx);
+  p.n_ubatch = std::min(params.n_ubatch, p.n_batch);
+  impl_ = std::make_unique<Impl>(std::move(model), p, ctx, resolve_pool(params));
 }
 
 Session::~Session() = default;
@@ -63,7 +77,10 @@ int32_t Session::n_ctx() const {
   return impl_->n_ctx;
 }
 int32_t Session::n_batch() const {
-  return static_cast<int32_t>(impl_->transformer.n_batch());
+  return impl_->params.n_batch;
+}
+int32_t Session::n_ubatch() const {
+  return impl_->params.n_ubatch;
 }
 int32_t Session::n_threads() const {
   return impl_->pool->n_threads();
@@ -138,10 +155,9 @@ void Session::Impl::forward(std::span<const int32_t> ids, bool all_logits) {
   last = {};
   has_hidden = false;
 
-  const int64_t batch = transformer.n_batch();
   auto& workers = detail::impl_of(*pool);
-  for (int64_t begin = 0; begin < n; begin += batch) {
-    const int64_t count = std::min(batch, n - begin);
+  int64_t begin = 0;
+  for (const int64_t count : micro_batches(n, params.n_batch, params.n_ubatch)) {
     const auto chunk = ids.subspan(static_cast<size_t>(begin), static_cast<size_t>(count));
     const std::lock_guard turn(workers.turn);
     if (all_logits)
@@ -154,6 +170,7 @@ void Session::Impl::forward(std::span<const int32_t> ids, bool all_logits) {
       transformer.forward(chunk, static_cast<int64_t>(tokens.size()), cache, workers.workers, false,
                           nullptr);
     tokens.insert(tokens.end(), chunk.begin(), chunk.end());
+    begin += count;
   }
   if (all_logits)
     last = std::span<const float>(logits.data() + (n - 1) * n_vocab, static_cast<size_t>(n_vocab));
@@ -189,6 +206,16 @@ model::HeadTop& Session::Impl::head_top(int64_t m, bool screened,
   top.full = true;
   top.screen_read = false;
   return top;
+}
+
+void Session::shift(int32_t n_keep, int32_t n_discard) {
+  Impl& s = *impl_;
+  if (n_keep < 0 || n_discard < 1 || int64_t{n_keep} + n_discard > n_past())
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("cannot discard {} tokens after the first {} of {}", n_discard, n_keep,
+                            n_past()));
+  s.cache.shift(n_keep, n_discard, n_past(), detail::impl_of(*s.model).config);
+  s.tokens.erase(s.tokens.begin() + n_keep, s.tokens.begin() + n_keep + n_discard);
 }
 
 std::span<const float> Session::evaluate(std::span<const int32_t> tokens, bool all_logits) {

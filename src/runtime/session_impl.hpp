@@ -36,7 +36,7 @@ struct Session::Impl {
   bool has_hidden = false;     // transformer.hidden() belongs to the last token
   model::HeadTop top;          // the last head_top()
 
-  // Forwards `tokens` (checked: ids in range, room in the context) in chunks of n_batch and
+  // Forwards `tokens` (checked: ids in range, room in the context) in micro_batches() and
   // appends them to the cache. all_logits: every token's logits into `logits`; otherwise
   // only the last token's hidden state is kept, and its logits are computed on demand.
   void forward(std::span<const int32_t> tokens, bool all_logits);

@@ -238,6 +238,7 @@ const char* finish_reason(StopReason reason) noexcept {
   case StopReason::eog:
   case StopReason::stop_string:
   case StopReason::callback:
+  case StopReason::interrupted:
     return "stop";
   case StopReason::n_predict:
   case StopReason::ctx_full:

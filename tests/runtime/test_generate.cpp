@@ -268,20 +268,29 @@ TEST(Generate, StatsCountOneEmbeddedTokenPerDecodeStep) {
   EXPECT_GE(st.total_ms, st.prefill_ms + st.decode_ms);
 }
 
-TEST(Generate, ContextOverflowIsRejectedBeforeAnyWork) {
+// Only a prompt longer than the free context is an error (issue 14: llama-cli generates until
+// the context is full); asking for more tokens than fit stops at ctx_full.
+TEST(Generate, OnlyAPromptOverTheContextIsAnError) {
   const auto model = model_a();
   Session s(model, {.n_ctx = 64, .n_threads = 1});
   const auto n_prompt = static_cast<int32_t>(english_run().prompt_ids.size()); // 57
+  Session tiny(model, {.n_ctx = n_prompt - 1, .n_threads = 1});
   try {
-    generate(s, english_run().prompt_ids, greedy(64 - n_prompt + 1));
+    generate(tiny, english_run().prompt_ids, greedy(1));
     FAIL() << "expected context_overflow";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::context_overflow);
   }
-  EXPECT_EQ(s.n_past(), 0);
-  // Exactly filling the context is fine; with n_predict -1 generation stops when full.
+  EXPECT_EQ(tiny.n_past(), 0);
+  // Exactly filling the context is fine; one more token asked for stops at the full context.
   const Stats fit = generate(s, english_run().prompt_ids, greedy(64 - n_prompt));
   EXPECT_EQ(fit.n_gen, 64 - n_prompt);
+  EXPECT_EQ(fit.stop_reason, StopReason::n_predict);
+  s.clear();
+  const Stats over = generate(s, english_run().prompt_ids, greedy(64 - n_prompt + 1));
+  EXPECT_EQ(over.stop_reason, StopReason::ctx_full);
+  EXPECT_EQ(over.n_gen, 64 - n_prompt);
+  EXPECT_EQ(s.n_past(), 64);
   s.clear();
   const Stats full = generate(s, english_run().prompt_ids, greedy(-1));
   EXPECT_EQ(full.stop_reason, StopReason::ctx_full);
