@@ -9,6 +9,8 @@ find_package(nlohmann_json 3.10 REQUIRED)
 find_package(Threads REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+# Line editing and history in `bitnet chat` (BSD licence; Debian libedit-dev).
+pkg_check_modules(LIBEDIT REQUIRED IMPORTED_TARGET libedit)
 if(BITNET_BUILD_TESTS)
   find_package(GTest REQUIRED)
   include(GoogleTest)

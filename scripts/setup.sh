@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake ninja-build git pkg-config
   libcli11-dev libfmt-dev libspdlog-dev libgtest-dev libbenchmark-dev libpcre2-dev
-  nlohmann-json3-dev libcpp-httplib-dev
+  nlohmann-json3-dev libcpp-httplib-dev libedit-dev
   clang libclang-rt-14-dev
   g++-aarch64-linux-gnu qemu-user-static
   python3 python3-numpy

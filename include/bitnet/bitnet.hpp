@@ -7,6 +7,7 @@
 #include "bitnet/generate.hpp"
 #include "bitnet/gguf.hpp"
 #include "bitnet/model.hpp"
+#include "bitnet/output_file.hpp"
 #include "bitnet/sampling.hpp"
 #include "bitnet/session.hpp"
 #include "bitnet/stats.hpp"

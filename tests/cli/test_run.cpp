@@ -94,7 +94,7 @@ TEST(CliRun, HelpListsLlamaCppDefaults) {
   const CliResult r = run_cli({"run", "--help"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const char* text : {"--n-predict",
-                           "128",
+                           "=-1",
                            "--temp",
                            "0.8",
                            "--top-k",
@@ -107,6 +107,8 @@ TEST(CliRun, HelpListsLlamaCppDefaults) {
                            "--repeat-last-n",
                            "64",
                            "--batch-size",
+                           "2048",
+                           "--ubatch-size",
                            "512",
                            "--seed",
                            "-1",
@@ -142,8 +144,9 @@ TEST(CliRun, ReceiptHasDocumentedFieldsAndDefaults) {
   EXPECT_EQ(p.at("repeat_last_n").get<int64_t>(), 64);
   EXPECT_EQ(p.at("seed").get<int64_t>(), 7);
   EXPECT_FALSE(p.at("ignore_eos").get<bool>());
-  EXPECT_EQ(rec.at("n_ctx").get<int64_t>(), 256);   // -c 0: the model's context length
-  EXPECT_EQ(rec.at("n_batch").get<int64_t>(), 256); // -b 512, clamped to the context
+  EXPECT_EQ(rec.at("n_ctx").get<int64_t>(), 256);    // -c 0: the model's context length
+  EXPECT_EQ(rec.at("n_batch").get<int64_t>(), 256);  // -b 2048, clamped to the context
+  EXPECT_EQ(rec.at("n_ubatch").get<int64_t>(), 256); // -ub 512, clamped to -b
   EXPECT_EQ(rec.at("kv_type").get<std::string>(), "f16");
   const auto cores = std::max(1u, std::thread::hardware_concurrency());
   EXPECT_EQ(rec.at("n_threads").get<int64_t>(), static_cast<int64_t>(cores));
@@ -214,7 +217,12 @@ TEST(CliRun, FlagsAfterTheSubcommandReachTheRootApp) {
                                "--log-level", "warn", "--receipt", receipt.string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(read_json(receipt).at("isa").get<std::string>(), "scalar");
-  EXPECT_EQ(r.err.find("bitnet_perf:"), std::string::npos); // timing block is info level
+  // --log-level warn hides the info lines but keeps the timing block; --no-perf drops it.
+  EXPECT_EQ(r.err.find("info:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("bitnet_perf:"), std::string::npos) << r.err;
+  const CliResult quiet = run_cli({"run", "-m", tiny_model(), "-p", "The", "-n", "2", "--no-perf"});
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
+  EXPECT_EQ(quiet.err.find("bitnet_perf:"), std::string::npos) << quiet.err;
 }
 
 // Greedy with EOG ignored is exactly bitnet.cpp's reference run (its logits are unchanged).
@@ -315,10 +323,16 @@ TEST(CliChat, TurnsContinueTheCacheWithoutRePrefill) {
   // Every token was evaluated exactly once: prompts of both turns plus the replies.
   EXPECT_EQ(rec.at("n_past").get<int64_t>(),
             rec.at("n_prompt").get<int64_t>() + rec.at("n_gen").get<int64_t>());
-  // The second turn's prompt is only the new turn, rendered by the model's template.
+  // The system prompt is evaluated alone first (it stays when old turns go), then each turn
+  // only adds the text its message adds to the rendered history.
   const auto model = bitnet::Model::load(tiny_model());
+  const std::vector<bitnet::ChatMessage> system = {{"system", "Be brief."}};
   const std::vector<bitnet::ChatMessage> first = {{"system", "Be brief."}, {"user", "Hello there"}};
-  const auto first_ids = model->tokenizer().tokenize(model->render_chat(first, true), true, true);
+  const std::string system_text = model->render_chat(system, false);
+  std::vector<int32_t> first_ids = model->tokenizer().tokenize(system_text, true, true);
+  const auto user_ids = model->tokenizer().tokenize(
+      model->render_chat(first, true).substr(system_text.size()), false, true);
+  first_ids.insert(first_ids.end(), user_ids.begin(), user_ids.end());
   EXPECT_GT(rec.at("n_prompt").get<int64_t>(), static_cast<int64_t>(first_ids.size()));
   const auto prompt_ids = ids_of(rec.at("prompt_ids"));
   EXPECT_TRUE(std::equal(first_ids.begin(), first_ids.end(), prompt_ids.begin()));
@@ -330,6 +344,13 @@ TEST(CliRun, ConversationFlagIsChat) {
       run_cli({"run", "--conversation", "-m", tiny_model(), "--temp", "0", "-n", "3"}, "Hi\n");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1);
+}
+
+std::string repeated(const std::string& text, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i)
+    out += text;
+  return out;
 }
 
 struct ErrorCase {
@@ -373,7 +394,7 @@ TEST(CliRun, ErrorsAreOneLineWithDocumentedExitCodes) {
       {"empty prompt", {"run", "-m", m, "-p", ""}, 7},
       {"empty prompt file", {"run", "-m", m, "-f", empty.string()}, 7},
       {"missing prompt file", {"run", "-m", m, "-f", (dir / "nope.txt").string()}, 3},
-      {"prompt + n beyond context", {"run", "-m", m, "-p", "x", "-n", "300"}, 6},
+      {"prompt beyond context", {"run", "-m", m, "-p", repeated("the jury said ", 100)}, 6},
       {"ctx beyond model", {"run", "-m", m, "-p", "x", "-c", "100000", "-n", "1"}, 2},
       {"unwritable receipt",
        {"run", "-m", m, "-p", "x", "-n", "1", "--receipt", (dir / "no/such/dir/r.json").string()},

@@ -26,6 +26,7 @@ public:
 
   std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
   std::string file(const std::string& name) const { return (path_ / name).string(); }
+  const std::filesystem::path& path() const { return path_; }
 
 private:
   std::filesystem::path path_;

@@ -243,7 +243,7 @@ void print_md(const std::vector<TestResult>& results, const ModelInfo& info) {
                        fmt::format("{:.2f} ± {:.2f}", ts, stddev(r.samples_ts)), gbs, bw, peak);
   }
   out += fmt::format("\nbuild: {} ({})\n", build::kCommit, build::kBuildType);
-  std::fputs(out.c_str(), stdout);
+  write_stdout(out);
 }
 
 std::string csv_field(const Json& v) {
@@ -277,7 +277,7 @@ void print_csv(const Json& rows) {
   if (!rows.empty()) line(rows.front(), true);
   for (const Json& row : rows)
     line(row, false);
-  std::fputs(out.c_str(), stdout);
+  write_stdout(out);
 }
 
 int run_bench(const BenchOptions& o) {
@@ -353,35 +353,35 @@ int run_bench(const BenchOptions& o) {
   if (o.output == "md") {
     print_md(results, info);
     for (const auto& [t, gbps] : bandwidth) {
-      std::printf("memory bandwidth (streaming-read probe, %d threads): %.2f GB/s\n", t, gbps);
+      print_stdout("memory bandwidth (streaming-read probe, {} threads): {:.2f} GB/s\n", t, gbps);
     }
     for (const auto& [t, gmacs] : mac_peak) {
-      std::printf("int8 MAC peak (%s, %d threads): %.2f GMAC/s\n", mac_peak_instruction().c_str(),
-                  t, gmacs);
+      print_stdout("int8 MAC peak ({}, {} threads): {:.2f} GMAC/s\n", mac_peak_instruction(), t,
+                   gmacs);
     }
     if (!mac_peak.empty()) {
-      std::printf("%% peak: pp t/s x %.2f M MAC per token (I2_S matmuls only) over the int8 MAC "
-                  "peak\n",
-                  static_cast<double>(macs_per_token) / 1e6);
+      print_stdout("% peak: pp t/s x {:.2f} M MAC per token (I2_S matmuls only) over the int8 MAC "
+                   "peak\n",
+                   static_cast<double>(macs_per_token) / 1e6);
     }
     for (const TestResult& r : results)
       if (r.n_gen > 0 && r.head == HeadMode::screened)
-        std::printf("head screened (%d threads, %s): %.1f rows recomputed exactly per step\n",
-                    r.n_threads, test_name(r).c_str(), r.head_rows);
+        print_stdout("head screened ({} threads, {}): {:.1f} rows recomputed exactly per step\n",
+                     r.n_threads, test_name(r), r.head_rows);
     if (!bandwidth.empty())
-      std::printf("tg: sampled by the default chain (top-k 40, top-p 0.95, min-p 0.05, temp 0.8, "
-                  "seed 42): the screened head computes the rows that can reach the top 40\n");
+      write_stdout("tg: sampled by the default chain (top-k 40, top-p 0.95, min-p 0.05, temp 0.8, "
+                   "seed 42): the screened head computes the rows that can reach the top 40\n");
   } else {
     Json rows = Json::array();
     for (const TestResult& r : results)
       rows.push_back(to_json(r, info, o));
     if (o.output == "json") {
-      std::puts(dump(rows, 2).c_str());
+      write_stdout(dump(rows, 2) + "\n");
     } else {
       print_csv(rows);
     }
   }
-  std::fflush(stdout);
+  flush_stdout();
   return 0;
 }
 

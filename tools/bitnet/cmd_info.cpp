@@ -151,49 +151,49 @@ void print_text(const GgufFile& f, const TokenizerSummary& tok,
                 const std::optional<std::string>& reason,
                 const std::map<std::string, std::pair<std::size_t, uint64_t>>& by_type) {
   const std::string arch = f.architecture();
-  fmt::print("file:          {}\n", f.path());
-  fmt::print("size:          {} bytes ({:.2f} MiB), GGUF v{}, alignment {}, data at byte {}\n",
-             f.file_size(), static_cast<double>(f.file_size()) / (1 << 20), f.version(),
-             f.alignment(), f.data_offset());
-  fmt::print("architecture:  {}\n", arch.empty() ? "(absent)" : arch);
+  print_stdout("file:          {}\n", f.path());
+  print_stdout("size:          {} bytes ({:.2f} MiB), GGUF v{}, alignment {}, data at byte {}\n",
+               f.file_size(), static_cast<double>(f.file_size()) / (1 << 20), f.version(),
+               f.alignment(), f.data_offset());
+  print_stdout("architecture:  {}\n", arch.empty() ? "(absent)" : arch);
   if (const auto name = f.find("general.name")) {
-    fmt::print("name:          {}\n", value_text(*name));
+    print_stdout("name:          {}\n", value_text(*name));
   }
-  fmt::print("runnable:      {}\n", reason ? "no: " + *reason : "yes");
-  fmt::print("kernels:       {}\n", current_isa());
+  print_stdout("runnable:      {}\n", reason ? "no: " + *reason : "yes");
+  print_stdout("kernels:       {}\n", current_isa());
 
-  fmt::print("\nhyper-parameters:\n");
+  print_stdout("\nhyper-parameters:\n");
   for (const auto& [label, suffix] : kHyperParameters) {
     const auto v = f.find(arch + "." + suffix);
-    fmt::print("  {:<15} {}\n", label, v ? value_text(*v) : "(absent)");
+    print_stdout("  {:<15} {}\n", label, v ? value_text(*v) : "(absent)");
   }
 
-  fmt::print("\ntokenizer:\n");
-  fmt::print("  {:<15} {}\n", "model", tok.model.value_or("(absent)"));
-  fmt::print("  {:<15} {}\n", "pre", tok.pre.value_or("(absent)"));
-  fmt::print("  {:<15} {}\n", "vocab size", opt_text(tok.vocab_size));
-  fmt::print("  {:<15} {}\n", "bos", opt_text(tok.bos));
-  fmt::print("  {:<15} {}\n", "eos", opt_text(tok.eos));
-  fmt::print("  {:<15} {}{}\n", "eot", opt_text(tok.eot),
-             tok.eot_from_text ? " (<|eot_id|> by token text)" : "");
-  fmt::print("  {:<15} {}\n", "chat template", tok.chat_template ? "present" : "absent");
+  print_stdout("\ntokenizer:\n");
+  print_stdout("  {:<15} {}\n", "model", tok.model.value_or("(absent)"));
+  print_stdout("  {:<15} {}\n", "pre", tok.pre.value_or("(absent)"));
+  print_stdout("  {:<15} {}\n", "vocab size", opt_text(tok.vocab_size));
+  print_stdout("  {:<15} {}\n", "bos", opt_text(tok.bos));
+  print_stdout("  {:<15} {}\n", "eos", opt_text(tok.eos));
+  print_stdout("  {:<15} {}{}\n", "eot", opt_text(tok.eot),
+               tok.eot_from_text ? " (<|eot_id|> by token text)" : "");
+  print_stdout("  {:<15} {}\n", "chat template", tok.chat_template ? "present" : "absent");
 
-  fmt::print("\nmetadata ({} keys):\n", f.metadata().size());
+  print_stdout("\nmetadata ({} keys):\n", f.metadata().size());
   for (const GgufEntry& kv : f.metadata()) {
-    fmt::print("  {:<45} {}\n", kv.key, value_text(kv.value));
+    print_stdout("  {:<45} {}\n", kv.key, value_text(kv.value));
   }
 
-  fmt::print("\nbytes by type:\n");
+  print_stdout("\nbytes by type:\n");
   for (const auto& [type, count_bytes] : by_type) {
-    fmt::print("  {:<6} {:>5} tensors {:>14} bytes ({:.2f} MiB)\n", type, count_bytes.first,
-               count_bytes.second, static_cast<double>(count_bytes.second) / (1 << 20));
+    print_stdout("  {:<6} {:>5} tensors {:>14} bytes ({:.2f} MiB)\n", type, count_bytes.first,
+                 count_bytes.second, static_cast<double>(count_bytes.second) / (1 << 20));
   }
 
-  fmt::print("\ntensors ({}):\n", f.tensors().size());
-  fmt::print("  {:<40} {:<6} {:<22} {:>12} {:>12}\n", "name", "type", "shape", "bytes", "offset");
+  print_stdout("\ntensors ({}):\n", f.tensors().size());
+  print_stdout("  {:<40} {:<6} {:<22} {:>12} {:>12}\n", "name", "type", "shape", "bytes", "offset");
   for (const GgufTensor& t : f.tensors()) {
-    fmt::print("  {:<40} {:<6} {:<22} {:>12} {:>12}\n", t.name, t.type, shape_string(t.shape),
-               t.bytes, t.offset);
+    print_stdout("  {:<40} {:<6} {:<22} {:>12} {:>12}\n", t.name, t.type, shape_string(t.shape),
+                 t.bytes, t.offset);
   }
 }
 
@@ -248,7 +248,7 @@ int run_info(const InfoArgs& args) {
     entry.second += t.bytes;
   }
   if (args.json) {
-    std::fputs((dump(make_json(f, tok, reason, by_type)) + "\n").c_str(), stdout);
+    write_stdout(dump(make_json(f, tok, reason, by_type)) + "\n");
   } else {
     print_text(f, tok, reason, by_type);
   }

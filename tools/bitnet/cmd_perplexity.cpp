@@ -128,8 +128,8 @@ int run_perplexity(const PerplexityOptions& o) {
                    s * n_chunk / 60.0);
     }
     if (!o.json) {
-      std::printf("[%d]%.4f,", c + 1, running);
-      std::fflush(stdout);
+      print_stdout("[{}]{:.4f},", c + 1, running);
+      flush_stdout();
     } else if (progress) {
       std::fprintf(stderr, "\rchunk %d/%d  ppl %.4f", c + 1, n_chunk, running);
     }
@@ -164,11 +164,11 @@ int run_perplexity(const PerplexityOptions& o) {
     timings["eval"] = number(eval_ms);
     timings["total"] = number(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     out["timings_ms"] = std::move(timings);
-    std::puts(dump(out, 2).c_str());
+    write_stdout(dump(out, 2) + "\n");
   } else {
-    std::printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", ppl, err);
+    print_stdout("\nFinal estimate: PPL = {:.4f} +/- {:.5f}\n", ppl, err);
   }
-  std::fflush(stdout);
+  flush_stdout();
   spdlog::info("perplexity: {} tokens scored in {:.2f} s ({:.1f} tokens/s evaluated)", count,
                eval_ms / 1e3, 1e3 * n_chunk * n_ctx / eval_ms);
   return 0;

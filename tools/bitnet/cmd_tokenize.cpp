@@ -89,12 +89,12 @@ std::string ids_json(const std::vector<int32_t>& ids) {
 
 void print_ids(const Tokenizer& tok, const std::vector<int32_t>& ids, const TokenizeArgs& args) {
   if (args.json) {
-    std::fputs(ids_json(ids).c_str(), stdout);
+    write_stdout(ids_json(ids));
   } else if (args.ids_only) {
-    std::fputs(("[" + fmt::format("{}", fmt::join(ids, ", ")) + "]\n").c_str(), stdout);
+    print_stdout("[{}]\n", fmt::join(ids, ", "));
   } else {
     for (const int32_t id : ids) {
-      std::fputs(fmt::format("{}\t{}\n", id, escape_piece(tok.piece(id, true))).c_str(), stdout);
+      print_stdout("{}\t{}\n", id, escape_piece(tok.piece(id, true)));
     }
   }
 }
@@ -113,10 +113,9 @@ int run_tokenize(const TokenizeArgs& args) {
   if (args.decode) {
     const std::string text = tok.detokenize(parse_ids(*args.decode));
     if (args.json) {
-      std::fputs((dump(Json{{"text", text}}) + "\n").c_str(), stdout);
+      write_stdout(dump(Json{{"text", text}}) + "\n");
     } else {
-      std::fwrite(text.data(), 1, text.size(), stdout);
-      std::fputc('\n', stdout);
+      write_stdout(text + "\n");
     }
     return 0;
   }
@@ -132,7 +131,7 @@ int run_tokenize(const TokenizeArgs& args) {
           throw Error(ErrorKind::invalid_input, "expected an object with a string \"text\"");
         }
         const auto ids = tok.tokenize(text->get_ref<const std::string&>(), add_bos, parse_special);
-        std::fputs(ids_json(ids).c_str(), stdout);
+        write_stdout(ids_json(ids));
       } catch (const Error& e) {
         throw Error(e.kind(), fmt::format("{} line {}: {}", *args.jsonl, number, e.what()));
       }
