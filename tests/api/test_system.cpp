@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "bitnet/bitnet.hpp"
+#include "support/greedy.hpp"
 
 namespace bitnet {
 namespace {
@@ -148,13 +149,7 @@ TEST(ThreadPool, SizeAndLimits) {
   EXPECT_EQ(kind_of([] { ThreadPool(513); }), ErrorKind::invalid_argument);
 }
 
-GenerateParams greedy(int32_t n) {
-  GenerateParams p;
-  p.n_predict = n;
-  p.sampler.temp = 0.0f;
-  p.ignore_eos = true;
-  return p;
-}
+using test::greedy;
 
 const char* const kPrompts[] = {"The jury said it did find that",
                                 "In the morning, the old man walked down to the"};

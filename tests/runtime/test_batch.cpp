@@ -16,21 +16,10 @@
 #include "bitnet/bitnet.hpp"
 #include "kernels/kernels.hpp"
 #include "support/error_kind.hpp"
+#include "support/greedy.hpp"
 
 namespace bitnet::test {
 namespace {
-
-GenerateParams greedy(int32_t n_predict) {
-  GenerateParams p;
-  p.n_predict = n_predict;
-  p.sampler.temp = 0.0f;
-  p.ignore_eos = true;
-  return p;
-}
-
-int32_t argmax(std::span<const float> v) {
-  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
-}
 
 // The kernel variants this CPU runs (sessions take the selected one when constructed); the
 // compiled ones it lacks are named as skipped. Restores the best variant afterwards.

@@ -15,6 +15,7 @@
 #include "model/model_impl.hpp"
 #include "runtime/session_impl.hpp"
 #include "support/cli_runner.hpp"
+#include "support/greedy.hpp"
 
 namespace bitnet::test {
 namespace {
@@ -197,10 +198,6 @@ INSTANTIATE_TEST_SUITE_P(
       return std::string(info.param.kv == KvType::f16 ? "f16_" : "f32_") +
              std::to_string(info.index);
     });
-
-int32_t argmax(std::span<const float> v) {
-  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
-}
 
 // generate() with context_shift is the loop one would write with the Session API: greedy
 // sample, shift when full (oldest half after n_keep), evaluate.

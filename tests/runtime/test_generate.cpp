@@ -10,21 +10,10 @@
 
 #include "../model/reference.hpp"
 #include "bitnet/bitnet.hpp"
+#include "support/greedy.hpp"
 
 namespace bitnet::test {
 namespace {
-
-GenerateParams greedy(int32_t n_predict) {
-  GenerateParams p;
-  p.n_predict = n_predict;
-  p.sampler.temp = 0.0f;
-  p.ignore_eos = true;
-  return p;
-}
-
-int32_t argmax(std::span<const float> v) {
-  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
-}
 
 float max_abs_diff(std::span<const float> a, std::span<const float> b) {
   float m = 0.0f;
