@@ -1,4 +1,5 @@
-// `bitnet info --model F [--json]`: what a GGUF file holds and whether this build can run it.
+// `bitnet info FILE [--json]` (or -m FILE): what a GGUF file holds and whether this build can
+// run it. Every key, name and string from the file is escaped before it reaches the terminal.
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -20,7 +21,8 @@ namespace {
 constexpr std::size_t kMaxTextValue = 60; // longer strings are cut in the text view
 
 struct InfoArgs {
-  std::string model;
+  std::string model; // -m/--model
+  std::string file;  // positional, as quantize takes its files
   bool json = false;
 };
 
@@ -37,6 +39,27 @@ constexpr std::pair<const char*, const char*> kHyperParameters[] = {
     {"rope_freq_base", "rope.freq_base"},
     {"rms_eps", "attention.layer_norm_rms_epsilon"},
 };
+
+// Elements in every tensor, as llama.cpp's "model params" (llama_model_n_params) counts them.
+uint64_t parameter_count(const GgufFile& f) {
+  uint64_t n = 0;
+  for (const GgufTensor& t : f.tensors()) {
+    uint64_t elements = 1;
+    for (const uint64_t d : t.shape)
+      elements *= d;
+    n += elements;
+  }
+  return n;
+}
+
+// llama.cpp's print_meta format: "2.41 B", "5.42 M".
+std::string parameter_text(uint64_t n) {
+  const auto v = static_cast<double>(n);
+  if (v >= 1e12) return fmt::format("{:.2f} T", v / 1e12);
+  if (v >= 1e9) return fmt::format("{:.2f} B", v / 1e9);
+  if (v >= 1e6) return fmt::format("{:.2f} M", v / 1e6);
+  return fmt::format("{:.2f} K", v / 1e3);
+}
 
 std::string shape_string(const std::vector<uint64_t>& ne) {
   std::string s = "[";
@@ -155,11 +178,13 @@ void print_text(const GgufFile& f, const TokenizerSummary& tok,
   print_stdout("size:          {} bytes ({:.2f} MiB), GGUF v{}, alignment {}, data at byte {}\n",
                f.file_size(), static_cast<double>(f.file_size()) / (1 << 20), f.version(),
                f.alignment(), f.data_offset());
-  print_stdout("architecture:  {}\n", arch.empty() ? "(absent)" : arch);
+  print_stdout("architecture:  {}\n", arch.empty() ? "(absent)" : escape_text(arch));
   if (const auto name = f.find("general.name")) {
     print_stdout("name:          {}\n", value_text(*name));
   }
-  print_stdout("runnable:      {}\n", reason ? "no: " + *reason : "yes");
+  const uint64_t n_params = parameter_count(f);
+  print_stdout("params:        {} ({})\n", parameter_text(n_params), n_params);
+  print_stdout("runnable:      {}\n", reason ? "no: " + escape_text(*reason) : "yes");
   print_stdout("kernels:       {}\n", current_isa());
 
   print_stdout("\nhyper-parameters:\n");
@@ -169,8 +194,8 @@ void print_text(const GgufFile& f, const TokenizerSummary& tok,
   }
 
   print_stdout("\ntokenizer:\n");
-  print_stdout("  {:<15} {}\n", "model", tok.model.value_or("(absent)"));
-  print_stdout("  {:<15} {}\n", "pre", tok.pre.value_or("(absent)"));
+  print_stdout("  {:<15} {}\n", "model", tok.model ? escape_text(*tok.model) : "(absent)");
+  print_stdout("  {:<15} {}\n", "pre", tok.pre ? escape_text(*tok.pre) : "(absent)");
   print_stdout("  {:<15} {}\n", "vocab size", opt_text(tok.vocab_size));
   print_stdout("  {:<15} {}\n", "bos", opt_text(tok.bos));
   print_stdout("  {:<15} {}\n", "eos", opt_text(tok.eos));
@@ -180,7 +205,7 @@ void print_text(const GgufFile& f, const TokenizerSummary& tok,
 
   print_stdout("\nmetadata ({} keys):\n", f.metadata().size());
   for (const GgufEntry& kv : f.metadata()) {
-    print_stdout("  {:<45} {}\n", kv.key, value_text(kv.value));
+    print_stdout("  {:<45} {}\n", escape_text(kv.key), value_text(kv.value));
   }
 
   print_stdout("\nbytes by type:\n");
@@ -192,8 +217,8 @@ void print_text(const GgufFile& f, const TokenizerSummary& tok,
   print_stdout("\ntensors ({}):\n", f.tensors().size());
   print_stdout("  {:<40} {:<6} {:<22} {:>12} {:>12}\n", "name", "type", "shape", "bytes", "offset");
   for (const GgufTensor& t : f.tensors()) {
-    print_stdout("  {:<40} {:<6} {:<22} {:>12} {:>12}\n", t.name, t.type, shape_string(t.shape),
-                 t.bytes, t.offset);
+    print_stdout("  {:<40} {:<6} {:<22} {:>12} {:>12}\n", escape_text(t.name), t.type,
+                 shape_string(t.shape), t.bytes, t.offset);
   }
 }
 
@@ -220,6 +245,7 @@ Json make_json(const GgufFile& f, const TokenizerSummary& tok,
       {"gguf_version", f.version()},
       {"alignment", f.alignment()},
       {"architecture", f.architecture()},
+      {"n_params", parameter_count(f)},
       {"runnable", !reason},
       {"not_runnable_reason", opt_json(reason)},
       {"kernels", current_isa()},
@@ -238,7 +264,12 @@ Json make_json(const GgufFile& f, const TokenizerSummary& tok,
 }
 
 int run_info(const InfoArgs& args) {
-  const GgufFile f = GgufFile::open(args.model);
+  if (!args.model.empty() && !args.file.empty())
+    throw Error(ErrorKind::invalid_argument,
+                "give the model once: as FILE or with -m/--model, not both");
+  if (args.model.empty() && args.file.empty())
+    throw Error(ErrorKind::invalid_argument, "no model: give FILE or -m/--model FILE");
+  const GgufFile f = GgufFile::open(args.model.empty() ? args.file : args.model);
   const TokenizerSummary tok = summarize_tokenizer(f);
   const std::optional<std::string> reason = f.cannot_run_reason();
   std::map<std::string, std::pair<std::size_t, uint64_t>> by_type;
@@ -261,7 +292,8 @@ CommandFn add_info(CLI::App& root) {
   auto args = std::make_shared<InfoArgs>();
   CLI::App* cmd = root.add_subcommand(
       "info", "Show a GGUF file's metadata, tensors and whether this build can run it");
-  cmd->add_option("-m,--model", args->model, "GGUF model file")->required();
+  cmd->add_option("file", args->file, "GGUF model file");
+  cmd->add_option("-m,--model", args->model, "GGUF model file (instead of FILE)");
   cmd->add_flag("--json", args->json, "Print one JSON object instead of the text view");
   return [args] { return run_info(*args); };
 }
