@@ -66,9 +66,16 @@ const gguf::TensorInfo& require_tensor(const gguf::File& file, const std::string
   std::vector<std::string_view> names;
   for (TensorType type : types)
     names.emplace_back(gguf::type_name(type));
+  // An unquantized BitNet checkpoint (F32/F16/BF16 linear weights): say how to convert it.
+  const bool unquantized =
+      types.size() == 1 && *types.begin() == TensorType::I2_S &&
+      (t->type == TensorType::F32 || t->type == TensorType::F16 || t->type == TensorType::BF16);
   throw Error(ErrorKind::unsupported,
-              fmt::format("tensor {} has type {}, expected {}", name, gguf::type_name(t->type),
-                          fmt::join(names, " or ")));
+              fmt::format("tensor {} has type {}, expected {}{}", name, gguf::type_name(t->type),
+                          fmt::join(names, " or "),
+                          unquantized ? " (an unquantized model: convert it with `bitnet "
+                                        "quantize IN.gguf OUT.gguf`)"
+                                      : ""));
 }
 
 // The layer index N of a tensor named "blk.N.<name>", or nothing when the name has no index.

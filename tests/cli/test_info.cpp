@@ -1,5 +1,5 @@
 // `bitnet info` as issue 13 (escaped keys and names) and issue 14 (positional FILE, the
-// parameter count) ask. Expected values come from the
+// parameter count, the hint for an unquantized model) ask. Expected values come from the
 // files themselves (a crafted GGUF, the fixtures' tensor lists), not from the CLI's code.
 #include <algorithm>
 #include <cstdint>
@@ -135,6 +135,22 @@ TEST(InfoCli, ParameterCount) {
   r = run_cli({"info", dir.file("small.gguf")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(has(r.out, "params:        0.04 K (35)\n")) << r.out;
+}
+
+// Finding 7 of #14: an F16 BitNet model (fixture A before llama-quantize) is refused as a
+// file this build cannot run (exit 5), with a hint naming `bitnet quantize`.
+TEST(InfoCli, UnquantizedModelGetsTheQuantizeHint) {
+  const std::string f16 = kModels + "A-f16.gguf";
+  const CliResult r = run_cli({"run", "-m", f16, "-p", "hi", "-n", "1", "--log-level", "error"});
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_EQ(r.err, "bitnet: error: tensor blk.0.attn_q.weight has type F16, expected I2_S (an "
+                   "unquantized model: convert it with `bitnet quantize IN.gguf OUT.gguf`)\n");
+  const CliResult info = run_cli({"info", f16, "--log-level", "error"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_TRUE(has(info.out, "runnable:      no: tensor blk.0.attn_q.weight has type F16"))
+      << info.out;
+  EXPECT_TRUE(has(info.out, "`bitnet quantize IN.gguf OUT.gguf`")) << info.out;
 }
 
 } // namespace
