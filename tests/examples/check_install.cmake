@@ -18,6 +18,16 @@ run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
 # The binary runs.
 run(${prefix}/bin/bitnet --version)
 
+# Without -m it has no model (the demo model belongs to the build tree): one error line naming
+# -m, exit 2 (README: bad command line), nothing on stdout.
+execute_process(COMMAND ${prefix}/bin/bitnet run -p hi -n 1 RESULT_VARIABLE rc
+  OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 2 OR NOT out STREQUAL "" OR
+   NOT err MATCHES "^bitnet: error: no model given: pass -m/--model FILE.gguf[^\n]*\n$")
+  message(FATAL_ERROR "installed bitnet run without -m: exit ${rc}, stdout '${out}', "
+    "stderr '${err}'")
+endif()
+
 # Exactly the public headers, and none reaches outside include/bitnet.
 file(GLOB_RECURSE installed RELATIVE ${prefix}/include ${prefix}/include/*)
 file(GLOB_RECURSE public RELATIVE ${SOURCE_DIR}/include ${SOURCE_DIR}/include/bitnet/*.hpp)

@@ -24,14 +24,22 @@
 namespace bitnet::cli {
 
 std::string demo_model_path() {
+  // Only the binary of the build tree defaults to the demo model: an installed copy must not
+  // depend on a source tree that may be gone or changed.
+  std::error_code ec;
+  if (!std::filesystem::equivalent("/proc/self/exe", BITNET_BUILD_BINARY, ec)) return {};
   return BITNET_DEMO_MODEL;
 }
 
 std::string resolve_model_path(const std::string& given) {
   if (!given.empty()) return given;
   const std::string demo = demo_model_path();
-  if (!std::filesystem::exists(demo)) {
-    throw Error(ErrorKind::io, "no --model given and the demo model " + demo + " is missing");
+  if (demo.empty() || !std::filesystem::exists(demo)) {
+    throw Error(ErrorKind::invalid_argument,
+                demo.empty() ? std::string("no model given: pass -m/--model FILE.gguf (the demo "
+                                           "model is the default of the build tree's binary only)")
+                             : "no model given and the demo model " + demo +
+                                   " is missing: pass -m/--model FILE.gguf");
   }
   spdlog::info("no --model given: using the demo model {} (bitnet-tiny-brown, 5.4M parameters "
                "trained on the Brown corpus; a toy, not the 2B-4T model)",

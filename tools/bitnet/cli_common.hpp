@@ -52,12 +52,13 @@ std::string escape_text(std::string_view text);
 // llama.cpp's escape processing of -p: \n \r \t \' \" \\ and \xHH; others stay as written.
 std::string process_escapes(std::string_view text);
 
-// The trained demo model shipped in tests/data/real-tiny (absolute path fixed at build time).
+// The trained demo model shipped in tests/data/real-tiny (absolute path fixed at build time),
+// or "" when this is not the build tree's binary (an installed copy has no default model).
 std::string demo_model_path();
 inline constexpr const char* kDemoPrompt = "The jury said it did find that";
 
-// `given` when not empty; otherwise the demo model, announced on stderr. Throws Error(io)
-// when the demo model is missing.
+// `given` when not empty; otherwise the demo model, announced on stderr. Throws
+// Error(invalid_argument) naming -m when there is no demo model.
 std::string resolve_model_path(const std::string& given);
 
 // Peak resident set size of this process in bytes (getrusage ru_maxrss).
