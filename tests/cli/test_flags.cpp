@@ -75,6 +75,12 @@ TEST(Flags, LlamaCppMultiLetterFlagsAreRewritten) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(has(r.err, "warn: -fa ignored")) << r.err;
   EXPECT_TRUE(has(r.err, "warn: -ngl ignored")) << r.err;
+  // serve -np N is --parallel N: 3 slots of a 999-token context each exceed the demo model's
+  // trained 256, refused before listening (the message counts the slots -np asked for).
+  r = run_cli({"serve", "-m", tiny_model(), "-np", "3", "-c", "2997", "--log-level", "error"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err, "bitnet: error: -c 2997 gives each of 3 slots more than the model's context "
+                   "length 256\n");
   // -hf: no downloads, a clear error (it used to print the help and exit 0).
   r = run_cli({"run", "-hf", "microsoft/bitnet-b1.58-2B-4T-gguf"});
   EXPECT_EQ(r.exit_code, 2);

@@ -415,9 +415,9 @@ bool takes_text(std::string_view arg) {
 
 std::vector<std::string> rewrite_llama_flags(std::vector<std::string> args) {
   static const std::pair<const char*, const char*> kLong[] = {
-      {"-cnv", "--conversation"},  {"-sys", "--system-prompt"}, {"-st", "--single-turn"},
-      {"-tb", "--threads-batch"},  {"-ub", "--ubatch-size"},    {"-mli", "--multiline-input"},
-      {"-dkvc", "--dump-kv-cache"}};
+      {"-cnv", "--conversation"},   {"-sys", "--system-prompt"}, {"-st", "--single-turn"},
+      {"-tb", "--threads-batch"},   {"-ub", "--ubatch-size"},    {"-mli", "--multiline-input"},
+      {"-dkvc", "--dump-kv-cache"}, {"-np", "--parallel"}};
   std::vector<std::string> out;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];

@@ -36,7 +36,7 @@ nlohmann::json parse_json(std::string_view text);
 std::string dump(const Json& value, int indent = -1);
 
 // llama.cpp's single-dash multi-letter flags become bitnet's long forms before parsing (-cnv,
-// -sys, -st, -tb, -ub, -mli, -dkvc); -fa and -ngl N are dropped with a one-line warning;
+// -sys, -st, -tb, -ub, -mli, -dkvc, -np); -fa and -ngl N are dropped with a one-line warning;
 // Hugging Face download flags (-hf ...) are refused (Error(invalid_argument)).
 std::vector<std::string> rewrite_llama_flags(std::vector<std::string> args);
 // "" when the first word of `args` is a command of `app` (or there is none); else the message
