@@ -1,11 +1,14 @@
 // Issue 14's findings as a llama-cli user meets them: llama.cpp's multi-letter flags, -fa and
 // -ngl, did-you-mean messages, help text, repeated flags, escapes in -p, stdin as the prompt,
 // the full-context notice, --context-shift, the double BOS warning, --no-perf, chat's
-// commands and a real load time when no turn was made.
+// commands and a real load time when no turn was made; the penalty and logit-bias flags.
 #include <algorithm>
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "support/cli_runner.hpp"
@@ -183,6 +186,109 @@ TEST(Chat, CommandsAndARealLoadTimeWithoutTurns) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(has(r.err, "load time =")) << r.err;
   EXPECT_FALSE(has(r.err, "load time =       0.00 ms")) << r.err;
+}
+
+// #14 finding 6: --presence-penalty, --frequency-penalty and --logit-bias TOKEN(+|-)BIAS as
+// llama-cli reads them. Expected tokens come from bitnet.cpp's top-8 logits of the demo
+// model's reference run (tests/data/real-tiny/reference.json), not from this sampler.
+struct Reference {
+  std::string prompt;
+  std::vector<int32_t> prompt_ids, gen_ids;
+  std::vector<std::vector<std::pair<int32_t, double>>> top8; // per step, best first
+};
+
+Reference reference_run() {
+  const Json run = read_json(bitnet::test::data_path("real-tiny/reference.json")).at("runs")[0];
+  Reference r;
+  r.prompt = run.at("prompt").get<std::string>();
+  r.prompt_ids = run.at("prompt_ids").get<std::vector<int32_t>>();
+  r.gen_ids = run.at("gen_ids").get<std::vector<int32_t>>();
+  for (const Json& step : run.at("top8_first8")) {
+    r.top8.emplace_back();
+    for (const Json& c : step)
+      r.top8.back().emplace_back(c[0].get<int32_t>(), c[1].get<double>());
+  }
+  return r;
+}
+
+// Greedy generated ids of `run -n n` with `extra` flags; the receipt in `rec`.
+std::vector<int32_t> greedy_ids(const Reference& ref, int n, std::vector<std::string> extra,
+                                Json* rec = nullptr) {
+  TempDir dir;
+  std::vector<std::string> args = {
+      "run",      "-m",        tiny_model(),      "-p",
+      ref.prompt, "-n",        std::to_string(n), "--temp",
+      "0",        "--no-perf", "--receipt",       (dir / "r.json").string()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const CliResult r = run_cli(args);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const Json j = read_json(dir / "r.json");
+  if (rec) *rec = j;
+  return j.at("generated_ids").get<std::vector<int32_t>>();
+}
+
+TEST(Sampling, LogitBiasBansAndForcesTokens) {
+  const Reference ref = reference_run();
+  const auto& first = ref.top8[0];
+  ASSERT_EQ(first[0].first, ref.gen_ids[0]);
+  const auto id = [](int32_t t) { return std::to_string(t); };
+  // -inf on the greedy token: the runner-up; on both: the third.
+  Json rec;
+  EXPECT_EQ(greedy_ids(ref, 1, {"--logit-bias", id(first[0].first) + "-inf"}, &rec),
+            std::vector<int32_t>{first[1].first});
+  EXPECT_EQ(rec.at("params").at("logit_bias"),
+            Json::parse(fmt::format(R"([[{}, "-inf"]])", first[0].first)));
+  EXPECT_EQ(greedy_ids(ref, 1,
+                       {"--logit-bias", id(first[0].first) + "-inf", "--logit-bias",
+                        id(first[1].first) + "-inf"}),
+            std::vector<int32_t>{first[2].first});
+  // The fourth candidate lifted half a logit above the first wins.
+  const double lift = first[0].second - first[3].second + 0.5;
+  EXPECT_EQ(greedy_ids(ref, 1, {"--logit-bias", fmt::format("{}+{:.3f}", first[3].first, lift)}),
+            std::vector<int32_t>{first[3].first});
+  // A large bias forces any token, here one outside the top 8.
+  EXPECT_EQ(greedy_ids(ref, 1, {"--logit-bias", "1000+100"}), std::vector<int32_t>{1000});
+
+  // Refused before anything reaches stdout: a token past the vocabulary (2717), no sign,
+  // no number, +inf; in chat too.
+  for (const char* bad : {"2717+1", "279", "279+x", "279+inf", "-5+1"}) {
+    const CliResult r = run_cli({"run", "-m", tiny_model(), "-p", "x", "-n", "1", "--logit-bias",
+                                 bad, "--log-level", "error"});
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.err;
+    EXPECT_TRUE(r.out.empty()) << bad;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << bad << ": " << r.err;
+  }
+  const CliResult chat = run_cli({"chat", "-m", tiny_model(), "--logit-bias", "2717+1"}, "Hi\n");
+  EXPECT_EQ(chat.exit_code, 2) << chat.err;
+  EXPECT_TRUE(chat.out.empty());
+}
+
+// Step 5 of the reference picks token 296 (already generated at step 1) by 0.0276 over a
+// token not seen yet: a presence or frequency penalty of 0.1 (count 1) turns it over, and
+// steps 0-4 (whose winners are not in the history) stay.
+TEST(Sampling, PresenceAndFrequencyPenalties) {
+  const Reference ref = reference_run();
+  const auto& step5 = ref.top8[5];
+  ASSERT_EQ(step5[0].first, ref.gen_ids[5]);
+  ASSERT_LT(step5[0].second - step5[1].second, 0.1);
+  std::vector<int32_t> history = ref.prompt_ids;
+  history.insert(history.end(), ref.gen_ids.begin(), ref.gen_ids.begin() + 5);
+  ASSERT_EQ(std::count(history.begin(), history.end(), step5[0].first), 1);
+  ASSERT_EQ(std::count(history.begin(), history.end(), step5[1].first), 0);
+  std::vector<int32_t> want(ref.gen_ids.begin(), ref.gen_ids.begin() + 5);
+  want.push_back(step5[1].first);
+  for (const char* flag : {"--presence-penalty", "--frequency-penalty"}) {
+    Json rec;
+    EXPECT_EQ(greedy_ids(ref, 6, {flag, "0.1"}, &rec), want) << flag;
+    EXPECT_EQ(rec.at("params")
+                  .at(std::string(flag).substr(2) == "presence-penalty" ? "presence_penalty"
+                                                                        : "frequency_penalty")
+                  .get<double>(),
+              0.1);
+  }
+  // Without them, the reference's own ids.
+  EXPECT_EQ(greedy_ids(ref, 6, {}),
+            std::vector<int32_t>(ref.gen_ids.begin(), ref.gen_ids.begin() + 6));
 }
 
 } // namespace

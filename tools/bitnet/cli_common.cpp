@@ -222,6 +222,12 @@ Json make_receipt(const Stats& stats, const RunReport& report) {
   sampling["min_p"] = decimal(params.sampler.min_p);
   sampling["repeat_penalty"] = decimal(params.sampler.repeat_penalty);
   sampling["repeat_last_n"] = params.sampler.repeat_last_n;
+  sampling["presence_penalty"] = decimal(params.sampler.presence_penalty);
+  sampling["frequency_penalty"] = decimal(params.sampler.frequency_penalty);
+  Json bias = Json::array(); // [[token, bias], ...] in the order given; -inf as "-inf"
+  for (const auto& [id, b] : params.sampler.logit_bias)
+    bias.push_back({id, std::isinf(b) ? Json("-inf") : decimal(b)});
+  sampling["logit_bias"] = std::move(bias);
   sampling["seed"] = params.sampler.seed;
   sampling["ignore_eos"] = params.ignore_eos;
   sampling["stop"] = params.stop;

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -63,7 +64,8 @@ struct RunOptions {
   bool conversation = false;
   bool single_turn = false;
   std::vector<std::string> stop;
-  bool prompt_given = false; // -p appeared (even empty)
+  std::vector<std::string> logit_bias; // llama-cli's TOKEN(+|-)BIAS, repeatable
+  bool prompt_given = false;           // -p appeared (even empty)
 };
 
 double ms_since(Clock::time_point t0) {
@@ -110,8 +112,20 @@ void add_generation_flags(CLI::App& cmd, RunOptions& o) {
                  "Penalty (> 0) for tokens among the last --repeat-last-n; 1 = off")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd.add_option("--presence-penalty", o.sampler.presence_penalty,
+                 "Subtracted from the logit of every token in the last --repeat-last-n; 0 = off")
+      ->capture_default_str();
+  cmd.add_option("--frequency-penalty", o.sampler.frequency_penalty,
+                 "Times a token's count in the last --repeat-last-n, subtracted from its logit; "
+                 "0 = off")
+      ->capture_default_str();
+  cmd.add_option("--logit-bias", o.logit_bias,
+                 "TOKEN+BIAS or TOKEN-BIAS: add BIAS to the token's logit (15043-inf bans it; "
+                 "repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
   cmd.add_option("--repeat-last-n", o.sampler.repeat_last_n,
-                 "Tokens the repeat penalty looks at; 0 = off, -1 = whole context")
+                 "Tokens the penalties look at; 0 = off, -1 = whole context")
       ->capture_default_str()
       ->check(CLI::Range(-1, kIntMax));
   cmd.add_option("-s,--seed", o.seed,
@@ -160,10 +174,45 @@ std::optional<uint64_t> parse_seed(const std::string& text) {
   return v;
 }
 
+// --logit-bias as llama-cli reads it: a token id, a sign and a number ("15043+1", "15043-inf").
+std::pair<int32_t, float> parse_logit_bias(const std::string& text) {
+  const auto bad = [&](const std::string& why) {
+    return Error(ErrorKind::invalid_argument,
+                 fmt::format("--logit-bias '{}': {} (TOKEN+BIAS or TOKEN-BIAS, e.g. 15043+1 or "
+                             "15043-inf)",
+                             text, why));
+  };
+  const size_t sign = text.find_first_of("+-");
+  int32_t id = -1;
+  const char* end = text.data() + (sign == std::string::npos ? text.size() : sign);
+  const auto [stop, ec] = std::from_chars(text.data(), end, id);
+  if (sign == 0 || sign == std::string::npos || ec != std::errc() || stop != end || id < 0)
+    throw bad("no token id and sign");
+  const std::string value = text.substr(sign + 1);
+  char* value_end = nullptr;
+  const float magnitude = std::strtof(value.c_str(), &value_end);
+  if (value.empty() || value_end != value.c_str() + value.size() || std::isnan(magnitude) ||
+      magnitude < 0.0f)
+    throw bad("the bias is not a number");
+  const float bias = text[sign] == '-' ? -magnitude : magnitude;
+  if (bias == std::numeric_limits<float>::infinity())
+    throw bad("+inf is not a bias; a large finite one forces the token");
+  return {id, bias};
+}
+
+// Option values that CLI11 does not check, checked before anything is loaded.
+void check_option_values(const RunOptions& o) {
+  parse_seed(o.seed);
+  for (const std::string& b : o.logit_bias)
+    parse_logit_bias(b);
+}
+
 GenerateParams generate_params(const RunOptions& o) {
   GenerateParams p;
   p.n_predict = o.n_predict;
   p.sampler = o.sampler;
+  for (const std::string& b : o.logit_bias)
+    p.sampler.logit_bias.push_back(parse_logit_bias(b));
   if (const auto seed = parse_seed(o.seed)) {
     p.sampler.seed = *seed;
   } else {
@@ -244,6 +293,15 @@ Loaded load(const RunOptions& o, const std::string& path) {
   return l;
 }
 
+// A biased token id must be in the vocabulary (checked before anything reaches stdout).
+void check_logit_bias(const GenerateParams& params, const ModelInfo& info) {
+  for (const auto& [id, bias] : params.sampler.logit_bias)
+    if (id >= info.n_vocab)
+      throw Error(
+          ErrorKind::invalid_argument,
+          fmt::format("--logit-bias: token {} is outside the vocabulary of {}", id, info.n_vocab));
+}
+
 void report(const Stats& stats, const Loaded& l, const GenerateParams& params, const RunOptions& o,
             double total_ms) {
   if (stats.stop_reason == StopReason::ctx_full)
@@ -289,7 +347,7 @@ std::vector<std::string> inputs_of(const RunOptions& o, const std::string& model
 
 int run_once(const RunOptions& o) {
   const auto t0 = Clock::now();
-  parse_seed(o.seed); // option values first, before anything is loaded
+  check_option_values(o); // before anything is loaded
   const std::string path = resolve_model_path(o.model);
   const std::string prompt = read_prompt(o);
   if (prompt.empty()) throw Error(ErrorKind::invalid_input, "empty prompt");
@@ -297,6 +355,7 @@ int run_once(const RunOptions& o) {
 
   Loaded l = load(o, path);
   GenerateParams params = generate_params(o); // after loading: errors come first
+  check_logit_bias(params, l.model->info());
   const Model& model = *l.model;
   params.context_shift = o.context_shift;
 
@@ -526,10 +585,11 @@ int run_chat(const RunOptions& o) {
   const std::string path = resolve_model_path(o.model);
   // llama-cli -cnv takes -p as the system prompt; --system wins when both are given.
   const std::string system = !o.system.empty() ? o.system : o.prompt;
-  parse_seed(o.seed);
+  check_option_values(o);
   refuse_output_onto_input(o.receipt, inputs_of(o, path));
   Loaded l = load(o, path);
   const GenerateParams params = generate_params(o); // after loading: errors come first
+  check_logit_bias(params, l.model->info());
   Stats total;
   total.load_ms = l.model->info().load_ms;
   Chat chat(l, o, params);
