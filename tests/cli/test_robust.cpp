@@ -1,7 +1,8 @@
 // Issue 13's CLI findings, each as its reproducer: interrupts (a child process and kill),
 // output files (atomic replace, FIFOs, /dev/stdout, symlinks, output onto an input, a failed
 // write), checks before the first byte of stdout, stdout errors (/dev/full, a closed pipe)
-// and valid UTF-8 on stdout.
+// and valid UTF-8 on stdout. Interrupted quantize and perplexity runs; synth and quantize
+// leave stdout alone.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <string>
@@ -19,6 +21,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "gguf/gguf.hpp"
 #include "support/cli_runner.hpp"
 #include "support/json.hpp"
 
@@ -168,19 +171,18 @@ TEST(Interrupt, RunStopsCleanlyWithTimingsAndReceipt) {
   }
 }
 
-// Finding 3: an interrupted synth leaves no OUT.tmp.PID.N behind and exits 130.
-TEST(Interrupt, SynthRemovesItsTemporaryFile) {
-  TempDir dir;
-  const fs::path out = dir / "big.gguf";
-  Child child({"synth", "--preset", "2b4t", "--seed", "1", "--out", out.string()}, dir / "err");
-  // Wait until the temporary file exists and grows, then interrupt.
+// Interrupts `child` with SIGINT once the temporary file of `out` exists and holds data;
+// expects exit 130, no temporary file and no `out` afterwards.
+void interrupt_while_writing(Child& child, const TempDir& dir, const fs::path& out) {
+  const std::string prefix = out.filename().string() + ".tmp.";
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   bool writing = false;
   while (!writing && std::chrono::steady_clock::now() < deadline) {
+    std::error_code ec; // a temporary file may vanish between listing and stat
     for (const auto& entry : fs::directory_iterator(dir.path()))
-      if (entry.path().filename().string().rfind("big.gguf.tmp.", 0) == 0 && entry.file_size() > 0)
+      if (entry.path().filename().string().rfind(prefix, 0) == 0 && entry.file_size(ec) > 0)
         writing = true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!writing) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   ASSERT_TRUE(writing) << slurp(dir / "err");
   ::kill(child.pid, SIGINT);
@@ -190,6 +192,62 @@ TEST(Interrupt, SynthRemovesItsTemporaryFile) {
   for (const auto& entry : fs::directory_iterator(dir.path()))
     EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
   EXPECT_FALSE(fs::exists(out));
+}
+
+// Finding 3: an interrupted synth leaves no OUT.tmp.PID.N behind and exits 130.
+TEST(Interrupt, SynthRemovesItsTemporaryFile) {
+  TempDir dir;
+  const fs::path out = dir / "big.gguf";
+  Child child({"synth", "--preset", "2b4t", "--seed", "1", "--out", out.string()}, dir / "err");
+  interrupt_while_writing(child, dir, out);
+}
+
+// Must-have 2: an interrupted quantize leaves no temporary or partial output and exits 130.
+// Its input: 16 F16 ternary linear weights of 4096 x 1024 (128 MiB), so the output (2 bits
+// a weight) is still being written when the interrupt comes.
+TEST(Interrupt, QuantizeRemovesItsTemporaryFile) {
+  TempDir dir;
+  const fs::path in = dir / "f16.gguf";
+  {
+    bitnet::gguf::Writer w;
+    w.add_kv("general.architecture", bitnet::gguf::Value::string("bitnet-b1.58"));
+    for (int i = 0; i < 16; ++i)
+      w.add_tensor(fmt::format("blk.{}.ffn_up.weight", i), bitnet::gguf::TensorType::F16,
+                   {4096, 1024});
+    w.write(in.string(),
+            [](std::size_t, const bitnet::gguf::TensorInfo& t, bitnet::gguf::Writer::Sink& sink) {
+              std::vector<uint8_t> bytes(t.nbytes, 0);
+              for (size_t k = 0; k + 1 < bytes.size(); k += 6) { // 1.0, 0, -1.0 (F16 3c00, 0, bc00)
+                bytes[k + 1] = 0x3c;
+                bytes[k + 5] = 0xbc;
+              }
+              sink.write(bytes);
+            });
+  }
+  const fs::path out = dir / "i2s.gguf";
+  Child child({"quantize", in.string(), out.string()}, dir / "err");
+  interrupt_while_writing(child, dir, out);
+}
+
+// Must-have 2: an interrupted perplexity run exits 130 without the final estimate and
+// leaves no file (it writes none; its directory holds only its input afterwards).
+TEST(Interrupt, PerplexityExits130) {
+  TempDir dir;
+  const fs::path text = dir / "val.txt";
+  fs::copy_file(data_path("real-tiny/val.txt"), text); // 395 chunks: long enough to interrupt
+  Child child({"perplexity", "-m", tiny_model(), "-f", text.string()}, dir / "err");
+  ASSERT_NE(child.read_at_least(4).find("[1]"), std::string::npos) << slurp(dir / "err");
+  ::kill(child.pid, SIGINT);
+  const std::string out = child.read_all();
+  const auto [exit_code, signal] = child.wait();
+  EXPECT_EQ(exit_code, 130) << slurp(dir / "err");
+  EXPECT_EQ(signal, 0);
+  EXPECT_EQ(out.find("Final estimate"), std::string::npos) << out;
+  std::vector<std::string> files;
+  for (const auto& entry : fs::directory_iterator(dir.path()))
+    files.push_back(entry.path().filename().string());
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, (std::vector<std::string>{"err", "val.txt"}));
 }
 
 // Finding 4: --receipt onto the model is refused before any work; the model is untouched.
@@ -298,63 +356,102 @@ TEST(Stdout, InvalidInputLeavesStdoutEmpty) {
   }
 }
 
-// Finding 6: /dev/full is exit 3 with a message, in every command.
-TEST(Stdout, FullDeviceIsAnError) {
+// `bitnet args...` with stdout on /dev/full; its exit status and stderr.
+std::pair<int, std::string> run_to_full_device(const std::vector<std::string>& args) {
+  std::string cmd = fmt::format("'{}'", bitnet_binary());
+  for (const std::string& a : args)
+    cmd += fmt::format(" '{}'", a);
+  TempDir dir;
+  cmd.append(" > /dev/full 2> '").append((dir / "err").string()).append("'");
+  const int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir / "err")};
+}
+
+// `bitnet args...` with stdout on a pipe nobody reads; its exit status (-1 for a signal,
+// named in the text) and stderr.
+std::pair<int, std::string> run_to_closed_pipe(const std::vector<std::string>& args) {
+  TempDir dir;
+  int fds[2];
+  if (::pipe(fds) != 0) throw std::runtime_error("pipe");
+  ::close(fds[0]); // nobody will read
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+  posix_spawn_file_actions_addopen(&actions, 2, (dir / "err").c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  const std::string binary = bitnet_binary();
+  std::vector<char*> argv{const_cast<char*>(binary.c_str())};
+  for (const std::string& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(fds[1]);
+  if (rc != 0) throw std::runtime_error("spawn");
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status)) return {-1, fmt::format("died by signal {}", WTERMSIG(status))};
+  return {WEXITSTATUS(status), slurp(dir / "err")};
+}
+
+// The commands that write to stdout. perplexity: a 1-chunk run on the demo model's text.
+std::vector<std::vector<std::string>> stdout_commands() {
   const std::string m = tiny_model();
-  const std::vector<std::vector<std::string>> commands = {
-      {"run", "-m", m, "-p", "The jury", "-n", "4"},
+  const std::string text = data_path("real-tiny/val.txt");
+  return {
+      {"run", "-m", m, "-p", "The jury", "-n", "64", "--ignore-eos"},
+      {"info", "-m", m},
       {"info", "-m", m, "--json"},
       {"tokenize", "-m", m, "--text", "The jury said"},
+      {"bench", "-m", m, "-p", "8", "-n", "4", "-r", "1"},
       {"bench", "-m", m, "-p", "8", "-n", "4", "-r", "1", "-o", "json"},
+      {"perplexity", "-m", m, "-f", text, "--chunks", "1"},
+      {"perplexity", "-m", m, "-f", text, "--chunks", "1", "--json"},
   };
-  for (const auto& args : commands) {
-    std::string cmd = fmt::format("'{}'", bitnet_binary());
-    for (const std::string& a : args)
-      cmd += fmt::format(" '{}'", a);
-    TempDir dir;
-    cmd.append(" > /dev/full 2> '").append((dir / "err").string()).append("'");
-    const int status = std::system(cmd.c_str());
-    const std::string err = slurp(dir / "err");
-    ASSERT_TRUE(WIFEXITED(status)) << args[0];
-    EXPECT_EQ(WEXITSTATUS(status), 3) << args[0] << ": " << err;
-    EXPECT_NE(err.find("cannot write to stdout"), std::string::npos) << args[0] << ": " << err;
+}
+
+// Finding 6: /dev/full is exit 3 with one message, in every command that writes to stdout.
+TEST(Stdout, FullDeviceIsAnError) {
+  for (const auto& args : stdout_commands()) {
+    const auto [code, err] = run_to_full_device(args);
+    EXPECT_EQ(code, 3) << args[0] << ": " << err;
+    EXPECT_NE(err.find("bitnet: error: cannot write to stdout"), std::string::npos)
+        << args[0] << ": " << err;
+    EXPECT_EQ(error_lines(err), 1) << args[0] << ": " << err;
   }
 }
 
 // Finding 6: a reader that went away (EPIPE) ends every command quietly with status 0.
 TEST(Stdout, ClosedPipeEndsQuietly) {
-  const std::string m = tiny_model();
-  const std::vector<std::vector<std::string>> commands = {
-      {"run", "-m", m, "-p", "The jury", "-n", "64", "--ignore-eos"},
-      {"info", "-m", m},
-      {"tokenize", "-m", m, "--text", "The jury said"},
-      {"bench", "-m", m, "-p", "8", "-n", "4", "-r", "1"},
-  };
-  for (const auto& args : commands) {
-    TempDir dir;
-    int fds[2];
-    ASSERT_EQ(::pipe(fds), 0);
-    ::close(fds[0]); // nobody will read
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-    posix_spawn_file_actions_addopen(&actions, 2, (dir / "err").c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const std::string binary = bitnet_binary();
-    std::vector<char*> argv{const_cast<char*>(binary.c_str())};
-    for (const std::string& a : args)
-      argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    pid_t pid = 0;
-    ASSERT_EQ(posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(fds[1]);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    const std::string err = slurp(dir / "err");
-    ASSERT_TRUE(WIFEXITED(status)) << args[0] << " died by signal " << WTERMSIG(status);
-    EXPECT_EQ(WEXITSTATUS(status), 0) << args[0] << ": " << err;
+  for (const auto& args : stdout_commands()) {
+    const auto [code, err] = run_to_closed_pipe(args);
+    EXPECT_EQ(code, 0) << args[0] << ": " << err;
     EXPECT_EQ(error_lines(err), 0) << args[0] << ": " << err;
+  }
+}
+
+// synth and quantize write nothing to stdout (their reports are logs on stderr), so a full or
+// closed stdout does not concern them: they succeed and write their file.
+TEST(Stdout, SynthAndQuantizeDoNotUseStdout) {
+  TempDir dir;
+  const std::string f16 = data_path("reference/models/A-f16.gguf");
+  int n = 0;
+  for (const auto run : {run_to_full_device, run_to_closed_pipe}) {
+    const std::string synth = dir.file(fmt::format("synth{}.gguf", n));
+    const std::string i2s = dir.file(fmt::format("i2s{}.gguf", n++));
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"synth", "--preset", "tiny", "--seed", "1", "--out", synth},
+          std::vector<std::string>{"quantize", f16, i2s}}) {
+      const auto [code, err] = run(args);
+      EXPECT_EQ(code, 0) << args[0] << ": " << err;
+      EXPECT_EQ(error_lines(err), 0) << args[0] << ": " << err;
+    }
+    // The files are whole: info reads them (the quantized one is runnable).
+    EXPECT_EQ(run_cli({"info", synth}).exit_code, 0);
+    const CliResult info = run_cli({"info", i2s});
+    EXPECT_EQ(info.exit_code, 0) << info.err;
+    EXPECT_NE(info.out.find("runnable:      yes"), std::string::npos) << info.out;
   }
 }
 
