@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "bitnet/bitnet.hpp"
 #include "support/cli_runner.hpp"
 #include "support/json.hpp"
 
@@ -176,16 +177,43 @@ TEST(Chat, CommandsAndARealLoadTimeWithoutTurns) {
   EXPECT_EQ(read_json(transcript).at("messages")[0].at("content").get<std::string>(),
             "Hello \nthere");
 
-  // -v: the formatted text and the token count of every turn.
-  r = run_cli({"-v", "chat", "-m", tiny_model(), "-n", "2", "--temp", "0"}, "Hi\n");
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_TRUE(has(r.err, "turn 1: ")) << r.err;
-  EXPECT_TRUE(has(r.err, "User: Hi")) << r.err;
-
   r = run_cli({"chat", "-m", tiny_model()}, "/exit\n");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(has(r.err, "load time =")) << r.err;
   EXPECT_FALSE(has(r.err, "load time =       0.00 ms")) << r.err;
+}
+
+// #14 must-have 4: chat -v shows, for every turn, the formatted text the turn evaluates and
+// its token count. The text is the 'bitnet' chat format (llama.cpp's LLM_CHAT_TEMPLATE_BITNET:
+// "User: {message}<|eot_id|>Assistant: "); the count is the demo model's tokenization of the
+// shown text (BOS before the first turn only), by the library's tokenizer.
+TEST(Chat, VerboseShowsEveryTurnsTextAndTokenCount) {
+  const std::vector<std::string> messages = {"Hi", "Hello again", "The jury said"};
+  std::string input;
+  for (const std::string& m : messages)
+    input += m + "\n";
+  const CliResult r =
+      run_cli({"-v", "chat", "-m", tiny_model(), "-n", "3", "--temp", "0", "--no-perf"}, input);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto model = bitnet::Model::load(tiny_model());
+  for (size_t t = 0; t < messages.size(); ++t) {
+    const std::string head = fmt::format("debug: turn {}: ", t + 1);
+    const size_t at = r.err.find(head);
+    ASSERT_NE(at, std::string::npos) << head << "\n" << r.err;
+    const size_t eol = r.err.find('\n', at);
+    const std::string line = r.err.substr(at + head.size(), eol - at - head.size());
+    // "<count> tokens: \"<text>\""
+    const size_t sep = line.find(" tokens: \"");
+    ASSERT_NE(sep, std::string::npos) << line;
+    ASSERT_EQ(line.back(), '"') << line;
+    const std::string text = line.substr(sep + 10, line.size() - sep - 11);
+    const std::string turn = "User: " + messages[t] + "<|eot_id|>Assistant: ";
+    EXPECT_TRUE(text.size() >= turn.size() &&
+                text.compare(text.size() - turn.size(), turn.size(), turn) == 0)
+        << line;
+    const auto ids = model->tokenizer().tokenize(text, t == 0, true);
+    EXPECT_EQ(line.substr(0, sep), std::to_string(ids.size())) << line;
+  }
 }
 
 // #14 finding 6: --presence-penalty, --frequency-penalty and --logit-bias TOKEN(+|-)BIAS as
