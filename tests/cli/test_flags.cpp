@@ -286,6 +286,18 @@ TEST(Sampling, LogitBiasBansAndForcesTokens) {
     EXPECT_TRUE(r.out.empty()) << bad;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << bad << ": " << r.err;
   }
+  // --typical and --mirostat: llama-cli's off values are accepted, others refused.
+  EXPECT_EQ(greedy_ids(ref, 1, {"--typical", "1", "--mirostat", "0"}),
+            std::vector<int32_t>{ref.gen_ids[0]});
+  for (const std::vector<std::string>& extra : {std::vector<std::string>{"--typical", "0.9"},
+                                                std::vector<std::string>{"--mirostat", "2"}}) {
+    std::vector<std::string> args = {"run", "-m", tiny_model(), "-p", "x", "--log-level", "error"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const CliResult r = run_cli(args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_TRUE(r.out.empty());
+    EXPECT_TRUE(has(r.err, "is not implemented")) << r.err;
+  }
   const CliResult chat = run_cli({"chat", "-m", tiny_model(), "--logit-bias", "2717+1"}, "Hi\n");
   EXPECT_EQ(chat.exit_code, 2) << chat.err;
   EXPECT_TRUE(chat.out.empty());

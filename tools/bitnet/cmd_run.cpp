@@ -65,7 +65,9 @@ struct RunOptions {
   bool single_turn = false;
   std::vector<std::string> stop;
   std::vector<std::string> logit_bias; // llama-cli's TOKEN(+|-)BIAS, repeatable
-  bool prompt_given = false;           // -p appeared (even empty)
+  float typical = 1.0f;                // llama-cli's, accepted only when off
+  int32_t mirostat = 0;
+  bool prompt_given = false; // -p appeared (even empty)
 };
 
 double ms_since(Clock::time_point t0) {
@@ -124,6 +126,10 @@ void add_generation_flags(CLI::App& cmd, RunOptions& o) {
                  "repeatable)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->allow_extra_args(false);
+  cmd.add_option("--typical", o.typical,
+                 "Accepted for llama-cli when off (1); typical sampling is not implemented");
+  cmd.add_option("--mirostat", o.mirostat,
+                 "Accepted for llama-cli when off (0); mirostat is not implemented");
   cmd.add_option("--repeat-last-n", o.sampler.repeat_last_n,
                  "Tokens the penalties look at; 0 = off, -1 = whole context")
       ->capture_default_str()
@@ -203,6 +209,17 @@ std::pair<int32_t, float> parse_logit_bias(const std::string& text) {
 // Option values that CLI11 does not check, checked before anything is loaded.
 void check_option_values(const RunOptions& o) {
   parse_seed(o.seed);
+  // llama-cli scripts often pass the defaults; anything else would change tokens silently.
+  if (o.typical != 1.0f)
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("--typical {}: typical sampling is not implemented (only 1, off); "
+                            "--top-k, --top-p and --min-p are",
+                            o.typical));
+  if (o.mirostat != 0)
+    throw Error(ErrorKind::invalid_argument,
+                fmt::format("--mirostat {}: mirostat is not implemented (only 0, off); --top-k, "
+                            "--top-p and --min-p are",
+                            o.mirostat));
   for (const std::string& b : o.logit_bias)
     parse_logit_bias(b);
 }
