@@ -41,16 +41,22 @@ using bitnet::test::tiny_model;
 using bitnet::test::write_text;
 namespace fs = std::filesystem;
 
-// A running `bitnet` with stdout on a pipe we read and stderr in a file.
+// A running `bitnet` with stdout on a pipe we read (or, with `closed_stdout`, one whose read
+// end is closed before it starts: every write fails with EPIPE) and stderr in a file.
 struct Child {
   pid_t pid = -1;
   int out = -1; // read end of its stdout
   fs::path err;
 
-  Child(const std::vector<std::string>& args, const fs::path& err_path, int stdin_fd = -1)
+  Child(const std::vector<std::string>& args, const fs::path& err_path, int stdin_fd = -1,
+        bool closed_stdout = false)
       : err(err_path) {
     int fds[2];
     if (::pipe(fds) != 0) throw std::runtime_error("pipe");
+    if (closed_stdout) {
+      ::close(fds[0]);
+      fds[0] = -1;
+    }
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     if (stdin_fd >= 0)
@@ -58,7 +64,7 @@ struct Child {
     else
       posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
+    if (fds[0] >= 0) posix_spawn_file_actions_addclose(&actions, fds[0]);
     posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                      0644);
     const std::string binary = bitnet_binary();
@@ -371,28 +377,10 @@ std::pair<int, std::string> run_to_full_device(const std::vector<std::string>& a
 // named in the text) and stderr.
 std::pair<int, std::string> run_to_closed_pipe(const std::vector<std::string>& args) {
   TempDir dir;
-  int fds[2];
-  if (::pipe(fds) != 0) throw std::runtime_error("pipe");
-  ::close(fds[0]); // nobody will read
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-  posix_spawn_file_actions_addopen(&actions, 2, (dir / "err").c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  const std::string binary = bitnet_binary();
-  std::vector<char*> argv{const_cast<char*>(binary.c_str())};
-  for (const std::string& a : args)
-    argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(fds[1]);
-  if (rc != 0) throw std::runtime_error("spawn");
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (!WIFEXITED(status)) return {-1, fmt::format("died by signal {}", WTERMSIG(status))};
-  return {WEXITSTATUS(status), slurp(dir / "err")};
+  Child child(args, dir / "err", -1, true);
+  const auto [code, signal] = child.wait();
+  if (signal != 0) return {-1, fmt::format("died by signal {}", signal)};
+  return {code, slurp(dir / "err")};
 }
 
 // The commands that write to stdout. perplexity: a 1-chunk run on the demo model's text.
