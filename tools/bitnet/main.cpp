@@ -5,9 +5,6 @@
 #include <utility>
 #include <vector>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
-
 #include "bitnet/build_info.hpp"
 #include "bitnet/error.hpp"
 #include "bitnet/system.hpp"
@@ -15,22 +12,6 @@
 #include "commands.hpp"
 
 namespace {
-
-void setup_logging(bool verbose, const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("bitnet");
-  logger->set_pattern("%^%l%$: %v");
-  spdlog::set_default_logger(logger);
-  spdlog::level::level_enum lvl = verbose ? spdlog::level::debug : spdlog::level::info;
-  if (!level.empty()) {
-    lvl = spdlog::level::from_str(level);
-    if (lvl == spdlog::level::off && level != "off") {
-      throw bitnet::Error(bitnet::ErrorKind::invalid_argument,
-                          "--log-level: unknown level '" + level +
-                              "' (trace, debug, info, warn, error, critical, off)");
-    }
-  }
-  spdlog::set_level(lvl);
-}
 
 // Help without CLI11's validator text ("INT:INT in [-1 - 9223372036854775807]"): option
 // descriptions state the ranges that matter, in the words the checks use.
@@ -119,7 +100,8 @@ int main(int argc, char** argv) {
   }
 
   try {
-    setup_logging(verbose, log_level);
+    // The library's logger on stderr; --log-level wins over -v.
+    bitnet::log_to_stderr(!log_level.empty() ? log_level : verbose ? "debug" : "info");
     if (!isa.empty()) bitnet::select_isa(isa);
     // An interrupt removes the temporary files of unfinished outputs and exits 128 + signal;
     // run and chat install their own handlers (stop after the current token).
