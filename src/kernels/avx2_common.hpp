@@ -96,13 +96,16 @@ void q8_0_gemm_avx(Dot4 dot4, const uint8_t* w, int64_t k, int64_t r0, int64_t r
 //   step(acc, codes, act)   acc plus the products of codes (u8) and act (s8) summed per
 //                           lane (into int16 or int32 lanes);
 //   widen(acc)              the 8 int32 row sums of acc;
-//   kTokens, kChunk         the tile's tokens and the panel's inputs (acc must not overflow
-//                           within kChunk / 4 steps).
+//   kTokens, kChunk, kChunk3
+//                           the tile's tokens, the panel's inputs and those of one dot when
+//                           the panel holds code 3 (kernel_common.hpp; acc must not overflow
+//                           within kChunk / 4 steps of codes 0..2, nor kChunk3 / 4 of any).
 template <class Mac> struct I2sTile256 {
   static constexpr int kVecs = 2;
   static constexpr int64_t kRows = 8 * kVecs;
   static constexpr int kTokens = Mac::kTokens;
   static constexpr int64_t kChunk = Mac::kChunk;
+  static constexpr int64_t kChunk3 = Mac::kChunk3;
 
   // The 8 rows' packed bytes of block b, transposed as 8×8 dwords: vector d holds packed
   // dword d of the 8 rows in order, whose four 2-bit fields are the codes of steps d,

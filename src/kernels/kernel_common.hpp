@@ -78,6 +78,8 @@ template <int NT, class F> void with_token_count(int nt, F&& f) {
 // Tile (one per variant) provides:
 //   kRows, kTokens, kChunk      rows per panel, tokens per register tile, inputs per panel
 //                               (a multiple of kI2sBlock);
+//   kChunk3 (optional)          the inputs of one dot when the panel holds code 3, if fewer
+//                               than kChunk (int16 sums, below);
 //   kPackRows, pack_rows(rows, b, dst)
 //                               the 32 steps of block b of kPackRows rows (rows[j] their packed
 //                               bytes) into dst, a step's vectors kRows·4 bytes apart;
@@ -88,6 +90,28 @@ template <int NT, class F> void with_token_count(int nt, F&& f) {
 //                               out[j] = i2s_rescale(sums[j], ...) for j < rows.
 // The int32 sums are exact, so neither the chunking of k nor the tiling changes a result.
 inline constexpr int64_t kI2sTokenBlock = 128; // tokens sharing each panel
+
+// Code 3 is never written by bitnet.cpp, but a damaged file may hold it and every variant
+// must still give scalar's integers: a tile whose int16 sums would overflow with it takes a
+// panel that holds it in dots of Tile::kChunk3 inputs.
+template <class Tile> constexpr int64_t i2s_chunk_code3() {
+  if constexpr (requires { Tile::kChunk3; })
+    return Tile::kChunk3;
+  else
+    return Tile::kChunk;
+}
+
+// Whether `bytes` (a multiple of 8) of any of `rows` packed rows at w hold code 3.
+inline bool i2s_has_code3(const uint8_t* w, int64_t row_bytes, int rows, int64_t bytes) {
+  uint64_t both = 0; // bit 2i of a field set when both of its bits are
+  for (int j = 0; j < rows; ++j)
+    for (int64_t i = 0; i < bytes; i += 8) {
+      uint64_t v;
+      std::memcpy(&v, w + j * row_bytes + i, sizeof v);
+      both |= v & (v >> 1);
+    }
+  return (both & 0x5555555555555555u) != 0;
+}
 
 // Prefetches `bytes` (at most; a multiple of 64) of each of `rows` rows at p.
 inline void prefetch_rows(const uint8_t* p, int64_t row_bytes, int64_t rows, int64_t bytes) {
@@ -116,7 +140,8 @@ void i2s_gemm_panels(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int
                      float* out, int64_t ld_out) {
   constexpr int64_t kRows = Tile::kRows;
   constexpr int64_t kChunk = Tile::kChunk;
-  static_assert(kChunk % kI2sBlock == 0);
+  constexpr int64_t kChunk3 = i2s_chunk_code3<Tile>();
+  static_assert(kChunk % kI2sBlock == 0 && kChunk3 % kI2sBlock == 0);
   alignas(64) int8_t panel[kRows * kChunk];
   alignas(64) int32_t sums[kI2sTokenBlock * kRows];
   const int64_t row_bytes = k / 4;
@@ -125,22 +150,36 @@ void i2s_gemm_panels(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int
     for (int64_t rb = r0; rb < r1; rb += kRows) {
       const int rows = r1 - rb < kRows ? static_cast<int>(r1 - rb) : static_cast<int>(kRows);
       std::memset(sums, 0, sizeof(int32_t) * static_cast<size_t>(n_tb * kRows));
+      // Each token's outputs of this row block are written once, at its end, into lines not
+      // touched since the previous matmul: fetching them now hides those misses behind the
+      // block's multiplies.
+      for (int64_t t = 0; t < n_tb; ++t) {
+        const float* o = out + (tb + t) * ld_out + rb;
+        __builtin_prefetch(o, 1);
+        __builtin_prefetch(o + rows - 1, 1);
+      }
       for (int64_t kb = 0; kb < k; kb += kChunk) {
         const int64_t kc = k - kb < kChunk ? k - kb : kChunk;
-        i2s_pack_panel<Tile>(w + rb * row_bytes + kb / 4, row_bytes, rows, kc, panel);
+        const uint8_t* wc = w + rb * row_bytes + kb / 4;
+        i2s_pack_panel<Tile>(wc, row_bytes, rows, kc, panel);
+        int64_t piece = kc;
+        if constexpr (kChunk3 < kChunk)
+          if (i2s_has_code3(wc, row_bytes, rows, kc / 4)) piece = kChunk3;
         // The weights come from memory (each matrix is read once per token block): the
         // next panel's bytes are fetched while this one is multiplied.
         if (kb + kChunk < k)
           prefetch_rows(w + rb * row_bytes + (kb + kChunk) / 4, row_bytes, rows, kChunk / 4);
         else if (rb + kRows < r1)
           prefetch_rows(w + (rb + kRows) * row_bytes, row_bytes, kRows, kChunk / 4);
-        for (int64_t t = 0; t < n_tb; t += Tile::kTokens) {
-          const int nt = n_tb - t < Tile::kTokens ? static_cast<int>(n_tb - t) : Tile::kTokens;
-          with_token_count<Tile::kTokens>(nt, [&](auto nt_c) {
-            Tile::template dot<decltype(nt_c)::value>(panel, kc, q + (tb + t) * k + kb, k,
-                                                      sums + t * kRows);
-          });
-        }
+        for (int64_t p = 0; p < kc; p += piece)
+          for (int64_t t = 0; t < n_tb; t += Tile::kTokens) {
+            const int nt = n_tb - t < Tile::kTokens ? static_cast<int>(n_tb - t) : Tile::kTokens;
+            const int64_t pc = kc - p < piece ? kc - p : piece;
+            with_token_count<Tile::kTokens>(nt, [&](auto nt_c) {
+              Tile::template dot<decltype(nt_c)::value>(
+                  panel + p * kRows, pc, q + (tb + t) * k + kb + p, k, sums + t * kRows);
+            });
+          }
       }
       for (int64_t t = 0; t < n_tb; ++t)
         Tile::store(sums + t * kRows, rows, act_sum[tb + t], act_scale[tb + t], w_scale,

@@ -101,24 +101,26 @@ void i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1
 }
 
 // The gemm's multiply step (avx2_common.hpp, I2sTile256). vpmaddubsw sums two code·q
-// products into each int16 lane, which gains at most 2·3·128 per step even for the
-// never-written code 3, so a chunk of 32 steps stays below 32767. 5 tokens: 10
-// accumulators + 2 panel vectors + the broadcast + the product = 14 ymm registers.
-// The lanes hold the negated sums: GCC 12 compiles acc + product into a fresh register and
-// a copy back (and spills with 12 accumulators) but keeps acc − product in place, which the
-// asm pins.
+// products into each int16 lane: with codes 0..2 and |q| <= 128 that is within [-512, 508]
+// per step, so 64 steps (256 inputs) stay within [-32768, 32512]; with the never-written
+// code 3 within ±768, so 32 steps. A widening (vpmaddwd and an add into the int32 sums)
+// costs as much as a step of a token: the longer chunk halves them. 5 tokens: 10
+// accumulators + 2 panel vectors + the broadcast + the product = 14 ymm registers. The asm
+// keeps each accumulator in place (GCC 12 adds into a fresh register and copies it back,
+// and spills with 12 accumulators).
 struct Maddubs {
   static constexpr int kTokens = 5;
-  static constexpr int64_t kChunk = 128;
+  static constexpr int64_t kChunk = 256;
+  static constexpr int64_t kChunk3 = 128;
   static __m256i step(__m256i acc, __m256i codes, __m256i act) {
     __m256i product;
     __asm__("vpmaddubsw %[act], %[codes], %[product]\n\t"
-            "vpsubw %[product], %[acc], %[acc]"
+            "vpaddw %[product], %[acc], %[acc]"
             : [acc] "+x"(acc), [product] "=&x"(product)
             : [codes] "x"(codes), [act] "x"(act));
     return acc;
   }
-  static __m256i widen(__m256i acc) { return _mm256_madd_epi16(acc, _mm256_set1_epi16(-1)); }
+  static __m256i widen(__m256i acc) { return _mm256_madd_epi16(acc, _mm256_set1_epi16(1)); }
 };
 
 void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,

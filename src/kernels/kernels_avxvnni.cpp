@@ -19,6 +19,7 @@ namespace {
 struct Vnni {
   static constexpr int kTokens = 6;
   static constexpr int64_t kChunk = 512;
+  static constexpr int64_t kChunk3 = kChunk;
   static __m256i step(__m256i acc, __m256i codes, __m256i act) {
 #if defined(__AVXVNNI__)
     return _mm256_dpbusd_avx_epi32(acc, codes, act);
