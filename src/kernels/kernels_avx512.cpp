@@ -247,20 +247,31 @@ struct Vec16 {
   static F fmsub(F a, F b, F c) { return _mm512_fmsub_ps(a, b, c); }
 };
 
-// The ggml-order lane vectors (kernel_common.hpp) of row a against NX vectors over the first np
-// elements (np % 64 == 0): v[i] = (acc0 + acc2) + (acc1 + acc3) for vector i. Each chunk of the
-// row is converted once for all NX vectors; the next row (a + lda) is prefetched alongside, so
-// rows far apart (V stored transposed) still stream.
+// Elements of a block's rows summed before it moves on to its next row: the block's 4 × kDotsSpan
+// floats of x stay in L1 while each row takes them (V·p at long contexts: x would otherwise come
+// from L2 once per row).
+constexpr int64_t kDotsSpan = 512;
+
+// ggml-order lane accumulators (kernel_common.hpp) of row a (np elements summed in chunks of
+// 64) against NX vectors, continued over elements [k0, k1): sums[i][j] += products of chunk lane
+// j with vector i. Each chunk of the row is converted once for all NX vectors. The row is
+// prefetched kDotsSpan elements ahead of the chunk, past its end continuing into `next` (the
+// row read after it; null: none), so the rows stream in while earlier spans are summed; rows
+// shorter than that (K·q) prefetch `next` at the chunk's offset.
 template <int NX>
-inline void f16_lanes(const uint16_t* a, int64_t lda, const float* x, int64_t ldx, int64_t np,
-                      __m512* v) {
-  __m512 acc[NX][4];
-  for (auto& ax : acc)
-    for (__m512& c : ax)
-      c = _mm512_setzero_ps();
-  for (int64_t k = 0; k < np; k += kF16Chunk) {
-    _mm_prefetch(reinterpret_cast<const char*>(a + lda + k), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(a + lda + k + 32), _MM_HINT_T0);
+inline void f16_lanes(const uint16_t* a, const uint16_t* next, int64_t np, const float* x,
+                      int64_t ldx, int64_t k0, int64_t k1, __m512 (*sums)[4]) {
+  __m512 acc[NX][4]; // in registers over the span (the compiler keeps sums[] in memory)
+  for (int i = 0; i < NX; ++i)
+    for (int j = 0; j < 4; ++j)
+      acc[i][j] = sums[i][j];
+  for (int64_t k = k0; k < k1; k += kF16Chunk) {
+    const int64_t ka = k + kDotsSpan;
+    const uint16_t* p = ka < np ? a + ka : !next ? nullptr : next + (ka - np < np ? ka - np : k);
+    if (p) {
+      _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(p + 32), _MM_HINT_T0);
+    }
     __m512 av[4];
     for (int j = 0; j < 4; ++j)
       av[j] = load_ph16(a + k + 16 * j);
@@ -268,6 +279,13 @@ inline void f16_lanes(const uint16_t* a, int64_t lda, const float* x, int64_t ld
       for (int j = 0; j < 4; ++j)
         acc[i][j] = _mm512_fmadd_ps(av[j], _mm512_loadu_ps(x + i * ldx + k + 16 * j), acc[i][j]);
   }
+  for (int i = 0; i < NX; ++i)
+    for (int j = 0; j < 4; ++j)
+      sums[i][j] = acc[i][j];
+}
+
+// v[i] = (acc0 + acc2) + (acc1 + acc3) of vector i: ggml's join of the four accumulators.
+template <int NX> inline void join_lanes(const __m512 (*acc)[4], __m512* v) {
   for (int i = 0; i < NX; ++i)
     v[i] = _mm512_add_ps(_mm512_add_ps(acc[i][0], acc[i][2]), _mm512_add_ps(acc[i][1], acc[i][3]));
 }
@@ -316,8 +334,12 @@ inline __m512 add_tails16(__m512 head, const uint16_t* a, int64_t lda, const flo
 // One dot of f16_dots (the rows and vectors left over from the 4 × 4 blocks).
 float f16_x_dot(const uint16_t* a, const float* x, int64_t n) {
   const int64_t np = n / kF16Chunk * kF16Chunk;
+  __m512 acc[1][4];
+  for (__m512& c : acc[0])
+    c = _mm512_setzero_ps();
+  f16_lanes<1>(a, nullptr, np, x, 0, 0, np, acc);
   __m512 v;
-  f16_lanes<1>(a, 0, x, 0, np, &v);
+  join_lanes<1>(acc, &v);
   return f16_dot_tail(_mm512_reduce_add_ps(v), a, x, np, n,
                       [](uint16_t h) { return _cvtsh_ss(h); });
 }
@@ -344,7 +366,9 @@ void dots_blocked(Block block, One one, int64_t n_rows, int64_t n_x, float* out,
       out[i * ld_out + r] = one(r, i);
 }
 
-// Each row chunk is converted once for four vectors and the 16 dots are reduced together.
+// Each row chunk is converted once for four vectors and the 16 dots are reduced together. The
+// block's four rows go through kDotsSpan elements at a time (each dot's sums in the same order),
+// each prefetching ahead into the row four below (the next block's) past its end.
 void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
               int64_t n_x, int64_t n, float* out, int64_t ld_out) {
   const int64_t np = n / kF16Chunk * kF16Chunk;
@@ -352,9 +376,18 @@ void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, in
       [&](int64_t r, int64_t i) {
         const uint16_t* ar = a + r * lda;
         const float* xi = x + i * ldx;
+        __m512 acc[4][4][4]; // [row][vector][accumulator]
+        for (auto& row : acc)
+          for (auto& ax : row)
+            for (__m512& c : ax)
+              c = _mm512_setzero_ps();
+        for (int64_t k0 = 0; k0 < np; k0 += kDotsSpan)
+          for (int m = 0; m < 4; ++m)
+            f16_lanes<4>(ar + m * lda, ar + (m + 4) * lda, np, xi, ldx, k0,
+                         std::min(np, k0 + kDotsSpan), acc[m]);
         __m512 v[16];
         for (int m = 0; m < 4; ++m)
-          f16_lanes<4>(ar + m * lda, lda, xi, ldx, np, v + 4 * m);
+          join_lanes<4>(acc[m], v + 4 * m);
         const __m512 s = reduce16(v);
         return np < n ? add_tails16(s, ar, lda, xi, ldx, np, n) : s;
       },

@@ -733,7 +733,7 @@ TEST(KernelF16, F32OperandInTinyBlasOrderOnEveryVariant) {
 TEST(KernelAttention, DotsInGgmlAndTinyBlasOrderOnEveryVariant) {
   std::mt19937 rng(17);
   const std::pair<int64_t, int64_t> shapes[] = {{1, 1}, {4, 4}, {9, 6}, {8, 16}, {3, 5}, {5, 4}};
-  for (int64_t n : {16, 32, 64, 96, 128, 160, 2080}) {
+  for (int64_t n : {16, 32, 64, 96, 128, 160, 1000, 2080}) {
     for (const auto& [n_rows, n_x] : shapes) {
       const int64_t lda = n + 24, ldx = n + 8, ld_out = n_rows + 3;
       const auto a = random_f16(rng, n_rows * lda);
