@@ -55,6 +55,13 @@ struct SessionParams {
   std::shared_ptr<ThreadPool> pool = nullptr; // null: the session makes its own of n_threads
 };
 
+// One logit of the last evaluated token (Session::top_logits).
+struct TokenLogit {
+  int32_t id = 0;
+  float logit = 0.0f;
+  bool operator==(const TokenLogit&) const = default;
+};
+
 class Session {
 public:
   // Allocates the KV cache (n_layer × n_ctx × n_head_kv·head_dim for K and V).
@@ -100,10 +107,28 @@ public:
   // call. Throws Error(context_overflow) when they do not fit (nothing is evaluated),
   // Error(invalid_input) for an out-of-range id or an empty list.
   std::span<const float> evaluate(std::span<const int32_t> tokens, bool all_logits = false);
+  // evaluate() without the head: forwards `tokens` into the cache (the same checks and errors)
+  // and keeps only the last token's hidden state, so that logits() or top_logits() computes
+  // what it is asked for.
+  void append(std::span<const int32_t> tokens);
   // Logits of the last evaluated token, all of them (empty before the first evaluate or after
-  // clear()). After generate(), whose steps compute only the logits they sample from, the
-  // whole head runs here on first use.
+  // clear() or truncate()). After append() or generate(), whose steps compute only the logits
+  // they sample from, the whole head runs here on first use.
   std::span<const float> logits() const;
+  // The m largest logits of the last evaluated token, as (id, logit) by descending logit, equal
+  // logits by ascending id (a NaN logit, which only a non-finite hidden state gives, ranks
+  // after every number): exactly the first m of logits() in that order, the same floats bit
+  // for bit. m above n_vocab is clamped to n_vocab. Error(invalid_argument) when m < 1,
+  // Error(invalid_input) when logits() would be empty.
+  // Cost: with `head` screened, a model loaded with a screen (ModelOptions::head, F16 heads)
+  // and m < n_vocab, when no logits of this token exist yet (after append() or generate(),
+  // not evaluate()): one pass over the 8-bit screen (about half the head's bytes), then the
+  // exact F16 rows of only the candidates, the rows whose rigorous bound can reach the top m
+  // (README "Output head"); when the candidates exceed 1/16 of the vocabulary or the hidden
+  // state is not finite, every row exactly. Otherwise the whole exact head once (as logits(),
+  // whose result is reused when it exists), plus a partial sort. The screened rows are not
+  // kept: logits() after it still computes the whole head.
+  std::vector<TokenLogit> top_logits(int32_t m, HeadMode head = HeadMode::screened) const;
 
 private:
   friend struct detail::Access;

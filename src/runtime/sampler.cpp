@@ -12,19 +12,12 @@
 
 namespace bitnet::runtime {
 
-namespace {
-
-struct Candidate {
-  int32_t id;
-  float logit;
-};
-
-// Descending logit; ties go to the lower id so results never depend on sort internals.
-bool before(const Candidate& a, const Candidate& b) {
-  return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+bool ranks_before(const TokenLogit& a, const TokenLogit& b) {
+  const bool a_nan = std::isnan(a.logit), b_nan = std::isnan(b.logit);
+  if (a_nan != b_nan) return b_nan;
+  if (!a_nan && a.logit != b.logit) return a.logit > b.logit;
+  return a.id < b.id;
 }
-
-} // namespace
 
 // The window's token counts and the biased ids, each listed once: the ids whose logits the
 // chain's first step moves.
@@ -60,7 +53,7 @@ float Sampler::moved(int32_t id, float l, int32_t count) const {
 namespace {
 
 // Probabilities of the (sorted) candidates, softmax over `scale * logit`.
-std::vector<double> softmax(const std::vector<Candidate>& cands, double scale) {
+std::vector<double> softmax(const std::vector<TokenLogit>& cands, double scale) {
   std::vector<double> p(cands.size());
   const double max = cands.front().logit;
   double sum = 0.0;
@@ -147,17 +140,17 @@ int32_t Sampler::sample(std::span<const int32_t> ids, std::span<float> logits,
     return ids[static_cast<size_t>(std::max_element(logits.begin(), logits.end()) -
                                    logits.begin())];
 
-  std::vector<Candidate> cands(logits.size());
+  std::vector<TokenLogit> cands(logits.size());
   for (size_t i = 0; i < logits.size(); ++i)
     cands[i] = {ids[i], logits[i]};
 
   // top-k: keep the k largest.
   if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < cands.size()) {
     const auto k = static_cast<ptrdiff_t>(params_.top_k);
-    std::partial_sort(cands.begin(), cands.begin() + k, cands.end(), before);
+    std::partial_sort(cands.begin(), cands.begin() + k, cands.end(), ranks_before);
     cands.resize(static_cast<size_t>(k));
   } else {
-    std::sort(cands.begin(), cands.end(), before);
+    std::sort(cands.begin(), cands.end(), ranks_before);
   }
 
   // top-p: the smallest prefix whose probability mass reaches p (at least one token).

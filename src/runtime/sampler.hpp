@@ -9,8 +9,14 @@
 #include <unordered_map>
 
 #include "bitnet/sampling.hpp"
+#include "bitnet/session.hpp"
 
 namespace bitnet::runtime {
+
+// The order of the chain's candidates and of Session::top_logits: descending logit, equal
+// logits by ascending id (results never depend on sort internals), NaN after every number
+// (so the order stays a strict weak one even then).
+bool ranks_before(const TokenLogit& a, const TokenLogit& b);
 
 class Sampler {
 public:

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "runtime/sampler.hpp"
 #include "runtime/session_impl.hpp"
 
 namespace bitnet {
@@ -206,6 +207,26 @@ model::HeadTop& Session::Impl::head_top(int64_t m, bool screened,
   top.full = true;
   top.screen_read = false;
   return top;
+}
+
+void Session::append(std::span<const int32_t> tokens) {
+  impl_->forward(tokens, false);
+}
+
+std::vector<TokenLogit> Session::top_logits(int32_t m, HeadMode head) const {
+  if (m < 1)
+    throw Error(ErrorKind::invalid_argument, fmt::format("top {} logits: m must be >= 1", m));
+  Impl& s = *impl_;
+  const int64_t n_vocab = detail::impl_of(*s.model).config.n_vocab;
+  const int64_t n = std::min<int64_t>(m, n_vocab);
+  // As a sampler step that needs the n largest: every row that can be among them, exactly.
+  const model::HeadTop& top = s.head_top(n, head == HeadMode::screened && n < n_vocab, {});
+  std::vector<TokenLogit> ranked(top.ids.size());
+  for (size_t i = 0; i < ranked.size(); ++i)
+    ranked[i] = {top.ids[i], top.logits[i]};
+  std::partial_sort(ranked.begin(), ranked.begin() + n, ranked.end(), runtime::ranks_before);
+  ranked.resize(static_cast<size_t>(n));
+  return ranked;
 }
 
 void Session::shift(int32_t n_keep, int32_t n_discard) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,23 @@ namespace bitnet::test {
 inline std::string data_path(const std::string& rel) {
   return std::string(BITNET_TEST_DATA_DIR) + "/" + rel;
 }
+
+// A reference fixture's model, for tests parameterised over all of them.
+struct FixtureModel {
+  const char* json;
+  const char* model; // relative to tests/data; "" = the JSON's model.file
+  const char* name;  // the test's parameter name
+};
+inline void PrintTo(const FixtureModel& c, std::ostream* os) {
+  *os << c.name;
+}
+inline constexpr FixtureModel kFixtureModels[] = {
+    {"reference/A.json", "", "A"},
+    {"reference/B.json", "", "B"},
+    {"reference/C.json", "", "C"},
+    {"reference/D.json", "", "D"},
+    {"real-tiny/reference.json", "real-tiny/bitnet-tiny-brown.gguf", "real_tiny"},
+};
 
 struct RefRun {
   std::string name;

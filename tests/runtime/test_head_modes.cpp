@@ -23,16 +23,6 @@
 namespace bitnet::test {
 namespace {
 
-struct ModelCase {
-  const char* json;
-  const char* model; // "" = the JSON's
-  const char* name;
-};
-
-void PrintTo(const ModelCase& c, std::ostream* os) {
-  *os << c.name;
-}
-
 struct Chain {
   const char* name;
   SamplerParams sampler;
@@ -72,10 +62,10 @@ Stats run(const std::shared_ptr<Model>& model, const std::vector<int32_t>& promp
   return generate(session, prompt, p);
 }
 
-class HeadModes : public ::testing::TestWithParam<ModelCase> {};
+class HeadModes : public ::testing::TestWithParam<FixtureModel> {};
 
 TEST_P(HeadModes, ScreenedGivesTheExactHeadsIds) {
-  const ModelCase& c = GetParam();
+  const FixtureModel& c = GetParam();
   const RefFile ref = load_reference(c.json, c.model);
   const auto model = Model::load(ref.model_path);
   const ModelInfo& info = model->info();
@@ -160,13 +150,10 @@ TEST(HeadModes, ScreenedStepsLeaveTheHeadOutOfTheResidentSet) {
   EXPECT_EQ(after.present, after.total);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Models, HeadModes,
-    ::testing::Values(
-        ModelCase{"reference/A.json", "", "A"}, ModelCase{"reference/B.json", "", "B"},
-        ModelCase{"reference/C.json", "", "C"}, ModelCase{"reference/D.json", "", "D"},
-        ModelCase{"real-tiny/reference.json", "real-tiny/bitnet-tiny-brown.gguf", "real_tiny"}),
-    [](const ::testing::TestParamInfo<ModelCase>& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Models, HeadModes, ::testing::ValuesIn(kFixtureModels),
+                         [](const ::testing::TestParamInfo<FixtureModel>& info) {
+                           return std::string(info.param.name);
+                         });
 
 } // namespace
 } // namespace bitnet::test

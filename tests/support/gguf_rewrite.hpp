@@ -1,10 +1,11 @@
 // Writes a modified copy of a GGUF file: metadata keys set or replaced, tensors stored with
-// another type (zero data), a different alignment, and a small I8 tensor written first to
-// shift every other tensor's data by `shift` bytes. The reproducers of hostile or unusual
-// files start from a real model this way.
+// another type (zero data) or with their data edited, a different alignment, and a small I8
+// tensor written first to shift every other tensor's data by `shift` bytes. The reproducers of
+// hostile or unusual files start from a real model this way.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -16,6 +17,8 @@ namespace bitnet::test {
 struct GgufEdit {
   std::map<std::string, gguf::Value> set;         // keys to set (replacing any old value)
   std::map<std::string, gguf::TensorType> retype; // tensors to store as this type, zeroed
+  // Tensors whose data (same type and shape) is passed through this function.
+  std::map<std::string, std::function<void(std::vector<uint8_t>&)>> patch;
   uint32_t alignment = 32;
   uint64_t shift = 0; // bytes of a leading I8 tensor "shift.pad" (0: none)
 };
@@ -46,6 +49,11 @@ inline void rewrite_gguf(const std::string& in, const std::string& out, const Gg
     const gguf::TensorInfo* t = src.find_tensor(info.name);
     if (t == nullptr || t->type != info.type) {
       sink.write(std::vector<uint8_t>(info.nbytes, 0));
+    } else if (const auto p = edit.patch.find(info.name); p != edit.patch.end()) {
+      const std::span<const uint8_t> data = src.tensor_data(*t);
+      std::vector<uint8_t> bytes(data.begin(), data.end());
+      p->second(bytes);
+      sink.write(bytes);
     } else {
       sink.write(src.tensor_data(*t));
     }
