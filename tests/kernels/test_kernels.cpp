@@ -893,7 +893,7 @@ TEST(KernelQ8, GemmInGgmlOrderAndDequantizeExact) {
       const uint16_t d = fp32_to_fp16(std::uniform_real_distribution<float>(-0.1f, 0.1f)(rng));
       std::memcpy(&w[b * kQ8Bytes], &d, 2);
     }
-    for (int64_t n_tok : {1, 3}) {
+    for (int64_t n_tok : {1, 3, 4, 9}) {
       const auto x = random_floats(rng, n_tok * k);
       std::vector<uint8_t> xq(static_cast<size_t>(n_tok * k / 32 * kQ8Bytes));
       table_scalar().quantize_q8_0(x.data(), n_tok * k, xq.data());
