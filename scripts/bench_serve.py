@@ -136,13 +136,16 @@ def main():
         if "throughput" in todo:
             ratios = []
             for rnd in range(a.rounds):
+                alone = prompt_of(port, 16, 100 + rnd)
                 t = time.perf_counter()
-                _, _, _, n = stream(port, dict(gen, prompt=prompt_of(port, 16, 100 + rnd)))
+                _, _, _, n = stream(port, dict(gen, prompt=alone))
                 single = n / (time.perf_counter() - t)
                 results = [None] * a.parallel
+                # The prompts first, so the clients start together.
+                prompts = [prompt_of(port, 16, 200 + 10 * rnd + i) for i in range(a.parallel)]
 
                 def one(i):
-                    results[i] = stream(port, dict(gen, prompt=prompt_of(port, 16, 200 + 10 * rnd + i)))
+                    results[i] = stream(port, dict(gen, prompt=prompts[i]))
 
                 threads = [threading.Thread(target=one, args=(i,)) for i in range(a.parallel)]
                 t = time.perf_counter()
