@@ -220,15 +220,15 @@ TEST(Interrupt, QuantizeRemovesItsTemporaryFile) {
     for (int i = 0; i < 16; ++i)
       w.add_tensor(fmt::format("blk.{}.ffn_up.weight", i), bitnet::gguf::TensorType::F16,
                    {4096, 1024});
-    w.write(in.string(),
-            [](std::size_t, const bitnet::gguf::TensorInfo& t, bitnet::gguf::Writer::Sink& sink) {
-              std::vector<uint8_t> bytes(t.nbytes, 0);
-              for (size_t k = 0; k + 1 < bytes.size(); k += 6) { // 1.0, 0, -1.0 (F16 3c00, 0, bc00)
-                bytes[k + 1] = 0x3c;
-                bytes[k + 5] = 0xbc;
-              }
-              sink.write(bytes);
-            });
+    w.write(in.string(), [](std::size_t, const bitnet::gguf::TensorInfo& t,
+                            bitnet::gguf::Writer::Sink& sink) {
+      std::vector<uint8_t> bytes(t.nbytes, 0);
+      for (size_t k = 0; k + 6 <= bytes.size(); k += 6) { // 1.0, 0, -1.0 (F16 3c00, 0, bc00)
+        bytes[k + 1] = 0x3c;
+        bytes[k + 5] = 0xbc;
+      }
+      sink.write(bytes);
+    });
   }
   const fs::path out = dir / "i2s.gguf";
   Child child({"quantize", in.string(), out.string()}, dir / "err");
