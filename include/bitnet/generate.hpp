@@ -46,10 +46,15 @@ struct GenerateParams {
 // that may start a stop string is held back). Return false to stop.
 using TokenCallback = std::function<bool(int32_t id, std::string_view text)>;
 
-// The checks generate() makes before any work, for a prompt of n_prompt tokens: bad sampling
-// values, stop strings or n_keep throw Error(invalid_argument); a prompt that does not fit
-// the context's free positions throws Error(context_overflow). Callers that print something
-// first (the CLI echoes the prompt) call it before printing.
+// The checks of the parameters alone: bad sampling values, a logit-bias token outside the
+// model's vocabulary, stop strings or n_predict throw Error(invalid_argument). For callers
+// that check before they have a prompt (chat before its first turn, serve before it queues).
+void validate(const Model& model, const GenerateParams& params);
+
+// The checks generate() makes before any work, for a prompt of n_prompt tokens: those above,
+// and a bad n_keep throws Error(invalid_argument); a prompt that does not fit the context's
+// free positions throws Error(context_overflow). Callers that print something first (the
+// CLI echoes the prompt) call it before printing.
 void validate(const Session& session, const GenerateParams& params, size_t n_prompt);
 
 // The prompt continues the session (n_past tokens already cached; chat keeps its history

@@ -27,13 +27,18 @@ const char* to_string(StopReason reason) noexcept {
   return "?";
 }
 
-void validate(const Session& session, const GenerateParams& params, size_t n_prompt) {
+void validate(const Model& model, const GenerateParams& params) {
   if (params.n_predict < -1)
     throw Error(ErrorKind::invalid_argument,
                 fmt::format("n_predict {} must be >= -1", params.n_predict));
-  runtime::Sampler check_sampler(params.sampler); // throws on bad sampling values
+  // The constructor throws on bad sampling values.
+  runtime::Sampler(params.sampler).check_ids(static_cast<size_t>(model.info().n_vocab));
   for (const std::string& s : params.stop)
     if (s.empty()) throw Error(ErrorKind::invalid_argument, "stop strings must not be empty");
+}
+
+void validate(const Session& session, const GenerateParams& params, size_t n_prompt) {
+  validate(session.model(), params);
   const int32_t n_ctx = session.n_ctx();
   if (params.context_shift && (params.n_keep < 0 || params.n_keep > n_ctx - 2))
     throw Error(ErrorKind::invalid_argument,

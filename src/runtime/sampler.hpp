@@ -37,11 +37,13 @@ public:
   // the ends of the moved interval. Any new logit transform must be added to moved() too.
   void adjust_bounds(std::span<float> lower, std::span<float> upper,
                      std::span<const int32_t> history) const;
+  // Error(invalid_argument) for a biased id past the vocabulary; validate() calls it once,
+  // before any work (sample() and adjust_bounds() do not check again).
+  void check_ids(size_t n_vocab) const;
 
 private:
   std::unordered_map<int32_t, int32_t> moved_ids(std::span<const int32_t> history) const;
   float moved(int32_t id, float logit, int32_t count) const;
-  void check_ids(size_t n_vocab) const; // Error(invalid_argument): a biased id past the vocab
 
   SamplerParams params_;
   std::mt19937_64 rng_;

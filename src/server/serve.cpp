@@ -179,10 +179,6 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
     ids = tok.tokenize(cr.prompt, tok.add_bos_default());
   }
   if (ids.empty()) throw ApiError(400, "the prompt is empty");
-  for (const auto& [id, bias] : cr.sampler.logit_bias)
-    if (id >= tok.n_vocab())
-      throw ApiError(400, fmt::format("logit_bias: token id {} is outside the vocabulary of {}", id,
-                                      tok.n_vocab()));
   const int64_t n_ctx = slots->n_ctx_per_slot();
   const auto n_prompt = static_cast<int32_t>(ids.size());
   if (n_prompt >= n_ctx)
@@ -197,6 +193,7 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
   p.stop = cr.stop;
   p.ignore_eos = cr.ignore_eos;
   p.head = opt.head;
+  validate(*model, p); // before queueing: a bad value is a 400, not an error in a stream
   const ReplyMeta meta{random_id(chat ? "chatcmpl-" : "cmpl-"),
                        static_cast<int64_t>(std::time(nullptr)), model_name};
 

@@ -298,9 +298,17 @@ TEST(Sampling, LogitBiasBansAndForcesTokens) {
     EXPECT_TRUE(r.out.empty());
     EXPECT_TRUE(has(r.err, "is not implemented")) << r.err;
   }
-  const CliResult chat = run_cli({"chat", "-m", tiny_model(), "--logit-bias", "2717+1"}, "Hi\n");
-  EXPECT_EQ(chat.exit_code, 2) << chat.err;
-  EXPECT_TRUE(chat.out.empty());
+  // chat: before the first turn, with or without a system prompt.
+  for (const bool system : {false, true}) {
+    std::vector<std::string> args = {"chat",   "-m",          tiny_model(), "--logit-bias",
+                                     "2717+1", "--log-level", "error"};
+    if (system) args.insert(args.end(), {"--system", "Be brief."});
+    const CliResult chat = run_cli(args, "Hi\n");
+    EXPECT_EQ(chat.exit_code, 2) << chat.err;
+    EXPECT_TRUE(chat.out.empty()) << chat.out;
+    EXPECT_EQ(std::count(chat.err.begin(), chat.err.end(), '\n'), 1) << chat.err;
+    EXPECT_TRUE(has(chat.err, "2717")) << chat.err;
+  }
 }
 
 // Step 5 of the reference picks token 296 (already generated at step 1) by 0.0276 over a

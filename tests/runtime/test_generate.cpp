@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -285,6 +286,31 @@ TEST(Generate, OnlyAPromptOverTheContextIsAnError) {
   EXPECT_EQ(full.stop_reason, StopReason::ctx_full);
   EXPECT_EQ(full.n_gen, 64 - n_prompt);
   EXPECT_EQ(s.n_past(), 64);
+}
+
+// A logit-bias id outside the vocabulary is refused before any work, with or without a
+// prompt: the demo model's vocabulary has 2717 tokens (tests/data/real-tiny/README.md).
+TEST(Generate, ValidateRefusesALogitBiasOutsideTheVocabulary) {
+  const auto model = Model::load(data_path("real-tiny/bitnet-tiny-brown.gguf"));
+  Session s(model, {.n_ctx = 64, .n_threads = 1});
+  const std::vector<int32_t> prompt = model->tokenizer().tokenize("The", true);
+  const auto kind_of = [](const auto& call) -> std::optional<ErrorKind> {
+    try {
+      call();
+    } catch (const Error& e) {
+      return e.kind();
+    }
+    return std::nullopt;
+  };
+  GenerateParams p = greedy(1);
+  p.sampler.logit_bias = {{2716, 1.0f}};
+  EXPECT_NO_THROW(validate(*model, p));
+  EXPECT_NO_THROW(validate(s, p, prompt.size()));
+  p.sampler.logit_bias = {{0, 1.0f}, {2717, 1.0f}};
+  EXPECT_EQ(kind_of([&] { validate(*model, p); }), ErrorKind::invalid_argument);
+  EXPECT_EQ(kind_of([&] { validate(s, p, prompt.size()); }), ErrorKind::invalid_argument);
+  EXPECT_EQ(kind_of([&] { generate(s, prompt, p); }), ErrorKind::invalid_argument);
+  EXPECT_EQ(s.n_past(), 0);
 }
 
 TEST(Generate, StopStringEndsTextBeforeIt) {

@@ -339,9 +339,9 @@ TEST(Sampler, RejectsBadParameters) {
   EXPECT_THROW(Sampler{p}, bitnet::Error);
   p.logit_bias = {{1, INFINITY}};
   EXPECT_THROW(Sampler{p}, bitnet::Error);
-  p.logit_bias = {{5, 1.0f}}; // past a vocabulary of 3
-  std::vector<float> three = {0.0f, 1.0f, 2.0f};
-  EXPECT_THROW(Sampler{p}.sample(three, {}), bitnet::Error);
+  p.logit_bias = {{3, 1.0f}}; // past a vocabulary of 3
+  EXPECT_THROW(Sampler{p}.check_ids(3), bitnet::Error);
+  EXPECT_NO_THROW(Sampler{p}.check_ids(4));
   Sampler ok(plain());
   std::vector<float> empty;
   EXPECT_THROW(ok.sample(empty, {}), bitnet::Error);

@@ -366,6 +366,12 @@ TEST(Serve, BadRequestsGet400WithTheErrorShape) {
       {"/v1/completions", R"({"prompt": "x", "frequency_penalty": "a"})"},
       {"/v1/completions", R"({"prompt": "x", "logit_bias": {"abc": 1}})"},
       {"/v1/completions", R"({"prompt": "x", "logit_bias": {"99999999": 1}})"},
+      // The first id past the demo model's 2717-token vocabulary; a stream too (no 200 first).
+      {"/v1/completions", R"({"prompt": "x", "logit_bias": {"2717": 1}})"},
+      {"/v1/completions", R"({"prompt": "x", "logit_bias": {"2717": 1}, "stream": true})"},
+      {"/v1/chat/completions",
+       R"({"messages": [{"role": "user", "content": "hi"}], "logit_bias": {"2717": -1},
+           "stream": true})"},
       {"/v1/completions", R"({"prompt": "x", "logit_bias": {"5": 1000}})"},
       {"/v1/completions", R"({"prompt": "x", "logit_bias": [1]})"},
       {"/tokenize", R"({"content": 3})"},

@@ -168,9 +168,11 @@ void add_generation_flags(CLI::App& cmd, RunOptions& o) {
   cmd.add_flag("-e,--escape")->description("Process escapes in -p (the default)");
 }
 
+constexpr std::string_view kRandomSeed = "-1";
+
 // -s: -1 or a 64-bit unsigned value; anything else (18446744073709551616) is refused, not clamped.
 std::optional<uint64_t> parse_seed(const std::string& text) {
-  if (text == "-1") return std::nullopt;
+  if (text == kRandomSeed) return std::nullopt;
   uint64_t v = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || end != text.data() + text.size() || text.empty())
@@ -206,9 +208,10 @@ std::pair<int32_t, float> parse_logit_bias(const std::string& text) {
   return {id, bias};
 }
 
-// Option values that CLI11 does not check, checked before anything is loaded.
-void check_option_values(const RunOptions& o) {
-  parse_seed(o.seed);
+// The generation parameters, before anything is loaded: the option values CLI11 does not
+// check are checked here (the rest, with the model, by validate()). -s -1 leaves the seed
+// to draw_seed().
+GenerateParams generate_params(const RunOptions& o) {
   // llama-cli scripts often pass the defaults; anything else would change tokens silently.
   if (o.typical != 1.0f)
     throw Error(ErrorKind::invalid_argument,
@@ -220,22 +223,12 @@ void check_option_values(const RunOptions& o) {
                 fmt::format("--mirostat {}: mirostat is not implemented (only 0, off); --top-k, "
                             "--top-p and --min-p are",
                             o.mirostat));
-  for (const std::string& b : o.logit_bias)
-    parse_logit_bias(b);
-}
-
-GenerateParams generate_params(const RunOptions& o) {
   GenerateParams p;
   p.n_predict = o.n_predict;
   p.sampler = o.sampler;
   for (const std::string& b : o.logit_bias)
     p.sampler.logit_bias.push_back(parse_logit_bias(b));
-  if (const auto seed = parse_seed(o.seed)) {
-    p.sampler.seed = *seed;
-  } else {
-    p.sampler.seed = std::random_device{}();
-    spdlog::info("seed: {} (pass -s {} to repeat this run)", p.sampler.seed, p.sampler.seed);
-  }
+  if (const auto seed = parse_seed(o.seed)) p.sampler.seed = *seed;
   p.ignore_eos = o.ignore_eos;
   p.stop = o.stop;
   if (o.no_bos) p.add_bos = false;
@@ -244,6 +237,14 @@ GenerateParams generate_params(const RunOptions& o) {
   p.raw_bytes = o.raw_bytes;
   p.cancel = &interrupt_flag();
   return p;
+}
+
+// -s -1: a random seed, drawn and told once the options are checked against the model, so an
+// error is the only line printed.
+void draw_seed(const RunOptions& o, GenerateParams& p) {
+  if (o.seed != kRandomSeed) return;
+  p.sampler.seed = std::random_device{}();
+  spdlog::info("seed: {} (pass -s {} to repeat this run)", p.sampler.seed, p.sampler.seed);
 }
 
 // Generated text to stdout, flushed per token. A closed or failing stdout ends generation;
@@ -310,15 +311,6 @@ Loaded load(const RunOptions& o, const std::string& path) {
   return l;
 }
 
-// A biased token id must be in the vocabulary (checked before anything reaches stdout).
-void check_logit_bias(const GenerateParams& params, const ModelInfo& info) {
-  for (const auto& [id, bias] : params.sampler.logit_bias)
-    if (id >= info.n_vocab)
-      throw Error(
-          ErrorKind::invalid_argument,
-          fmt::format("--logit-bias: token {} is outside the vocabulary of {}", id, info.n_vocab));
-}
-
 void report(const Stats& stats, const Loaded& l, const GenerateParams& params, const RunOptions& o,
             double total_ms) {
   if (stats.stop_reason == StopReason::ctx_full)
@@ -364,15 +356,13 @@ std::vector<std::string> inputs_of(const RunOptions& o, const std::string& model
 
 int run_once(const RunOptions& o) {
   const auto t0 = Clock::now();
-  check_option_values(o); // before anything is loaded
+  GenerateParams params = generate_params(o);
   const std::string path = resolve_model_path(o.model);
   const std::string prompt = read_prompt(o);
   if (prompt.empty()) throw Error(ErrorKind::invalid_input, "empty prompt");
   refuse_output_onto_input(o.receipt, inputs_of(o, path));
 
   Loaded l = load(o, path);
-  GenerateParams params = generate_params(o); // after loading: errors come first
-  check_logit_bias(params, l.model->info());
   const Model& model = *l.model;
   params.context_shift = o.context_shift;
 
@@ -390,6 +380,7 @@ int run_once(const RunOptions& o) {
                                : std::min<int32_t>(o.n_keep + (add_bos ? 1 : 0),
                                                    static_cast<int32_t>(ids.size()));
   validate(*l.session, params, ids.size());
+  draw_seed(o, params);
   if (o.verbose_prompt) {
     spdlog::info("prompt: {} tokens", ids.size());
     for (const int32_t id : ids)
@@ -602,11 +593,11 @@ int run_chat(const RunOptions& o) {
   const std::string path = resolve_model_path(o.model);
   // llama-cli -cnv takes -p as the system prompt; --system wins when both are given.
   const std::string system = !o.system.empty() ? o.system : o.prompt;
-  check_option_values(o);
+  GenerateParams params = generate_params(o);
   refuse_output_onto_input(o.receipt, inputs_of(o, path));
   Loaded l = load(o, path);
-  const GenerateParams params = generate_params(o); // after loading: errors come first
-  check_logit_bias(params, l.model->info());
+  validate(*l.model, params); // before any output, with or without a system prompt
+  draw_seed(o, params);
   Stats total;
   total.load_ms = l.model->info().load_ms;
   Chat chat(l, o, params);
