@@ -82,7 +82,7 @@ Sampler::Sampler(const SamplerParams& params) : params_(params), rng_(params.see
     if (id < 0 || std::isnan(bias) || bias == INFINITY) {
       throw Error(ErrorKind::invalid_argument,
                   fmt::format("logit bias {} for token {}: needs a token id >= 0 and a finite "
-                              "bias or -inf",
+                              "bias or -inf (a large finite bias forces the token)",
                               bias, id));
     }
   }

@@ -278,8 +278,8 @@ TEST(Sampling, LogitBiasBansAndForcesTokens) {
   EXPECT_EQ(greedy_ids(ref, 1, {"--logit-bias", "1000+100"}), std::vector<int32_t>{1000});
 
   // Refused before anything reaches stdout: a token past the vocabulary (2717), no sign,
-  // no number, +inf; in chat too.
-  for (const char* bad : {"2717+1", "279", "279+x", "279+inf", "-5+1"}) {
+  // no number, +inf, NaN; in chat too.
+  for (const char* bad : {"2717+1", "279", "279+x", "279+inf", "279+nan", "-5+1"}) {
     const CliResult r = run_cli({"run", "-m", tiny_model(), "-p", "x", "-n", "1", "--logit-bias",
                                  bad, "--log-level", "error"});
     EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.err;

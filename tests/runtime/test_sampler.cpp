@@ -339,6 +339,8 @@ TEST(Sampler, RejectsBadParameters) {
   EXPECT_THROW(Sampler{p}, bitnet::Error);
   p.logit_bias = {{1, INFINITY}};
   EXPECT_THROW(Sampler{p}, bitnet::Error);
+  p.logit_bias = {{1, NAN}};
+  EXPECT_THROW(Sampler{p}, bitnet::Error);
   p.logit_bias = {{3, 1.0f}}; // past a vocabulary of 3
   EXPECT_THROW(Sampler{p}.check_ids(3), bitnet::Error);
   EXPECT_NO_THROW(Sampler{p}.check_ids(4));
