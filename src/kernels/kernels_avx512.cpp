@@ -29,71 +29,73 @@ inline __m512i load512(const void* p) {
   return _mm512_loadu_si512(p);
 }
 
-// The codes of I2_S block b at w, in input order: a block's 32 bytes are broadcast to both
-// 256-bit halves and shifted by (6 | 4) and (2 | 0), so c01's low half holds the codes of
-// elements j, its high half those of 32 + j (c23: 64 + j and 96 + j), i.e. the codes of
-// elements 0..63 and 64..127, which line up with two plain 64-byte loads of the activations.
+// The codes of I2_S block b at w, in input order and scaled by a power of two: a block's 32
+// bytes are broadcast to both 256-bit halves and masked to one 2-bit field per half, left in
+// place, so c01's low half holds 64·code of elements j, its high half 16·code of 32 + j (c23:
+// 4·code of 64 + j, code of 96 + j), i.e. elements 0..63 and 64..127, which line up with two
+// plain 64-byte loads of the activations. Masks alone, no shifts: each lane's sum is a
+// multiple of its scale, undone exactly at the end (i2s_lane_sums).
 inline void i2s_block_codes(const uint8_t* w, int64_t b, __m512i& c01, __m512i& c23) {
-  const __m512i mask = _mm512_set1_epi8(3);
-  const __m512i shift_first = _mm512_inserti64x4(_mm512_set1_epi16(6), _mm256_set1_epi16(4), 1);
-  const __m512i shift_second = _mm512_inserti64x4(_mm512_set1_epi16(2), _mm256_set1_epi16(0), 1);
+  const __m512i mask01 =
+      _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(0xC0)), _mm256_set1_epi8(0x30), 1);
+  const __m512i mask23 = _mm512_inserti64x4(_mm512_set1_epi8(0x0C), _mm256_set1_epi8(0x03), 1);
   _mm_prefetch(reinterpret_cast<const char*>(w + b * 32 + kI2sPrefetchBytes), _MM_HINT_T0);
   const __m512i packed = _mm512_broadcast_i64x4(load256(w + b * 32));
-  c01 = _mm512_and_si512(_mm512_srlv_epi16(packed, shift_first), mask);
-  c23 = _mm512_and_si512(_mm512_srlv_epi16(packed, shift_second), mask);
+  c01 = _mm512_and_si512(packed, mask01);
+  c23 = _mm512_and_si512(packed, mask23);
 }
 
-// Σ code·q of nb packed I2_S blocks at w against the activations at q (a row of the gemv).
-int32_t i2s_row_dot(const uint8_t* w, int64_t nb, const int8_t* q) {
-  // vpdpbusd has a latency of several cycles: consecutive blocks go to separate
-  // accumulator pairs so the chains overlap (integer sums: order is irrelevant).
-  constexpr int kSets = 2;
-  __m512i acc[kSets][2];
+// Σ code·q of the lanes of a01 and a23 (i2s_block_codes' products summed): each lane shifted
+// back by its scale (exact, the sum being a multiple of it), then added. A lane sums
+// k/32 products of at most 192·128, so it stays in int32 for k < 2^21.
+inline int32_t i2s_lane_sums(__m512i a01, __m512i a23) {
+  const __m512i shift01 = _mm512_inserti64x4(_mm512_set1_epi32(6), _mm256_set1_epi32(4), 1);
+  const __m512i shift23 = _mm512_inserti64x4(_mm512_set1_epi32(2), _mm256_set1_epi32(0), 1);
+  return _mm512_reduce_add_epi32(
+      _mm512_add_epi32(_mm512_srav_epi32(a01, shift01), _mm512_srav_epi32(a23, shift23)));
+}
+
+// Σ code·q of the I2_S rows at w (k inputs) for NT tokens at once (token t's activations at
+// q + t·k): each block is unpacked once for all of them. One token alone (the gemv) gives
+// consecutive blocks to two accumulator sets, so that vpdpbusd's latency chains overlap
+// (integer sums: the order is irrelevant); several tokens' chains overlap one another.
+template <int NT> void i2s_row_dots(const uint8_t* w, int64_t k, const int8_t* q, int32_t* sums) {
+  constexpr int kSets = NT == 1 ? 2 : 1;
+  __m512i acc[kSets][NT][2];
   for (auto& set : acc)
-    set[0] = set[1] = _mm512_setzero_si512();
-  const auto block = [&](int64_t b, __m512i(&a)[2]) {
+    for (auto& a : set)
+      a[0] = a[1] = _mm512_setzero_si512();
+  const auto block = [&](int64_t b, __m512i(&a)[NT][2]) {
     __m512i c01, c23;
     i2s_block_codes(w, b, c01, c23);
-    const int8_t* qb = q + b * kI2sBlock;
-    a[0] = _mm512_dpbusd_epi32(a[0], c01, load512(qb));
-    a[1] = _mm512_dpbusd_epi32(a[1], c23, load512(qb + 64));
+    for (int t = 0; t < NT; ++t) {
+      const int8_t* qb = q + t * k + b * kI2sBlock;
+      a[t][0] = _mm512_dpbusd_epi32(a[t][0], c01, load512(qb));
+      a[t][1] = _mm512_dpbusd_epi32(a[t][1], c23, load512(qb + 64));
+    }
   };
+  const int64_t nb = k / kI2sBlock;
   int64_t b = 0;
   for (; b + kSets <= nb; b += kSets)
     for (int s = 0; s < kSets; ++s)
       block(b + s, acc[s]);
   for (; b < nb; ++b)
     block(b, acc[0]);
-  __m512i total = _mm512_add_epi32(acc[0][0], acc[0][1]);
   for (int s = 1; s < kSets; ++s)
-    total = _mm512_add_epi32(total, _mm512_add_epi32(acc[s][0], acc[s][1]));
-  return _mm512_reduce_add_epi32(total);
-}
-
-// i2s_row_dot for NT tokens at once (token t's activations at q + t·k): each block is
-// unpacked once for all of them (the tokens' chains overlap one another).
-template <int NT> void i2s_row_dots(const uint8_t* w, int64_t k, const int8_t* q, int32_t* sums) {
-  __m512i acc[NT][2];
-  for (auto& a : acc)
-    a[0] = a[1] = _mm512_setzero_si512();
-  for (int64_t b = 0; b < k / kI2sBlock; ++b) {
-    __m512i c01, c23;
-    i2s_block_codes(w, b, c01, c23);
-    for (int t = 0; t < NT; ++t) {
-      const int8_t* qb = q + t * k + b * kI2sBlock;
-      acc[t][0] = _mm512_dpbusd_epi32(acc[t][0], c01, load512(qb));
-      acc[t][1] = _mm512_dpbusd_epi32(acc[t][1], c23, load512(qb + 64));
-    }
-  }
+    for (int t = 0; t < NT; ++t)
+      for (int v = 0; v < 2; ++v)
+        acc[0][t][v] = _mm512_add_epi32(acc[0][t][v], acc[s][t][v]);
   for (int t = 0; t < NT; ++t)
-    sums[t] = _mm512_reduce_add_epi32(_mm512_add_epi32(acc[t][0], acc[t][1]));
+    sums[t] = i2s_lane_sums(acc[0][t][0], acc[0][t][1]);
 }
 
 void i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
               float act_scale, int32_t act_sum, float* out) {
-  for (int64_t r = r0; r < r1; ++r)
-    out[r] =
-        i2s_rescale(i2s_row_dot(w + r * (k / 4), k / kI2sBlock, q), act_sum, act_scale, w_scale);
+  for (int64_t r = r0; r < r1; ++r) {
+    int32_t sum;
+    i2s_row_dots<1>(w + r * (k / 4), k, q, &sum);
+    out[r] = i2s_rescale(sum, act_sum, act_scale, w_scale);
+  }
 }
 
 // The gemm's register tile (kernel_common.hpp, i2s_gemm_panels): 32 rows (two zmm of 16
@@ -271,34 +273,38 @@ float f16_f32_dot(const uint16_t* w, const float* x, int64_t k) {
 
 // Q8_0 rows against NP token pairs (pair p: token 2p in the low 8 lanes, 2p + 1 in the
 // high 8), each row block loaded and widened once for all of them. vpsignb has no 512-bit
-// form, so the exact int32 sums come from the operand offset to unsigned:
-// Σ w·x = Σ w·(x + 128) − 128·Σ w. Each lane then accumulates as q8_0_rows_dot's lane does
-// (the same d_w·d_x product, the same fma per block), so every output is bit for bit that of
-// its token alone.
+// form, so the exact int32 sums come from the weights offset to unsigned:
+// Σ w·x = Σ (w + 128)·x − 128·Σ x, the second term per lane (4 operands) made when the pair
+// is packed and taken as vpdpbusd's starting value. Each lane then accumulates as
+// q8_0_rows_dot's lane does (the same d_w·d_x product, the same fma per block), so every
+// output is bit for bit that of its token alone.
 struct alignas(64) Q8TokenPair {
-  int8_t xu[64]; // both tokens' 32 operand bytes of a block, plus 128
-  float dx[16];  // their scales, each in 8 lanes
+  int8_t x[64];     // both tokens' 32 operand bytes of a block
+  int32_t bias[16]; // −128 · the sum of each lane's 4 operands
+  float dx[16];     // the tokens' scales, each in 8 lanes
 };
 
 template <int NP>
-void q8_0_row_pairs(const uint8_t* row, int64_t nb, const Q8TokenPair* x, __m512* acc) {
+void q8_0_row_pairs(const uint8_t* row, int64_t nb, const Q8TokenPair* x, __m512* out) {
   const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80));
+  __m512 acc[NP]; // local, so the chains stay in registers (not in *out) across blocks
   for (int i = 0; i < NP; ++i)
     acc[i] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* wb = row + b * kQ8BlockBytes;
     _mm_prefetch(reinterpret_cast<const char*>(wb + kQ8PrefetchBytes), _MM_HINT_T0);
-    const __m512i qw = _mm512_broadcast_i64x4(load256(wb + 2));
-    const __m512i bias = _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset, qw);
+    const __m512i wu = _mm512_xor_si512(_mm512_broadcast_i64x4(load256(wb + 2)), offset);
     const __m512 dw = _mm512_set1_ps(q8_block_scale(wb));
     for (int i = 0; i < NP; ++i) {
       const Q8TokenPair& xb = x[i * nb + b];
-      const __m512i sums = _mm512_sub_epi32(
-          _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_load_si512(xb.xu), qw), bias);
+      const __m512i sums =
+          _mm512_dpbusd_epi32(_mm512_load_si512(xb.bias), wu, _mm512_load_si512(xb.x));
       acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_load_ps(xb.dx)), _mm512_cvtepi32_ps(sums),
                                acc[i]);
     }
   }
+  for (int i = 0; i < NP; ++i)
+    out[i] = acc[i];
 }
 
 // vpdpbusd (256-bit, VL) for AVX2's maddubs + madd: four products per int32 lane with no
@@ -317,16 +323,17 @@ void q8_0_gemm(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_
   // Per pair and block (an odd count's last pair repeats its token; that half is never
   // stored).
   std::vector<Q8TokenPair> x(static_cast<size_t>(n_pairs * nb));
-  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80)); // 128 as unsigned
   for (int64_t p = 0; p < n_pairs; ++p)
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* lo = xq + 2 * p * row_bytes + b * kQ8BlockBytes;
       const uint8_t* hi = 2 * p + 1 < n_tok ? lo + row_bytes : lo;
       Q8TokenPair& xb = x[static_cast<size_t>(p * nb + b)];
-      _mm256_store_si256(reinterpret_cast<__m256i*>(xb.xu),
-                         _mm256_xor_si256(load256(lo + 2), flip));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(xb.xu + 32),
-                         _mm256_xor_si256(load256(hi + 2), flip));
+      const __m512i xv =
+          _mm512_inserti64x4(_mm512_castsi256_si512(load256(lo + 2)), load256(hi + 2), 1);
+      _mm512_store_si512(xb.x, xv);
+      const __m512i zero = _mm512_setzero_si512();
+      _mm512_store_si512(xb.bias, _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, offset, xv)));
       _mm256_store_ps(xb.dx, _mm256_set1_ps(q8_block_scale(lo)));
       _mm256_store_ps(xb.dx + 8, _mm256_set1_ps(q8_block_scale(hi)));
     }
