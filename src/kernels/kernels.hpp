@@ -64,8 +64,10 @@ struct Table {
   // V·p with V stored transposed as ggml does, so both are plain dot products).
   float (*f16_dot)(const uint16_t* a, const uint16_t* b, int64_t n);
 
-  // ggml rms_norm (Σx² in double, mean in float, scale 1/sqrtf(mean+eps)) times weight.
-  void (*rmsnorm)(const float* x, const float* weight, int64_t n, float eps, float* out);
+  // ggml rms_norm (Σx² in double, mean in float, scale 1/sqrtf(mean+eps)) times weight, on
+  // n_rows rows of n floats (row r at x + r·n and out + r·n; out may be x).
+  void (*rmsnorm)(const float* x, int64_t n_rows, const float* weight, int64_t n, float eps,
+                  float* out);
   // In-place softmax of x[0..n) after scaling by `scale`; Σ in double as ggml.
   void (*softmax)(float* x, int64_t n, float scale);
   // out = relu(g)² ⊙ u ; out = silu(g) ⊙ u

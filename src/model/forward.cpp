@@ -122,8 +122,7 @@ int64_t Transformer::layers(const Step& s, std::span<const int32_t> tokens, bool
   if (!output_norm) return n_out;
   // The head's input: RMSNorm(x) ⊙ output_norm
   rows(s, n_out, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t)
-      k_.rmsnorm(x_.data() + t * e, w_.output_norm, e, c_.rms_eps, h_.data() + t * e);
+    k_.rmsnorm(x_.data() + t0 * e, t1 - t0, w_.output_norm, e, c_.rms_eps, h_.data() + t0 * e);
   });
   s.observe("result_norm", -1, h_, n_out, e);
   return n_out;
@@ -228,14 +227,10 @@ void Transformer::residual(const Step& s, int64_t il, const Residual& r, int64_t
 void Transformer::norm_quantize(const Step& s, const float* in, const float* weight, int64_t n,
                                 int64_t k, float* out) {
   rows(s, n, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const float* xt = in + t * k;
-      if (weight) {
-        k_.rmsnorm(xt, weight, k, c_.rms_eps, out + t * k);
-        xt = out + t * k;
-      }
-      k_.quantize_act(xt, k, act_q_.data() + t * k, &act_scale_[sz(t)], &act_sum_[sz(t)]);
-    }
+    if (weight) k_.rmsnorm(in + t0 * k, t1 - t0, weight, k, c_.rms_eps, out + t0 * k);
+    const float* x = weight ? out : in;
+    for (int64_t t = t0; t < t1; ++t)
+      k_.quantize_act(x + t * k, k, act_q_.data() + t * k, &act_scale_[sz(t)], &act_sum_[sz(t)]);
   });
 }
 

@@ -959,10 +959,46 @@ TEST(KernelFloatOps, RmsnormMatchesGgmlFormula) {
     const double scale = 1.0 / std::sqrt(sum / static_cast<double>(n) + 1e-5);
     for (Isa isa : isas_under_test()) {
       std::vector<float> out(static_cast<size_t>(n));
-      table_for(isa).rmsnorm(x.data(), w.data(), n, 1e-5f, out.data());
+      table_for(isa).rmsnorm(x.data(), 1, w.data(), n, 1e-5f, out.data());
       for (int64_t i = 0; i < n; ++i)
         expect_near_rel(out[i], static_cast<float>(x[i] * scale * w[i]), 1e-5f, 1e-30f,
                         isa_name(isa) + " rmsnorm");
+    }
+  }
+}
+
+// Several rows per call (prefill), in place as the forward pass calls it: each row's bits
+// equal ggml's rms_norm loop on that row alone (Σ (double)(x·x) in order, the mean in float,
+// then (x·scale)·w), whatever the row count and however the kernel groups the rows.
+TEST(KernelFloatOps, RmsnormRowsEqualGgmlLoopPerRow) {
+  std::mt19937 rng(13);
+  const int64_t n = 2560;
+  const float eps = 1e-6f;
+  const auto w = random_floats(rng, n);
+  for (int64_t n_rows : {1, 2, 3, 4, 5, 7, 8, 9}) {
+    std::vector<float> x;
+    for (int64_t r = 0; r < n_rows; ++r) {
+      const auto row = random_floats(rng, n, 0.5f + static_cast<float>(r));
+      x.insert(x.end(), row.begin(), row.end());
+    }
+    std::vector<float> want(x.size());
+    for (int64_t r = 0; r < n_rows; ++r) {
+      const float* xr = x.data() + r * n;
+      double sum = 0.0;
+      for (int64_t i = 0; i < n; ++i)
+        sum += static_cast<double>(xr[i] * xr[i]);
+      const float mean = static_cast<float>(sum / static_cast<double>(n));
+      const float scale = 1.0f / std::sqrt(mean + eps);
+      for (int64_t i = 0; i < n; ++i)
+        want[static_cast<size_t>(r * n + i)] = (xr[i] * scale) * w[static_cast<size_t>(i)];
+    }
+    for (Isa isa : isas_under_test()) {
+      auto out = x;
+      table_for(isa).rmsnorm(out.data(), n_rows, w.data(), n, eps, out.data());
+      for (size_t i = 0; i < out.size(); ++i)
+        expect_bits_eq(out[i], want[i],
+                       isa_name(isa) + " rmsnorm rows=" + std::to_string(n_rows) + " at " +
+                           std::to_string(i));
     }
   }
 }
