@@ -266,6 +266,43 @@ void dots_each(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, i
       out[i * ld_out + r] = dot(a + r * lda, x + i * ldx, n);
 }
 
+// The attention dots of a variant that takes them in blocks of 4 rows × 4 vectors:
+// block(r, i, o) writes the 16 dots of rows r.. and vectors i.. to o[q·ld_out + m] (row r + m,
+// vector i + q); the rows and vectors left over go one dot at a time, one(r, i).
+template <class Block, class One>
+void dots_blocked(Block block, One one, int64_t n_rows, int64_t n_x, float* out, int64_t ld_out) {
+  const int64_t rows4 = n_rows / 4 * 4, xs4 = n_x / 4 * 4;
+  for (int64_t r = 0; r < rows4; r += 4)
+    for (int64_t i = 0; i < xs4; i += 4)
+      block(r, i, out + i * ld_out + r);
+  for (int64_t r = 0; r < n_rows; ++r)
+    for (int64_t i = r < rows4 ? xs4 : 0; i < n_x; ++i)
+      out[i * ld_out + r] = one(r, i);
+}
+
+// Elements of a block's rows summed before it moves on to its next row (f16_dots): the block's
+// 4 × kDotsSpan floats of x stay in L1 while each row takes them (V·p at long contexts: x would
+// otherwise come from L2 once per row).
+inline constexpr int64_t kDotsSpan = 512;
+
+// How a block of f16_dots goes through its four rows: kDotsSpan elements of each at a time.
+// span(m, k0, k1) sums elements [k0, k1) of row m.
+template <class Span> inline void for_block_spans(int64_t np, Span span) {
+  for (int64_t k0 = 0; k0 < np; k0 += kDotsSpan)
+    for (int m = 0; m < 4; ++m)
+      span(m, k0, k0 + kDotsSpan < np ? k0 + kDotsSpan : np);
+}
+
+// What f16_dots prefetches while it sums the chunk at element k of row a (np elements summed):
+// the row kDotsSpan elements ahead, past its end continuing into `next` (the row read after it;
+// null: none), so the rows stream in while earlier spans are summed; rows shorter than that
+// (K·q) give `next` at the chunk's offset. Null: nothing.
+inline const uint16_t* dots_prefetch_at(const uint16_t* a, const uint16_t* next, int64_t np,
+                                        int64_t k) {
+  const int64_t ka = k + kDotsSpan;
+  return ka < np ? a + ka : !next ? nullptr : next + (ka - np < np ? ka - np : k);
+}
+
 // The F16 gemm of every variant (f16_gemm, f16_f32_gemm): output (row r, token t) is dot(row r
 // of w, token t's operand x + t·k, k); X is uint16_t (f16-rounded operand) or float
 // (tinyBLAS). A single token reads the rows as two streams.

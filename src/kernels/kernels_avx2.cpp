@@ -190,6 +190,14 @@ inline __m256 load8(const float* p) {
 // Σ w[i]·x[i] in ggml_vec_dot_f16's order (kernel_common.hpp), so the head's logits equal
 // the reference's bit for bit: acc[2q + h] holds lanes 8h..8h+7 of accumulator q. x is f16, or
 // f32 for f16_dots (the products fused into the lanes either way).
+// The eight accumulators of one dot joined as ggml joins its four (a0 + a2) + (a1 + a3), and
+// their two halves added (the first halving step of the 16-lane reduction).
+inline __m256 join_lanes(const __m256* acc) {
+  const __m256 lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
+  const __m256 hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
+  return _mm256_add_ps(lo, hi);
+}
+
 template <class X> float ggml_f16_dot(const uint16_t* w, const X* x, int64_t k) {
   __m256 acc[8];
   for (__m256& a : acc)
@@ -201,9 +209,7 @@ template <class X> float ggml_f16_dot(const uint16_t* w, const X* x, int64_t k) 
     for (int j = 0; j < 8; ++j)
       acc[j] = _mm256_fmadd_ps(load_ph(w + i + 8 * j), load8(x + i + 8 * j), acc[j]);
   }
-  const __m256 lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
-  const __m256 hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
-  return f16_dot_tail(hsum_ps(_mm256_add_ps(lo, hi)), w, x, np, k,
+  return f16_dot_tail(hsum_ps(join_lanes(acc)), w, x, np, k,
                       [](uint16_t h) { return _cvtsh_ss(h); });
 }
 
@@ -337,6 +343,143 @@ struct Vec8 {
 
 // ---- attention ---------------------------------------------------------------------------
 
+// One pass of f16_dots over row a against NX vectors, elements [k0, k1): acc[i][h] += products
+// of lane group j + 4h (ggml_f16_dot's acc[j + 4h]: elements 8(j + 4h).. of each chunk of 64)
+// with vector i. A dot's eight accumulators for NX vectors do not fit the sixteen registers, so
+// the chunks are gone through in four passes, j = 0..3 (a lane's sum is the same in any pass
+// order: lanes meet only in the join). Each chunk of the row is converted once for all NX
+// vectors; pass 0 prefetches as dots_prefetch_at says.
+template <int NX>
+inline void f16_pass(const uint16_t* a, const uint16_t* next, int64_t np, const float* x,
+                     int64_t ldx, int64_t k0, int64_t k1, int j, __m256 (*acc)[2]) {
+  __m256 c[NX][2]; // in registers over the pass
+  for (int i = 0; i < NX; ++i)
+    for (int h = 0; h < 2; ++h)
+      c[i][h] = acc[i][h];
+  for (int64_t k = k0; k < k1; k += kF16Chunk) {
+    const uint16_t* p = j == 0 ? dots_prefetch_at(a, next, np, k) : nullptr;
+    if (p) {
+      _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(p + 32), _MM_HINT_T0);
+    }
+    const __m256 av[2] = {load_ph(a + k + 8 * j), load_ph(a + k + 8 * j + 32)};
+    for (int i = 0; i < NX; ++i)
+      for (int h = 0; h < 2; ++h)
+        c[i][h] =
+            _mm256_fmadd_ps(av[h], _mm256_loadu_ps(x + i * ldx + k + 8 * j + 32 * h), c[i][h]);
+  }
+  for (int i = 0; i < NX; ++i)
+    for (int h = 0; h < 2; ++h)
+      acc[i][h] = c[i][h];
+}
+
+// ggml_f16_dot's accumulators of row a against NX vectors, continued over elements [k0, k1):
+// sums[i][g] += products of lane group g with vector i (a span of a longer row, V·p).
+template <int NX>
+inline void f16_lanes(const uint16_t* a, const uint16_t* next, int64_t np, const float* x,
+                      int64_t ldx, int64_t k0, int64_t k1, __m256 (*sums)[8]) {
+  for (int j = 0; j < 4; ++j) {
+    __m256 acc[NX][2];
+    for (int i = 0; i < NX; ++i)
+      for (int h = 0; h < 2; ++h)
+        acc[i][h] = sums[i][j + 4 * h];
+    f16_pass<NX>(a, next, np, x, ldx, k0, k1, j, acc);
+    for (int i = 0; i < NX; ++i)
+      for (int h = 0; h < 2; ++h)
+        sums[i][j + 4 * h] = acc[i][h];
+  }
+}
+
+// The joined dots (join_lanes) of row a with NX vectors (u[i·ldu]: vector i) when the row is
+// one span (K·q): each pass from zero, its two groups joined at once, nothing through memory.
+template <int NX>
+inline void f16_row_joined(const uint16_t* a, const uint16_t* next, int64_t np, const float* x,
+                           int64_t ldx, __m256* u, int64_t ldu) {
+  __m256 t[4][NX]; // t[j][i] = group j + group j + 4 of vector i
+  for (int j = 0; j < 4; ++j) {
+    __m256 acc[NX][2];
+    for (auto& ax : acc)
+      ax[0] = ax[1] = _mm256_setzero_ps();
+    f16_pass<NX>(a, next, np, x, ldx, 0, np, j, acc);
+    for (int i = 0; i < NX; ++i)
+      t[j][i] = _mm256_add_ps(acc[i][0], acc[i][1]);
+  }
+  for (int i = 0; i < NX; ++i)
+    u[i * ldu] = _mm256_add_ps(_mm256_add_ps(t[0][i], t[2][i]), _mm256_add_ps(t[1][i], t[3][i]));
+}
+
+// The last three halving steps of eight joined dots at once, each as hsum_ps adds its lanes
+// (l + l+4, l + l+2, l + l+1): lane d of the result is the sum of v[d].
+inline __m256 reduce8(const __m256* v) {
+  __m256 u[4], z[2];
+  for (int d = 0; d < 4; ++d) // l + l+4: v[d] in lanes 0-3, v[d + 4] in 4-7
+    u[d] = _mm256_add_ps(_mm256_permute2f128_ps(v[d], v[d + 4], 0x20),
+                         _mm256_permute2f128_ps(v[d], v[d + 4], 0x31));
+  for (int k = 0; k < 2; ++k) { // l + l+2: halves hold v[2k], v[2k + 1], then v[2k + 4], v[2k + 5]
+    const __m256d a = _mm256_castps_pd(u[2 * k]), b = _mm256_castps_pd(u[2 * k + 1]);
+    z[k] = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(a, b)),
+                         _mm256_castpd_ps(_mm256_unpackhi_pd(a, b)));
+  }
+  // l + l+1: halves hold v[0..3], then v[4..7]
+  return _mm256_add_ps(_mm256_shuffle_ps(z[0], z[1], 0x88), _mm256_shuffle_ps(z[0], z[1], 0xDD));
+}
+
+// Adds the leftover products k in [np, n) of a block's 16 dots (s[q / 2], lane 4(q % 2) + m:
+// row m, vector q) to their reduced heads in double, each product rounded to float first
+// (f16_dot_tail's sums, four dots per vector).
+inline void add_tails16(__m256* s, const uint16_t* a, int64_t lda, const float* x, int64_t ldx,
+                        int64_t np, int64_t n) {
+  __m256d sum[4];
+  for (int q = 0; q < 4; ++q)
+    sum[q] = _mm256_cvtps_pd(q % 2 ? _mm256_extractf128_ps(s[q / 2], 1)
+                                   : _mm256_castps256_ps128(s[q / 2]));
+  for (int64_t k = np; k < n; ++k) {
+    const __m128 ak = _mm_setr_ps(_cvtsh_ss(a[k]), _cvtsh_ss(a[lda + k]), _cvtsh_ss(a[2 * lda + k]),
+                                  _cvtsh_ss(a[3 * lda + k]));
+    for (int q = 0; q < 4; ++q)
+      sum[q] = _mm256_add_pd(sum[q], _mm256_cvtps_pd(_mm_mul_ps(ak, _mm_set1_ps(x[q * ldx + k]))));
+  }
+  for (int h = 0; h < 2; ++h)
+    s[h] = _mm256_set_m128(_mm256_cvtpd_ps(sum[2 * h + 1]), _mm256_cvtpd_ps(sum[2 * h]));
+}
+
+// The AVX-512 f16_dots' blocks of 4 rows × 4 vectors, spans and prefetches, in f16_pass's
+// passes: each row chunk is converted once for four vectors and the 16 dots are reduced
+// together. Rows of one span (K·q) skip the accumulators in memory (f16_row_joined).
+void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
+              int64_t n_x, int64_t n, float* out, int64_t ld_out) {
+  const int64_t np = n / kF16Chunk * kF16Chunk;
+  dots_blocked(
+      [&](int64_t r, int64_t i, float* o) {
+        const uint16_t* ar = a + r * lda;
+        const float* xi = x + i * ldx;
+        __m256 v[16]; // v[4q + m]: row m, vector q
+        if (np <= kDotsSpan) {
+          for (int m = 0; m < 4; ++m)
+            f16_row_joined<4>(ar + m * lda, ar + (m + 4) * lda, np, xi, ldx, v + m, 4);
+        } else {
+          __m256 acc[4][4][8]; // [row][vector][accumulator]
+          for (auto& row : acc)
+            for (auto& ax : row)
+              for (__m256& c : ax)
+                c = _mm256_setzero_ps();
+          for_block_spans(np, [&](int m, int64_t k0, int64_t k1) {
+            f16_lanes<4>(ar + m * lda, ar + (m + 4) * lda, np, xi, ldx, k0, k1, acc[m]);
+          });
+          for (int m = 0; m < 4; ++m)
+            for (int q = 0; q < 4; ++q)
+              v[4 * q + m] = join_lanes(acc[m][q]);
+        }
+        __m256 s[2] = {reduce8(v), reduce8(v + 8)};
+        if (np < n) add_tails16(s, ar, lda, xi, ldx, np, n);
+        for (int q = 0; q < 4; ++q)
+          _mm_storeu_ps(o + q * ld_out, q % 2 ? _mm256_extractf128_ps(s[q / 2], 1)
+                                              : _mm256_castps256_ps128(s[q / 2]));
+      },
+      [&](int64_t r, int64_t i) { return ggml_f16_dot(a + r * lda, x + i * ldx, n); }, n_rows, n_x,
+      out, ld_out);
+}
+
 // tinyBLAS order (f16_f32_dot: lanes 0-7 and 8-15 in two accumulators) for up to four vectors
 // at once, each converted row vector used by all of them.
 void f16_f32_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
@@ -377,9 +520,7 @@ Table make_table() {
   t.q8_0_to_f32 = q8_0_to_f32;
   set_f16_entries<f16_dot, f16_f32_dot>(t);
   set_vec_entries<Vec8>(t);
-  // A dot's eight accumulators and two operand vectors fill the sixteen registers: one dot
-  // at a time.
-  t.f16_dots = dots_each<ggml_f16_dot<float>>;
+  t.f16_dots = f16_dots;
   t.f16_f32_dots = f16_f32_dots;
   return t;
 }

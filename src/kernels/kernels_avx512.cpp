@@ -368,17 +368,10 @@ struct Vec16 {
   static F fmsub(F a, F b, F c) { return _mm512_fmsub_ps(a, b, c); }
 };
 
-// Elements of a block's rows summed before it moves on to its next row: the block's 4 × kDotsSpan
-// floats of x stay in L1 while each row takes them (V·p at long contexts: x would otherwise come
-// from L2 once per row).
-constexpr int64_t kDotsSpan = 512;
-
 // ggml-order lane accumulators (kernel_common.hpp) of row a (np elements summed in chunks of
 // 64) against NX vectors, continued over elements [k0, k1): sums[i][j] += products of chunk lane
-// j with vector i. Each chunk of the row is converted once for all NX vectors. The row is
-// prefetched kDotsSpan elements ahead of the chunk, past its end continuing into `next` (the
-// row read after it; null: none), so the rows stream in while earlier spans are summed; rows
-// shorter than that (K·q) prefetch `next` at the chunk's offset.
+// j with vector i. Each chunk of the row is converted once for all NX vectors, and rows are
+// prefetched as dots_prefetch_at says.
 template <int NX>
 inline void f16_lanes(const uint16_t* a, const uint16_t* next, int64_t np, const float* x,
                       int64_t ldx, int64_t k0, int64_t k1, __m512 (*sums)[4]) {
@@ -387,9 +380,7 @@ inline void f16_lanes(const uint16_t* a, const uint16_t* next, int64_t np, const
     for (int j = 0; j < 4; ++j)
       acc[i][j] = sums[i][j];
   for (int64_t k = k0; k < k1; k += kF16Chunk) {
-    const int64_t ka = k + kDotsSpan;
-    const uint16_t* p = ka < np ? a + ka : !next ? nullptr : next + (ka - np < np ? ka - np : k);
-    if (p) {
+    if (const uint16_t* p = dots_prefetch_at(a, next, np, k)) {
       _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(p + 32), _MM_HINT_T0);
     }
@@ -473,20 +464,6 @@ inline void store_block16(__m512 s, float* out, int64_t ld_out) {
   _mm_storeu_ps(out + 3 * ld_out, _mm512_extractf32x4_ps(s, 3));
 }
 
-// The attention dots in blocks of 4 rows × 4 vectors, block(r, i) giving the 16 dots of rows
-// r.. and vectors i.. (lane 4q + m: row m, vector q); the rows and vectors left over one dot
-// at a time, one(r, i).
-template <class Block, class One>
-void dots_blocked(Block block, One one, int64_t n_rows, int64_t n_x, float* out, int64_t ld_out) {
-  const int64_t rows4 = n_rows / 4 * 4, xs4 = n_x / 4 * 4;
-  for (int64_t r = 0; r < rows4; r += 4)
-    for (int64_t i = 0; i < xs4; i += 4)
-      store_block16(block(r, i), out + i * ld_out + r, ld_out);
-  for (int64_t r = 0; r < n_rows; ++r)
-    for (int64_t i = r < rows4 ? xs4 : 0; i < n_x; ++i)
-      out[i * ld_out + r] = one(r, i);
-}
-
 // Each row chunk is converted once for four vectors and the 16 dots are reduced together. The
 // block's four rows go through kDotsSpan elements at a time (each dot's sums in the same order),
 // each prefetching ahead into the row four below (the next block's) past its end.
@@ -494,7 +471,7 @@ void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, in
               int64_t n_x, int64_t n, float* out, int64_t ld_out) {
   const int64_t np = n / kF16Chunk * kF16Chunk;
   dots_blocked(
-      [&](int64_t r, int64_t i) {
+      [&](int64_t r, int64_t i, float* o) {
         const uint16_t* ar = a + r * lda;
         const float* xi = x + i * ldx;
         __m512 acc[4][4][4]; // [row][vector][accumulator]
@@ -502,15 +479,14 @@ void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, in
           for (auto& ax : row)
             for (__m512& c : ax)
               c = _mm512_setzero_ps();
-        for (int64_t k0 = 0; k0 < np; k0 += kDotsSpan)
-          for (int m = 0; m < 4; ++m)
-            f16_lanes<4>(ar + m * lda, ar + (m + 4) * lda, np, xi, ldx, k0,
-                         std::min(np, k0 + kDotsSpan), acc[m]);
+        for_block_spans(np, [&](int m, int64_t k0, int64_t k1) {
+          f16_lanes<4>(ar + m * lda, ar + (m + 4) * lda, np, xi, ldx, k0, k1, acc[m]);
+        });
         __m512 v[16];
         for (int m = 0; m < 4; ++m)
           join_lanes<4>(acc[m], v + 4 * m);
         const __m512 s = reduce16(v);
-        return np < n ? add_tails16(s, ar, lda, xi, ldx, np, n) : s;
+        store_block16(np < n ? add_tails16(s, ar, lda, xi, ldx, np, n) : s, o, ld_out);
       },
       [&](int64_t r, int64_t i) { return f16_x_dot(a + r * lda, x + i * ldx, n); }, n_rows, n_x,
       out, ld_out);
@@ -521,7 +497,7 @@ void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, in
 void f16_f32_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
                   int64_t n_x, int64_t n, float* out, int64_t ld_out) {
   dots_blocked(
-      [&](int64_t r, int64_t i) {
+      [&](int64_t r, int64_t i, float* o) {
         const uint16_t* ar = a + r * lda;
         const float* xi = x + i * ldx;
         __m512 acc[16];
@@ -540,7 +516,7 @@ void f16_f32_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x
               acc[4 * m + q] = _mm512_fmadd_ps(av[m], xv, acc[4 * m + q]);
           }
         }
-        return reduce16(acc);
+        store_block16(reduce16(acc), o, ld_out);
       },
       [&](int64_t r, int64_t i) { return f16_f32_dot(a + r * lda, x + i * ldx, n); }, n_rows, n_x,
       out, ld_out);
