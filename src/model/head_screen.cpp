@@ -234,25 +234,55 @@ void select_candidates(std::span<const float> lower, std::span<const float> uppe
 
 namespace {
 
-// Exact logits of rows ids[0..n) through `read` (consecutive ids in one read), on all
-// threads; logits[i] belongs to ids[i]. Every dot is the full head's (f16_gemm, one token).
-void exact_rows(std::span<const int32_t> ids, int64_t k, const uint16_t* x16,
+// The exact logits of every query's ids (queries[t].out: ascending ids in, logits out) for
+// operand t of x16, through `read`, on all threads, in one parallel region. A row several
+// queries want is read once for all of them: the threads split the union of the ids, read
+// runs of consecutive ones, and give each query its own runs of them. Every dot is the full
+// head's (f16_gemm, one token).
+void exact_rows(std::span<const HeadQuery> queries, int64_t k, const uint16_t* x16,
                 const HeadRowReader& read, const kernels::Table& table, kernels::ThreadPool& pool,
-                std::vector<uint16_t>& buf, float* logits) {
-  const auto n = static_cast<int64_t>(ids.size());
+                std::vector<uint16_t>& buf) {
+  const auto n_x = static_cast<int64_t>(queries.size());
+  std::vector<int32_t> all;
+  for (const HeadQuery& q : queries) {
+    q.out->logits.resize(q.out->ids.size());
+    all.insert(all.end(), q.out->ids.begin(), q.out->ids.end());
+  }
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  const auto n = static_cast<int64_t>(all.size());
   const int threads = pool.size();
   buf.resize(sz(threads * kHeadReadRows * k));
   pool.run([&](int ti, int nt) {
     uint16_t* rows = buf.data() + sz(ti * kHeadReadRows * k);
-    float out[kHeadReadRows];
-    const int64_t end = n * (ti + 1) / nt;
-    for (int64_t i = n * ti / nt; i < end;) {
+    const int64_t begin = n * ti / nt, end = n * (ti + 1) / nt;
+    if (begin == end) return;
+    std::vector<size_t> next(sz(n_x)); // per query: its first id not done yet
+    for (int64_t t = 0; t < n_x; ++t) {
+      const std::vector<int32_t>& ids = queries[sz(t)].out->ids;
+      next[sz(t)] = sz(std::lower_bound(ids.begin(), ids.end(), all[sz(begin)]) - ids.begin());
+    }
+    for (int64_t i = begin; i < end;) {
+      const int32_t first = all[sz(i)];
       int64_t run = 1;
-      while (i + run < end && run < kHeadReadRows && ids[sz(i + run)] == ids[sz(i)] + run)
+      while (i + run < end && run < kHeadReadRows && all[sz(i + run)] == first + run)
         ++run;
-      read(ids[sz(i)], run, rows);
-      table.f16_gemm(rows, k, 0, run, x16, 1, out, run);
-      std::copy(out, out + run, logits + i);
+      read(first, run, rows);
+      for (int64_t t = 0; t < n_x; ++t) {
+        const std::vector<int32_t>& ids = queries[sz(t)].out->ids;
+        float* logits = queries[sz(t)].out->logits.data();
+        size_t& j = next[sz(t)];
+        while (j < ids.size() && ids[j] < first + run) { // this query's runs inside the read
+          size_t len = 1;
+          while (j + len < ids.size() && ids[j + len] == ids[j] + static_cast<int32_t>(len) &&
+                 ids[j + len] < first + run)
+            ++len;
+          const auto n_rows = static_cast<int64_t>(len);
+          table.f16_gemm(rows + (ids[j] - first) * k, k, 0, n_rows, x16 + t * k, 1, logits + j,
+                         n_rows);
+          j += len;
+        }
+      }
       i += run;
     }
   });
@@ -296,16 +326,15 @@ void screened_tops(const HeadScreen& screen, const uint16_t* x16,
       q.out->full = static_cast<int64_t>(q.out->ids.size()) > limit;
     }
   }
-  for (int64_t t = 0; t < n_x; ++t) {
-    HeadTop& out = *queries[sz(t)].out;
+  for (const HeadQuery& q : queries) {
+    HeadTop& out = *q.out;
     if (out.full) {
       out.ids.resize(sz(rows));
       for (int64_t r = 0; r < rows; ++r)
         out.ids[sz(r)] = static_cast<int32_t>(r);
     }
-    out.logits.resize(out.ids.size());
-    exact_rows(out.ids, k, x16 + t * k, exact_read, table, pool, scratch.rows, out.logits.data());
   }
+  exact_rows(queries, k, x16, exact_read, table, pool, scratch.rows);
 }
 
 } // namespace bitnet::model

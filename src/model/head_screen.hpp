@@ -99,7 +99,8 @@ struct HeadQuery {
   HeadTop* out;
 };
 
-// screened_top for several inputs (x16: one row of k halves per query) with one bound pass.
+// screened_top for several inputs (x16: one row of k halves per query) with one bound pass;
+// the exact rows come in one parallel region, and a row several queries want is read once.
 void screened_tops(const HeadScreen& screen, const uint16_t* x16,
                    std::span<const HeadQuery> queries, const HeadRowReader& exact_rows,
                    const kernels::Table& table, kernels::ThreadPool& pool, HeadScratch& scratch);

@@ -4,6 +4,7 @@
 // included, over 10^5 random trials; the step's logits are the full head's bit for bit, and
 // the fallback computes the whole head.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -399,6 +400,64 @@ TEST(HeadScreen, ScreenedTopHasTheFullHeadsLogitsAndFallsBack) {
   ASSERT_EQ(top.logits.size(), full_bad.size());
   for (size_t i = 0; i < full_bad.size(); ++i)
     EXPECT_EQ(std::bit_cast<uint32_t>(top.logits[i]), std::bit_cast<uint32_t>(full_bad[i]));
+}
+
+// Several inputs in one step (a batched decode): each query gets its own candidates with the
+// full head's logits of its own operand, whatever the others ask, and a row wanted by several
+// queries is read once.
+TEST(HeadScreen, ScreenedTopsShareRowsAndKeepEachQuerysLogits) {
+  kernels::ThreadPool pool(2);
+  std::mt19937 rng(7);
+  const int64_t k = 256, rows = 4096;
+  const Head h = make_head(rows, k, gaussian(rng, rows * k, 0.02f));
+  const Table& t = kernels::table();
+  const HeadScreen s(rows, k, h.reader(), t, pool);
+  const auto xa = to_half(gaussian(rng, k, 1.0f));
+  const auto xb = to_half(gaussian(rng, k, 1.0f));
+  // Operands per query: a twice (the same candidates), b, a with a small m, and b with an m
+  // above the fallback threshold (every row).
+  const std::vector<const std::vector<uint16_t>*> operands = {&xa, &xa, &xb, &xa, &xb};
+  const std::vector<int64_t> ms = {5, 5, 3, 1, rows / kFallbackDivisor + 1};
+  std::vector<uint16_t> x16;
+  for (const auto* x : operands)
+    x16.insert(x16.end(), x->begin(), x->end());
+  std::vector<HeadTop> tops(operands.size());
+  std::vector<HeadQuery> queries;
+  for (size_t i = 0; i < operands.size(); ++i)
+    queries.push_back({ms[i], nullptr, &tops[i]});
+  std::atomic<int64_t> read_rows{0};
+  const HeadRowReader counting = [&](int64_t first, int64_t count, uint16_t* dst) {
+    read_rows += count;
+    h.reader()(first, count, dst);
+  };
+  HeadScratch scratch;
+  screened_tops(s, x16.data(), queries, counting, t, pool, scratch);
+  // The last query takes every row, so every row is read, once.
+  EXPECT_EQ(read_rows.load(), rows);
+  for (size_t i = 0; i < operands.size(); ++i) {
+    const std::vector<float> full = exact_logits(h, *operands[i], t);
+    const HeadTop& top = tops[i];
+    EXPECT_EQ(top.full, i == 4) << i;
+    ASSERT_EQ(top.ids.size(), top.logits.size()) << i;
+    EXPECT_TRUE(std::is_sorted(top.ids.begin(), top.ids.end())) << i;
+    for (int32_t id : true_top(full, ms[i]))
+      EXPECT_TRUE(std::binary_search(top.ids.begin(), top.ids.end(), id)) << i << " " << id;
+    for (size_t j = 0; j < top.ids.size(); ++j)
+      EXPECT_EQ(std::bit_cast<uint32_t>(top.logits[j]),
+                std::bit_cast<uint32_t>(full[static_cast<size_t>(top.ids[j])]))
+          << "query " << i << " id " << top.ids[j];
+  }
+  EXPECT_EQ(tops[0].ids, tops[1].ids);
+  // Without the full query: the rows read are the union of the candidates, each once.
+  queries.pop_back();
+  read_rows = 0;
+  screened_tops(s, x16.data(), queries, counting, t, pool, scratch);
+  std::set<int32_t> wanted;
+  for (const HeadQuery& q : queries)
+    wanted.insert(q.out->ids.begin(), q.out->ids.end());
+  EXPECT_EQ(read_rows.load(), static_cast<int64_t>(wanted.size()));
+  EXPECT_LT(read_rows.load(), static_cast<int64_t>(tops[0].ids.size() + tops[1].ids.size() +
+                                                   tops[2].ids.size() + tops[3].ids.size()));
 }
 
 TEST(HeadScreen, NonFiniteWeightMakesTheScreenUnusable) {
