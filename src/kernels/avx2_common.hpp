@@ -5,6 +5,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -83,11 +84,52 @@ void q8_0_rows_dot(Dot4 dot4, const uint8_t* const* w, const uint8_t* x, int64_t
     out[r] = hsum_ps(acc[r]);
 }
 
+// One row w against NT operands (token t's blocks at x + t·row_bytes; its dot to out[t·ld_out]):
+// each row block is loaded and its |w| made once for all of them (compute bounds a batched head
+// screen, not memory). Each lane accumulates as q8_0_rows_dot's does, so every output is bit
+// for bit that of its token alone.
+template <int NT, class Dot4>
+void q8_0_tokens_dot(Dot4 dot4, const uint8_t* w, const uint8_t* x, int64_t row_bytes, int64_t nb,
+                     float* out, int64_t ld_out) {
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t)
+    acc[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* wb = w + b * kQ8BlockBytes;
+    _mm_prefetch(reinterpret_cast<const char*>(wb + kQ8PrefetchBytes), _MM_HINT_T0);
+    const float dw = q8_block_scale(wb);
+    const __m256i qw = load256(wb + 2);
+    const __m256i uw = _mm256_sign_epi8(qw, qw);
+    for (int t = 0; t < NT; ++t) {
+      const uint8_t* xb = x + t * row_bytes + b * kQ8BlockBytes;
+      const __m256 d = _mm256_set1_ps(dw * q8_block_scale(xb));
+      const __m256i sums = dot4(uw, _mm256_sign_epi8(load256(xb + 2), qw));
+      acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sums), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t)
+    out[t * ld_out] = hsum_ps(acc[t]);
+}
+
+// One token: q8_0_gemm_rows' two row streams; several: up to kTokens at a time per row.
 template <class Dot4>
 void q8_0_gemm_avx(Dot4 dot4, const uint8_t* w, int64_t k, int64_t r0, int64_t r1,
                    const uint8_t* xq, int64_t n_tok, float* out, int64_t ld_out) {
-  q8_0_gemm_rows([&](auto nr, auto... args) { q8_0_rows_dot<decltype(nr)::value>(dot4, args...); },
-                 w, k, r0, r1, xq, n_tok, out, ld_out);
+  if (n_tok == 1) {
+    q8_0_gemm_rows(
+        [&](auto nr, auto... args) { q8_0_rows_dot<decltype(nr)::value>(dot4, args...); }, w, k, r0,
+        r1, xq, n_tok, out, ld_out);
+    return;
+  }
+  constexpr int kTokens = 4;
+  const int64_t nb = k / kQ8Block, row_bytes = nb * kQ8BlockBytes;
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t t0 = 0; t0 < n_tok; t0 += kTokens)
+      with_token_count<kTokens>(
+          static_cast<int>(std::min<int64_t>(kTokens, n_tok - t0)), [&](auto nt) {
+            q8_0_tokens_dot<decltype(nt)::value>(dot4, w + r * row_bytes, xq + t0 * row_bytes,
+                                                 row_bytes, nb, out + t0 * ld_out + r, ld_out);
+          });
 }
 
 // The 256-bit gemm tile (kernel_common.hpp, i2s_gemm_panels) of the AVX2 and AVX-VNNI
