@@ -474,17 +474,21 @@ void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, in
       [&](int64_t r, int64_t i, float* o) {
         const uint16_t* ar = a + r * lda;
         const float* xi = x + i * ldx;
-        __m512 acc[4][4][4]; // [row][vector][accumulator]
-        for (auto& row : acc)
-          for (auto& ax : row)
-            for (__m512& c : ax)
-              c = _mm512_setzero_ps();
-        for_block_spans(np, [&](int m, int64_t k0, int64_t k1) {
-          f16_lanes<4>(ar + m * lda, ar + (m + 4) * lda, np, xi, ldx, k0, k1, acc[m]);
-        });
         __m512 v[16];
-        for (int m = 0; m < 4; ++m)
-          join_lanes<4>(acc[m], v + 4 * m);
+        if (np <= kDotsSpan) { // one span (K·q): each row's accumulators stay in registers
+          for (int m = 0; m < 4; ++m) {
+            __m512 acc[4][4] = {};
+            f16_lanes<4>(ar + m * lda, ar + (m + 4) * lda, np, xi, ldx, 0, np, acc);
+            join_lanes<4>(acc, v + 4 * m);
+          }
+        } else {
+          __m512 acc[4][4][4] = {}; // [row][vector][accumulator]
+          for_block_spans(np, [&](int m, int64_t k0, int64_t k1) {
+            f16_lanes<4>(ar + m * lda, ar + (m + 4) * lda, np, xi, ldx, k0, k1, acc[m]);
+          });
+          for (int m = 0; m < 4; ++m)
+            join_lanes<4>(acc[m], v + 4 * m);
+        }
         const __m512 s = reduce16(v);
         store_block16(np < n ? add_tails16(s, ar, lda, xi, ldx, np, n) : s, o, ld_out);
       },
