@@ -86,9 +86,10 @@ void i2s_two_rows_dot(const uint8_t* w0, const uint8_t* w1, int64_t k, const int
 void i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
               float act_scale, int32_t act_sum, float* out) {
   const int64_t stride = k / 4;
-  for_row_pairs_two_streams(
+  for_row_streams<2>(
       r0, r1,
-      [&](int64_t ra, int64_t rb) {
+      [&](int64_t ra, int64_t gap) {
+        const int64_t rb = ra + gap;
         int32_t sums[2];
         i2s_two_rows_dot(w + ra * stride, w + rb * stride, k, q, sums);
         out[ra] = i2s_rescale(sums[0], act_sum, act_scale, w_scale);

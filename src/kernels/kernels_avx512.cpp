@@ -55,23 +55,29 @@ inline int32_t i2s_lane_sums(__m512i a01, __m512i a23) {
       _mm512_add_epi32(_mm512_srav_epi32(a01, shift01), _mm512_srav_epi32(a23, shift23)));
 }
 
-// Σ code·q of the I2_S rows at w (k inputs) for NT tokens at once (token t's activations at
-// q + t·k): each block is unpacked once for all of them. One token alone (the gemv) gives
+// Σ code·q of NR I2_S rows (row r at w[r], k inputs) for NT tokens at once (token t's
+// activations at q + t·k; row r, token t to sums[r·NT + t]): each block is unpacked once for
+// all tokens and each activation load serves all rows. One row and one token alone gives
 // consecutive blocks to two accumulator sets, so that vpdpbusd's latency chains overlap
-// (integer sums: the order is irrelevant); several tokens' chains overlap one another.
-template <int NT> void i2s_row_dots(const uint8_t* w, int64_t k, const int8_t* q, int32_t* sums) {
-  constexpr int kSets = NT == 1 ? 2 : 1;
-  __m512i acc[kSets][NT][2];
+// (integer sums: the order is irrelevant); several rows' or tokens' chains overlap one
+// another.
+template <int NR, int NT>
+void i2s_row_dots(const uint8_t* const* w, int64_t k, const int8_t* q, int32_t* sums) {
+  constexpr int kSets = NR * NT == 1 ? 2 : 1;
+  __m512i acc[kSets][NR][NT][2];
   for (auto& set : acc)
-    for (auto& a : set)
-      a[0] = a[1] = _mm512_setzero_si512();
-  const auto block = [&](int64_t b, __m512i(&a)[NT][2]) {
-    __m512i c01, c23;
-    i2s_block_codes(w, b, c01, c23);
-    for (int t = 0; t < NT; ++t) {
-      const int8_t* qb = q + t * k + b * kI2sBlock;
-      a[t][0] = _mm512_dpbusd_epi32(a[t][0], c01, load512(qb));
-      a[t][1] = _mm512_dpbusd_epi32(a[t][1], c23, load512(qb + 64));
+    for (auto& row : set)
+      for (auto& a : row)
+        a[0] = a[1] = _mm512_setzero_si512();
+  const auto block = [&](int64_t b, __m512i(&a)[NR][NT][2]) {
+    for (int r = 0; r < NR; ++r) {
+      __m512i c01, c23;
+      i2s_block_codes(w[r], b, c01, c23);
+      for (int t = 0; t < NT; ++t) {
+        const int8_t* qb = q + t * k + b * kI2sBlock;
+        a[r][t][0] = _mm512_dpbusd_epi32(a[r][t][0], c01, load512(qb));
+        a[r][t][1] = _mm512_dpbusd_epi32(a[r][t][1], c23, load512(qb + 64));
+      }
     }
   };
   const int64_t nb = k / kI2sBlock;
@@ -82,20 +88,36 @@ template <int NT> void i2s_row_dots(const uint8_t* w, int64_t k, const int8_t* q
   for (; b < nb; ++b)
     block(b, acc[0]);
   for (int s = 1; s < kSets; ++s)
+    for (int r = 0; r < NR; ++r)
+      for (int t = 0; t < NT; ++t)
+        for (int v = 0; v < 2; ++v)
+          acc[0][r][t][v] = _mm512_add_epi32(acc[0][r][t][v], acc[s][r][t][v]);
+  for (int r = 0; r < NR; ++r)
     for (int t = 0; t < NT; ++t)
-      for (int v = 0; v < 2; ++v)
-        acc[0][t][v] = _mm512_add_epi32(acc[0][t][v], acc[s][t][v]);
-  for (int t = 0; t < NT; ++t)
-    sums[t] = i2s_lane_sums(acc[0][t][0], acc[0][t][1]);
+      sums[r * NT + t] = i2s_lane_sums(acc[0][r][t][0], acc[0][r][t][1]);
 }
 
+// Each call takes one row of each of kGemvStreams streams (kernel_common.hpp).
 void i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
               float act_scale, int32_t act_sum, float* out) {
-  for (int64_t r = r0; r < r1; ++r) {
-    int32_t sum;
-    i2s_row_dots<1>(w + r * (k / 4), k, q, &sum);
-    out[r] = i2s_rescale(sum, act_sum, act_scale, w_scale);
-  }
+  const int64_t stride = k / 4;
+  for_row_streams<kGemvStreams>(
+      r0, r1,
+      [&](int64_t r, int64_t gap) {
+        const uint8_t* rows[kGemvStreams];
+        for (int j = 0; j < kGemvStreams; ++j)
+          rows[j] = w + (r + j * gap) * stride;
+        int32_t sums[kGemvStreams];
+        i2s_row_dots<kGemvStreams, 1>(rows, k, q, sums);
+        for (int j = 0; j < kGemvStreams; ++j)
+          out[r + j * gap] = i2s_rescale(sums[j], act_sum, act_scale, w_scale);
+      },
+      [&](int64_t r) {
+        const uint8_t* row = w + r * stride;
+        int32_t sum;
+        i2s_row_dots<1, 1>(&row, k, q, &sum);
+        out[r] = i2s_rescale(sum, act_sum, act_scale, w_scale);
+      });
 }
 
 // The gemm's register tile (kernel_common.hpp, i2s_gemm_panels): 32 rows (two zmm of 16
@@ -201,7 +223,8 @@ void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1
     constexpr int nt = decltype(nt_c)::value;
     int32_t sums[nt];
     for (int64_t r = r0; r < r1; ++r) {
-      i2s_row_dots<nt>(w + r * (k / 4), k, q, sums);
+      const uint8_t* row = w + r * (k / 4);
+      i2s_row_dots<1, nt>(&row, k, q, sums);
       for (int t = 0; t < nt; ++t)
         out[t * ld_out + r] = i2s_rescale(sums[t], act_sum[t], act_scale[t], w_scale);
     }

@@ -338,6 +338,7 @@ std::vector<I2sCase> i2s_cases() {
   cases.push_back({5, 6912});
   cases.push_back({2, 8192});
   cases.push_back({37, 640});
+  cases.push_back({39, 2560}); // gemv streams of 9 rows (19 in pairs) and rows left over
   return cases;
 }
 
@@ -375,7 +376,8 @@ TEST(KernelI2s, GemvWritesOnlyTheRequestedRows) {
   for (int8_t v : q)
     act_sum += v;
   for (Isa isa : isas_under_test()) {
-    for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, 1}, {3, 8}, {10, 11}, {4, 4}}) {
+    for (auto [r0, r1] :
+         {std::pair<int64_t, int64_t>{0, 1}, {3, 8}, {10, 11}, {4, 4}, {0, 11}, {1, 10}}) {
       std::vector<float> out(static_cast<size_t>(rows), -7.0f);
       table_for(isa).i2s_gemv(packed.data(), 1.5f, k, r0, r1, q.data(), 2.0f, act_sum, out.data());
       for (int64_t r = 0; r < rows; ++r) {
@@ -884,7 +886,7 @@ TEST(KernelQ8, QuantizeMatchesTheGgmlFormula) {
 TEST(KernelQ8, GemmInGgmlOrderAndDequantizeExact) {
   std::mt19937 rng(10);
   for (int64_t k : {32, 96, 2560}) {
-    const int64_t rows = 9;
+    const int64_t rows = 15;
     // Weights straight from random bytes (including -128), scale a random half.
     std::vector<uint8_t> w(static_cast<size_t>(rows * k / 32 * kQ8Bytes));
     std::uniform_int_distribution<int> byte(0, 255);
@@ -927,7 +929,8 @@ TEST(KernelQ8, GemmInGgmlOrderAndDequantizeExact) {
         }
       for (Isa isa : isas_under_test()) {
         std::vector<float> out(static_cast<size_t>(n_tok * ld));
-        // Two row ranges, as threads split them (a single token pairs rows within a range).
+        // Two row ranges, as threads split them (a single token reads a range as streams of
+        // rows: here one row each, then two each and three rows left over).
         table_for(isa).q8_0_gemm(w.data(), k, 0, 4, xq.data(), n_tok, out.data(), ld);
         table_for(isa).q8_0_gemm(w.data(), k, 4, rows, xq.data(), n_tok, out.data(), ld);
         for (size_t i = 0; i < out.size(); ++i)
