@@ -759,8 +759,7 @@ TEST(KernelAttention, DotsInGgmlAndTinyBlasOrderOnEveryVariant) {
             const auto o = static_cast<size_t>(i * ld_out + r);
             expect_bits_eq(out[o], ggml_order_dot(a.data() + r * lda, x16.data() + i * ldx, n),
                            what + " f16_dots");
-            expect_bits_eq(out32[o],
-                           tinyblas_order_dot(a.data() + r * lda, xf.data() + i * ldx, n),
+            expect_bits_eq(out32[o], tinyblas_order_dot(a.data() + r * lda, xf.data() + i * ldx, n),
                            what + " f16_f32_dots");
           }
           for (int64_t r = n_rows; r < ld_out; ++r) {
@@ -976,10 +975,22 @@ TEST(KernelFloatOps, RmsnormMatchesGgmlFormula) {
 // then (x·scale)·w), whatever the row count and however the kernel groups the rows.
 TEST(KernelFloatOps, RmsnormRowsEqualGgmlLoopPerRow) {
   std::mt19937 rng(13);
-  const int64_t n = 2560;
   const float eps = 1e-6f;
-  const auto w = random_floats(rng, n);
-  for (int64_t n_rows : {1, 2, 3, 4, 5, 7, 8, 9}) {
+  // 77: a tail of 5 elements after the vectors of 8
+  for (const auto& [n, n_rows] : std::vector<std::pair<int64_t, int64_t>>{{2560, 1},
+                                                                          {2560, 2},
+                                                                          {2560, 3},
+                                                                          {2560, 4},
+                                                                          {2560, 5},
+                                                                          {2560, 7},
+                                                                          {2560, 8},
+                                                                          {2560, 9},
+                                                                          {2560, 17},
+                                                                          {77, 1},
+                                                                          {77, 6},
+                                                                          {77, 12},
+                                                                          {77, 13}}) {
+    const auto w = random_floats(rng, n);
     std::vector<float> x;
     for (int64_t r = 0; r < n_rows; ++r) {
       const auto row = random_floats(rng, n, 0.5f + static_cast<float>(r));
