@@ -258,8 +258,8 @@ void for_row_streams(int64_t r0, int64_t r1, Group group, Single single) {
     single(r);
 }
 
-// Streams of a gemv whose kernel takes several rows at once (the AVX-512 I2_S gemv, the Q8_0
-// head screen): four kept 1.07-1.3x the bytes per second of two (2 threads, a 1 GiB pool,
+// Streams of a gemv whose kernel takes several rows at once (the AVX2 and AVX-512 I2_S gemv,
+// the Q8_0 head screen): four kept 1.07-1.3x the bytes per second of two (2 threads, a 1 GiB pool,
 // same run), eight no more than four.
 inline constexpr int kGemvStreams = 4;
 

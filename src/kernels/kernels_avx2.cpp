@@ -18,53 +18,29 @@ namespace {
 // below 32767 even for the never-written code 3.
 constexpr int64_t kFlushBlocks = 8;
 
-// Σ code·q of nb packed I2_S blocks at w against the activations at q (a single row of
-// the gemv).
-int32_t i2s_row_dot(const uint8_t* w, int64_t nb, const int8_t* q) {
-  const __m256i mask = _mm256_set1_epi8(3);
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256i acc32 = _mm256_setzero_si256();
-  for (int64_t b0 = 0; b0 < nb; b0 += kFlushBlocks) {
-    const int64_t b1 = b0 + kFlushBlocks < nb ? b0 + kFlushBlocks : nb;
-    __m256i acc16 = _mm256_setzero_si256();
-    for (int64_t b = b0; b < b1; ++b) {
-      _mm_prefetch(reinterpret_cast<const char*>(w + b * 32 + kI2sPrefetchBytes), _MM_HINT_T0);
-      const __m256i packed = load256(w + b * 32);
-      const int8_t* qb = q + b * kI2sBlock;
-      const __m256i s01 = _mm256_add_epi16(
-          _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(packed, 6), mask), load256(qb)),
-          _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(packed, 4), mask),
-                               load256(qb + 32)));
-      const __m256i s23 = _mm256_add_epi16(
-          _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(packed, 2), mask),
-                               load256(qb + 64)),
-          _mm256_maddubs_epi16(_mm256_and_si256(packed, mask), load256(qb + 96)));
-      acc16 = _mm256_add_epi16(acc16, _mm256_add_epi16(s01, s23));
-    }
-    acc32 = _mm256_add_epi32(acc32, _mm256_madd_epi16(acc16, ones));
-  }
-  return hsum_i32(acc32);
-}
-
-// Σ code·q of two rows, w0 and w1, against one token (the gemv's two streams): on one core
-// decode is bound by this unpack-and-multiply work about as much as by memory, and the two
-// rows share each activation load.
-void i2s_two_rows_dot(const uint8_t* w0, const uint8_t* w1, int64_t k, const int8_t* q,
-                      int32_t* sums) {
+// Σ code·q of NR rows (row r's packed I2_S blocks at w[r], k inputs) against one token's
+// activations q (the gemv's streams, kGemvStreams at a time): on one core decode is bound by
+// this unpack-and-multiply work about as much as by memory, and the rows share each
+// activation load.
+template <int NR>
+void i2s_rows_dot(const uint8_t* const* w, int64_t k, const int8_t* q, int32_t* sums) {
   const __m256i mask = _mm256_set1_epi8(3);
   const __m256i ones = _mm256_set1_epi16(1);
   const int64_t nb = k / kI2sBlock;
-  const uint8_t* rows[2] = {w0, w1};
-  __m256i acc32[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+  __m256i acc32[NR];
+  for (auto& a : acc32)
+    a = _mm256_setzero_si256();
   for (int64_t b0 = 0; b0 < nb; b0 += kFlushBlocks) {
     const int64_t b1 = b0 + kFlushBlocks < nb ? b0 + kFlushBlocks : nb;
-    __m256i acc16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    __m256i acc16[NR];
+    for (auto& a : acc16)
+      a = _mm256_setzero_si256();
     for (int64_t b = b0; b < b1; ++b) {
       const int8_t* qb = q + b * kI2sBlock;
       const __m256i q0 = load256(qb), q1 = load256(qb + 32), q2 = load256(qb + 64),
                     q3 = load256(qb + 96);
-      for (int r = 0; r < 2; ++r) {
-        const uint8_t* wb = rows[r] + b * 32;
+      for (int r = 0; r < NR; ++r) {
+        const uint8_t* wb = w[r] + b * 32;
         _mm_prefetch(reinterpret_cast<const char*>(wb + kI2sPrefetchBytes), _MM_HINT_T0);
         const __m256i packed = load256(wb);
         const __m256i s01 = _mm256_add_epi16(
@@ -76,28 +52,32 @@ void i2s_two_rows_dot(const uint8_t* w0, const uint8_t* w1, int64_t k, const int
         acc16[r] = _mm256_add_epi16(acc16[r], _mm256_add_epi16(s01, s23));
       }
     }
-    for (int r = 0; r < 2; ++r)
+    for (int r = 0; r < NR; ++r)
       acc32[r] = _mm256_add_epi32(acc32[r], _mm256_madd_epi16(acc16[r], ones));
   }
-  sums[0] = hsum_i32(acc32[0]);
-  sums[1] = hsum_i32(acc32[1]);
+  for (int r = 0; r < NR; ++r)
+    sums[r] = hsum_i32(acc32[r]);
 }
 
 void i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
               float act_scale, int32_t act_sum, float* out) {
   const int64_t stride = k / 4;
-  for_row_streams<2>(
+  for_row_streams<kGemvStreams>(
       r0, r1,
-      [&](int64_t ra, int64_t gap) {
-        const int64_t rb = ra + gap;
-        int32_t sums[2];
-        i2s_two_rows_dot(w + ra * stride, w + rb * stride, k, q, sums);
-        out[ra] = i2s_rescale(sums[0], act_sum, act_scale, w_scale);
-        out[rb] = i2s_rescale(sums[1], act_sum, act_scale, w_scale);
+      [&](int64_t r, int64_t gap) {
+        const uint8_t* rows[kGemvStreams];
+        for (int j = 0; j < kGemvStreams; ++j)
+          rows[j] = w + (r + j * gap) * stride;
+        int32_t sums[kGemvStreams];
+        i2s_rows_dot<kGemvStreams>(rows, k, q, sums);
+        for (int j = 0; j < kGemvStreams; ++j)
+          out[r + j * gap] = i2s_rescale(sums[j], act_sum, act_scale, w_scale);
       },
       [&](int64_t r) {
-        out[r] =
-            i2s_rescale(i2s_row_dot(w + r * stride, k / kI2sBlock, q), act_sum, act_scale, w_scale);
+        const uint8_t* row = w + r * stride;
+        int32_t sum;
+        i2s_rows_dot<1>(&row, k, q, &sum);
+        out[r] = i2s_rescale(sum, act_sum, act_scale, w_scale);
       });
 }
 
