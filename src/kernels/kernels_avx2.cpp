@@ -2,6 +2,7 @@
 // Integer results equal the scalar reference and float results are bit-identical to it
 // (the same operations in the same order).
 #include <cmath>
+#include <type_traits>
 
 #include <immintrin.h>
 
@@ -390,33 +391,50 @@ struct Vec8 {
 // ---- attention ---------------------------------------------------------------------------
 
 // One pass of f16_dots over row a against NX vectors, elements [k0, k1): acc[i][h] += products
-// of lane group j + 4h (ggml_f16_dot's acc[j + 4h]: elements 8(j + 4h).. of each chunk of 64)
+// of lane group J + 4h (ggml_f16_dot's acc[J + 4h]: elements 8(J + 4h).. of each chunk of 64)
 // with vector i. A dot's eight accumulators for NX vectors do not fit the sixteen registers, so
-// the chunks are gone through in four passes, j = 0..3 (a lane's sum is the same in any pass
+// the chunks are gone through in four passes, J = 0..3 (a lane's sum is the same in any pass
 // order: lanes meet only in the join). Each chunk of the row is converted once for all NX
-// vectors; pass 0 prefetches as dots_prefetch_at says.
-template <int NX>
+// vectors; pass 0 prefetches as dots_prefetch_at says. J is a constant and the chunks go two at
+// a time, so a chunk costs its two conversions and 2·NX FMAs with little else (the loop counts
+// and the prefetch test had cost as many instructions again).
+template <int NX, int J>
 inline void f16_pass(const uint16_t* a, const uint16_t* next, int64_t np, const float* x,
-                     int64_t ldx, int64_t k0, int64_t k1, int j, __m256 (*acc)[2]) {
+                     int64_t ldx, int64_t k0, int64_t k1, __m256 (*acc)[2]) {
   __m256 c[NX][2]; // in registers over the pass
   for (int i = 0; i < NX; ++i)
     for (int h = 0; h < 2; ++h)
       c[i][h] = acc[i][h];
-  for (int64_t k = k0; k < k1; k += kF16Chunk) {
-    const uint16_t* p = j == 0 ? dots_prefetch_at(a, next, np, k) : nullptr;
-    if (p) {
-      _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(p + 32), _MM_HINT_T0);
+  const auto chunk = [&](int64_t k) {
+    if constexpr (J == 0) {
+      if (const uint16_t* p = dots_prefetch_at(a, next, np, k)) {
+        _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(p + 32), _MM_HINT_T0);
+      }
     }
-    const __m256 av[2] = {load_ph(a + k + 8 * j), load_ph(a + k + 8 * j + 32)};
+    const __m256 av[2] = {load_ph(a + k + 8 * J), load_ph(a + k + 8 * J + 32)};
     for (int i = 0; i < NX; ++i)
       for (int h = 0; h < 2; ++h)
         c[i][h] =
-            _mm256_fmadd_ps(av[h], _mm256_loadu_ps(x + i * ldx + k + 8 * j + 32 * h), c[i][h]);
+            _mm256_fmadd_ps(av[h], _mm256_loadu_ps(x + i * ldx + k + 8 * J + 32 * h), c[i][h]);
+  };
+  int64_t k = k0;
+  for (; k + 2 * kF16Chunk <= k1; k += 2 * kF16Chunk) {
+    chunk(k);
+    chunk(k + kF16Chunk);
   }
+  if (k < k1) chunk(k);
   for (int i = 0; i < NX; ++i)
     for (int h = 0; h < 2; ++h)
       acc[i][h] = c[i][h];
+}
+
+// pass(std::integral_constant<int, J>{}) for J = 0..3 (f16_pass's lane groups), in order.
+template <class Pass> inline void for_passes(Pass pass) {
+  pass(std::integral_constant<int, 0>{});
+  pass(std::integral_constant<int, 1>{});
+  pass(std::integral_constant<int, 2>{});
+  pass(std::integral_constant<int, 3>{});
 }
 
 // ggml_f16_dot's accumulators of row a against NX vectors, continued over elements [k0, k1):
@@ -424,16 +442,16 @@ inline void f16_pass(const uint16_t* a, const uint16_t* next, int64_t np, const 
 template <int NX>
 inline void f16_lanes(const uint16_t* a, const uint16_t* next, int64_t np, const float* x,
                       int64_t ldx, int64_t k0, int64_t k1, __m256 (*sums)[8]) {
-  for (int j = 0; j < 4; ++j) {
+  for_passes([&](auto j) {
     __m256 acc[NX][2];
     for (int i = 0; i < NX; ++i)
       for (int h = 0; h < 2; ++h)
         acc[i][h] = sums[i][j + 4 * h];
-    f16_pass<NX>(a, next, np, x, ldx, k0, k1, j, acc);
+    f16_pass<NX, j>(a, next, np, x, ldx, k0, k1, acc);
     for (int i = 0; i < NX; ++i)
       for (int h = 0; h < 2; ++h)
         sums[i][j + 4 * h] = acc[i][h];
-  }
+  });
 }
 
 // The joined dots (join_lanes) of row a with NX vectors (u[i·ldu]: vector i) when the row is
@@ -442,14 +460,14 @@ template <int NX>
 inline void f16_row_joined(const uint16_t* a, const uint16_t* next, int64_t np, const float* x,
                            int64_t ldx, __m256* u, int64_t ldu) {
   __m256 t[4][NX]; // t[j][i] = group j + group j + 4 of vector i
-  for (int j = 0; j < 4; ++j) {
+  for_passes([&](auto j) {
     __m256 acc[NX][2];
     for (auto& ax : acc)
       ax[0] = ax[1] = _mm256_setzero_ps();
-    f16_pass<NX>(a, next, np, x, ldx, 0, np, j, acc);
+    f16_pass<NX, j>(a, next, np, x, ldx, 0, np, acc);
     for (int i = 0; i < NX; ++i)
       t[j][i] = _mm256_add_ps(acc[i][0], acc[i][1]);
-  }
+  });
   for (int i = 0; i < NX; ++i)
     u[i * ldu] = _mm256_add_ps(_mm256_add_ps(t[0][i], t[2][i]), _mm256_add_ps(t[1][i], t[3][i]));
 }
