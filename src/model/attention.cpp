@@ -104,16 +104,16 @@ struct Attention::Layer {
   KvCache& cache;
   int64_t il;
   int64_t pos;
-  int64_t span; // length of a score row in rows_ (n_ctx of the scratch)
+  int64_t span; // length of a score row in rows_
   float scale;  // 1/√head_dim
 };
 
 Attention::Attention(const Config& config, const kernels::Table& table, int64_t n_batch,
                      int64_t n_ctx, int n_threads)
-    : c_(config), k_(table), n_ctx_(n_ctx), group_(config.n_head / config.n_head_kv),
-      block_(std::clamp<int64_t>(n_batch, 1, kBlock)) {
+    : c_(config), k_(table), span_((n_ctx + kGranule - 1) / kGranule * kGranule),
+      group_(config.n_head / config.n_head_kv), block_(std::clamp<int64_t>(n_batch, 1, kBlock)) {
   const int64_t n_rows = std::max<int64_t>(c_.n_head, n_threads * block_ * group_);
-  rows_.resize(sz(n_rows * n_ctx));
+  rows_.resize(sz(n_rows * span_));
   q_.resize(sz(n_rows * c_.head_dim));
 }
 
@@ -168,7 +168,7 @@ void Attention::run(const float* q, int64_t n_tok, int64_t pos, KvCache& cache, 
                 cache,
                 il,
                 pos,
-                n_ctx_,
+                span_,
                 1.0f / std::sqrt(static_cast<float>(c_.head_dim))};
   if (n_tok == 1)
     decode(l, q, out, pool);
