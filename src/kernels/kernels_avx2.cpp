@@ -114,11 +114,18 @@ void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1
 
 void quantize_act(const float* x, int64_t n, int8_t* q, float* scale_out, int32_t* sum_out) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
-  __m256 vmax = _mm256_setzero_ps();
+  // Four max chains (max is exact in any order): one would wait on vmaxps's latency.
+  __m256 vmax[4];
+  for (__m256& m : vmax)
+    m = _mm256_setzero_ps();
   int64_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int j = 0; j < 4; ++j)
+      vmax[j] = _mm256_max_ps(vmax[j], _mm256_and_ps(_mm256_loadu_ps(x + i + 8 * j), abs_mask));
   for (; i + 8 <= n; i += 8)
-    vmax = _mm256_max_ps(vmax, _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask));
-  float fmax = hmax_ps(vmax);
+    vmax[0] = _mm256_max_ps(vmax[0], _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask));
+  float fmax =
+      hmax_ps(_mm256_max_ps(_mm256_max_ps(vmax[0], vmax[1]), _mm256_max_ps(vmax[2], vmax[3])));
   for (; i < n; ++i) {
     const float a = x[i] < 0.0f ? -x[i] : x[i];
     fmax = a > fmax ? a : fmax;

@@ -288,7 +288,7 @@ std::vector<std::vector<float>> activation_cases(std::mt19937& rng, int64_t n) {
 
 TEST(KernelQuantizeAct, MatchesTheFormulaOnEveryIsa) {
   std::mt19937 rng(1);
-  for (int64_t n : {1, 7, 8, 31, 32, 33, 128, 2560, 6912}) {
+  for (int64_t n : {1, 7, 8, 31, 32, 33, 47, 128, 2560, 6912}) {
     for (const auto& x : activation_cases(rng, n)) {
       std::vector<int8_t> want_q;
       float want_scale;
