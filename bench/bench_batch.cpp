@@ -70,6 +70,10 @@ int main(int argc, char** argv) {
         gens.back()->prefill();
       }
       const auto t0 = Clock::now();
+      std::vector<bitnet::Generation*> all;
+      for (auto& g : gens)
+        all.push_back(g.get());
+      bitnet::prepare_next(all); // the first head steps together, as the server runs them
       for (;;) {
         std::vector<bitnet::Generation*> step;
         for (auto& g : gens)

@@ -5,6 +5,7 @@
 // token alone: a greedy Generation gives generate()'s tokens whatever else is batched with it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -78,6 +79,8 @@ public:
 
 private:
   friend void decode_batch(std::span<Generation* const> generations);
+  friend size_t prepare_next(std::span<Generation* const> generations);
+  friend void prefill_batch(std::span<Generation* const> generations);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
@@ -86,5 +89,22 @@ private:
 // (same requirements and errors). A generation without a pending token is an
 // Error(invalid_argument), before anything runs.
 void decode_batch(std::span<Generation* const> generations);
+
+// Forwards the next micro-batch of the prompt of every generation with prompt left (as
+// prefill(1) does for each: the same split, cancel and counters) in one forward over all
+// their rows, in groups that fit a session's n_ubatch: the weights are read once for all, and
+// each sequence's rows attend over its own cache as its micro-batch alone would, so its cache
+// and tokens are prefill(1)'s. The others are left alone. Same requirements and errors as
+// decode_batch(); a rejected forward changes none of its sequences.
+void prefill_batch(std::span<Generation* const> generations);
+
+// The head steps next() will run, of every generation ready for one (prompt forwarded, no
+// pending token, not done, a screened head, none computed yet), in one pass: the screen is
+// read once for all of them, as decode_batch() does for the steps after (so a server's new
+// requests get their first tokens together). next() then only samples; each sequence's
+// tokens stay generate()'s. Others are left alone. Returns how many were computed. The
+// generations must share one model and one thread pool (else Error(invalid_argument),
+// before anything runs).
+size_t prepare_next(std::span<Generation* const> generations);
 
 } // namespace bitnet

@@ -181,10 +181,13 @@ void Transformer::attention_block(const Step& s, int64_t il, int64_t n_out) {
   s.observe("Kcur-rope", il, kv_k_, n, ekv);
   if (s.seq_pos.empty())
     attention_.run(q_.data(), n, s.pos, s.cache, il, attn_.data(), s.pool);
-  else // each sequence attends over its own cache, as its token alone would
-    for (int64_t t = 0; t < n; ++t)
-      attention_.run(q_.data() + t * e, 1, s.pos_of(t), s.cache_of(t), il, attn_.data() + t * e,
-                     s.pool);
+  else // each sequence's run of rows attends over its own cache, as its micro-batch alone would
+    for (int64_t t = 0, end = 0; t < n; t = end) {
+      for (end = t + 1; end < n && &s.cache_of(end) == &s.cache_of(t);)
+        ++end;
+      attention_.run(q_.data() + t * e, end - t, s.pos_of(t), s.cache_of(t), il,
+                     attn_.data() + t * e, s.pool);
+    }
   s.observe("kqv_out", il, attn_, n, e);
   residual(s, il, {&attn_, l.attn_sub_norm, &l.wo, "attn_sub_norm", "attn_o_out", "ffn_inp"}, e, n,
            n_out);

@@ -50,12 +50,14 @@ public:
   void forward_hidden(std::span<const int32_t> tokens, int64_t pos, KvCache& cache,
                       kernels::ThreadPool& pool, const Observer* observer = nullptr);
   std::span<const float> hidden() const { return hidden(0); }
-  // One decode step of several sequences: row t is tokens[t] at position pos[t] of its own
-  // caches[t] (1..n_batch rows, distinct caches of at most n_ctx). The I2_S matmuls take all
-  // rows at once (integer sums: each row's floats are those of the row alone, and the weights
-  // are read once); norms, RoPE and attention run per row as a single-token forward does, so
-  // every row gets exactly the numerics of forwarding its token alone. hidden(t) is then row
-  // t's output-normed state.
+  // One step of several sequences: row t is tokens[t] at position pos[t] of caches[t]
+  // (1..n_batch rows, caches of at most n_ctx). A run of consecutive rows of one cache, at
+  // consecutive positions, is a micro-batch of that sequence (a decode step is one row per
+  // sequence). The I2_S matmuls take all rows at once (integer sums: each row's floats are
+  // those of the row alone, and the weights are read once); norms and RoPE run per row and
+  // attention per run, as that run's forward alone does, so every row gets exactly the
+  // numerics of forwarding its micro-batch alone. hidden(t) is then row t's output-normed
+  // state.
   void decode_rows(std::span<const int32_t> tokens, std::span<const int64_t> pos,
                    std::span<KvCache* const> caches, kernels::ThreadPool& pool);
   std::span<const float> hidden(int64_t row) const {

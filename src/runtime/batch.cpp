@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <type_traits>
 #include <utility>
 
@@ -117,8 +118,9 @@ struct Generation::Impl {
   int64_t m;
   bool screened;
   model::BoundsAdjust adjust;
-  model::HeadTop batched_top; // the next head step, when a batched step computed it
+  model::HeadTop batched_top; // the next head step, when prepare_next() computed it
   bool top_ready = false;
+  double top_ms = 0.0; // its batched pass's time
   std::optional<int32_t> pending;
   std::optional<StopReason> stop;
   bool done = false;
@@ -240,10 +242,10 @@ Generation::Token Generation::next() {
   const ModelInfo& info = g.session.model().info();
   // The logits of the last token: the head step after its forward, timed with it (the
   // prompt's with the prefill). A token that ends the generation gets no head step.
-  // (A batched step computed it already, timed with its forward.)
+  // (prepare_next() may have computed it in a batched pass.)
   auto t = Clock::now();
   model::HeadTop& top = g.top_ready ? g.batched_top : g.s.head_top(g.m, g.screened, g.adjust);
-  const double head_ms = g.top_ready ? 0.0 : ms_since(t);
+  const double head_ms = g.top_ready ? g.top_ms : ms_since(t);
   g.top_ready = false;
   if (st.decode_ms_per_token.empty()) {
     st.prefill_ms += head_ms;
@@ -313,57 +315,126 @@ const Stats& Generation::stats() const {
   return impl_->st;
 }
 
-void decode_batch(std::span<Session* const> sessions, std::span<const int32_t> tokens) {
-  if (sessions.empty() || sessions.size() != tokens.size())
-    throw Error(ErrorKind::invalid_argument, fmt::format("a batch of {} sessions and {} tokens",
-                                                         sessions.size(), tokens.size()));
-  // Every check before any change: a rejected batch leaves every session as it was.
+namespace {
+
+// Forwards chunks[i] on sessions[i] in one forward whose rows are all the chunks' tokens
+// (model::Transformer::decode_rows): afterwards each session is as if it had forwarded its
+// chunk alone (its hidden state that of the chunk's last token). Every check before any
+// change: a rejected batch leaves every session as it was.
+void forward_together(std::span<SessionImpl* const> sessions,
+                      std::span<const std::span<const int32_t>> chunks) {
+  size_t n_rows = 0;
+  for (const std::span<const int32_t> c : chunks)
+    n_rows += c.size();
   SessionImpl* scratch = nullptr; // whose forward scratch runs the batch: the largest context
   for (size_t i = 0; i < sessions.size(); ++i) {
-    SessionImpl& s = detail::impl_of(*sessions[i]);
-    const SessionImpl& first = detail::impl_of(*sessions[0]);
+    SessionImpl& s = *sessions[i];
+    const SessionImpl& first = *sessions[0];
     if (s.model.get() != first.model.get() || s.pool.get() != first.pool.get())
       throw Error(ErrorKind::invalid_argument,
                   "batched sessions must share one model and one thread pool");
     if (std::find(sessions.begin(), sessions.begin() + static_cast<std::ptrdiff_t>(i),
                   sessions[i]) != sessions.begin() + static_cast<std::ptrdiff_t>(i))
       throw Error(ErrorKind::invalid_argument, "a session appears twice in a batch");
-    if (static_cast<int64_t>(sessions.size()) > s.transformer.n_batch())
+    if (static_cast<int64_t>(n_rows) > s.transformer.n_batch())
       throw Error(ErrorKind::invalid_argument,
-                  fmt::format("a batch of {} sessions exceeds a session's batch size {}",
-                              sessions.size(), s.transformer.n_batch()));
-    s.check(tokens.subspan(i, 1));
+                  fmt::format("a batch of {} tokens exceeds a session's batch size {}", n_rows,
+                              s.transformer.n_batch()));
+    s.check(chunks[i]);
     if (!scratch || s.n_ctx > scratch->n_ctx) scratch = &s;
   }
-  std::vector<int64_t> pos(sessions.size());
-  std::vector<model::KvCache*> caches(sessions.size());
+  std::vector<int32_t> tokens;
+  std::vector<int64_t> pos;
+  std::vector<model::KvCache*> caches;
+  std::vector<int64_t> last_row(sessions.size());
   for (size_t i = 0; i < sessions.size(); ++i) {
-    SessionImpl& s = detail::impl_of(*sessions[i]);
-    pos[i] = static_cast<int64_t>(s.tokens.size());
-    caches[i] = &s.cache;
+    SessionImpl& s = *sessions[i];
+    for (size_t j = 0; j < chunks[i].size(); ++j) {
+      tokens.push_back(chunks[i][j]);
+      pos.push_back(static_cast<int64_t>(s.tokens.size() + j));
+      caches.push_back(&s.cache);
+    }
+    last_row[i] = static_cast<int64_t>(tokens.size()) - 1;
   }
   auto& workers = detail::impl_of(*scratch->pool);
   {
     const std::lock_guard turn(workers.turn);
     scratch->transformer.decode_rows(tokens, pos, caches, workers.workers);
   }
-  // Each row's state goes to its session, the scratch session's own last (its row 0 holds
+  // Each session's last row goes to it, the scratch session's own last (its row 0 holds
   // another's until then).
-  size_t scratch_row = 0;
+  size_t scratch_at = 0;
   for (size_t i = 0; i < sessions.size(); ++i) {
-    SessionImpl& s = detail::impl_of(*sessions[i]);
-    if (&s == scratch)
-      scratch_row = i;
+    if (sessions[i] == scratch)
+      scratch_at = i;
     else
-      s.transformer.set_hidden(scratch->transformer.hidden(static_cast<int64_t>(i)));
+      sessions[i]->transformer.set_hidden(scratch->transformer.hidden(last_row[i]));
   }
-  if (scratch_row != 0)
-    scratch->transformer.set_hidden(scratch->transformer.hidden(static_cast<int64_t>(scratch_row)));
+  if (last_row[scratch_at] != 0)
+    scratch->transformer.set_hidden(scratch->transformer.hidden(last_row[scratch_at]));
   for (size_t i = 0; i < sessions.size(); ++i) {
-    SessionImpl& s = detail::impl_of(*sessions[i]);
-    s.tokens.push_back(tokens[i]);
+    SessionImpl& s = *sessions[i];
+    s.tokens.insert(s.tokens.end(), chunks[i].begin(), chunks[i].end());
     s.last = {};
     s.has_hidden = true;
+  }
+}
+
+} // namespace
+
+void decode_batch(std::span<Session* const> sessions, std::span<const int32_t> tokens) {
+  if (sessions.empty() || sessions.size() != tokens.size())
+    throw Error(ErrorKind::invalid_argument, fmt::format("a batch of {} sessions and {} tokens",
+                                                         sessions.size(), tokens.size()));
+  std::vector<SessionImpl*> impls;
+  std::vector<std::span<const int32_t>> chunks;
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    impls.push_back(&detail::impl_of(*sessions[i]));
+    chunks.push_back(tokens.subspan(i, 1));
+  }
+  forward_together(impls, chunks);
+}
+
+void prefill_batch(std::span<Generation* const> generations) {
+  // The generations with prompt left, a cancelled one ended here as prefill() ends it.
+  std::vector<Generation::Impl*> todo;
+  for (Generation* g : generations) {
+    Generation::Impl& gi = *g->impl_;
+    if (gi.done || g->prefill_left() == 0) continue;
+    if (gi.cancelled()) {
+      gi.stop = StopReason::interrupted;
+      gi.forwarded(0.0);
+      continue;
+    }
+    todo.push_back(&gi);
+  }
+  // Groups whose rows fit every member's batch size (one micro-batch always fits its own).
+  for (size_t begin = 0; begin < todo.size();) {
+    std::vector<SessionImpl*> sessions;
+    std::vector<std::span<const int32_t>> chunks;
+    int64_t rows = 0, room = std::numeric_limits<int64_t>::max();
+    size_t end = begin;
+    for (; end < todo.size(); ++end) {
+      Generation::Impl& gi = *todo[end];
+      const int64_t count = gi.chunks[gi.chunks_done];
+      room = std::min(room, gi.s.transformer.n_batch());
+      if (end > begin && rows + count > room) break;
+      rows += count;
+      sessions.push_back(&gi.s);
+      chunks.push_back(std::span<const int32_t>(gi.st.prompt_ids)
+                           .subspan(gi.prefilled, static_cast<size_t>(count)));
+    }
+    const auto t = Clock::now();
+    forward_together(sessions, chunks);
+    const double ms = ms_since(t);
+    for (size_t i = begin; i < end; ++i) {
+      Generation::Impl& gi = *todo[i];
+      ++gi.chunks_done;
+      gi.st.prefill_ms += ms;
+      gi.prefilled += chunks[i - begin].size();
+      if (gi.prefilled == gi.st.prompt_ids.size()) gi.after_prefill();
+    }
+    begin = end;
   }
 }
 
@@ -380,30 +451,46 @@ void decode_batch(std::span<Generation* const> generations) {
     g->impl_->make_room();
   const auto t = Clock::now();
   decode_batch(sessions, tokens);
-  // The next screened head steps together too: one pass over the screen for every sequence
-  // that goes on (each one's exact rows are its own).
+  const double ms = ms_since(t);
+  for (Generation* g : generations)
+    g->impl_->forwarded(ms);
+  // The next head steps together too: one pass over the screen for every sequence that goes on.
+  prepare_next(generations);
+}
+
+size_t prepare_next(std::span<Generation* const> generations) {
   std::vector<float> hidden;
   std::vector<model::HeadQuery> queries;
   std::vector<Generation::Impl*> headed;
   for (Generation* g : generations) {
     Generation::Impl& gi = *g->impl_;
-    if (gi.stop || !gi.screened) continue;
+    const SessionImpl& first = generations.front()->impl_->s;
+    if (gi.s.model.get() != first.model.get() || gi.s.pool.get() != first.pool.get())
+      throw Error(ErrorKind::invalid_argument,
+                  "batched generations must share one model and one thread pool");
+    // As head_top()'s screened branch: the hidden state of the last token, no logits yet.
+    const bool ready = !gi.done && !gi.stop && !gi.pending && !gi.top_ready && gi.screened &&
+                       g->prefill_left() == 0 && gi.s.has_hidden && gi.s.last.empty();
+    if (!ready) continue;
     const std::span<const float> h = gi.s.transformer.hidden();
     hidden.insert(hidden.end(), h.begin(), h.end());
     queries.push_back({gi.m, &gi.adjust, &gi.batched_top});
     headed.push_back(&gi);
   }
-  if (!queries.empty()) {
-    SessionImpl& first = detail::impl_of(*sessions[0]);
-    auto& workers = detail::impl_of(*first.pool);
+  if (queries.empty()) return 0;
+  const auto t = Clock::now();
+  SessionImpl& s = headed.front()->s;
+  {
+    auto& workers = detail::impl_of(*s.pool);
     const std::lock_guard turn(workers.turn);
-    first.transformer.head().tops(hidden.data(), queries, workers.workers);
+    s.transformer.head().tops(hidden.data(), queries, workers.workers);
   }
-  for (Generation::Impl* gi : headed)
-    gi->top_ready = true;
   const double ms = ms_since(t);
-  for (Generation* g : generations)
-    g->impl_->forwarded(ms);
+  for (Generation::Impl* gi : headed) {
+    gi->top_ready = true;
+    gi->top_ms = ms;
+  }
+  return headed.size();
 }
 
 } // namespace bitnet

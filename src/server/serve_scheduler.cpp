@@ -94,20 +94,49 @@ bool Scheduler::step(std::vector<std::shared_ptr<Job>>& active) {
   const auto fail = [](Job& job) { job.finish(nullptr, std::current_exception()); };
   // A job whose client is gone is dropped: its session keeps every token forwarded so far,
   // which is all prompt reuse needs.
-  std::vector<Generation*> batch;
+  std::vector<Job*> running;
   for (const std::shared_ptr<Job>& job : active) {
-    Generation& g = *job->gen_;
     if (cancel || job->cancelled_) {
-      Stats st = g.stats();
+      Stats st = job->gen_->stats();
       st.stop_reason = StopReason::callback;
       job->finish(&st, nullptr);
-      continue;
+    } else {
+      running.push_back(job.get());
     }
+  }
+  // One micro-batch of every prompt not forwarded yet, all in one forward (the weights read
+  // once), between decode steps; the others' tokens first.
+  std::vector<Generation*> prefilling;
+  std::vector<Job*> ready; // prompt forwarded: a token to sample this step
+  for (Job* job : running)
+    if (job->gen_->prefill_left() > 0)
+      prefilling.push_back(job->gen_.get());
+    else
+      ready.push_back(job);
+  try {
+    prefill_batch(prefilling);
+  } catch (...) {
+    for (Job* job : running)
+      if (std::find(prefilling.begin(), prefilling.end(), job->gen_.get()) != prefilling.end())
+        fail(*job);
+  }
+  for (Job* job : running)
+    if (job->gen_ && job->gen_->prefill_left() == 0 &&
+        std::find(prefilling.begin(), prefilling.end(), job->gen_.get()) != prefilling.end())
+      ready.push_back(job);
+  // The first tokens of prompts finished together share one pass of the head (the others'
+  // head steps ran with the last batched step).
+  std::vector<Generation*> gens;
+  for (Job* job : ready)
+    gens.push_back(job->gen_.get());
+  try {
+    prepare_next(gens);
+  } catch (...) { // each next() then runs its own head step (and reports its own error)
+  }
+  std::vector<Generation*> batch;
+  for (Job* job : ready) {
+    Generation& g = *job->gen_;
     try {
-      if (g.prefill_left() > 0) {
-        g.prefill(1); // one chunk between decode steps
-        if (g.prefill_left() > 0) continue;
-      }
       const Generation::Token t = g.next();
       ++generated_;
       job->push(t.text);

@@ -36,11 +36,16 @@ template <typename F> void for_each_isa(F&& f) {
   kernels::select_isa(kernels::to_string(available.back()));
 }
 
-// Greedy Generations stepped together: prefill each, then every step one next() per
-// running sequence and one decode_batch over them.
+// Generations stepped together as a server steps them: their prompts prefilled together
+// (prefill_batch), the first head steps in one prepare_next(), then every step one next() per
+// running sequence and one decode_batch over them (which prepares the next head steps).
 std::vector<Stats> generate_together(std::vector<std::unique_ptr<Generation>>& gens) {
+  std::vector<Generation*> all;
   for (auto& g : gens)
-    g->prefill();
+    all.push_back(g.get());
+  while (std::any_of(all.begin(), all.end(), [](auto* g) { return g->prefill_left() > 0; }))
+    prefill_batch(all);
+  prepare_next(all);
   for (;;) {
     std::vector<Generation*> step;
     for (auto& g : gens)
@@ -232,6 +237,118 @@ TEST(Batch, GenerationStepsAreGenerate) {
   EXPECT_EQ(g.stats().stop_reason, expected.stop_reason);
   EXPECT_EQ(text_b, text_a);
   EXPECT_EQ(b.tokens().size(), a.tokens().size());
+}
+
+// Prompts prefilled together (prefill_batch: one forward over a micro-batch of each; runs of
+// several rows of one sequence attend as that micro-batch alone) leave each session as its
+// prompt forwarded alone: every logit after the prompt, then the greedy tokens after it.
+// With n_batch 8 the 11-token prompt takes two micro-batches, and the second forward's
+// group holds two sequences of several rows each.
+TEST(Batch, PromptsPrefilledTogetherArePrefilledAlone) {
+  const auto model = Model::load(data_path("real-tiny/bitnet-tiny-brown.gguf"));
+  const std::vector<int32_t> text = model->tokenizer().tokenize(
+      "It was a long time before the house was quiet again, and Mr. and Mrs. Dursley of number "
+      "four said the jury",
+      true);
+  ASSERT_GE(text.size(), 21u);
+  const auto slice = [&](size_t at, size_t n) {
+    return std::vector<int32_t>(text.begin() + static_cast<std::ptrdiff_t>(at),
+                                text.begin() + static_cast<std::ptrdiff_t>(at + n));
+  };
+  const std::vector<std::vector<int32_t>> prompts = {slice(0, 11), slice(11, 3), slice(14, 5),
+                                                     slice(19, 2)};
+  const std::vector<int32_t> n_ctx = {64, 96, 32, 64};
+  for_each_isa([&](const std::string& isa) {
+    for (KvType kv : {KvType::f16, KvType::f32})
+      for (int32_t n_batch : {8, 2048}) {
+        const auto pool = std::make_shared<ThreadPool>(2);
+        const auto params = [&](size_t i) {
+          return SessionParams{.n_ctx = n_ctx[i], .n_batch = n_batch, .kv_type = kv, .pool = pool};
+        };
+        std::vector<std::unique_ptr<Session>> sessions;
+        std::vector<std::unique_ptr<Generation>> gens;
+        std::vector<Generation*> all;
+        for (size_t i = 0; i < prompts.size(); ++i) {
+          sessions.push_back(std::make_unique<Session>(model, params(i)));
+          gens.push_back(std::make_unique<Generation>(*sessions.back(), prompts[i], greedy(5)));
+          all.push_back(gens.back().get());
+        }
+        int forwards = 0;
+        for (; std::any_of(all.begin(), all.end(), [](auto* g) { return g->prefill_left() > 0; });
+             ++forwards)
+          prefill_batch(all);
+        const std::string where =
+            fmt::format("isa={} kv={} n_batch={}", isa, kv == KvType::f16 ? "f16" : "f32", n_batch);
+        EXPECT_EQ(forwards, n_batch == 8 ? 2 : 1) << where;
+        for (size_t i = 0; i < prompts.size(); ++i) {
+          Session alone(model, params(i));
+          alone.evaluate(prompts[i]);
+          EXPECT_EQ(
+              std::vector<int32_t>(sessions[i]->tokens().begin(), sessions[i]->tokens().end()),
+              prompts[i])
+              << where << " sequence " << i;
+          ASSERT_EQ(std::vector<float>(sessions[i]->logits().begin(), sessions[i]->logits().end()),
+                    std::vector<float>(alone.logits().begin(), alone.logits().end()))
+              << where << " sequence " << i;
+        }
+        const std::vector<Stats> together = generate_together(gens);
+        for (size_t i = 0; i < prompts.size(); ++i) {
+          Session alone(model, params(i));
+          EXPECT_EQ(together[i].generated_ids, generate(alone, prompts[i], greedy(5)).generated_ids)
+              << where << " sequence " << i;
+        }
+      }
+  });
+}
+
+// prepare_next() computes the head step of exactly the generations ready for one: prompt
+// forwarded, screened, none pending or prepared; their tokens stay generate()'s.
+TEST(Batch, PrepareNextHeadsTheReadyGenerations) {
+  const auto model = Model::load(data_path("real-tiny/bitnet-tiny-brown.gguf"));
+  const auto pool = std::make_shared<ThreadPool>(2);
+  const std::vector<std::string> prompts = {"The jury said", "He was a man of", "It", "She"};
+  const auto params = [](size_t i) {
+    GenerateParams p = greedy(6);
+    p.head = i == 2 ? HeadMode::exact : HeadMode::screened;
+    return p;
+  };
+  std::vector<std::unique_ptr<Session>> sessions;
+  std::vector<std::unique_ptr<Generation>> gens;
+  std::vector<Generation*> all;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    sessions.push_back(std::make_unique<Session>(model, SessionParams{.n_ctx = 64, .pool = pool}));
+    gens.push_back(std::make_unique<Generation>(*sessions.back(), prompts[i], params(i)));
+    all.push_back(gens.back().get());
+  }
+  for (size_t i = 0; i < 3; ++i) // the last prompt is not forwarded yet
+    gens[i]->prefill();
+  Session other(model, {.n_ctx = 64, .n_threads = 1});
+  Generation foreign(other, "The", greedy(2));
+  foreign.prefill();
+  std::vector<Generation*> mixed = all;
+  mixed.push_back(&foreign);
+  EXPECT_EQ(error_kind([&] { prepare_next(mixed); }), ErrorKind::invalid_argument);
+  EXPECT_EQ(prepare_next(all), 2u); // not the exact head's, not the unforwarded prompt's
+  EXPECT_EQ(prepare_next(all), 0u); // already prepared
+  gens[3]->prefill();
+  EXPECT_EQ(prepare_next(all), 1u);
+  for (Generation* g : all)
+    g->next();
+  EXPECT_EQ(prepare_next(all), 0u); // tokens pending
+  for (;;) {
+    std::vector<Generation*> step;
+    for (Generation* g : all)
+      if (!g->done()) step.push_back(g);
+    if (step.empty()) break;
+    decode_batch(step);
+    for (Generation* g : step)
+      if (!g->done()) g->next();
+  }
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    Session alone(model, {.n_ctx = 64, .pool = pool});
+    EXPECT_EQ(gens[i]->stats().generated_ids, generate(alone, prompts[i], params(i)).generated_ids)
+        << "sequence " << i;
+  }
 }
 
 TEST(Batch, CancelEndsAfterThePendingToken) {
