@@ -23,6 +23,9 @@ expected_chat=${expected_chat%$'\n'}
 
 key=test-key-$$
 log="$work/serve.log"
+# Emptied here, not only by the server's redirection: that runs in the background child, and the
+# loop below could read the previous run's port from the old log before it does.
+: >"$log"
 "$bin" serve -m "$model" --port 0 -c 512 --parallel 2 -t 2 --api-key "$key" 2>"$log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
