@@ -263,6 +263,32 @@ void for_row_streams(int64_t r0, int64_t r1, Group group, Single single) {
 // same run), eight no more than four.
 inline constexpr int kGemvStreams = 4;
 
+// The I2_S gemv of a variant whose kernel takes several rows (AVX2, AVX-512): rows_dot(
+// std::integral_constant<int, nr>, rows, sums) writes Σ code·q of nr rows (pointers rows[0..nr))
+// against the gemv's one token; a call takes one row of each of kGemvStreams streams.
+template <class RowsDot>
+void i2s_gemv_streams(RowsDot rows_dot, const uint8_t* w, float w_scale, int64_t k, int64_t r0,
+                      int64_t r1, float act_scale, int32_t act_sum, float* out) {
+  const int64_t stride = k / 4;
+  for_row_streams<kGemvStreams>(
+      r0, r1,
+      [&](int64_t r, int64_t gap) {
+        const uint8_t* rows[kGemvStreams];
+        for (int j = 0; j < kGemvStreams; ++j)
+          rows[j] = w + (r + j * gap) * stride;
+        int32_t sums[kGemvStreams];
+        rows_dot(std::integral_constant<int, kGemvStreams>{}, rows, sums);
+        for (int j = 0; j < kGemvStreams; ++j)
+          out[r + j * gap] = i2s_rescale(sums[j], act_sum, act_scale, w_scale);
+      },
+      [&](int64_t r) {
+        const uint8_t* row = w + r * stride;
+        int32_t sum;
+        rows_dot(std::integral_constant<int, 1>{}, &row, &sum);
+        out[r] = i2s_rescale(sum, act_sum, act_scale, w_scale);
+      });
+}
+
 // The attention dots (f16_dots, f16_f32_dots) of a variant that takes them one at a time:
 // out[i·ld_out + r] = dot(row r of a, vector i of x, n).
 template <auto dot>

@@ -62,24 +62,9 @@ void i2s_rows_dot(const uint8_t* const* w, int64_t k, const int8_t* q, int32_t* 
 
 void i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
               float act_scale, int32_t act_sum, float* out) {
-  const int64_t stride = k / 4;
-  for_row_streams<kGemvStreams>(
-      r0, r1,
-      [&](int64_t r, int64_t gap) {
-        const uint8_t* rows[kGemvStreams];
-        for (int j = 0; j < kGemvStreams; ++j)
-          rows[j] = w + (r + j * gap) * stride;
-        int32_t sums[kGemvStreams];
-        i2s_rows_dot<kGemvStreams>(rows, k, q, sums);
-        for (int j = 0; j < kGemvStreams; ++j)
-          out[r + j * gap] = i2s_rescale(sums[j], act_sum, act_scale, w_scale);
-      },
-      [&](int64_t r) {
-        const uint8_t* row = w + r * stride;
-        int32_t sum;
-        i2s_rows_dot<1>(&row, k, q, &sum);
-        out[r] = i2s_rescale(sum, act_sum, act_scale, w_scale);
-      });
+  i2s_gemv_streams([&](auto nr, const uint8_t* const* rows,
+                       int32_t* sums) { i2s_rows_dot<decltype(nr)::value>(rows, k, q, sums); },
+                   w, w_scale, k, r0, r1, act_scale, act_sum, out);
 }
 
 // The gemm's multiply step (avx2_common.hpp, I2sTile256). vpmaddubsw sums two code·q
