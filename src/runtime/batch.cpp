@@ -90,6 +90,15 @@ struct Generation::Impl {
        Clock::time_point t0, double tokenize_ms);
 
   void after_prefill();
+  // The prompt's next micro-batch (prefill()'s unit, llama_decode's split), and what follows
+  // once it is in the cache, forwarded in a step of `ms`.
+  std::span<const int32_t> next_chunk() const {
+    return std::span<const int32_t>(st.prompt_ids)
+        .subspan(prefilled, static_cast<size_t>(chunks[chunks_done]));
+  }
+  void chunk_forwarded(double ms);
+  // A cancel lands between two micro-batches: it ends the generation. True when it did.
+  bool end_if_cancelled();
   void forwarded(double ms); // the pending token is in the cache, in a step of `ms`
   // A full cache makes room before the pending token is forwarded: the oldest half after
   // n_keep goes (llama-cli's context shift). Only with context_shift; else next() stopped.
@@ -169,6 +178,19 @@ void Generation::Impl::after_prefill() {
   if (stop) forwarded(0.0);
 }
 
+void Generation::Impl::chunk_forwarded(double ms) {
+  st.prefill_ms += ms;
+  prefilled += static_cast<size_t>(chunks[chunks_done++]);
+  if (prefilled == st.prompt_ids.size()) after_prefill();
+}
+
+bool Generation::Impl::end_if_cancelled() {
+  if (!cancelled()) return false;
+  stop = StopReason::interrupted;
+  forwarded(0.0);
+  return true;
+}
+
 void Generation::Impl::make_room() {
   if (session.n_past() < session.n_ctx()) return;
   session.shift(n_keep, (session.n_ctx() - n_keep) / 2);
@@ -217,17 +239,10 @@ void Generation::prefill(int32_t max_chunks) {
   // (and so the tokens) does not depend on how a server spreads the prefill over its steps,
   // and a cancel lands between two of them.
   for (int32_t i = 0; i < max_chunks && prefill_left() > 0; ++i) {
-    if (g.cancelled()) {
-      g.stop = StopReason::interrupted;
-      g.forwarded(0.0);
-      return;
-    }
-    const auto count = static_cast<size_t>(g.chunks[g.chunks_done++]);
+    if (g.end_if_cancelled()) return;
     const auto t = Clock::now();
-    g.s.forward(std::span<const int32_t>(g.st.prompt_ids).subspan(g.prefilled, count), false);
-    g.st.prefill_ms += ms_since(t);
-    g.prefilled += count;
-    if (prefill_left() == 0) g.after_prefill();
+    g.s.forward(g.next_chunk(), false);
+    g.chunk_forwarded(ms_since(t));
   }
 }
 
@@ -400,12 +415,7 @@ void prefill_batch(std::span<Generation* const> generations) {
   std::vector<Generation::Impl*> todo;
   for (Generation* g : generations) {
     Generation::Impl& gi = *g->impl_;
-    if (gi.done || g->prefill_left() == 0) continue;
-    if (gi.cancelled()) {
-      gi.stop = StopReason::interrupted;
-      gi.forwarded(0.0);
-      continue;
-    }
+    if (gi.done || g->prefill_left() == 0 || gi.end_if_cancelled()) continue;
     todo.push_back(&gi);
   }
   // Groups whose rows fit every member's batch size (one micro-batch always fits its own).
@@ -416,24 +426,19 @@ void prefill_batch(std::span<Generation* const> generations) {
     size_t end = begin;
     for (; end < todo.size(); ++end) {
       Generation::Impl& gi = *todo[end];
-      const int64_t count = gi.chunks[gi.chunks_done];
+      const std::span<const int32_t> chunk = gi.next_chunk();
+      const auto count = static_cast<int64_t>(chunk.size());
       room = std::min(room, gi.s.transformer.n_batch());
       if (end > begin && rows + count > room) break;
       rows += count;
       sessions.push_back(&gi.s);
-      chunks.push_back(std::span<const int32_t>(gi.st.prompt_ids)
-                           .subspan(gi.prefilled, static_cast<size_t>(count)));
+      chunks.push_back(chunk);
     }
     const auto t = Clock::now();
     forward_together(sessions, chunks);
     const double ms = ms_since(t);
-    for (size_t i = begin; i < end; ++i) {
-      Generation::Impl& gi = *todo[i];
-      ++gi.chunks_done;
-      gi.st.prefill_ms += ms;
-      gi.prefilled += chunks[i - begin].size();
-      if (gi.prefilled == gi.st.prompt_ids.size()) gi.after_prefill();
-    }
+    for (size_t i = begin; i < end; ++i)
+      todo[i]->chunk_forwarded(ms);
     begin = end;
   }
 }
