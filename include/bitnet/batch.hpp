@@ -81,13 +81,18 @@ private:
   friend void decode_batch(std::span<Generation* const> generations);
   friend size_t prepare_next(std::span<Generation* const> generations);
   friend void prefill_batch(std::span<Generation* const> generations);
+  friend void step_batch(std::span<Generation* const> generations);
   struct Impl;
+  // Forwards the next unit of each generation (its pending token, else its prompt's next
+  // micro-batch) in one forward per group of rows that fits every member's n_batch.
+  static void forward_units(std::span<Impl* const> todo);
   std::unique_ptr<Impl> impl_;
 };
 
-// Forwards the pending token of each generation in one decode_batch() over their sessions
-// (same requirements and errors). A generation without a pending token is an
-// Error(invalid_argument), before anything runs.
+// Forwards the pending token of each generation in one forward over their sessions, as
+// decode_batch() over sessions does (same requirements and errors, but more sequences than a
+// session's n_batch go in several forwards), then prepare_next() over them. A generation
+// without a pending token is an Error(invalid_argument), before anything runs.
 void decode_batch(std::span<Generation* const> generations);
 
 // Forwards the next micro-batch of the prompt of every generation with prompt left (as
@@ -97,6 +102,15 @@ void decode_batch(std::span<Generation* const> generations);
 // and tokens are prefill(1)'s. The others are left alone. Same requirements and errors as
 // decode_batch(); a rejected forward changes none of its sequences.
 void prefill_batch(std::span<Generation* const> generations);
+
+// A server's step: forwards the next unit of every generation that has one (its pending
+// token as decode_batch() forwards it, else its prompt's next micro-batch as prefill_batch()
+// does) in one forward over all their rows, in groups that fit a session's n_batch, then runs
+// prepare_next() over them all. So a step that admits new prompts reads the weights once, not
+// once for the prompts and once for the running sequences; each sequence's tokens stay
+// generate()'s. Generations that are done are left alone. Same requirements and errors as
+// decode_batch().
+void step_batch(std::span<Generation* const> generations);
 
 // The head steps next() will run, of every generation ready for one (prompt forwarded, no
 // pending token, not done, a screened head, none computed yet), in one pass: the screen is

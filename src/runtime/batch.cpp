@@ -410,6 +410,38 @@ void decode_batch(std::span<Session* const> sessions, std::span<const int32_t> t
   forward_together(impls, chunks);
 }
 
+void Generation::forward_units(std::span<Impl* const> todo) {
+  // Groups whose rows fit every member's batch size (one unit always fits its own).
+  for (size_t begin = 0; begin < todo.size();) {
+    std::vector<SessionImpl*> sessions;
+    std::vector<std::span<const int32_t>> chunks;
+    int64_t rows = 0, room = std::numeric_limits<int64_t>::max();
+    size_t end = begin;
+    for (; end < todo.size(); ++end) {
+      Impl& gi = *todo[end];
+      const std::span<const int32_t> unit =
+          gi.pending ? std::span<const int32_t>(&*gi.pending, 1) : gi.next_chunk();
+      const auto count = static_cast<int64_t>(unit.size());
+      room = std::min(room, gi.s.transformer.n_batch());
+      if (end > begin && rows + count > room) break;
+      rows += count;
+      sessions.push_back(&gi.s);
+      chunks.push_back(unit);
+    }
+    for (size_t i = begin; i < end; ++i)
+      if (todo[i]->pending) todo[i]->make_room();
+    const auto t = Clock::now();
+    forward_together(sessions, chunks);
+    const double ms = ms_since(t);
+    for (size_t i = begin; i < end; ++i)
+      if (todo[i]->pending)
+        todo[i]->forwarded(ms);
+      else
+        todo[i]->chunk_forwarded(ms);
+    begin = end;
+  }
+}
+
 void prefill_batch(std::span<Generation* const> generations) {
   // The generations with prompt left, a cancelled one ended here as prefill() ends it.
   std::vector<Generation::Impl*> todo;
@@ -418,48 +450,29 @@ void prefill_batch(std::span<Generation* const> generations) {
     if (gi.done || g->prefill_left() == 0 || gi.end_if_cancelled()) continue;
     todo.push_back(&gi);
   }
-  // Groups whose rows fit every member's batch size (one micro-batch always fits its own).
-  for (size_t begin = 0; begin < todo.size();) {
-    std::vector<SessionImpl*> sessions;
-    std::vector<std::span<const int32_t>> chunks;
-    int64_t rows = 0, room = std::numeric_limits<int64_t>::max();
-    size_t end = begin;
-    for (; end < todo.size(); ++end) {
-      Generation::Impl& gi = *todo[end];
-      const std::span<const int32_t> chunk = gi.next_chunk();
-      const auto count = static_cast<int64_t>(chunk.size());
-      room = std::min(room, gi.s.transformer.n_batch());
-      if (end > begin && rows + count > room) break;
-      rows += count;
-      sessions.push_back(&gi.s);
-      chunks.push_back(chunk);
-    }
-    const auto t = Clock::now();
-    forward_together(sessions, chunks);
-    const double ms = ms_since(t);
-    for (size_t i = begin; i < end; ++i)
-      todo[i]->chunk_forwarded(ms);
-    begin = end;
-  }
+  Generation::forward_units(todo);
 }
 
 void decode_batch(std::span<Generation* const> generations) {
-  std::vector<Session*> sessions;
-  std::vector<int32_t> tokens;
+  std::vector<Generation::Impl*> todo;
   for (Generation* g : generations) {
     if (!g->impl_->pending)
       throw Error(ErrorKind::invalid_argument, "a batched generation has no token to forward");
-    sessions.push_back(&g->impl_->session);
-    tokens.push_back(*g->impl_->pending);
+    todo.push_back(g->impl_.get());
   }
-  for (Generation* g : generations)
-    g->impl_->make_room();
-  const auto t = Clock::now();
-  decode_batch(sessions, tokens);
-  const double ms = ms_since(t);
-  for (Generation* g : generations)
-    g->impl_->forwarded(ms);
+  Generation::forward_units(todo);
   // The next head steps together too: one pass over the screen for every sequence that goes on.
+  prepare_next(generations);
+}
+
+void step_batch(std::span<Generation* const> generations) {
+  std::vector<Generation::Impl*> todo;
+  for (Generation* g : generations) {
+    Generation::Impl& gi = *g->impl_;
+    if (gi.done || (!gi.pending && (g->prefill_left() == 0 || gi.end_if_cancelled()))) continue;
+    todo.push_back(&gi);
+  }
+  Generation::forward_units(todo);
   prepare_next(generations);
 }
 

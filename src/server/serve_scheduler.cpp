@@ -104,63 +104,33 @@ bool Scheduler::step(std::vector<std::shared_ptr<Job>>& active) {
       running.push_back(job.get());
     }
   }
-  // One micro-batch of every prompt not forwarded yet, all in one forward (the weights read
-  // once), between decode steps; the others' tokens first.
-  std::vector<Generation*> prefilling;
-  std::vector<Job*> ready; // prompt forwarded: a token to sample this step
-  for (Job* job : running)
-    if (job->gen_->prefill_left() > 0)
-      prefilling.push_back(job->gen_.get());
-    else
-      ready.push_back(job);
-  try {
-    prefill_batch(prefilling);
-  } catch (...) {
-    for (Job* job : running)
-      if (std::find(prefilling.begin(), prefilling.end(), job->gen_.get()) != prefilling.end())
-        fail(*job);
-  }
-  for (Job* job : running)
-    if (job->gen_ && job->gen_->prefill_left() == 0 &&
-        std::find(prefilling.begin(), prefilling.end(), job->gen_.get()) != prefilling.end())
-      ready.push_back(job);
-  // The first tokens of prompts finished together share one pass of the head (the others'
-  // head steps ran with the last batched step).
+  // Every sequence whose head step ran in the last step (a prompt's first token included)
+  // samples its next token; then the new tokens and one micro-batch of every prompt still
+  // prefilling go in ONE forward (the weights read once per step), and the head steps of all
+  // share one pass (step_batch).
   std::vector<Generation*> gens;
-  for (Job* job : ready)
-    gens.push_back(job->gen_.get());
-  try {
-    prepare_next(gens);
-  } catch (...) { // each next() then runs its own head step (and reports its own error)
-  }
-  std::vector<Generation*> batch;
-  for (Job* job : ready) {
+  bool decoding = false; // a token to forward: a decode step (for /metrics)
+  for (Job* job : running) {
     Generation& g = *job->gen_;
-    try {
-      const Generation::Token t = g.next();
-      ++generated_;
-      job->push(t.text);
-      if (g.pending()) batch.push_back(&g);
-    } catch (...) {
-      fail(*job);
-    }
-  }
-  active.erase(
-      std::remove_if(active.begin(), active.end(), [](const auto& job) { return !job->gen_; }),
-      active.end());
-  // Every sampled token in one batched forward (in groups of at most n_batch sequences).
-  if (!batch.empty()) {
-    const size_t group = static_cast<size_t>(batch.front()->session().n_batch());
-    for (size_t i = 0; i < batch.size(); i += group) {
-      const std::span<Generation* const> part(batch.data() + i, std::min(group, batch.size() - i));
+    if (!g.done() && g.prefill_left() == 0 && !g.pending()) {
       try {
-        decode_batch(part);
+        const Generation::Token t = g.next();
+        ++generated_;
+        job->push(t.text);
+        decoding = true;
       } catch (...) {
-        for (const std::shared_ptr<Job>& job : active)
-          if (std::find(part.begin(), part.end(), job->gen_.get()) != part.end()) fail(*job);
+        fail(*job);
+        continue;
       }
     }
-    ++steps_;
+    gens.push_back(&g);
+  }
+  try {
+    step_batch(gens);
+    if (decoding) ++steps_;
+  } catch (...) {
+    for (Job* job : running)
+      if (job->gen_) fail(*job);
   }
   for (const std::shared_ptr<Job>& job : active)
     if (job->gen_ && job->gen_->done()) {

@@ -1,8 +1,9 @@
-// The server's decode loop: one thread steps every running request together. Each step it
-// forwards one prompt chunk of each request still prefilling (so new prompts enter between
-// decode steps), samples the next token of every decoding request, and forwards all those
-// tokens in ONE batched forward (decode_batch: the weights are read once per step, and every
-// sequence gets the numerics of decoding alone). HTTP threads submit jobs and read their text.
+// The server's decode loop: one thread steps every running request together. Each step
+// samples the next token of every request whose last forward is done, then forwards those
+// tokens and one prompt micro-batch of each request still prefilling (so new prompts enter
+// between decode steps) in ONE batched forward (step_batch: the weights are read once per
+// step, and every sequence gets the numerics of its token or micro-batch alone). HTTP threads
+// submit jobs and read their text.
 #pragma once
 
 #include <atomic>

@@ -205,6 +205,60 @@ TEST(Batch, SampledGenerationsTogetherAreGenerateAlone) {
   });
 }
 
+// Generations admitted at different steps, as a server admits requests, stepped by
+// step_batch(): each step's new tokens and the next micro-batch of every prompt still
+// prefilling go in one forward (two when their rows exceed n_batch 4), the head steps in one
+// pass. Each sequence's tokens are generate()'s alone, greedy and sampled.
+TEST(Batch, StepsAdmittingPromptsAreGenerateAlone) {
+  const auto model = Model::load(data_path("real-tiny/bitnet-tiny-brown.gguf"));
+  const std::vector<std::string> prompts = {
+      "The jury said it did find that the moment's musicians were", "He was a man of", "It",
+      "It was a long time before the house was quiet"};
+  const std::vector<int> admitted_at = {0, 0, 2, 5};
+  const auto params = [](size_t i) {
+    GenerateParams p;
+    p.n_predict = 12;
+    p.ignore_eos = true;
+    p.sampler.seed = 5 + i;
+    p.sampler.repeat_penalty = 1.2f;
+    p.sampler.temp = i % 2 ? 0.0f : 0.8f;
+    return p;
+  };
+  for_each_isa([&](const std::string& isa) {
+    const auto pool = std::make_shared<ThreadPool>(2);
+    const SessionParams sp{.n_ctx = 64, .n_batch = 4, .pool = pool};
+    std::vector<std::unique_ptr<Session>> sessions;
+    std::vector<std::unique_ptr<Generation>> gens;
+    int mixed_steps = 0;
+    for (int step = 0;; ++step) {
+      for (size_t i = 0; i < prompts.size(); ++i)
+        if (admitted_at[i] == step) {
+          sessions.push_back(std::make_unique<Session>(model, sp));
+          gens.push_back(std::make_unique<Generation>(*sessions.back(), prompts[i], params(i)));
+        }
+      std::vector<Generation*> live;
+      for (auto& g : gens)
+        if (!g->done()) {
+          if (g->prefill_left() == 0 && !g->pending()) g->next();
+          live.push_back(g.get());
+        }
+      if (live.empty() && gens.size() == prompts.size()) break;
+      const auto any = [&](auto pred) { return std::any_of(live.begin(), live.end(), pred); };
+      mixed_steps += any([](auto* g) { return g->pending().has_value(); }) &&
+                     any([](auto* g) { return g->prefill_left() > 0; });
+      step_batch(live);
+    }
+    EXPECT_GE(mixed_steps, 4) << isa; // prompts did enter while others decoded
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      Session alone(model, sp);
+      EXPECT_EQ(gens[i]->stats().generated_ids,
+                generate(alone, prompts[i], params(i)).generated_ids)
+          << isa << " sequence " << i;
+      EXPECT_EQ(gens[i]->stats().n_gen, 12) << isa << " sequence " << i;
+    }
+  });
+}
+
 // A Generation stepped by hand, its prompt prefilled a chunk at a time, is generate():
 // same tokens, same text, same stop.
 TEST(Batch, GenerationStepsAreGenerate) {
