@@ -19,6 +19,7 @@ const char* to_string(Isa isa) noexcept;
 
 inline constexpr int64_t kI2sBlock = 128; // elements per I2_S block (32 bytes)
 inline constexpr int64_t kQ8Block = 32;   // elements per Q8_0 block (34 bytes)
+inline constexpr int64_t kKeyTile = 16;   // keys per tile of Table::key_tile_dots
 
 struct Table {
   Isa isa;
@@ -93,6 +94,12 @@ struct Table {
   // The same products in tinyBLAS's order (f16_f32_dot, n % 16 == 0): a batch's V·p.
   void (*f16_f32_dots)(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
                        int64_t n_x, int64_t n, float* out, int64_t ld_out);
+  // f16_dots' values for keys laid out in tiles of kKeyTile (a batch's K·q): key j's element
+  // d is kt[(j / kKeyTile)·kKeyTile·n + kKeyTile·d + j % kKeyTile], an F16 value widened to f32,
+  // and x holds f16 values; n % 64 == 0. out[i·ld_out + j] for j < n_keys. With the keys in
+  // lanes, ggml's join and halving sums are lane-wise adds shared by a tile's keys.
+  void (*key_tile_dots)(const float* kt, int64_t n_keys, const float* x, int64_t ldx, int64_t n_x,
+                        int64_t n, float* out, int64_t ld_out);
 };
 
 // RoPE's cos and sin for one position (n_rot/2 of each: cs[i] = cos θ_i, cs[n_rot/2 + i] =

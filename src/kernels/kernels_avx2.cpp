@@ -579,6 +579,7 @@ Table make_table() {
   set_vec_entries<Vec8>(t);
   t.f16_dots = f16_dots;
   t.f16_f32_dots = f16_f32_dots;
+  t.key_tile_dots = vec_key_tile_dots<Vec8, 2>; // 7 accumulators of 2 vectors in registers
   return t;
 }
 

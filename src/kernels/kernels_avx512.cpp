@@ -396,12 +396,15 @@ void q8_0_gemm(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_
 
 // ---- attention ---------------------------------------------------------------------------
 
-// The vector ops RoPE needs (vec_ops.hpp) on 16 lanes; softmax and SiLU stay 8-lane (AVX2).
+// The vector ops RoPE and key_tile_dots need (vec_ops.hpp) on 16 lanes; softmax and SiLU stay
+// 8-lane (AVX2).
 struct Vec16 {
   using F = __m512;
   static constexpr int kLanes = 16;
   static F load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
+  static F set1(float f) { return _mm512_set1_ps(f); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
   static F fmsub(F a, F b, F c) { return _mm512_fmsub_ps(a, b, c); }
@@ -576,6 +579,7 @@ Table make_table() {
   t.rope = vec_rope<Vec16>;
   t.f16_dots = f16_dots;
   t.f16_f32_dots = f16_f32_dots;
+  t.key_tile_dots = vec_key_tile_dots<Vec16, 4>; // 7 accumulators of 4 vectors in registers
   return t;
 }
 

@@ -57,6 +57,18 @@ void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1
     i2s_gemv(w, w_scale, k, r0, r1, q + t * k, act_scale[t], act_sum[t], out + t * ld_out);
 }
 
+// ggml_vec_dot_f16's four 16-lane accumulators (acc[16q + l]: lane l of accumulator q) joined
+// and halved (kernel_common.hpp).
+float ggml_f16_join(const float* acc) {
+  float v[16];
+  for (int l = 0; l < 16; ++l)
+    v[l] = (acc[l] + acc[32 + l]) + (acc[16 + l] + acc[48 + l]);
+  for (int w = 8; w >= 1; w >>= 1)
+    for (int l = 0; l < w; ++l)
+      v[l] += v[l + w];
+  return v[0];
+}
+
 // ggml_vec_dot_f16's order (kernel_common.hpp): acc[16q + l] is lane l of accumulator q. Of
 // two f16 operands, or of an f16 and an f32 operand (f16_dots) with the products fused into
 // the lanes. (A product of two f16 values is exact, so there the plain multiply-add, cheaper
@@ -71,13 +83,22 @@ template <class X> float ggml_f16_dot(const uint16_t* a, const X* b, int64_t n) 
       else
         acc[l] = std::fma(fp16_to_fp32(a[i + l]), b[i + l], acc[l]);
     }
-  float v[16];
-  for (int l = 0; l < 16; ++l)
-    v[l] = (acc[l] + acc[32 + l]) + (acc[16 + l] + acc[48 + l]);
-  for (int w = 8; w >= 1; w >>= 1)
-    for (int l = 0; l < w; ++l)
-      v[l] += v[l + w];
-  return f16_dot_tail(v[0], a, b, np, n, fp16_to_fp32);
+  return f16_dot_tail(ggml_f16_join(acc), a, b, np, n, fp16_to_fp32);
+}
+
+// The keys' dots as f16_dots takes them (the products of two f16 values, exact).
+void key_tile_dots(const float* kt, int64_t n_keys, const float* x, int64_t ldx, int64_t n_x,
+                   int64_t n, float* out, int64_t ld_out) {
+  for (int64_t j = 0; j < n_keys; ++j) {
+    const float* key = kt + j / kKeyTile * kKeyTile * n + j % kKeyTile; // element d at kKeyTile·d
+    for (int64_t i = 0; i < n_x; ++i) {
+      float acc[kF16Chunk] = {};
+      for (int64_t c = 0; c < n; c += kF16Chunk)
+        for (int64_t l = 0; l < kF16Chunk; ++l)
+          acc[l] += key[kKeyTile * (c + l)] * x[i * ldx + c + l];
+      out[i * ld_out + j] = ggml_f16_join(acc);
+    }
+  }
 }
 
 float f16_dot(const uint16_t* a, const uint16_t* b, int64_t n) {
@@ -308,6 +329,7 @@ const Table& table_scalar() {
       .rope = rope,
       .f16_dots = dots_each<ggml_f16_dot<float>>,
       .f16_f32_dots = dots_each<f16_f32_dot>,
+      .key_tile_dots = key_tile_dots,
   };
   return t;
 }

@@ -119,6 +119,95 @@ void vec_rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, const f
   }
 }
 
+// key_tile_dots (kernels.hpp) of NX vectors and kLanes keys of a tile (lane l: the key at
+// kt + l, its elements kKeyTile floats apart), NC chunks of 64 (0: n / 64 at run time). Each
+// step of ggml_vec_dot_f16's order is lane-wise: a lane's accumulator at element e of the chunks
+// (e < 64) is its products at e, e + 64, ... fused in from +0, the accumulators are joined as
+// (a0 + a2) + (a1 + a3) and halved (l + l+8, l + l+4, ...). The sums are taken depth first, so a
+// few accumulators of NX vectors stay in registers; each key element loaded feeds NX FMAs. The
+// steps are inlined whole: a call returns its vectors through memory.
+template <class V, int NX, int NC> struct KeyLaneDots {
+  using F = typename V::F;
+  struct Acc {
+    F v[NX];
+  };
+  const float* kt;
+  const float* x;
+  int64_t ldx, n;
+
+  [[gnu::always_inline]] static Acc add(const Acc& a, const Acc& b) {
+    Acc s;
+    for (int i = 0; i < NX; ++i)
+      s.v[i] = V::add(a.v[i], b.v[i]);
+    return s;
+  }
+  [[gnu::always_inline]] Acc chunks(int64_t e) const {
+    Acc a;
+    for (int i = 0; i < NX; ++i)
+      a.v[i] = V::set1(0.0f);
+    const int64_t nc = NC > 0 ? NC : n / kF16Chunk;
+    for (int64_t c = 0; c < nc; ++c) {
+      const int64_t k = e + c * kF16Chunk;
+      const F kv = V::load(kt + kKeyTile * k);
+      for (int i = 0; i < NX; ++i)
+        a.v[i] = V::fmadd(kv, V::set1(x[i * ldx + k]), a.v[i]);
+    }
+    return a;
+  }
+  [[gnu::always_inline]] Acc joined(int l) const {
+    return add(add(chunks(l), chunks(32 + l)), add(chunks(16 + l), chunks(48 + l)));
+  }
+  template <int H> [[gnu::always_inline]] Acc halved(int l) const {
+    if constexpr (H == 8)
+      return add(joined(l), joined(l + 8));
+    else
+      return add(halved<2 * H>(l), halved<2 * H>(l + H));
+  }
+  // out[i·ld_out + m] for the first `keys` lanes m.
+  void store(float* out, int64_t ld_out, int64_t keys) const {
+    const Acc s = halved<1>(0);
+    for (int i = 0; i < NX; ++i) {
+      if (keys == V::kLanes) {
+        V::store(out + i * ld_out, s.v[i]);
+      } else {
+        float lanes[V::kLanes];
+        V::store(lanes, s.v[i]);
+        for (int64_t m = 0; m < keys; ++m)
+          out[i * ld_out + m] = lanes[m];
+      }
+    }
+  }
+};
+
+template <class V, int NX, int NC>
+void key_tile_dots_nc(const float* kt, int64_t n_keys, const float* x, int64_t ldx, int64_t n_x,
+                      int64_t n, float* out, int64_t ld_out) {
+  constexpr int L = V::kLanes;
+  for (int64_t j = 0; j < n_keys; j += L) { // the tile's lanes in kLanes-key parts
+    const float* lanes = kt + j / kKeyTile * kKeyTile * n + j % kKeyTile;
+    const int64_t keys = n_keys - j < L ? n_keys - j : L;
+    for (int64_t i = 0; i < n_x; i += NX) {
+      const int nx = n_x - i < NX ? static_cast<int>(n_x - i) : NX;
+      with_token_count<NX>(nx, [&](auto nx_c) {
+        KeyLaneDots<V, decltype(nx_c)::value, NC>{lanes, x + i * ldx, ldx, n}.store(
+            out + i * ld_out + j, ld_out, keys);
+      });
+    }
+  }
+}
+
+// The head sizes of the BitNet models (128) and of small ones (64) unrolled; others at run time.
+template <class V, int NX>
+void vec_key_tile_dots(const float* kt, int64_t n_keys, const float* x, int64_t ldx, int64_t n_x,
+                       int64_t n, float* out, int64_t ld_out) {
+  if (n == 2 * kF16Chunk)
+    key_tile_dots_nc<V, NX, 2>(kt, n_keys, x, ldx, n_x, n, out, ld_out);
+  else if (n == kF16Chunk)
+    key_tile_dots_nc<V, NX, 1>(kt, n_keys, x, ldx, n_x, n, out, ld_out);
+  else
+    key_tile_dots_nc<V, NX, 0>(kt, n_keys, x, ldx, n_x, n, out, ld_out);
+}
+
 // The table's float entries from V.
 template <class V> void set_vec_entries(Table& t) {
   t.softmax = vec_softmax<V>;

@@ -115,10 +115,11 @@ Attention::Attention(const Config& config, const kernels::Table& table, int64_t 
   const int64_t n_rows = std::max<int64_t>(c_.n_head, n_threads * block_ * group_);
   rows_.resize(sz(n_rows * span_));
   q_.resize(sz(n_rows * c_.head_dim));
+  if (n_batch > 1 && c_.head_dim % 64 == 0) keys_.resize(sz(c_.n_head_kv * span_ * c_.head_dim));
 }
 
 uint64_t Attention::scratch_bytes() const {
-  return (rows_.size() + q_.size()) * sizeof(float);
+  return (rows_.size() + q_.size() + keys_.size()) * sizeof(float);
 }
 
 // s[i·span + j] = K_{j0+j} · x_i for the n_x queries x of KV head g (head_dim floats each).
@@ -154,6 +155,22 @@ void Attention::softmax_row(const Layer& l, float* s, int64_t n_kv) const {
   std::fill(s + n_kv, s + n, -INFINITY);
   k_.softmax(s, n, l.scale);
   if (l.rules.round_probs) round_to_f16(k_, s, n);
+}
+
+// Keys [t·kKeyTile, (t + 1)·kKeyTile) of KV head g as key_tile_dots takes them, zeros past n_kv;
+// row: head_dim floats of scratch.
+void Attention::key_tile(const Layer& l, int64_t g, int64_t t, int64_t n_kv, float* row) {
+  const int64_t hd = c_.head_dim, ekv = c_.n_embd_kv();
+  float* tile = keys_.data() + (g * span_ + t * kernels::kKeyTile) * hd;
+  for (int64_t m = 0; m < kernels::kKeyTile; ++m) {
+    const int64_t j = t * kernels::kKeyTile + m;
+    if (j < n_kv)
+      k_.f16_to_f32(l.cache.k16(l.il) + j * ekv + g * hd, hd, row);
+    else
+      std::fill(row, row + hd, 0.0f);
+    for (int64_t d = 0; d < hd; ++d)
+      tile[d * kernels::kKeyTile + m] = row[d];
+  }
 }
 
 // x = q as K·q takes it (n floats).
@@ -221,25 +238,43 @@ void Attention::decode(const Layer& l, const float* q, float* out, kernels::Thre
     job(0, 1);
 }
 
-// A batch: work items of (KV head, block of up to kBlock queries), taken first come first served,
-// each done whole by one thread: K·q of the block's query heads over the keys the last query
-// sees, each row's mask and softmax, then ·V per query.
+// A batch: with an F16 cache, first the keys laid out in tiles (split over the threads), then
+// work items of (KV head, block of up to kBlock queries), taken first come first served, each
+// done whole by one thread: K·q of the block's query heads over the keys the last query sees,
+// each row's mask and softmax, then ·V per query.
 void Attention::batch(const Layer& l, const float* q, int64_t n_tok, float* out,
                       kernels::ThreadPool& pool) {
   const int64_t hd = c_.head_dim, e = c_.n_embd, span = l.span;
   const int64_t block_rows = block_ * group_;
   const int64_t n_blocks = (n_tok + block_ - 1) / block_;
   const int64_t n_items = c_.n_head_kv * n_blocks;
+  // K·q from tiles: each key is widened once per batch instead of once per block of 4 query
+  // rows, and ggml's join and halving sums are shared by a tile's keys.
+  const bool tiles = !keys_.empty() && l.cache.is_f16();
+  const int64_t n_kv = l.pos + n_tok, n_tiles = (n_kv + kernels::kKeyTile - 1) / kernels::kKeyTile;
+  kernels::Barrier barrier(pool.size(), pool.spins());
+  Chunks packs(tiles ? c_.n_head_kv * n_tiles : 0, 1, pool.size());
   std::atomic<int64_t> next{0};
   pool.run([&](int ti, int) {
     float* x = q_.data() + ti * block_rows * hd; // [kBlock·group][head_dim]
     float* s = rows_.data() + ti * block_rows * span;
+    if (tiles) {
+      packs.each([&](int64_t u0, int64_t u1) {
+        for (int64_t u = u0; u < u1; ++u)
+          key_tile(l, u / n_tiles, u % n_tiles, n_kv, x);
+      });
+      barrier.wait();
+    }
     for (int64_t item = next.fetch_add(1); item < n_items; item = next.fetch_add(1)) {
       const int64_t g = item / n_blocks, t0 = item % n_blocks * block_;
       const int64_t n_q = std::min(block_, n_tok - t0), head0 = g * group_ * hd;
       for (int64_t t = 0; t < n_q; ++t)
         queries(l, q + (t0 + t) * e + head0, group_ * hd, x + t * group_ * hd);
-      scores(l, 0, l.pos + t0 + n_q, g, x, n_q * group_, s);
+      if (tiles)
+        k_.key_tile_dots(keys_.data() + g * span_ * hd, l.pos + t0 + n_q, x, hd, n_q * group_, hd,
+                         s, span);
+      else
+        scores(l, 0, l.pos + t0 + n_q, g, x, n_q * group_, s);
       for (int64_t t = 0; t < n_q; ++t)
         for (int64_t h = 0; h < group_; ++h)
           softmax_row(l, s + (t * group_ + h) * span, l.pos + t0 + t + 1);

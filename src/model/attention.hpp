@@ -64,6 +64,7 @@ private:
               float* out) const;
   void softmax_row(const Layer& l, float* s, int64_t n_kv) const;
   void queries(const Layer& l, const float* q, int64_t n, float* x) const;
+  void key_tile(const Layer& l, int64_t g, int64_t t, int64_t n_kv, float* row);
 
   const Config& c_;
   const kernels::Table& k_;
@@ -76,6 +77,9 @@ private:
   // Queries as the dots take them: [n_head][head_dim] for a single token, [n_threads][kBlock ·
   // group][head_dim] for a batch.
   std::vector<float, CacheLineAllocator<float>> q_;
+  // A batch's keys, [n_head_kv][span_ / kKeyTile] tiles of kKeyTile keys (key_tile_dots), when
+  // head_dim is whole chunks of 64.
+  std::vector<float, CacheLineAllocator<float>> keys_;
 };
 
 } // namespace bitnet::model

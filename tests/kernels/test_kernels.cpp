@@ -772,6 +772,52 @@ TEST(KernelAttention, DotsInGgmlAndTinyBlasOrderOnEveryVariant) {
   }
 }
 
+// A batch's K·q from keys in tiles: every variant gives each key's dot with each vector in
+// ggml_vec_dot_f16's order, for head sizes of one to four chunks of 64, key counts that end
+// inside a tile (and inside the 8-lane half AVX2 takes), vector counts on and off the variants'
+// groups, zero products (a lane of +0 from −0 products must stay +0) and a strided output
+// whose slots past the keys stay untouched.
+TEST(KernelAttention, KeyTileDotsInGgmlOrderOnEveryVariant) {
+  std::mt19937 rng(23);
+  for (int64_t n : {64, 128, 192, 256}) {
+    for (int64_t n_keys : {1, 7, 16, 21, 40}) {
+      for (int64_t n_x : {1, 3, 4, 5, 16}) {
+        const int64_t ldx = n + 8, ld_out = n_keys + 5;
+        auto keys = random_f16(rng, n_keys * n);
+        auto x16 = random_f16(rng, n_x * ldx);
+        for (size_t j = 0; j < keys.size(); j += 7)
+          keys[j] = 0x8000; // −0
+        for (size_t j = 0; j < x16.size(); j += 3)
+          x16[j] = 0;
+        std::fill(keys.begin(), keys.begin() + n, uint16_t{0x8000}); // key 0: all −0 · x
+        const int64_t n_tiles = (n_keys + kKeyTile - 1) / kKeyTile;
+        std::vector<float> kt(static_cast<size_t>(n_tiles * kKeyTile * n), 1e30f);
+        for (int64_t j = 0; j < n_keys; ++j)
+          for (int64_t d = 0; d < n; ++d)
+            kt[static_cast<size_t>(j / kKeyTile * kKeyTile * n + kKeyTile * d + j % kKeyTile)] =
+                fp16_to_fp32(keys[static_cast<size_t>(j * n + d)]);
+        std::vector<float> x(x16.size());
+        for (size_t j = 0; j < x16.size(); ++j)
+          x[j] = fp16_to_fp32(x16[j]);
+        for (Isa isa : isas_under_test()) {
+          const std::string what = isa_name(isa) + " n=" + std::to_string(n) +
+                                   " keys=" + std::to_string(n_keys) + " x=" + std::to_string(n_x);
+          std::vector<float> out(static_cast<size_t>(n_x * ld_out), -7.0f);
+          table_for(isa).key_tile_dots(kt.data(), n_keys, x.data(), ldx, n_x, n, out.data(),
+                                       ld_out);
+          for (int64_t i = 0; i < n_x; ++i) {
+            for (int64_t j = 0; j < n_keys; ++j)
+              expect_bits_eq(out[static_cast<size_t>(i * ld_out + j)],
+                             ggml_order_dot(keys.data() + j * n, x16.data() + i * ldx, n), what);
+            for (int64_t j = n_keys; j < ld_out; ++j)
+              EXPECT_EQ(out[static_cast<size_t>(i * ld_out + j)], -7.0f) << what;
+          }
+        }
+      }
+    }
+  }
+}
+
 // The conversions must be bit-exact with IEEE round-to-nearest-even (F16C / ggml),
 // including subnormals, infinities and NaNs.
 TEST(KernelF16, ConversionsBitExactOnEveryPattern) {
