@@ -266,7 +266,8 @@ void Attention::batch(const Layer& l, const float* q, int64_t n_tok, float* out,
       barrier.wait();
     }
     for (int64_t item = next.fetch_add(1); item < n_items; item = next.fetch_add(1)) {
-      const int64_t g = item / n_blocks, t0 = item % n_blocks * block_;
+      // A head's blocks latest first: the dearest items are not the last ones left.
+      const int64_t g = item / n_blocks, t0 = (n_blocks - 1 - item % n_blocks) * block_;
       const int64_t n_q = std::min(block_, n_tok - t0), head0 = g * group_ * hd;
       for (int64_t t = 0; t < n_q; ++t)
         queries(l, q + (t0 + t) * e + head0, group_ * hd, x + t * group_ * hd);
