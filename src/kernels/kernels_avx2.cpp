@@ -482,19 +482,35 @@ inline __m256 reduce8(const __m256* v) {
 
 // Adds the leftover products k in [np, n) of a block's 16 dots (s[q / 2], lane 4(q % 2) + m:
 // row m, vector q) to their reduced heads in double, each product rounded to float first
-// (f16_dot_tail's sums, four dots per vector).
+// (f16_dot_tail's sums, four dots per vector). The four rows' halves are converted 8 at a time
+// and transposed to one column per k (V·p at depth 2048 has 32 leftover elements per row).
 inline void add_tails16(__m256* s, const uint16_t* a, int64_t lda, const float* x, int64_t ldx,
                         int64_t np, int64_t n) {
   __m256d sum[4];
   for (int q = 0; q < 4; ++q)
     sum[q] = _mm256_cvtps_pd(q % 2 ? _mm256_extractf128_ps(s[q / 2], 1)
                                    : _mm256_castps256_ps128(s[q / 2]));
-  for (int64_t k = np; k < n; ++k) {
-    const __m128 ak = _mm_setr_ps(_cvtsh_ss(a[k]), _cvtsh_ss(a[lda + k]), _cvtsh_ss(a[2 * lda + k]),
-                                  _cvtsh_ss(a[3 * lda + k]));
+  const auto add = [&](__m128 ak, int64_t k) { // ak: rows 0-3 at k
     for (int q = 0; q < 4; ++q)
       sum[q] = _mm256_add_pd(sum[q], _mm256_cvtps_pd(_mm_mul_ps(ak, _mm_set1_ps(x[q * ldx + k]))));
+  };
+  int64_t k = np;
+  for (; k + 8 <= n; k += 8) {
+    const __m256 r0 = load_ph(a + k), r1 = load_ph(a + lda + k), r2 = load_ph(a + 2 * lda + k),
+                 r3 = load_ph(a + 3 * lda + k);
+    const __m256 lo01 = _mm256_unpacklo_ps(r0, r1), hi01 = _mm256_unpackhi_ps(r0, r1);
+    const __m256 lo23 = _mm256_unpacklo_ps(r2, r3), hi23 = _mm256_unpackhi_ps(r2, r3);
+    const __m256 c[4] = {_mm256_shuffle_ps(lo01, lo23, 0x44), _mm256_shuffle_ps(lo01, lo23, 0xEE),
+                         _mm256_shuffle_ps(hi01, hi23, 0x44), _mm256_shuffle_ps(hi01, hi23, 0xEE)};
+    for (int j = 0; j < 4; ++j) // c[j]: column k + j in the low lane, k + 4 + j in the high
+      add(_mm256_castps256_ps128(c[j]), k + j);
+    for (int j = 0; j < 4; ++j)
+      add(_mm256_extractf128_ps(c[j], 1), k + 4 + j);
   }
+  for (; k < n; ++k)
+    add(_mm_setr_ps(_cvtsh_ss(a[k]), _cvtsh_ss(a[lda + k]), _cvtsh_ss(a[2 * lda + k]),
+                    _cvtsh_ss(a[3 * lda + k])),
+        k);
   for (int h = 0; h < 2; ++h)
     s[h] = _mm256_set_m128(_mm256_cvtpd_ps(sum[2 * h + 1]), _mm256_cvtpd_ps(sum[2 * h]));
 }
