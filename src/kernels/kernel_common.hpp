@@ -263,30 +263,46 @@ void for_row_streams(int64_t r0, int64_t r1, Group group, Single single) {
 // same run), eight no more than four.
 inline constexpr int kGemvStreams = 4;
 
-// The I2_S gemv of a variant whose kernel takes several rows (AVX2, AVX-512): rows_dot(
-// std::integral_constant<int, nr>, rows, sums) writes Σ code·q of nr rows (pointers rows[0..nr))
-// against the gemv's one token; a call takes one row of each of kGemvStreams streams.
-template <class RowsDot>
-void i2s_gemv_streams(RowsDot rows_dot, const uint8_t* w, float w_scale, int64_t k, int64_t r0,
-                      int64_t r1, float act_scale, int32_t act_sum, float* out) {
+// The I2_S gemm of one token (the AVX2 and AVX-512 gemv) or of a few (NT, AVX-512's batched
+// decode step) with a kernel that takes several rows: rows_dot(
+// std::integral_constant<int, nr>, rows, sums) writes Σ code·q of nr rows (pointers
+// rows[0..nr)) against the NT tokens (row j, token t to sums[j·NT + t]); a call takes one row of
+// each of NR of the kGemvStreams streams. Token t's output row r goes to out[t·ld_out + r].
+template <int NR, int NT, class RowsDot>
+void i2s_gemm_streams(RowsDot rows_dot, const uint8_t* w, float w_scale, int64_t k, int64_t r0,
+                      int64_t r1, const float* act_scale, const int32_t* act_sum, float* out,
+                      int64_t ld_out) {
+  static_assert(kGemvStreams % NR == 0);
   const int64_t stride = k / 4;
+  const auto call = [&](auto nr_c, const int64_t* r) {
+    constexpr int nr = decltype(nr_c)::value;
+    const uint8_t* rows[nr];
+    for (int j = 0; j < nr; ++j)
+      rows[j] = w + r[j] * stride;
+    int32_t sums[nr * NT];
+    rows_dot(nr_c, rows, sums);
+    for (int j = 0; j < nr; ++j)
+      for (int t = 0; t < NT; ++t)
+        out[t * ld_out + r[j]] = i2s_rescale(sums[j * NT + t], act_sum[t], act_scale[t], w_scale);
+  };
   for_row_streams<kGemvStreams>(
       r0, r1,
       [&](int64_t r, int64_t gap) {
-        const uint8_t* rows[kGemvStreams];
-        for (int j = 0; j < kGemvStreams; ++j)
-          rows[j] = w + (r + j * gap) * stride;
-        int32_t sums[kGemvStreams];
-        rows_dot(std::integral_constant<int, kGemvStreams>{}, rows, sums);
-        for (int j = 0; j < kGemvStreams; ++j)
-          out[r + j * gap] = i2s_rescale(sums[j], act_sum, act_scale, w_scale);
+        for (int j = 0; j < kGemvStreams; j += NR) {
+          int64_t rs[NR];
+          for (int i = 0; i < NR; ++i)
+            rs[i] = r + (j + i) * gap;
+          call(std::integral_constant<int, NR>{}, rs);
+        }
       },
-      [&](int64_t r) {
-        const uint8_t* row = w + r * stride;
-        int32_t sum;
-        rows_dot(std::integral_constant<int, 1>{}, &row, &sum);
-        out[r] = i2s_rescale(sum, act_sum, act_scale, w_scale);
-      });
+      [&](int64_t r) { call(std::integral_constant<int, 1>{}, &r); });
+}
+
+// The gemv: all kGemvStreams rows of a group in one call.
+template <class RowsDot>
+void i2s_gemv_streams(RowsDot rows_dot, const uint8_t* w, float w_scale, int64_t k, int64_t r0,
+                      int64_t r1, float act_scale, int32_t act_sum, float* out) {
+  i2s_gemm_streams<kGemvStreams, 1>(rows_dot, w, w_scale, k, r0, r1, &act_scale, &act_sum, out, 0);
 }
 
 // The attention dots (f16_dots, f16_f32_dots) of a variant that takes them one at a time:

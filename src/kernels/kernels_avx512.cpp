@@ -55,46 +55,73 @@ inline int32_t i2s_lane_sums(__m512i a01, __m512i a23) {
       _mm512_add_epi32(_mm512_srav_epi32(a01, shift01), _mm512_srav_epi32(a23, shift23)));
 }
 
+// acc += u·s, four products per int32 lane (vpdpbusd). Through asm: around each
+// _mm512_dpbusd_epi32 in a loop GCC 12 copies the accumulator to another register and back
+// (objdump), as many instructions as the multiplies themselves once several tokens share the
+// codes. "vm": the activations are read by the instruction itself.
+inline void dpbusd(__m512i& acc, __m512i u, __m512i s) {
+  __asm__("vpdpbusd %[s], %[u], %[acc]" : [acc] "+v"(acc) : [u] "v"(u), [s] "vm"(s));
+}
+
+// Block b of NR rows against NT tokens into acc (i2s_row_dots): each row's codes unpacked once
+// for all tokens, each activation vector read once for all rows.
+template <int NR, int NT>
+__attribute__((always_inline)) inline void i2s_block_dots(const uint8_t* const* w, int64_t b,
+                                                          const int8_t* q, int64_t k,
+                                                          __m512i (&acc)[NR][NT][2]) {
+  __m512i c01[NR], c23[NR];
+#pragma GCC unroll 8
+  for (int r = 0; r < NR; ++r)
+    i2s_block_codes(w[r], b, c01[r], c23[r]);
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) {
+    const int8_t* qb = q + t * k + b * kI2sBlock;
+#pragma GCC unroll 8
+    for (int r = 0; r < NR; ++r) {
+      dpbusd(acc[r][t][0], c01[r], load512(qb));
+      dpbusd(acc[r][t][1], c23[r], load512(qb + 64));
+    }
+  }
+}
+
 // Σ code·q of NR I2_S rows (row r at w[r], k inputs) for NT tokens at once (token t's
-// activations at q + t·k; row r, token t to sums[r·NT + t]): each block is unpacked once for
-// all tokens and each activation load serves all rows. One row and one token alone gives
+// activations at q + t·k; row r, token t to sums[r·NT + t]). One row and one token alone gives
 // consecutive blocks to two accumulator sets, so that vpdpbusd's latency chains overlap
 // (integer sums: the order is irrelevant); several rows' or tokens' chains overlap one
-// another.
+// another. Not inlined: inside the gemm's lambdas GCC keeps several tokens' accumulators on the
+// stack.
 template <int NR, int NT>
-void i2s_row_dots(const uint8_t* const* w, int64_t k, const int8_t* q, int32_t* sums) {
+__attribute__((noinline)) void i2s_row_dots(const uint8_t* const* w, int64_t k, const int8_t* q,
+                                            int32_t* sums) {
   constexpr int kSets = NR * NT == 1 ? 2 : 1;
+  // Every loop over the accumulators unrolled, so that they stay in registers.
   __m512i acc[kSets][NR][NT][2];
-  for (auto& set : acc)
-    for (auto& row : set)
-      for (auto& a : row)
-        a[0] = a[1] = _mm512_setzero_si512();
-  const auto block = [&](int64_t b, __m512i(&a)[NR][NT][2]) {
-    for (int r = 0; r < NR; ++r) {
-      __m512i c01, c23;
-      i2s_block_codes(w[r], b, c01, c23);
-      for (int t = 0; t < NT; ++t) {
-        const int8_t* qb = q + t * k + b * kI2sBlock;
-        a[r][t][0] = _mm512_dpbusd_epi32(a[r][t][0], c01, load512(qb));
-        a[r][t][1] = _mm512_dpbusd_epi32(a[r][t][1], c23, load512(qb + 64));
-      }
-    }
-  };
+#pragma GCC unroll 16
+  for (int s = 0; s < kSets; ++s)
+#pragma GCC unroll 16
+    for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 16
+      for (int t = 0; t < NT; ++t)
+        acc[s][r][t][0] = acc[s][r][t][1] = _mm512_setzero_si512();
   const int64_t nb = k / kI2sBlock;
   int64_t b = 0;
   for (; b + kSets <= nb; b += kSets)
+#pragma GCC unroll 2
     for (int s = 0; s < kSets; ++s)
-      block(b + s, acc[s]);
+      i2s_block_dots<NR, NT>(w, b + s, q, k, acc[s]);
   for (; b < nb; ++b)
-    block(b, acc[0]);
-  for (int s = 1; s < kSets; ++s)
-    for (int r = 0; r < NR; ++r)
-      for (int t = 0; t < NT; ++t)
-        for (int v = 0; v < 2; ++v)
-          acc[0][r][t][v] = _mm512_add_epi32(acc[0][r][t][v], acc[s][r][t][v]);
+    i2s_block_dots<NR, NT>(w, b, q, k, acc[0]);
+#pragma GCC unroll 16
   for (int r = 0; r < NR; ++r)
-    for (int t = 0; t < NT; ++t)
-      sums[r * NT + t] = i2s_lane_sums(acc[0][r][t][0], acc[0][r][t][1]);
+#pragma GCC unroll 16
+    for (int t = 0; t < NT; ++t) {
+      __m512i a01 = acc[0][r][t][0], a23 = acc[0][r][t][1];
+      if constexpr (kSets == 2) {
+        a01 = _mm512_add_epi32(a01, acc[1][r][t][0]);
+        a23 = _mm512_add_epi32(a23, acc[1][r][t][1]);
+      }
+      sums[r * NT + t] = i2s_lane_sums(a01, a23);
+    }
 }
 
 void i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
@@ -196,6 +223,9 @@ struct I2sTile {
 // same run: 4 tokens 0.70x and 2 tokens 0.64x the panels' time, 8 tokens 1.13x).
 inline constexpr int kRowDotTokens = 4;
 
+// Several tokens take two rows per call, on the gemv's streams: each activation vector then
+// serves two rows (4 tokens, 6912x2560 from a 1 GiB pool, one thread, same run: 0.76-0.84x the
+// time of one row per call on one stream).
 void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
               const float* act_scale, const int32_t* act_sum, int64_t n_tok, float* out,
               int64_t ld_out) {
@@ -205,13 +235,11 @@ void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1
   }
   with_token_count<kRowDotTokens>(static_cast<int>(n_tok), [&](auto nt_c) {
     constexpr int nt = decltype(nt_c)::value;
-    int32_t sums[nt];
-    for (int64_t r = r0; r < r1; ++r) {
-      const uint8_t* row = w + r * (k / 4);
-      i2s_row_dots<1, nt>(&row, k, q, sums);
-      for (int t = 0; t < nt; ++t)
-        out[t * ld_out + r] = i2s_rescale(sums[t], act_sum[t], act_scale[t], w_scale);
-    }
+    i2s_gemm_streams<nt == 1 ? kGemvStreams : 2, nt>(
+        [&](auto nr, const uint8_t* const* rows, int32_t* sums) {
+          i2s_row_dots<decltype(nr)::value, nt>(rows, k, q, sums);
+        },
+        w, w_scale, k, r0, r1, act_scale, act_sum, out, ld_out);
   });
 }
 

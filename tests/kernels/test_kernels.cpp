@@ -563,9 +563,9 @@ TEST(KernelI2s, GemmRowRangesAndTokenBlocks) {
     check_gemm(packed, 37, k, 0, 37, gemm_input(rng, n_tok, k), "k=384");
 }
 
-// The int16 lanes of the AVX2 tile and the int32 sums at their limits: every activation at
-// -128 or 127 against all-0, all-(+1), all-(-1) weights and random bytes that include the
-// never-written code 3 (the largest code).
+// The int16 lanes of the AVX2 tile and the int32 sums at their limits (4 tokens: AVX-512's
+// row dots; 13: the panels): every activation at -128 or 127 against all-0, all-(+1), all-(-1)
+// weights and random bytes that include the never-written code 3 (the largest code).
 TEST(KernelI2s, GemmExtremeWeightsAndActivations) {
   std::mt19937 rng(8);
   const int64_t rows = 35, k = 2048;
@@ -576,13 +576,14 @@ TEST(KernelI2s, GemmExtremeWeightsAndActivations) {
       std::vector<uint8_t>(static_cast<size_t>(rows * k / 4), 0xFF), // code 3
       random_packed(rng, rows, k, true),
   };
-  for (const auto& packed : weights) {
-    for (int v : {127, -128, 0}) {
-      GemmInput in = gemm_input(rng, 13, k, v, v);
-      check_gemm(packed, rows, k, 0, rows, in, "constant q=" + std::to_string(v));
+  for (const auto& packed : weights)
+    for (int64_t n_tok : {4, 13}) { // a batched decode step's row dots, the panels
+      for (int v : {127, -128, 0}) {
+        GemmInput in = gemm_input(rng, n_tok, k, v, v);
+        check_gemm(packed, rows, k, 0, rows, in, "constant q=" + std::to_string(v));
+      }
+      check_gemm(packed, rows, k, 0, rows, gemm_input(rng, n_tok, k, -128, 127), "random q");
     }
-    check_gemm(packed, rows, k, 0, rows, gemm_input(rng, 13, k, -128, 127), "random q");
-  }
 }
 
 // --- F16 ------------------------------------------------------------------------------
