@@ -4,6 +4,7 @@
 //   ternary matrix shapes;
 //   f16_gemv / f16_gemm (64 tokens) on the 128256×2560 F16 output head;
 //   q8_0_gemv on its Q8_0 copy, the screened head's per-token pass (src/model/head_screen);
+//   a batched decode step of 4 tokens: i2s_gemm n=4 and the screen's q8_0_gemm n=4 (SIMD only);
 //   attention (model::Attention, one layer, F16 cache, 20 query and 5 KV heads of 128) of one
 //   token (decode) and of a 512-token batch (prefill) over 512 and 4096 positions.
 // Weights and KV caches rotate over >= 1 GiB of distinct matrices (L3 is 32 MiB), so every
@@ -60,6 +61,8 @@ struct Shape {
 constexpr Shape kI2sShapes[] = {{2560, 2560}, {640, 2560}, {6912, 2560}, {2560, 6912}};
 constexpr Shape kHead = {128256, 2560};
 constexpr int64_t kGemmTokens[] = {128, 512};
+// A batched decode step (bitnet serve --parallel 4): the weights read once for its tokens.
+constexpr int64_t kDecodeBatch = 4;
 // The head gemm is ~21 GMAC of f32 FMAs per 64 tokens (seconds per call): one batch size.
 constexpr int64_t kHeadGemmTokens = 64;
 constexpr int kHeadCopies = 2; // 2 × 656 MB of distinct head weights
@@ -173,7 +176,8 @@ void bm_i2s(benchmark::State& state, const Table* t, Shape s, int64_t n_tok, int
   const size_t n_mats = kPoolBytes / mat_bytes;
   const uint8_t* pool = i2s_pool();
   XorShift rng;
-  std::vector<int8_t> q(static_cast<size_t>(n_tok * s.k));
+  // On cache lines, as the forward pass keeps its activations.
+  std::vector<int8_t, model::CacheLineAllocator<int8_t>> q(static_cast<size_t>(n_tok * s.k));
   for (auto& v : q)
     v = static_cast<int8_t>(static_cast<int>(rng.next() % 255) - 127);
   std::vector<float> act_scale(static_cast<size_t>(n_tok), 0.5f);
@@ -217,27 +221,30 @@ void bm_f16_head(benchmark::State& state, const Table* t, int64_t n_tok, int n_t
             static_cast<double>(kHead.rows * kHead.k * n_tok));
 }
 
-void bm_q8_head(benchmark::State& state, const Table* t, int n_threads) {
+void bm_q8_head(benchmark::State& state, const Table* t, int64_t n_tok, int n_threads) {
   const uint8_t* pool = q8_head_pool();
   XorShift rng;
   std::vector<float> x(static_cast<size_t>(kHead.k));
-  for (float& v : x)
-    v = static_cast<float>(static_cast<int>(rng.next() % 2001) - 1000) / 500.0f;
-  std::vector<uint8_t> xq(static_cast<size_t>(kHead.k / 32 * 34));
-  t->quantize_q8_0(x.data(), kHead.k, xq.data());
-  std::vector<float> out(static_cast<size_t>(kHead.rows));
+  const int64_t xq_bytes = kHead.k / 32 * 34;
+  std::vector<uint8_t> xq(static_cast<size_t>(n_tok * xq_bytes));
+  for (int64_t tok = 0; tok < n_tok; ++tok) {
+    for (float& v : x)
+      v = static_cast<float>(static_cast<int>(rng.next() % 2001) - 1000) / 500.0f;
+    t->quantize_q8_0(x.data(), kHead.k, xq.data() + tok * xq_bytes);
+  }
+  std::vector<float> out(static_cast<size_t>(n_tok * kHead.rows));
   ThreadPool& tp = thread_pool(n_threads);
   size_t i = 0;
   for (auto _ : state) {
     const uint8_t* w = pool + (i++ % kHeadCopies) * q8_head_bytes();
     tp.parallel_for(kHead.rows, kRowGranule, [&](int64_t r0, int64_t r1) {
-      t->q8_0_gemm(w, kHead.k, r0, r1, xq.data(), 1, out.data(), kHead.rows);
+      t->q8_0_gemm(w, kHead.k, r0, r1, xq.data(), n_tok, out.data(), kHead.rows);
     });
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
   set_rates(state, static_cast<double>(kHead.rows * kHead.k / 32 * 34),
-            static_cast<double>(kHead.rows * kHead.k));
+            static_cast<double>(kHead.rows * kHead.k * n_tok));
 }
 
 // The attention shapes of 2B-4T; the cache holds 4096 positions of as many layers as fill 1 GiB.
@@ -361,7 +368,17 @@ void register_all() {
       add({Kind::gemv, fmt::format("f16_gemv {}x{}", kHead.rows, kHead.k), name, n}, bm_f16_head, t,
           int64_t{1}, n);
       add({Kind::gemv, fmt::format("q8_0_gemv {}x{} (screen)", kHead.rows, kHead.k), name, n},
-          bm_q8_head, t, n);
+          bm_q8_head, t, int64_t{1}, n);
+      // A batched decode step, against the bandwidth too (the scalar reference: minutes).
+      if (isa != Isa::scalar) {
+        for (Shape s : kI2sShapes)
+          add({Kind::gemv, fmt::format("i2s_gemm {}x{} n={}", s.rows, s.k, kDecodeBatch), name, n},
+              bm_i2s, t, s, kDecodeBatch, n);
+        add({Kind::gemv,
+             fmt::format("q8_0_gemm {}x{} n={} (screen)", kHead.rows, kHead.k, kDecodeBatch), name,
+             n},
+            bm_q8_head, t, kDecodeBatch, n);
+      }
       for (Shape s : kI2sShapes)
         for (int64_t n_tok : kGemmTokens)
           add({Kind::gemm, fmt::format("i2s_gemm {}x{} n={}", s.rows, s.k, n_tok), name, n}, bm_i2s,
