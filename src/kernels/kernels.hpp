@@ -97,7 +97,8 @@ struct Table {
   // f16_dots' values for keys laid out in tiles of kKeyTile (a batch's K·q): key j's element
   // d is kt[(j / kKeyTile)·kKeyTile·n + kKeyTile·d + j % kKeyTile], an F16 value widened to f32,
   // and x holds f16 values; n % 64 == 0. out[i·ld_out + j] for j < n_keys. With the keys in
-  // lanes, ggml's join and halving sums are lane-wise adds shared by a tile's keys.
+  // lanes, ggml's join and halving sums are lane-wise adds shared by a tile's keys. Null where
+  // f16_dots is faster (AVX2, AVX-VNNI).
   void (*key_tile_dots)(const float* kt, int64_t n_keys, const float* x, int64_t ldx, int64_t n_x,
                         int64_t n, float* out, int64_t ld_out);
 };

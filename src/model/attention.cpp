@@ -115,7 +115,8 @@ Attention::Attention(const Config& config, const kernels::Table& table, int64_t 
   const int64_t n_rows = std::max<int64_t>(c_.n_head, n_threads * block_ * group_);
   rows_.resize(sz(n_rows * span_));
   q_.resize(sz(n_rows * c_.head_dim));
-  if (n_batch > 1 && c_.head_dim % 64 == 0) keys_.resize(sz(c_.n_head_kv * span_ * c_.head_dim));
+  if (n_batch > 1 && c_.head_dim % 64 == 0 && k_.key_tile_dots)
+    keys_.resize(sz(c_.n_head_kv * span_ * c_.head_dim));
 }
 
 uint64_t Attention::scratch_bytes() const {
