@@ -2,7 +2,7 @@
 // VEX-encoded 256-bit vpdpbusd of Intel Alder Lake and later client CPUs, which have no
 // AVX-512. vpdpbusd multiplies unsigned codes 0..3 by signed int8 activations and sums four
 // products into each int32 lane without saturation, so the sums equal the scalar reference
-// exactly. Only the I2_S gemm uses it (no int16 lanes to widen, one instruction per 32
+// exactly. The I2_S gemv and gemm use it (no int16 lanes to widen, one instruction per 32
 // multiply-accumulates instead of two); the other entries come from the AVX2 table.
 #include <immintrin.h>
 
@@ -13,24 +13,83 @@
 namespace bitnet::kernels {
 namespace {
 
+// acc += u·s, four products per int32 lane. Through asm, as kernels_avx512.cpp's dpbusd:
+// around _mm256_dpbusd_avx_epi32 GCC 12 copies each accumulator to another register and
+// back and stores it to the stack (objdump: 2.5 moves per vpdpbusd in the gemm's 6-token
+// loop). "xm": s may be read by the instruction itself. The test build with AVX-512 VL+VNNI
+// flags (tests/kernels/CMakeLists.txt) takes the EVEX form.
+inline void dpbusd(__m256i& acc, __m256i u, __m256i s) {
+#if defined(__AVXVNNI__)
+  __asm__("%{vex%} vpdpbusd %[s], %[u], %[acc]" : [acc] "+x"(acc) : [u] "x"(u), [s] "xm"(s));
+#else
+  __asm__("%{evex%} vpdpbusd %[s], %[u], %[acc]" : [acc] "+x"(acc) : [u] "x"(u), [s] "xm"(s));
+#endif
+}
+
+// Σ code·q of NR I2_S rows (row r at w[r], k inputs) for NT tokens at once (token t's
+// activations at q + t·k; row r, token t to sums[r·NT + t]): the decode gemv and a batched
+// decode step. Per block and row: one load, 3 shifts and 4 masks give the codes of the four
+// 32-byte activation loads, each multiplied by vpdpbusd straight into int32 lanes (the AVX2
+// gemv: 4 vpmaddubsw, 4 int16 adds and a widening every 8 blocks). With few accumulators
+// each row × token takes two, so that vpdpbusd's latency chains overlap (integer sums: the
+// order is irrelevant); live are the accumulators, the packed bytes, one code vector and
+// the mask (at most 15 ymm).
+template <int NR, int NT>
+__attribute__((noinline)) void i2s_row_dots(const uint8_t* const* w, int64_t k, const int8_t* q,
+                                            int32_t* sums) {
+  constexpr int kSets = NR * NT <= 6 ? 2 : 1;
+  const __m256i mask = _mm256_set1_epi8(3);
+  // Every loop over the accumulators unrolled, so that they stay in registers.
+  __m256i acc[NR][NT][kSets];
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 16
+    for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 2
+      for (int s = 0; s < kSets; ++s)
+        acc[r][t][s] = _mm256_setzero_si256();
+  const int64_t nb = k / kI2sBlock;
+  for (int64_t b = 0; b < nb; ++b) {
+#pragma GCC unroll 16
+    for (int r = 0; r < NR; ++r) {
+      const uint8_t* wb = w[r] + b * 32;
+      _mm_prefetch(reinterpret_cast<const char*>(wb + kI2sPrefetchBytes), _MM_HINT_T0);
+      const __m256i packed = load256(wb);
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        const __m256i codes = _mm256_and_si256(_mm256_srli_epi16(packed, 6 - 2 * j), mask);
+#pragma GCC unroll 16
+        for (int t = 0; t < NT; ++t)
+          dpbusd(acc[r][t][j % kSets], codes, load256(q + t * k + b * kI2sBlock + 32 * j));
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 16
+    for (int t = 0; t < NT; ++t) {
+      __m256i a = acc[r][t][0];
+      if constexpr (kSets == 2) a = _mm256_add_epi32(a, acc[r][t][1]);
+      sums[r * NT + t] = hsum_i32(a);
+    }
+}
+
+void i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
+              float act_scale, int32_t act_sum, float* out) {
+  i2s_gemv_streams([&](auto nr, const uint8_t* const* rows,
+                       int32_t* sums) { i2s_row_dots<decltype(nr)::value, 1>(rows, k, q, sums); },
+                   w, w_scale, k, r0, r1, act_scale, act_sum, out);
+}
+
 // The gemm's multiply step (avx2_common.hpp, I2sTile256): 6 tokens, 12 accumulators + 2
 // panel vectors + the broadcast = 15 ymm registers. An int32 lane gains at most 4·3·128
-// per step, so chunks of any practical size are exact. Through asm, as kernels_avx512.cpp's
-// dpbusd: around _mm256_dpbusd_avx_epi32 GCC 12 copies each accumulator to another register
-// and back and stores it to the stack (objdump: 2.5 moves per vpdpbusd in the 6-token loop).
-// The test build with AVX-512 VL+VNNI flags (tests/kernels/CMakeLists.txt) takes the EVEX form.
+// per step, so chunks of any practical size are exact.
 struct Vnni {
   static constexpr int kTokens = 6;
   static constexpr int64_t kChunk = 512;
   static constexpr int64_t kChunk3 = kChunk;
   static __m256i step(__m256i acc, __m256i codes, __m256i act) {
-#if defined(__AVXVNNI__)
-    __asm__("%{vex%} vpdpbusd %[act], %[codes], %[acc]"
-#else
-    __asm__("%{evex%} vpdpbusd %[act], %[codes], %[acc]"
-#endif
-            : [acc] "+x"(acc)
-            : [codes] "x"(codes), [act] "x"(act));
+    dpbusd(acc, codes, act);
     return acc;
   }
   static __m256i widen(__m256i acc) {
@@ -38,16 +97,32 @@ struct Vnni {
   }
 };
 
+// A few tokens (a server's batched decode step) as rows of dots, two rows per call on the
+// gemv's streams, as the AVX-512 gemm takes them; more through the panels.
+inline constexpr int kRowDotTokens = 4;
+
 void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
               const float* act_scale, const int32_t* act_sum, int64_t n_tok, float* out,
               int64_t ld_out) {
-  i2s_gemm_panels<I2sTile256<Vnni>>(w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out,
-                                    ld_out);
+  if (n_tok > kRowDotTokens) {
+    i2s_gemm_panels<I2sTile256<Vnni>>(w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out,
+                                      ld_out);
+    return;
+  }
+  with_token_count<kRowDotTokens>(static_cast<int>(n_tok), [&](auto nt_c) {
+    constexpr int nt = decltype(nt_c)::value;
+    i2s_gemm_streams<nt == 1 ? kGemvStreams : 2, nt>(
+        [&](auto nr, const uint8_t* const* rows, int32_t* sums) {
+          i2s_row_dots<decltype(nr)::value, nt>(rows, k, q, sums);
+        },
+        w, w_scale, k, r0, r1, act_scale, act_sum, out, ld_out);
+  });
 }
 
 Table make_table() {
   Table t = table_avx2();
   t.isa = Isa::avxvnni;
+  t.i2s_gemv = i2s_gemv;
   t.i2s_gemm = i2s_gemm;
   return t;
 }
