@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <fmt/format.h>
+#include <fstream>
 #include <fmt/ranges.h>
 #include <mutex>
 
@@ -53,9 +54,24 @@ std::string x86_brand() {
   return brand;
 }
 
+// The CPU as the OS names it: /proc/cpuinfo's first "model name", which llama-bench's cpu_info
+// also reports. Virtual machines may show there a name other than CPUID's brand string, the
+// fallback.
+std::string x86_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) != 0) continue;
+    const auto colon = line.find(':');
+    const auto start = colon == std::string::npos ? colon : line.find_first_not_of(' ', colon + 1);
+    if (start != std::string::npos) return line.substr(start);
+    break;
+  }
+  return x86_brand();
+}
+
 CpuFeatures detect() {
   CpuFeatures f;
-  f.model = x86_brand();
+  f.model = x86_model();
   unsigned a = 0, b = 0, c = 0, d = 0;
   if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
   const bool fma = c & (1u << 12);
