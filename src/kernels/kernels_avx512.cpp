@@ -63,65 +63,56 @@ inline void dpbusd(__m512i& acc, __m512i u, __m512i s) {
   __asm__("vpdpbusd %[s], %[u], %[acc]" : [acc] "+v"(acc) : [u] "v"(u), [s] "vm"(s));
 }
 
-// Block b of NR rows against NT tokens into acc (i2s_row_dots): each row's codes unpacked once
-// for all tokens, each activation vector read once for all rows.
-template <int NR, int NT>
+// Block b of NR rows against one token into acc (i2s_row_dots).
+template <int NR>
 __attribute__((always_inline)) inline void i2s_block_dots(const uint8_t* const* w, int64_t b,
-                                                          const int8_t* q, int64_t k,
-                                                          __m512i (&acc)[NR][NT][2]) {
+                                                          const int8_t* q,
+                                                          __m512i (&acc)[NR][2]) {
   __m512i c01[NR], c23[NR];
 #pragma GCC unroll 8
   for (int r = 0; r < NR; ++r)
     i2s_block_codes(w[r], b, c01[r], c23[r]);
+  const int8_t* qb = q + b * kI2sBlock;
 #pragma GCC unroll 8
-  for (int t = 0; t < NT; ++t) {
-    const int8_t* qb = q + t * k + b * kI2sBlock;
-#pragma GCC unroll 8
-    for (int r = 0; r < NR; ++r) {
-      dpbusd(acc[r][t][0], c01[r], load512(qb));
-      dpbusd(acc[r][t][1], c23[r], load512(qb + 64));
-    }
+  for (int r = 0; r < NR; ++r) {
+    dpbusd(acc[r][0], c01[r], load512(qb));
+    dpbusd(acc[r][1], c23[r], load512(qb + 64));
   }
 }
 
-// Σ code·q of NR I2_S rows (row r at w[r], k inputs) for NT tokens at once (token t's
-// activations at q + t·k; row r, token t to sums[r·NT + t]). One row and one token alone gives
-// consecutive blocks to two accumulator sets, so that vpdpbusd's latency chains overlap
-// (integer sums: the order is irrelevant); several rows' or tokens' chains overlap one
-// another. Not inlined: inside the gemm's lambdas GCC keeps several tokens' accumulators on the
-// stack.
-template <int NR, int NT>
+// Σ code·q of NR I2_S rows (row r at w[r], k inputs) against one token's activations q (row r
+// to sums[r]; the gemv). One row alone gives consecutive blocks to two accumulator sets, so
+// that vpdpbusd's latency chains overlap (integer sums: the order is irrelevant); several
+// rows' chains overlap one another. Not inlined: inside the gemv's lambdas GCC keeps the
+// accumulators on the stack.
+template <int NR>
 __attribute__((noinline)) void i2s_row_dots(const uint8_t* const* w, int64_t k, const int8_t* q,
                                             int32_t* sums) {
-  constexpr int kSets = NR * NT == 1 ? 2 : 1;
+  constexpr int kSets = NR == 1 ? 2 : 1;
   // Every loop over the accumulators unrolled, so that they stay in registers.
-  __m512i acc[kSets][NR][NT][2];
+  __m512i acc[kSets][NR][2];
 #pragma GCC unroll 16
   for (int s = 0; s < kSets; ++s)
 #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r)
-#pragma GCC unroll 16
-      for (int t = 0; t < NT; ++t)
-        acc[s][r][t][0] = acc[s][r][t][1] = _mm512_setzero_si512();
+      acc[s][r][0] = acc[s][r][1] = _mm512_setzero_si512();
   const int64_t nb = k / kI2sBlock;
   int64_t b = 0;
   for (; b + kSets <= nb; b += kSets)
 #pragma GCC unroll 2
     for (int s = 0; s < kSets; ++s)
-      i2s_block_dots<NR, NT>(w, b + s, q, k, acc[s]);
+      i2s_block_dots<NR>(w, b + s, q, acc[s]);
   for (; b < nb; ++b)
-    i2s_block_dots<NR, NT>(w, b, q, k, acc[0]);
+    i2s_block_dots<NR>(w, b, q, acc[0]);
 #pragma GCC unroll 16
-  for (int r = 0; r < NR; ++r)
-#pragma GCC unroll 16
-    for (int t = 0; t < NT; ++t) {
-      __m512i a01 = acc[0][r][t][0], a23 = acc[0][r][t][1];
-      if constexpr (kSets == 2) {
-        a01 = _mm512_add_epi32(a01, acc[1][r][t][0]);
-        a23 = _mm512_add_epi32(a23, acc[1][r][t][1]);
-      }
-      sums[r * NT + t] = i2s_lane_sums(a01, a23);
+  for (int r = 0; r < NR; ++r) {
+    __m512i a01 = acc[0][r][0], a23 = acc[0][r][1];
+    if constexpr (kSets == 2) {
+      a01 = _mm512_add_epi32(a01, acc[1][r][0]);
+      a23 = _mm512_add_epi32(a23, acc[1][r][1]);
     }
+    sums[r] = i2s_lane_sums(a01, a23);
+  }
 }
 
 // The codes of I2_S block b at w as i2s_block_codes lays them out, c23's moved up to c01's
@@ -181,7 +172,7 @@ __attribute__((noinline)) void i2s_rows_tokens_dots(const uint8_t* const* w, int
 void i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
               float act_scale, int32_t act_sum, float* out) {
   i2s_gemv_streams([&](auto nr, const uint8_t* const* rows,
-                       int32_t* sums) { i2s_row_dots<decltype(nr)::value, 1>(rows, k, q, sums); },
+                       int32_t* sums) { i2s_row_dots<decltype(nr)::value>(rows, k, q, sums); },
                    w, w_scale, k, r0, r1, act_scale, act_sum, out);
 }
 
@@ -293,7 +284,7 @@ void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1
     i2s_gemm_streams<kGemvStreams, nt>(
         [&](auto nr, const uint8_t* const* rows, int32_t* sums) {
           if constexpr (nt == 1)
-            i2s_row_dots<decltype(nr)::value, 1>(rows, k, q, sums);
+            i2s_row_dots<decltype(nr)::value>(rows, k, q, sums);
           else
             i2s_rows_tokens_dots<decltype(nr)::value, nt>(rows, k, q, sums);
         },
