@@ -263,11 +263,6 @@ struct I2sTile {
   }
 };
 
-// A few tokens (a server's batched decode step) cost less as rows of dots than through the
-// panels: packing a panel costs more than the few tokens save (one thread, 2560-input rows,
-// same run: 4 tokens 0.70x and 2 tokens 0.64x the panels' time, 8 tokens 1.13x).
-inline constexpr int kRowDotTokens = 4;
-
 // Several tokens take four rows per call, one of each of the gemv's streams: each activation
 // vector then serves four rows, loaded once into a register (i2s_rows_tokens_dots; 4 tokens,
 // 6912x2560 and 2560x6912, 1 and 2 threads, bench_kernels alternated with two rows per call
@@ -275,21 +270,15 @@ inline constexpr int kRowDotTokens = 4;
 void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
               const float* act_scale, const int32_t* act_sum, int64_t n_tok, float* out,
               int64_t ld_out) {
-  if (n_tok > kRowDotTokens) {
-    i2s_gemm_panels<I2sTile>(w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out, ld_out);
-    return;
-  }
-  with_token_count<kRowDotTokens>(static_cast<int>(n_tok), [&](auto nt_c) {
-    constexpr int nt = decltype(nt_c)::value;
-    i2s_gemm_streams<kGemvStreams, nt>(
-        [&](auto nr, const uint8_t* const* rows, int32_t* sums) {
-          if constexpr (nt == 1)
-            i2s_row_dots<decltype(nr)::value>(rows, k, q, sums);
-          else
-            i2s_rows_tokens_dots<decltype(nr)::value, nt>(rows, k, q, sums);
-        },
-        w, w_scale, k, r0, r1, act_scale, act_sum, out, ld_out);
-  });
+  i2s_gemm_rows_or_panels<I2sTile, kGemvStreams>(
+      [&](auto nr_c, auto nt_c, const uint8_t* const* rows, int32_t* sums) {
+        constexpr int nr = decltype(nr_c)::value, nt = decltype(nt_c)::value;
+        if constexpr (nt == 1)
+          i2s_row_dots<nr>(rows, k, q, sums);
+        else
+          i2s_rows_tokens_dots<nr, nt>(rows, k, q, sums);
+      },
+      w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out, ld_out);
 }
 
 void quantize_act(const float* x, int64_t n, int8_t* q, float* scale_out, int32_t* sum_out) {

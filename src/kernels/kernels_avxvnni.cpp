@@ -99,24 +99,14 @@ struct Vnni {
 
 // A few tokens (a server's batched decode step) as rows of dots, two rows per call on the
 // gemv's streams, as the AVX-512 gemm takes them; more through the panels.
-inline constexpr int kRowDotTokens = 4;
-
 void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
               const float* act_scale, const int32_t* act_sum, int64_t n_tok, float* out,
               int64_t ld_out) {
-  if (n_tok > kRowDotTokens) {
-    i2s_gemm_panels<I2sTile256<Vnni>>(w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out,
-                                      ld_out);
-    return;
-  }
-  with_token_count<kRowDotTokens>(static_cast<int>(n_tok), [&](auto nt_c) {
-    constexpr int nt = decltype(nt_c)::value;
-    i2s_gemm_streams<nt == 1 ? kGemvStreams : 2, nt>(
-        [&](auto nr, const uint8_t* const* rows, int32_t* sums) {
-          i2s_row_dots<decltype(nr)::value, nt>(rows, k, q, sums);
-        },
-        w, w_scale, k, r0, r1, act_scale, act_sum, out, ld_out);
-  });
+  i2s_gemm_rows_or_panels<I2sTile256<Vnni>, 2>(
+      [&](auto nr_c, auto nt_c, const uint8_t* const* rows, int32_t* sums) {
+        i2s_row_dots<decltype(nr_c)::value, decltype(nt_c)::value>(rows, k, q, sums);
+      },
+      w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out, ld_out);
 }
 
 Table make_table() {
