@@ -115,19 +115,6 @@ __attribute__((noinline)) void i2s_row_dots(const uint8_t* const* w, int64_t k, 
   }
 }
 
-// The codes of I2_S block b at w as i2s_block_codes lays them out, c23's moved up to c01's
-// scales (64·code in the low half, 16·code in the high; one shift of the packed bytes by 4
-// before the mask): both then go into one accumulator, which halves the accumulators of a
-// several-token dot.
-inline void i2s_block_codes_even(const uint8_t* w, int64_t b, __m512i& c01, __m512i& c23) {
-  const __m512i mask01 =
-      _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(0xC0)), _mm256_set1_epi8(0x30), 1);
-  _mm_prefetch(reinterpret_cast<const char*>(w + b * 32 + kI2sPrefetchBytes), _MM_HINT_T0);
-  const __m512i packed = _mm512_broadcast_i64x4(load256(w + b * 32));
-  c01 = _mm512_and_si512(packed, mask01);
-  c23 = _mm512_and_si512(_mm512_slli_epi16(packed, 4), mask01);
-}
-
 // Σ code·q of NR I2_S rows for NT > 1 tokens at once (token t's activations at q + t·k; row r,
 // token t to sums[r·NT + t]): each row's codes unpacked once for all tokens, each activation
 // vector loaded once for all rows, one accumulator per row and token (4 rows × 4 tokens: 16
@@ -147,8 +134,12 @@ __attribute__((noinline)) void i2s_rows_tokens_dots(const uint8_t* const* w, int
   for (int64_t b = 0; b < nb; ++b) {
     __m512i c01[NR], c23[NR];
 #pragma GCC unroll 8
-    for (int r = 0; r < NR; ++r)
-      i2s_block_codes_even(w[r], b, c01[r], c23[r]);
+    for (int r = 0; r < NR; ++r) {
+      i2s_block_codes(w[r], b, c01[r], c23[r]);
+      // c23's codes moved up to c01's scales (64·code in the low half, 16·code in the high):
+      // both then go into one accumulator, which halves the accumulators of the dot.
+      c23[r] = _mm512_slli_epi16(c23[r], 4);
+    }
 #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) {
       const int8_t* qb = q + t * k + b * kI2sBlock;
