@@ -1,13 +1,13 @@
 // Run-time choice of the kernel variant: CPU feature detection (x86 CPUID + XCR0, Arm HWCAP),
 // BITNET_ISA / select_isa(), and the process-wide table pointer.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <array>
 #include <atomic>
 #include <cstdlib>
-#include <fmt/format.h>
 #include <fstream>
-#include <fmt/ranges.h>
 #include <mutex>
 
 #include "bitnet/error.hpp"
