@@ -410,10 +410,10 @@ void q8_0_gemm(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_
       _mm256_store_ps(xb.dx, _mm256_set1_ps(q8_block_scale(lo)));
       _mm256_store_ps(xb.dx + 8, _mm256_set1_ps(q8_block_scale(hi)));
     }
-  // Two rows per call, each pair's operands loaded once for both; the rows read as the
-  // single-token screen's kGemvStreams streams, two streams' rows per call. (bench_batch -n 4
-  // under perf, the same run's samples against the unchanged i2s_gemm: 0.57-0.59 of it,
-  // one row per call 0.64-0.75.)
+  // A row of each of the single-token screen's kGemvStreams streams per call, each pair's
+  // operands loaded once for all of them. (bench_batch -n 4 under perf, cpu-clock samples of
+  // q8_0_gemm at fixed work, alternated runs: four rows per call ~0.8-0.9x the samples of
+  // two; two rows per call were 0.57-0.59 of the unchanged i2s_gemm's samples, one 0.64-0.75.)
   constexpr int kPairs = 4; // pairs per pass over a row
   const auto store = [&](int64_t r, int64_t p0, int np, const __m512* acc) {
     for (int i = 0; i < np; ++i) {
@@ -439,14 +439,13 @@ void q8_0_gemm(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_
         store(r[j], p0, np, acc + j * np);
     }
   };
-  static_assert(kGemvStreams % 2 == 0);
   for_row_streams<kGemvStreams>(
       r0, r1,
       [&](int64_t r, int64_t gap) {
-        for (int j = 0; j < kGemvStreams; j += 2) {
-          const int64_t two[2] = {r + j * gap, r + (j + 1) * gap};
-          pass(std::integral_constant<int, 2>{}, two);
-        }
+        int64_t rs[kGemvStreams];
+        for (int j = 0; j < kGemvStreams; ++j)
+          rs[j] = r + j * gap;
+        pass(std::integral_constant<int, kGemvStreams>{}, rs);
       },
       [&](int64_t r) { pass(std::integral_constant<int, 1>{}, &r); });
 }

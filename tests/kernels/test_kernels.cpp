@@ -982,8 +982,8 @@ TEST(KernelQ8, GemmInGgmlOrderAndDequantizeExact) {
       for (Isa isa : isas_under_test()) {
         std::vector<float> out(static_cast<size_t>(n_tok * ld));
         // Two row ranges, as threads split them (a range is read as streams of rows: here one
-        // row each, then two each and three rows left over; several tokens take two streams'
-        // rows per call).
+        // row each, then two each and three rows left over; several tokens take a row of each
+        // stream per call).
         table_for(isa).q8_0_gemm(w.data(), k, 0, 4, xq.data(), n_tok, out.data(), ld);
         table_for(isa).q8_0_gemm(w.data(), k, 4, rows, xq.data(), n_tok, out.data(), ld);
         for (size_t i = 0; i < out.size(); ++i)
