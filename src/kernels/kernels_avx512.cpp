@@ -464,6 +464,8 @@ struct Vec16 {
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
   static F fmsub(F a, F b, F c) { return _mm512_fmsub_ps(a, b, c); }
+  // p now depends on v (no instructions: KeyLaneDots' evaluation order).
+  template <class P> static void order(F& v, P*& p) { __asm__("" : "+v"(v), "+r"(p)); }
 };
 
 // ggml-order lane accumulators (kernel_common.hpp) of row a (np elements summed in chunks of
