@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <thread>
 
 namespace bitnet::model {
 
@@ -26,7 +27,7 @@ size_t sz(int64_t n) {
 
 // One phase's work over [0, len) in chunks of whole granules (a few per thread), claimed first
 // come first served like the pool's regions: a thread that is descheduled for a while does
-// less instead of holding up the others at the next barrier.
+// less instead of holding up the others at the phase's end.
 class Chunks {
 public:
   Chunks(int64_t len, int64_t granule, int n_threads)
@@ -35,14 +36,25 @@ public:
 
   // fn(begin, end) for every chunk this thread claims.
   template <class Fn> void each(Fn fn) {
-    for (int64_t c = next_.fetch_add(1); c < n_; c = next_.fetch_add(1))
+    for (int64_t c = next_.fetch_add(1); c < n_; c = next_.fetch_add(1)) {
       fn(std::min(len_, units_ * c / n_ * granule_),
          std::min(len_, units_ * (c + 1) / n_ * granule_));
+      done_.fetch_add(1, std::memory_order_release);
+    }
+  }
+
+  // Returns when every chunk is done, by whichever thread claimed it. Unlike a barrier it
+  // waits for no thread that holds no chunk: one that has not started yet (descheduled on a
+  // busy host) finds the phases done when it does, instead of holding up the others.
+  void wait_done() const {
+    for (int i = 0; done_.load(std::memory_order_acquire) < n_; ++i)
+      if (i >= kSpins) std::this_thread::yield();
   }
 
 private:
+  static constexpr int kSpins = 1 << 12;
   int64_t len_, granule_, units_, n_;
-  std::atomic<int64_t> next_{0};
+  std::atomic<int64_t> next_{0}, done_{0};
 };
 
 // ggml's vec_dot_f32 for the F32 cache, one dot per (row, vector) as the F16 kernels lay them
@@ -196,7 +208,8 @@ void Attention::run(const float* q, int64_t n_tok, int64_t pos, KvCache& cache, 
 
 // One query: three phases split over all threads, each sum whole in one thread: K·q by key
 // ranges (every head), softmax by heads, ·V by value rows (KV head, dim), each value row read
-// once for the group of query heads sharing it.
+// once for the group of query heads sharing it. A phase starts when the one before it is done
+// (Chunks::wait_done), not when every thread has arrived.
 void Attention::decode(const Layer& l, const float* q, float* out, kernels::ThreadPool& pool) {
   const int64_t hd = c_.head_dim, n_kv = l.pos + 1, span = l.span;
   float* x = q_.data();
@@ -204,7 +217,6 @@ void Attention::decode(const Layer& l, const float* q, float* out, kernels::Thre
   queries(l, q, c_.n_head * hd, x);
   const bool split = 2 * c_.n_head * hd * l.rules.n_pad >= kSplitMacs;
   const int nt = split ? pool.size() : 1;
-  kernels::Barrier barrier(nt, pool.spins());
   Chunks keys(n_kv, kGranule, nt), heads(c_.n_head, 1, nt),
       value_rows(c_.n_embd_kv(), kGranule, nt);
   const auto job = [&](int, int) {
@@ -218,12 +230,12 @@ void Attention::decode(const Layer& l, const float* q, float* out, kernels::Thre
           scores(l, j, std::min(kKeyBlock, j1 - j), g, x + g * group_ * hd, group_,
                  s + g * group_ * span + j);
     });
-    barrier.wait();
+    keys.wait_done();
     heads.each([&](int64_t h0, int64_t h1) {
       for (int64_t h = h0; h < h1; ++h)
         softmax_row(l, s + h * span, n_kv);
     });
-    barrier.wait();
+    heads.wait_done();
     value_rows.each([&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1;) { // pieces within one KV head
         const int64_t g = r / hd, end = std::min(r1, (g + 1) * hd);
