@@ -106,6 +106,14 @@ private:
   Clock::duration budget_ = kMaxSpin;
 };
 
+// Waits for pred() inside a job: as the pool's threads wait, then in turns with the others,
+// since a thread still to finish its part may be waiting for this CPU.
+template <class Pred> void wait_for(bool spins, Pred pred) {
+  Spin spin(spins);
+  while (!spin.wait(pred))
+    std::this_thread::yield();
+}
+
 // The worker whose creation BITNET_FAIL_THREAD_CREATE asks to fail (0 = none).
 int injected_failure() {
   const char* v = std::getenv("BITNET_FAIL_THREAD_CREATE");
@@ -336,12 +344,11 @@ void Barrier::wait() {
     phase_.store(phase + 1, std::memory_order_release);
     return;
   }
-  // As the pool's threads wait, then in turns with the others: an index still to arrive may
-  // be waiting for this CPU.
-  const auto released = [&] { return phase_.load(std::memory_order_acquire) != phase; };
-  Spin spin(spins_);
-  while (!spin.wait(released))
-    std::this_thread::yield();
+  wait_for(spins_, [&] { return phase_.load(std::memory_order_acquire) != phase; });
+}
+
+void Completion::wait() const {
+  wait_for(spins_, [&] { return done_.load(std::memory_order_acquire) >= n_; });
 }
 
 } // namespace bitnet::kernels

@@ -56,4 +56,20 @@ private:
   std::atomic<uint32_t> phase_{0};
 };
 
+// Counts the finished work items of one phase whose items any thread may claim: wait() returns
+// once all n are done, whichever threads did them. Unlike a Barrier it waits for no thread that
+// holds no item, so one that has not started yet (descheduled on a busy host) holds nobody up.
+// Waits as Barrier does; `spins` as the pool's spins().
+class Completion {
+public:
+  Completion(int64_t n, bool spins) : n_(n), spins_(spins) {}
+  void arrive() { done_.fetch_add(1, std::memory_order_release); }
+  void wait() const;
+
+private:
+  const int64_t n_;
+  const bool spins_;
+  std::atomic<int64_t> done_{0};
+};
+
 } // namespace bitnet::kernels

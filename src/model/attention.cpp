@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <thread>
 
 namespace bitnet::model {
 
@@ -30,31 +29,26 @@ size_t sz(int64_t n) {
 // less instead of holding up the others at the phase's end.
 class Chunks {
 public:
-  Chunks(int64_t len, int64_t granule, int n_threads)
+  Chunks(int64_t len, int64_t granule, int n_threads, bool spins)
       : len_(len), granule_(granule), units_((len + granule - 1) / granule),
-        n_(std::min<int64_t>(units_, 4 * n_threads)) {}
+        n_(std::min<int64_t>(units_, 4 * n_threads)), done_(n_, spins) {}
 
   // fn(begin, end) for every chunk this thread claims.
   template <class Fn> void each(Fn fn) {
     for (int64_t c = next_.fetch_add(1); c < n_; c = next_.fetch_add(1)) {
       fn(std::min(len_, units_ * c / n_ * granule_),
          std::min(len_, units_ * (c + 1) / n_ * granule_));
-      done_.fetch_add(1, std::memory_order_release);
+      done_.arrive();
     }
   }
 
-  // Returns when every chunk is done, by whichever thread claimed it. Unlike a barrier it
-  // waits for no thread that holds no chunk: one that has not started yet (descheduled on a
-  // busy host) finds the phases done when it does, instead of holding up the others.
-  void wait_done() const {
-    for (int i = 0; done_.load(std::memory_order_acquire) < n_; ++i)
-      if (i >= kSpins) std::this_thread::yield();
-  }
+  // Returns when every chunk is done, by whichever thread claimed it (kernels::Completion).
+  void wait_done() const { done_.wait(); }
 
 private:
-  static constexpr int kSpins = 1 << 12;
   int64_t len_, granule_, units_, n_;
-  std::atomic<int64_t> next_{0}, done_{0};
+  std::atomic<int64_t> next_{0};
+  kernels::Completion done_;
 };
 
 // ggml's vec_dot_f32 for the F32 cache, one dot per (row, vector) as the F16 kernels lay them
@@ -217,8 +211,8 @@ void Attention::decode(const Layer& l, const float* q, float* out, kernels::Thre
   queries(l, q, c_.n_head * hd, x);
   const bool split = 2 * c_.n_head * hd * l.rules.n_pad >= kSplitMacs;
   const int nt = split ? pool.size() : 1;
-  Chunks keys(n_kv, kGranule, nt), heads(c_.n_head, 1, nt),
-      value_rows(c_.n_embd_kv(), kGranule, nt);
+  Chunks keys(n_kv, kGranule, nt, pool.spins()), heads(c_.n_head, 1, nt, pool.spins()),
+      value_rows(c_.n_embd_kv(), kGranule, nt, pool.spins());
   const auto job = [&](int, int) {
     keys.each([&](int64_t j0, int64_t j1) {
       // A key's cache row holds every KV head: one block of the dots' 4 keys of all heads at a
@@ -266,7 +260,7 @@ void Attention::batch(const Layer& l, const float* q, int64_t n_tok, float* out,
   const bool tiles = !keys_.empty() && l.cache.is_f16();
   const int64_t n_kv = l.pos + n_tok, n_tiles = (n_kv + kernels::kKeyTile - 1) / kernels::kKeyTile;
   kernels::Barrier barrier(pool.size(), pool.spins());
-  Chunks packs(tiles ? c_.n_head_kv * n_tiles : 0, 1, pool.size());
+  Chunks packs(tiles ? c_.n_head_kv * n_tiles : 0, 1, pool.size(), pool.spins());
   std::atomic<int64_t> next{0};
   pool.run([&](int ti, int) {
     float* x = q_.data() + ti * block_rows * hd; // [kBlock·group][head_dim]

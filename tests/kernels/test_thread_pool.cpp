@@ -321,5 +321,35 @@ TEST(Barrier, EachPhaseSeesAllWritesOfThePreviousOne) {
   }
 }
 
+// Every item's writes are seen after wait(), and the wait ends once the items are done: it does
+// not wait for an index that is still asleep and holds none (a Barrier would).
+TEST(Completion, WaitsForEveryItemButNotForAThreadThatHoldsNone) {
+  for (int n : {2, 3, 5}) {
+    ThreadPool pool(n);
+    constexpr int64_t kItems = 64;
+    Completion done(kItems, pool.spins());
+    std::vector<int64_t> value(kItems, 0);
+    std::atomic<int64_t> next{0};
+    std::atomic<bool> late_started{false};
+    std::atomic<int> mismatches{0}, waits_before_late{0};
+    pool.run([&](int ti, int nt) {
+      if (ti == nt - 1) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        late_started = true;
+      }
+      for (int64_t i = next.fetch_add(1); i < kItems; i = next.fetch_add(1)) {
+        value[static_cast<size_t>(i)] = i + 1;
+        done.arrive();
+      }
+      done.wait();
+      for (int64_t i = 0; i < kItems; ++i)
+        if (value[static_cast<size_t>(i)] != i + 1) ++mismatches;
+      if (!late_started) ++waits_before_late;
+    });
+    EXPECT_EQ(mismatches.load(), 0) << n << " threads";
+    EXPECT_GE(waits_before_late.load(), 1) << n << " threads";
+  }
+}
+
 } // namespace
 } // namespace bitnet::kernels
