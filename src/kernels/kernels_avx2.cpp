@@ -375,6 +375,7 @@ struct Vec8 {
   static F fmsub(F a, F b, F c) { return _mm256_fmsub_ps(a, b, c); }
   // maxps returns its second operand when either is NaN.
   static F relu(F v) { return _mm256_max_ps(v, _mm256_setzero_ps()); }
+  static F max(F a, F b) { return _mm256_max_ps(a, b); }
   static float hmax(F v) { return hmax_ps(v); }
   static float sum16(const F* e) { return hsum_ps(_mm256_add_ps(e[0], e[1])); }
   static F expf(F v) { return expf8(v); }

@@ -452,7 +452,28 @@ void q8_0_gemm(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_
 
 // ---- attention ---------------------------------------------------------------------------
 
-// The vector ops RoPE and key_tile_dots need (vec_ops.hpp) on 16 lanes; softmax and SiLU stay
+// ggml_expf (kernels_scalar.cpp) on 16 lanes as ggml_v_expf's AVX-512 form computes it: the
+// same steps, the scaling by 2^n one vscalefps.
+__m512 expf16(__m512 x) {
+  const __m512 r = _mm512_set1_ps(0x1.8p23f);
+  const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(kExpLog2e), r);
+  const __m512 n = _mm512_sub_ps(z, r);
+  const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(kExpLn2Lo),
+                                    _mm512_fnmadd_ps(n, _mm512_set1_ps(kExpLn2Hi), x));
+  const __m512 u = _mm512_mul_ps(b, b);
+  const __m512 j = _mm512_fmadd_ps(
+      _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(kExpC5), b, _mm512_set1_ps(kExpC4)), u,
+                      _mm512_fmadd_ps(_mm512_set1_ps(kExpC3), b, _mm512_set1_ps(kExpC2))),
+      u, _mm512_fmadd_ps(_mm512_set1_ps(kExpC1), b, _mm512_set1_ps(1.0f)));
+  const __m512 res = _mm512_scalef_ps(j, n);
+  const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192.0f), _CMP_GT_OQ);
+  const __mmask16 neg = _mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ);
+  const __m512 sat = _mm512_mask_blend_ps(neg, _mm512_set1_ps(INFINITY), _mm512_setzero_ps());
+  const __m512 out = _mm512_mask_blend_ps(big, res, sat);
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, n, _CMP_UNORD_Q), out, n);
+}
+
+// The vector ops of softmax, RoPE and key_tile_dots (vec_ops.hpp) on 16 lanes; SiLU stays
 // 8-lane (AVX2).
 struct Vec16 {
   using F = __m512;
@@ -461,7 +482,14 @@ struct Vec16 {
   static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
   static F set1(float f) { return _mm512_set1_ps(f); }
   static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  // maxps returns its second operand when either is NaN.
+  static F max(F a, F b) { return _mm512_max_ps(a, b); }
+  static float hmax(F v) { return _mm512_reduce_max_ps(v); }
+  // GCC's reduction adds the halves (l + l+8), then l + l+4, l + l+2, l + l+1.
+  static float sum16(const F* e) { return _mm512_reduce_add_ps(e[0]); }
+  static F expf(F v) { return expf16(v); }
   static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
   static F fmsub(F a, F b, F c) { return _mm512_fmsub_ps(a, b, c); }
   // p now depends on v (no instructions: KeyLaneDots' evaluation order).
@@ -634,6 +662,7 @@ Table make_table() {
   t.i2s_gemm = i2s_gemm;
   set_f16_entries<f16_dot, f16_f32_dot>(t);
   t.q8_0_gemm = q8_0_gemm;
+  t.softmax = vec_softmax<Vec16>;
   t.rope = vec_rope<Vec16>;
   t.f16_dots = f16_dots;
   t.f16_f32_dots = f16_f32_dots;

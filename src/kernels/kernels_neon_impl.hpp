@@ -445,6 +445,7 @@ struct Vec4 {
   static F fmsub(F a, F b, F c) { return vnegq_f32(vfmsq_f32(c, a, b)); }
   // A select, not fmax: v > 0 ? v : 0 maps NaN to 0 as the scalar reference does.
   static F relu(F v) { return vbslq_f32(vcgtq_f32(v, vdupq_n_f32(0.0f)), v, vdupq_n_f32(0.0f)); }
+  static F max(F a, F b) { return vbslq_f32(vcgtq_f32(a, b), a, b); }
   static float hmax(F v) { return vmaxvq_f32(v); }
   static float sum16(const F* e) {
     const float32x4_t s4 = vaddq_f32(vaddq_f32(e[0], e[2]), vaddq_f32(e[1], e[3]));

@@ -9,6 +9,7 @@
 //   add, sub, mul, div(a, b)            lane-wise, rounded once each;
 //   fmadd(a, b, c), fmsub(a, b, c)      a·b + c and a·b − c, fused;
 //   relu(v)                             v > 0 ? v : 0 per lane (NaN gives 0);
+//   max(a, b)                           a > b ? a : b per lane (b where a is NaN);
 //   hmax(v)                             the largest lane;
 //   sum16(e)                            the 16 lanes of e[0..16/kLanes) added by halving (lane l
 //                                       plus l + 8, then l + 4, l + 2, l + 1), as ggml's 16-lane
@@ -26,23 +27,24 @@ namespace bitnet::kernels {
 namespace {
 
 // The scalar softmax's steps (kernels_scalar.cpp): scale and max, exp in chunks of 16 whose
-// halving sums are added in double, the tail with expf, then × (float)(1/Σ).
+// halving sums are added in double, the tail with expf, then × (float)(1/Σ). The maximum is
+// exact in any order: each lane keeps its own, and the lanes meet once at the end.
 template <class V> void vec_softmax(float* x, int64_t n, float scale) {
   constexpr int L = V::kLanes;
   const auto vs = V::set1(scale);
-  float max = -INFINITY;
+  auto vmax = V::set1(-INFINITY);
   int64_t i = 0;
   for (; i + L <= n; i += L) {
     const auto v = V::mul(V::load(x + i), vs);
     V::store(x + i, v);
-    const float m = V::hmax(v);
-    if (m > max) max = m;
+    vmax = V::max(v, vmax);
   }
+  float max = V::hmax(vmax);
   for (; i < n; ++i) {
     x[i] *= scale;
     if (x[i] > max) max = x[i];
   }
-  const auto vmax = V::set1(max);
+  vmax = V::set1(max);
   double sum = 0.0;
   i = 0;
   for (; i + 16 <= n; i += 16) {
