@@ -331,19 +331,33 @@ void q8_0_to_f32(const uint8_t* x, int64_t n, float* out) {
   }
 }
 
-// ggml_expf (kernels_scalar.cpp) on 8 lanes, the same operations in the same order.
-__m256 expf8(__m256 x) {
-  const __m256 r = _mm256_set1_ps(0x1.8p23f);
-  const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(kExpLog2e), r);
-  const __m256 n = _mm256_sub_ps(z, r);
-  const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(kExpLn2Lo),
-                                    _mm256_fnmadd_ps(n, _mm256_set1_ps(kExpLn2Hi), x));
-  const __m256 u = _mm256_mul_ps(b, b);
-  const __m256 j = _mm256_fmadd_ps(
-      _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(kExpC5), b, _mm256_set1_ps(kExpC4)), u,
-                      _mm256_fmadd_ps(_mm256_set1_ps(kExpC3), b, _mm256_set1_ps(kExpC2))),
-      u, _mm256_fmadd_ps(_mm256_set1_ps(kExpC1), b, _mm256_set1_ps(1.0f)));
-  // j·2^n as j·2^a·2^b, a = n/2 truncated: one rounding (kernel_common.hpp pow2_float).
+// The vector ops of the float kernels (vec_ops.hpp) on 8 lanes.
+struct Vec8 {
+  using F = __m256;
+  static constexpr int kLanes = 8;
+  static F load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
+  static F set1(float f) { return _mm256_set1_ps(f); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F fmsub(F a, F b, F c) { return _mm256_fmsub_ps(a, b, c); }
+  static F fnmadd(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
+  // maxps returns its second operand when either is NaN.
+  static F relu(F v) { return _mm256_max_ps(v, _mm256_setzero_ps()); }
+  static F max(F a, F b) { return _mm256_max_ps(a, b); }
+  static float hmax(F v) { return hmax_ps(v); }
+  static float sum16(const F* e) { return hsum_ps(_mm256_add_ps(e[0], e[1])); }
+  static F expf(F x);
+};
+
+// ggml_expf (kernels_scalar.cpp) on 8 lanes: its steps (exp_steps), then j·2^n as
+// j·2^a·2^b, a = n/2 truncated: one rounding (kernel_common.hpp pow2_float).
+__m256 Vec8::expf(__m256 x) {
+  __m256 n;
+  const __m256 j = exp_steps<Vec8>(x, n);
   const __m256i ni = _mm256_cvttps_epi32(n);
   const __m256i a = _mm256_srai_epi32(_mm256_add_epi32(ni, _mm256_srli_epi32(ni, 31)),
                                       1); // ni / 2, truncated toward zero as in C
@@ -359,27 +373,6 @@ __m256 expf8(__m256 x) {
   res = _mm256_blendv_ps(res, sat, big);
   return _mm256_blendv_ps(res, n, _mm256_cmp_ps(n, n, _CMP_UNORD_Q));
 }
-
-// The vector ops of the float kernels (vec_ops.hpp) on 8 lanes.
-struct Vec8 {
-  using F = __m256;
-  static constexpr int kLanes = 8;
-  static F load(const float* p) { return _mm256_loadu_ps(p); }
-  static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
-  static F set1(float f) { return _mm256_set1_ps(f); }
-  static F add(F a, F b) { return _mm256_add_ps(a, b); }
-  static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
-  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
-  static F div(F a, F b) { return _mm256_div_ps(a, b); }
-  static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
-  static F fmsub(F a, F b, F c) { return _mm256_fmsub_ps(a, b, c); }
-  // maxps returns its second operand when either is NaN.
-  static F relu(F v) { return _mm256_max_ps(v, _mm256_setzero_ps()); }
-  static F max(F a, F b) { return _mm256_max_ps(a, b); }
-  static float hmax(F v) { return hmax_ps(v); }
-  static float sum16(const F* e) { return hsum_ps(_mm256_add_ps(e[0], e[1])); }
-  static F expf(F v) { return expf8(v); }
-};
 
 // ---- attention ---------------------------------------------------------------------------
 

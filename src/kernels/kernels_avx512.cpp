@@ -66,8 +66,7 @@ inline void dpbusd(__m512i& acc, __m512i u, __m512i s) {
 // Block b of NR rows against one token into acc (i2s_row_dots).
 template <int NR>
 __attribute__((always_inline)) inline void i2s_block_dots(const uint8_t* const* w, int64_t b,
-                                                          const int8_t* q,
-                                                          __m512i (&acc)[NR][2]) {
+                                                          const int8_t* q, __m512i (&acc)[NR][2]) {
   __m512i c01[NR], c23[NR];
 #pragma GCC unroll 8
   for (int r = 0; r < NR; ++r)
@@ -452,27 +451,6 @@ void q8_0_gemm(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_
 
 // ---- attention ---------------------------------------------------------------------------
 
-// ggml_expf (kernels_scalar.cpp) on 16 lanes as ggml_v_expf's AVX-512 form computes it: the
-// same steps, the scaling by 2^n one vscalefps.
-__m512 expf16(__m512 x) {
-  const __m512 r = _mm512_set1_ps(0x1.8p23f);
-  const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(kExpLog2e), r);
-  const __m512 n = _mm512_sub_ps(z, r);
-  const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(kExpLn2Lo),
-                                    _mm512_fnmadd_ps(n, _mm512_set1_ps(kExpLn2Hi), x));
-  const __m512 u = _mm512_mul_ps(b, b);
-  const __m512 j = _mm512_fmadd_ps(
-      _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(kExpC5), b, _mm512_set1_ps(kExpC4)), u,
-                      _mm512_fmadd_ps(_mm512_set1_ps(kExpC3), b, _mm512_set1_ps(kExpC2))),
-      u, _mm512_fmadd_ps(_mm512_set1_ps(kExpC1), b, _mm512_set1_ps(1.0f)));
-  const __m512 res = _mm512_scalef_ps(j, n);
-  const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192.0f), _CMP_GT_OQ);
-  const __mmask16 neg = _mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ);
-  const __m512 sat = _mm512_mask_blend_ps(neg, _mm512_set1_ps(INFINITY), _mm512_setzero_ps());
-  const __m512 out = _mm512_mask_blend_ps(big, res, sat);
-  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, n, _CMP_UNORD_Q), out, n);
-}
-
 // The vector ops of softmax, RoPE and key_tile_dots (vec_ops.hpp) on 16 lanes; SiLU stays
 // 8-lane (AVX2).
 struct Vec16 {
@@ -489,12 +467,26 @@ struct Vec16 {
   static float hmax(F v) { return _mm512_reduce_max_ps(v); }
   // GCC's reduction adds the halves (l + l+8), then l + l+4, l + l+2, l + l+1.
   static float sum16(const F* e) { return _mm512_reduce_add_ps(e[0]); }
-  static F expf(F v) { return expf16(v); }
+  static F expf(F x);
   static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
   static F fmsub(F a, F b, F c) { return _mm512_fmsub_ps(a, b, c); }
+  static F fnmadd(F a, F b, F c) { return _mm512_fnmadd_ps(a, b, c); }
   // p now depends on v (no instructions: KeyLaneDots' evaluation order).
   template <class P> static void order(F& v, P*& p) { __asm__("" : "+v"(v), "+r"(p)); }
 };
+
+// ggml_expf (kernels_scalar.cpp) on 16 lanes as ggml_v_expf's AVX-512 form computes it: its
+// steps (exp_steps), the scaling by 2^n one vscalefps.
+__m512 Vec16::expf(__m512 x) {
+  __m512 n;
+  const __m512 j = exp_steps<Vec16>(x, n);
+  const __m512 res = _mm512_scalef_ps(j, n);
+  const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192.0f), _CMP_GT_OQ);
+  const __mmask16 neg = _mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ);
+  const __m512 sat = _mm512_mask_blend_ps(neg, _mm512_set1_ps(INFINITY), _mm512_setzero_ps());
+  const __m512 out = _mm512_mask_blend_ps(big, res, sat);
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, n, _CMP_UNORD_Q), out, n);
+}
 
 // ggml-order lane accumulators (kernel_common.hpp) of row a (np elements summed in chunks of
 // 64) against NX vectors, continued over elements [k0, k1): sums[i][j] += products of chunk lane

@@ -403,32 +403,6 @@ void neon_q8_0_to_f32(const uint8_t* x, int64_t n, float* out) {
 
 // ---- float ops ---------------------------------------------------------------------------
 
-// ggml_expf (kernels_scalar.cpp) on 4 lanes, the same operations in the same order
-// (vfmaq/vfmsq are fused like the x86 FMAs).
-float32x4_t neon_expf4(float32x4_t x) {
-  const float32x4_t r = vdupq_n_f32(0x1.8p23f);
-  const float32x4_t z = vfmaq_f32(r, x, vdupq_n_f32(kExpLog2e));
-  const float32x4_t n = vsubq_f32(z, r);
-  const float32x4_t b =
-      vfmsq_f32(vfmsq_f32(x, n, vdupq_n_f32(kExpLn2Hi)), n, vdupq_n_f32(kExpLn2Lo));
-  const float32x4_t u = vmulq_f32(b, b);
-  const float32x4_t p5 = vfmaq_f32(vdupq_n_f32(kExpC4), vdupq_n_f32(kExpC5), b);
-  const float32x4_t p3 = vfmaq_f32(vdupq_n_f32(kExpC2), vdupq_n_f32(kExpC3), b);
-  const float32x4_t p1 = vfmaq_f32(vdupq_n_f32(1.0f), vdupq_n_f32(kExpC1), b);
-  const float32x4_t j = vfmaq_f32(p1, vfmaq_f32(p3, p5, u), u);
-  // j·2^n as j·2^a·2^b with a = n/2 truncated: one rounding (kernel_common.hpp pow2_float).
-  const int32x4_t ni = vcvtq_s32_f32(n);
-  const int32x4_t a = vshrq_n_s32(
-      vaddq_s32(ni, vreinterpretq_s32_u32(vshrq_n_u32(vreinterpretq_u32_s32(ni), 31))), 1);
-  const int32x4_t bias = vdupq_n_s32(127);
-  const float32x4_t pa = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(a, bias), 23));
-  const float32x4_t pb = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vsubq_s32(ni, a), bias), 23));
-  float32x4_t res = vmulq_f32(vmulq_f32(j, pa), pb);
-  const float32x4_t sat = vbslq_f32(vclezq_f32(n), vdupq_n_f32(0.0f), vdupq_n_f32(INFINITY));
-  res = vbslq_f32(vcagtq_f32(n, vdupq_n_f32(192.0f)), sat, res);
-  return vbslq_f32(vceqq_f32(n, n), res, n);
-}
-
 // The vector ops of the float kernels (vec_ops.hpp) on 4 lanes.
 struct Vec4 {
   using F = float32x4_t;
@@ -443,6 +417,7 @@ struct Vec4 {
   static F fmadd(F a, F b, F c) { return vfmaq_f32(c, a, b); }
   // −(c − a·b): negation is exact and the rounding symmetric.
   static F fmsub(F a, F b, F c) { return vnegq_f32(vfmsq_f32(c, a, b)); }
+  static F fnmadd(F a, F b, F c) { return vfmsq_f32(c, a, b); }
   // A select, not fmax: v > 0 ? v : 0 maps NaN to 0 as the scalar reference does.
   static F relu(F v) { return vbslq_f32(vcgtq_f32(v, vdupq_n_f32(0.0f)), v, vdupq_n_f32(0.0f)); }
   static F max(F a, F b) { return vbslq_f32(vcgtq_f32(a, b), a, b); }
@@ -452,8 +427,26 @@ struct Vec4 {
     const float32x2_t s2 = vadd_f32(vget_low_f32(s4), vget_high_f32(s4));
     return vget_lane_f32(s2, 0) + vget_lane_f32(s2, 1);
   }
-  static F expf(F v) { return neon_expf4(v); }
+  static F expf(F x);
 };
+
+// ggml_expf (kernels_scalar.cpp) on 4 lanes: its steps (exp_steps; vfmaq/vfmsq are fused like
+// the x86 FMAs), then the scaling.
+float32x4_t Vec4::expf(float32x4_t x) {
+  float32x4_t n;
+  const float32x4_t j = exp_steps<Vec4>(x, n);
+  // j·2^n as j·2^a·2^b with a = n/2 truncated: one rounding (kernel_common.hpp pow2_float).
+  const int32x4_t ni = vcvtq_s32_f32(n);
+  const int32x4_t a = vshrq_n_s32(
+      vaddq_s32(ni, vreinterpretq_s32_u32(vshrq_n_u32(vreinterpretq_u32_s32(ni), 31))), 1);
+  const int32x4_t bias = vdupq_n_s32(127);
+  const float32x4_t pa = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(a, bias), 23));
+  const float32x4_t pb = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vsubq_s32(ni, a), bias), 23));
+  float32x4_t res = vmulq_f32(vmulq_f32(j, pa), pb);
+  const float32x4_t sat = vbslq_f32(vclezq_f32(n), vdupq_n_f32(0.0f), vdupq_n_f32(INFINITY));
+  res = vbslq_f32(vcagtq_f32(n, vdupq_n_f32(192.0f)), sat, res);
+  return vbslq_f32(vceqq_f32(n, n), res, n);
+}
 
 // The scalar table with the entries where NEON pays replaced. rmsnorm stays scalar (its
 // double sum).

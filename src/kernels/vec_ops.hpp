@@ -7,7 +7,8 @@
 // V provides, for its vector type F of V::kLanes floats (16 % kLanes == 0):
 //   load(p), store(p, v), set1(f)       unaligned loads and stores, a broadcast;
 //   add, sub, mul, div(a, b)            lane-wise, rounded once each;
-//   fmadd(a, b, c), fmsub(a, b, c)      a·b + c and a·b − c, fused;
+//   fmadd(a, b, c), fmsub(a, b, c),     a·b + c, a·b − c and c − a·b, fused;
+//   fnmadd(a, b, c)
 //   relu(v)                             v > 0 ? v : 0 per lane (NaN gives 0);
 //   max(a, b)                           a > b ? a : b per lane (b where a is NaN);
 //   hmax(v)                             the largest lane;
@@ -25,6 +26,19 @@
 
 namespace bitnet::kernels {
 namespace {
+
+// ggml_expf (kernels_scalar.cpp) up to its scaling: n = round(x·log2 e) and j = 1 + p(b),
+// b = x − n·ln 2 (two-part constant), so that exp(x) = j·2^n. Each variant's expf scales j
+// and saturates past |n| > 192 with its own instructions.
+template <class V> typename V::F exp_steps(typename V::F x, typename V::F& n) {
+  const auto r = V::set1(0x1.8p23f);
+  n = V::sub(V::fmadd(x, V::set1(kExpLog2e), r), r);
+  const auto b = V::fnmadd(n, V::set1(kExpLn2Lo), V::fnmadd(n, V::set1(kExpLn2Hi), x));
+  const auto u = V::mul(b, b);
+  return V::fmadd(V::fmadd(V::fmadd(V::set1(kExpC5), b, V::set1(kExpC4)), u,
+                           V::fmadd(V::set1(kExpC3), b, V::set1(kExpC2))),
+                  u, V::fmadd(V::set1(kExpC1), b, V::set1(1.0f)));
+}
 
 // The scalar softmax's steps (kernels_scalar.cpp): scale and max, exp in chunks of 16 whose
 // halving sums are added in double, the tail with expf, then × (float)(1/Σ). The maximum is
