@@ -336,17 +336,6 @@ void ThreadPool::parallel_for(int64_t n, int64_t granule,
   });
 }
 
-void Barrier::wait() {
-  if (n_ == 1) return;
-  const uint32_t phase = phase_.load(std::memory_order_acquire);
-  if (arrived_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
-    arrived_.store(0, std::memory_order_relaxed); // before the release: the next phase starts at 0
-    phase_.store(phase + 1, std::memory_order_release);
-    return;
-  }
-  wait_for(spins_, [&] { return phase_.load(std::memory_order_acquire) != phase; });
-}
-
 void Completion::wait() const {
   wait_for(spins_, [&] { return done_.load(std::memory_order_acquire) >= n_; });
 }

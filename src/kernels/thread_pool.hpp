@@ -38,28 +38,12 @@ private:
   std::unique_ptr<Impl> impl_;
 };
 
-// Makes the n indices of one run() wait for each other between the phases of a job, when a
-// phase reads what every index wrote in the one before (one sync point instead of a second
-// run()). Each index waits in its own thread: the pool's threads claim one index each while
-// the others are held here, so all n take part. One object per job, reusable for any number
-// of phases; `spins` as the pool's spins(). The job must not throw between barriers (an index
-// that left would never arrive).
-class Barrier {
-public:
-  Barrier(int n, bool spins) : n_(n), spins_(spins) {}
-  void wait();
-
-private:
-  const int n_;
-  const bool spins_;
-  std::atomic<int> arrived_{0};
-  std::atomic<uint32_t> phase_{0};
-};
-
 // Counts the finished work items of one phase whose items any thread may claim: wait() returns
-// once all n are done, whichever threads did them. Unlike a Barrier it waits for no thread that
-// holds no item, so one that has not started yet (descheduled on a busy host) holds nobody up.
-// Waits as Barrier does; `spins` as the pool's spins().
+// once all n are done, whichever threads did them. It waits for no thread that holds no item, so
+// one that has not started yet (descheduled on a busy host) holds nobody up. A waiter spins
+// while the pool has a CPU per thread, for the pool's adaptive time, then yields in turns with
+// the others; in a pool larger than the usable CPUs it yields at once. `spins` as the pool's
+// spins().
 class Completion {
 public:
   Completion(int64_t n, bool spins) : n_(n), spins_(spins) {}

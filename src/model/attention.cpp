@@ -259,7 +259,6 @@ void Attention::batch(const Layer& l, const float* q, int64_t n_tok, float* out,
   // rows, and ggml's join and halving sums are shared by a tile's keys.
   const bool tiles = !keys_.empty() && l.cache.is_f16();
   const int64_t n_kv = l.pos + n_tok, n_tiles = (n_kv + kernels::kKeyTile - 1) / kernels::kKeyTile;
-  kernels::Barrier barrier(pool.size(), pool.spins());
   Chunks packs(tiles ? c_.n_head_kv * n_tiles : 0, 1, pool.size(), pool.spins());
   std::atomic<int64_t> next{0};
   pool.run([&](int ti, int) {
@@ -270,7 +269,7 @@ void Attention::batch(const Layer& l, const float* q, int64_t n_tok, float* out,
         for (int64_t u = u0; u < u1; ++u)
           key_tile(l, u / n_tiles, u % n_tiles, n_kv, x);
       });
-      barrier.wait();
+      packs.wait_done();
     }
     for (int64_t item = next.fetch_add(1); item < n_items; item = next.fetch_add(1)) {
       // A head's blocks latest first: the dearest items are not the last ones left.

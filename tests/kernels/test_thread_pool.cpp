@@ -299,30 +299,8 @@ TEST(ThreadPool, KernelResultsDoNotDependOnTheThreadCount) {
   }
 }
 
-// Every index sees every other index's writes of a phase after the barrier, phase after
-// phase, also with more threads than CPUs (the waiters then yield to the late ones).
-TEST(Barrier, EachPhaseSeesAllWritesOfThePreviousOne) {
-  for (int n : {1, 2, 3, 5}) {
-    ThreadPool pool(n);
-    Barrier barrier(n, pool.spins());
-    std::vector<std::atomic<int>> slot(static_cast<size_t>(n));
-    std::atomic<int> mismatches{0};
-    constexpr int kPhases = 300;
-    pool.run([&](int ti, int nt) {
-      for (int phase = 1; phase <= kPhases; ++phase) {
-        slot[static_cast<size_t>(ti)].store(phase, std::memory_order_relaxed);
-        barrier.wait();
-        for (int j = 0; j < nt; ++j)
-          if (slot[static_cast<size_t>(j)].load(std::memory_order_relaxed) != phase) ++mismatches;
-        barrier.wait(); // nobody writes the next phase before all have read this one
-      }
-    });
-    EXPECT_EQ(mismatches.load(), 0) << n << " threads";
-  }
-}
-
 // Every item's writes are seen after wait(), and the wait ends once the items are done: it does
-// not wait for an index that is still asleep and holds none (a Barrier would).
+// not wait for an index that is still asleep and holds none (a barrier of all indices would).
 TEST(Completion, WaitsForEveryItemButNotForAThreadThatHoldsNone) {
   for (int n : {2, 3, 5}) {
     ThreadPool pool(n);
