@@ -576,6 +576,21 @@ float f16_x_dot(const uint16_t* a, const float* x, int64_t n) {
                       [](uint16_t h) { return _cvtsh_ss(h); });
 }
 
+// The joined lane sums of a block's four rows (row m, vector q to v[4m + q]) when a row is one
+// span (K·q: np <= kDotsSpan): each row's accumulators stay in registers. NP > 0: np == NP,
+// known when compiled, the loops unrolled (128-dim heads: 1.2-1.3x the blocks per second from
+// L2; bench_kernels attention n=1 n_kv=4096, 1 thread, alternated: 1.14x).
+template <int64_t NP>
+[[gnu::always_inline]] inline void short_rows(const uint16_t* ar, int64_t lda, const float* xi,
+                                              int64_t ldx, int64_t np_run, __m512* v) {
+  const int64_t np = NP > 0 ? NP : np_run;
+  for (int m = 0; m < 4; ++m) {
+    __m512 acc[4][4] = {};
+    f16_lanes<4>(ar + m * lda, ar + (m + 4) * lda, np, xi, ldx, 0, np, acc);
+    join_lanes<4>(acc, v + 4 * m);
+  }
+}
+
 // Stores a block's 16 dots (lane 4q + m: row m, vector q) to out[q·ld_out + m].
 inline void store_block16(__m512 s, float* out, int64_t ld_out) {
   _mm_storeu_ps(out, _mm512_extractf32x4_ps(s, 0));
@@ -595,12 +610,10 @@ void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, in
         const uint16_t* ar = a + r * lda;
         const float* xi = x + i * ldx;
         __m512 v[16];
-        if (np <= kDotsSpan) { // one span (K·q): each row's accumulators stay in registers
-          for (int m = 0; m < 4; ++m) {
-            __m512 acc[4][4] = {};
-            f16_lanes<4>(ar + m * lda, ar + (m + 4) * lda, np, xi, ldx, 0, np, acc);
-            join_lanes<4>(acc, v + 4 * m);
-          }
+        if (np == 2 * kF16Chunk) { // K·q of 128-dim heads, unrolled
+          short_rows<2 * kF16Chunk>(ar, lda, xi, ldx, np, v);
+        } else if (np <= kDotsSpan) {
+          short_rows<0>(ar, lda, xi, ldx, np, v);
         } else {
           __m512 acc[4][4][4] = {}; // [row][vector][accumulator]
           for_block_spans(np, [&](int m, int64_t k0, int64_t k1) {
