@@ -464,6 +464,17 @@ std::vector<std::string> rewrite_llama_flags(std::vector<std::string> args) {
   return out;
 }
 
+CLI::Validator positive_number() {
+  return CLI::Validator(
+      [](std::string& in) -> std::string {
+        double v = 0.0;
+        if (!CLI::detail::lexical_cast(in, v) || !(v > 0.0))
+          return "must be a number > 0, not " + in;
+        return {};
+      },
+      "NUMBER > 0");
+}
+
 std::string check_command(const CLI::App& app, const std::vector<std::string>& args) {
   std::vector<std::string> names;
   for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))

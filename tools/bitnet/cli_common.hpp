@@ -39,6 +39,8 @@ std::string dump(const Json& value, int indent = -1);
 // -sys, -st, -tb, -ub, -mli, -dkvc, -np); -fa and -ngl N are dropped with a one-line warning;
 // Hugging Face download flags (-hf ...) are refused (Error(invalid_argument)).
 std::vector<std::string> rewrite_llama_flags(std::vector<std::string> args);
+// A positive number (CLI::PositiveNumber's message quotes DBL_MAX as the range's end).
+CLI::Validator positive_number();
 // "" when the first word of `args` is a command of `app` (or there is none); else the message
 // "unknown command 'rnu' (did you mean 'run'?)".
 std::string check_command(const CLI::App& app, const std::vector<std::string>& args);

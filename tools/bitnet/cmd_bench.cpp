@@ -428,7 +428,7 @@ CommandFn add_bench(CLI::App& root) {
   cmd->add_option("--bw", o->bandwidth_gbps,
                   "Memory bandwidth in GB/s for the tg floor share (default: measured with a "
                   "streaming-read probe)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   return [o]() -> int { return run_bench(*o); };
 }
 

@@ -112,7 +112,7 @@ void add_generation_flags(CLI::App& cmd, RunOptions& o) {
   cmd.add_option("--repeat-penalty", o.sampler.repeat_penalty,
                  "Penalty (> 0) for tokens among the last --repeat-last-n; 1 = off")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   cmd.add_option("--presence-penalty", o.sampler.presence_penalty,
                  "Subtracted from the logit of every token in the last --repeat-last-n; 0 = off")
       ->capture_default_str();
