@@ -129,6 +129,32 @@ std::vector<std::string> get_stop(const json& body) {
   return out;
 }
 
+// Fields of the OpenAI API (and llama-server's grammar ones) that would change what comes
+// back, which this server does not implement: a 400 naming them, not a reply that silently
+// lacks them. Their neutral values (null, false, 0, "text", no tools) are accepted.
+void reject_unsupported(const json& body) {
+  const auto unsupported = [](const char* what) {
+    return bad(fmt::format("{} is not supported by this server", what));
+  };
+  if (const json* f = field(body, "response_format");
+      f && !(f->is_object() && f->value("type", json()) == "text"))
+    throw unsupported("'response_format' other than {\"type\": \"text\"}");
+  if (const json* f = field(body, "tools"); f && !(f->is_array() && f->empty()))
+    throw unsupported("'tools' (function calling)");
+  if (const json* f = field(body, "tool_choice"); f && *f != "none" && *f != "auto")
+    throw unsupported("'tool_choice' (function calling)");
+  if (const json* f = field(body, "logprobs"); f && *f != false && *f != 0)
+    throw unsupported("'logprobs'");
+  if (const json* f = field(body, "top_logprobs"); f && *f != 0)
+    throw unsupported("'top_logprobs'");
+  if (const json* f = field(body, "echo"); f && *f != false) throw unsupported("'echo'");
+  if (const json* f = field(body, "suffix"); f && *f != "") throw unsupported("'suffix'");
+  if (const json* f = field(body, "best_of"); f && *f != 1)
+    throw unsupported("'best_of' other than 1");
+  for (const char* key : {"grammar", "json_schema"})
+    if (field(body, key)) throw unsupported(fmt::format("'{}'", key).c_str());
+}
+
 } // namespace
 
 Json error_body(int status, std::string_view message, std::string_view type) {
@@ -150,6 +176,7 @@ nlohmann::json parse_object(std::string_view body) {
 CompletionRequest parse_completion(const nlohmann::json& body, bool chat) {
   CompletionRequest r;
   r.chat = chat;
+  reject_unsupported(body);
   if (chat) {
     r.messages = get_messages(body);
   } else {

@@ -374,6 +374,20 @@ TEST(Serve, BadRequestsGet400WithTheErrorShape) {
            "stream": true})"},
       {"/v1/completions", R"({"prompt": "x", "logit_bias": {"5": 1000}})"},
       {"/v1/completions", R"({"prompt": "x", "logit_bias": [1]})"},
+      // What this server does not implement is refused, not silently left out.
+      {"/v1/chat/completions",
+       R"({"messages": [{"role": "user", "content": "hi"}],
+           "response_format": {"type": "json_object"}})"},
+      {"/v1/chat/completions",
+       R"({"messages": [{"role": "user", "content": "hi"}],
+           "tools": [{"type": "function", "function": {"name": "f"}}]})"},
+      {"/v1/chat/completions",
+       R"({"messages": [{"role": "user", "content": "hi"}], "logprobs": true})"},
+      {"/v1/completions", R"({"prompt": "x", "logprobs": 3})"},
+      {"/v1/completions", R"({"prompt": "x", "echo": true})"},
+      {"/v1/completions", R"({"prompt": "x", "suffix": "y"})"},
+      {"/v1/completions", R"({"prompt": "x", "best_of": 2})"},
+      {"/v1/completions", R"({"prompt": "x", "grammar": "root ::= \"a\""})"},
       {"/tokenize", R"({"content": 3})"},
       {"/detokenize", R"({"tokens": ["a"]})"},
       {"/detokenize", R"({"tokens": [1000000]})"},
@@ -383,6 +397,21 @@ TEST(Serve, BadRequestsGet400WithTheErrorShape) {
     const json j = post_json(c, path, body, status);
     EXPECT_EQ(status, 400) << path << " " << body;
     expect_error_shape(j, "invalid_request_error");
+  }
+  // Their neutral values are accepted.
+  {
+    int status = 0;
+    post_json(c, "/v1/chat/completions",
+              R"({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1,
+                  "response_format": {"type": "text"}, "tools": [], "tool_choice": "none",
+                  "logprobs": false, "top_logprobs": 0})",
+              status);
+    EXPECT_EQ(status, 200);
+    post_json(c, "/v1/completions",
+              R"({"prompt": "x", "max_tokens": 1, "logprobs": null, "echo": false,
+                  "suffix": "", "best_of": 1})",
+              status);
+    EXPECT_EQ(status, 200);
   }
   // A prompt longer than a slot's context.
   std::string lng;
