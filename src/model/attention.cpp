@@ -118,7 +118,7 @@ Attention::Attention(const Config& config, const kernels::Table& table, int64_t 
                      int64_t n_ctx, int n_threads)
     : c_(config), k_(table), span_((n_ctx + kGranule - 1) / kGranule * kGranule),
       group_(config.n_head / config.n_head_kv), block_(std::clamp<int64_t>(n_batch, 1, kBlock)) {
-  const int64_t n_rows = std::max<int64_t>(c_.n_head, n_threads * block_ * group_);
+  const int64_t n_rows = n_batch > 1 ? n_threads * std::max(c_.n_head, block_ * group_) : c_.n_head;
   rows_.resize(sz(n_rows * span_));
   q_.resize(sz(n_rows * c_.head_dim));
   if (n_batch > 1 && c_.head_dim % 64 == 0 && k_.key_tile_dots)
@@ -186,30 +186,66 @@ void Attention::queries(const Layer& l, const float* q, int64_t n, float* x) con
   if (l.rules.round_q) round_to_f16(k_, x, n);
 }
 
+Attention::Layer Attention::layer(int64_t pos, int64_t n_tok, KvCache& cache, int64_t il) const {
+  return {GgmlAttention::of(pos, n_tok, cache.n_ctx(), cache.is_f16()),
+          cache,
+          il,
+          pos,
+          span_,
+          1.0f / std::sqrt(static_cast<float>(c_.head_dim))};
+}
+
+// Whether a single query's attention is worth splitting over the threads.
+bool Attention::splits(const Layer& l) const {
+  return 2 * c_.n_head * c_.head_dim * l.rules.n_pad >= kSplitMacs;
+}
+
 void Attention::run(const float* q, int64_t n_tok, int64_t pos, KvCache& cache, int64_t il,
                     float* out, kernels::ThreadPool& pool) {
-  const Layer l{GgmlAttention::of(pos, n_tok, cache.n_ctx(), cache.is_f16()),
-                cache,
-                il,
-                pos,
-                span_,
-                1.0f / std::sqrt(static_cast<float>(c_.head_dim))};
+  const Layer l = layer(pos, n_tok, cache, il);
   if (n_tok == 1)
-    decode(l, q, out, pool);
+    decode(l, q, out, pool, 0);
   else
     batch(l, q, n_tok, out, pool);
+}
+
+void Attention::decode_rows(const float* q, int64_t stride, std::span<const DecodeRow> rows,
+                            int64_t il, float* out, kernels::ThreadPool& pool) {
+  std::vector<const DecodeRow*> whole;
+  for (const DecodeRow& r : rows) {
+    const Layer l = layer(r.pos, 1, *r.cache, il);
+    if (splits(l))
+      decode(l, q + r.row * stride, out + r.row * stride, pool, 0);
+    else
+      whole.push_back(&r);
+  }
+  const auto one = [&](size_t i, int slot) {
+    const DecodeRow& r = *whole[i];
+    decode(layer(r.pos, 1, *r.cache, il), q + r.row * stride, out + r.row * stride, pool, slot);
+  };
+  if (whole.size() == 1) {
+    one(0, 0);
+  } else if (whole.size() > 1) {
+    std::atomic<size_t> next{0};
+    pool.run([&](int ti, int) {
+      for (size_t i = next.fetch_add(1); i < whole.size(); i = next.fetch_add(1))
+        one(i, ti);
+    });
+  }
 }
 
 // One query: three phases split over all threads, each sum whole in one thread: K·q by key
 // ranges (every head), softmax by heads, ·V by value rows (KV head, dim), each value row read
 // once for the group of query heads sharing it. A phase starts when the one before it is done
-// (Chunks::wait_done), not when every thread has arrived.
-void Attention::decode(const Layer& l, const float* q, float* out, kernels::ThreadPool& pool) {
+// (Chunks::wait_done), not when every thread has arrived. A query too short to split runs
+// whole on the calling thread, in scratch set `slot` (decode_rows' thread index).
+void Attention::decode(const Layer& l, const float* q, float* out, kernels::ThreadPool& pool,
+                       int slot) {
   const int64_t hd = c_.head_dim, n_kv = l.pos + 1, span = l.span;
-  float* x = q_.data();
-  float* s = rows_.data(); // [n_head][span]
+  float* x = q_.data() + slot * c_.n_head * hd;
+  float* s = rows_.data() + slot * c_.n_head * span; // [n_head][span]
   queries(l, q, c_.n_head * hd, x);
-  const bool split = 2 * c_.n_head * hd * l.rules.n_pad >= kSplitMacs;
+  const bool split = splits(l);
   const int nt = split ? pool.size() : 1;
   Chunks keys(n_kv, kGranule, nt, pool.spins()), heads(c_.n_head, 1, nt, pool.spins()),
       value_rows(c_.n_embd_kv(), kGranule, nt, pool.spins());

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <span>
 #include <vector>
 
 #include "kernels/kernels.hpp"
@@ -51,12 +52,25 @@ public:
   void run(const float* q, int64_t n_tok, int64_t pos, KvCache& cache, int64_t il, float* out,
            kernels::ThreadPool& pool);
 
+  // One query of each of several sequences (a batched decode step): query `row` at q +
+  // row·stride, at position pos of *cache, out at out + row·stride, as run() computes it
+  // alone. Queries too short to split go whole to the threads, first come first served.
+  struct DecodeRow {
+    int64_t row;
+    int64_t pos;
+    KvCache* cache;
+  };
+  void decode_rows(const float* q, int64_t stride, std::span<const DecodeRow> rows, int64_t il,
+                   float* out, kernels::ThreadPool& pool);
+
   uint64_t scratch_bytes() const;
 
 private:
   struct Layer; // one layer's cache view and the batch's rules
 
-  void decode(const Layer& l, const float* q, float* out, kernels::ThreadPool& pool);
+  Layer layer(int64_t pos, int64_t n_tok, KvCache& cache, int64_t il) const;
+  bool splits(const Layer& l) const;
+  void decode(const Layer& l, const float* q, float* out, kernels::ThreadPool& pool, int slot);
   void batch(const Layer& l, const float* q, int64_t n_tok, float* out, kernels::ThreadPool& pool);
   void scores(const Layer& l, int64_t j0, int64_t n_keys, int64_t g, const float* x, int64_t n_x,
               float* s) const;
@@ -72,10 +86,11 @@ private:
   int64_t group_; // query heads per KV head
   int64_t block_; // queries per work item of a batch
   // Score rows, then probabilities, of length span_: one per head for a single token (split by
-  // keys, then rows, then value rows), kBlock·group per thread for a batch.
+  // keys, then rows, then value rows; with n_batch > 1, one such set per thread for
+  // decode_rows), kBlock·group per thread for a batch.
   std::vector<float, CacheLineAllocator<float>> rows_;
-  // Queries as the dots take them: [n_head][head_dim] for a single token, [n_threads][kBlock ·
-  // group][head_dim] for a batch.
+  // Queries as the dots take them: [n_head][head_dim] for a single token (per thread as
+  // rows_), [n_threads][kBlock · group][head_dim] for a batch.
   std::vector<float, CacheLineAllocator<float>> q_;
   // A batch's keys, [n_head_kv][span_ / kKeyTile] tiles of kKeyTile keys (key_tile_dots), when
   // head_dim is whole chunks of 64.

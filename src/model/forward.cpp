@@ -181,13 +181,21 @@ void Transformer::attention_block(const Step& s, int64_t il, int64_t n_out) {
   s.observe("Kcur-rope", il, kv_k_, n, ekv);
   if (s.seq_pos.empty())
     attention_.run(q_.data(), n, s.pos, s.cache, il, attn_.data(), s.pool);
-  else // each sequence's run of rows attends over its own cache, as its micro-batch alone would
+  else {
+    // Each sequence's run of rows attends over its own cache, as its micro-batch alone would;
+    // the sequences of one row (decode steps) together.
+    std::vector<Attention::DecodeRow> singles;
     for (int64_t t = 0, end = 0; t < n; t = end) {
       for (end = t + 1; end < n && &s.cache_of(end) == &s.cache_of(t);)
         ++end;
-      attention_.run(q_.data() + t * e, end - t, s.pos_of(t), s.cache_of(t), il,
-                     attn_.data() + t * e, s.pool);
+      if (end - t == 1)
+        singles.push_back({t, s.pos_of(t), &s.cache_of(t)});
+      else
+        attention_.run(q_.data() + t * e, end - t, s.pos_of(t), s.cache_of(t), il,
+                       attn_.data() + t * e, s.pool);
     }
+    attention_.decode_rows(q_.data(), e, singles, il, attn_.data(), s.pool);
+  }
   s.observe("kqv_out", il, attn_, n, e);
   residual(s, il, {&attn_, l.attn_sub_norm, &l.wo, "attn_sub_norm", "attn_o_out", "ffn_inp"}, e, n,
            n_out);
