@@ -204,7 +204,7 @@ void Attention::run(const float* q, int64_t n_tok, int64_t pos, KvCache& cache, 
                     float* out, kernels::ThreadPool& pool) {
   const Layer l = layer(pos, n_tok, cache, il);
   if (n_tok == 1)
-    decode(l, q, out, pool, 0);
+    decode(l, q, out, splits(l) ? &pool : nullptr, 0);
   else
     batch(l, q, n_tok, out, pool);
 }
@@ -215,40 +215,37 @@ void Attention::decode_rows(const float* q, int64_t stride, std::span<const Deco
   for (const DecodeRow& r : rows) {
     const Layer l = layer(r.pos, 1, *r.cache, il);
     if (splits(l))
-      decode(l, q + r.row * stride, out + r.row * stride, pool, 0);
+      decode(l, q + r.row * stride, out + r.row * stride, &pool, 0);
     else
       whole.push_back(&r);
   }
-  const auto one = [&](size_t i, int slot) {
-    const DecodeRow& r = *whole[i];
-    decode(layer(r.pos, 1, *r.cache, il), q + r.row * stride, out + r.row * stride, pool, slot);
+  const auto one = [&](const DecodeRow& r, int slot) {
+    decode(layer(r.pos, 1, *r.cache, il), q + r.row * stride, out + r.row * stride, nullptr, slot);
   };
-  if (whole.size() == 1) {
-    one(0, 0);
-  } else if (whole.size() > 1) {
-    std::atomic<size_t> next{0};
-    pool.run([&](int ti, int) {
-      for (size_t i = next.fetch_add(1); i < whole.size(); i = next.fetch_add(1))
-        one(i, ti);
-    });
-  }
+  if (whole.size() == 1) one(*whole[0], 0);
+  if (whole.size() <= 1) return;
+  std::atomic<size_t> next{0};
+  pool.run([&](int ti, int) {
+    for (size_t i = next.fetch_add(1); i < whole.size(); i = next.fetch_add(1))
+      one(*whole[i], ti);
+  });
 }
 
 // One query: three phases split over all threads, each sum whole in one thread: K·q by key
 // ranges (every head), softmax by heads, ·V by value rows (KV head, dim), each value row read
 // once for the group of query heads sharing it. A phase starts when the one before it is done
-// (Chunks::wait_done), not when every thread has arrived. A query too short to split runs
-// whole on the calling thread, in scratch set `slot` (decode_rows' thread index).
-void Attention::decode(const Layer& l, const float* q, float* out, kernels::ThreadPool& pool,
+// (Chunks::wait_done), not when every thread has arrived. Without a pool the query runs whole
+// on the calling thread, in scratch set `slot` (decode_rows' thread index).
+void Attention::decode(const Layer& l, const float* q, float* out, kernels::ThreadPool* pool,
                        int slot) {
   const int64_t hd = c_.head_dim, n_kv = l.pos + 1, span = l.span;
   float* x = q_.data() + slot * c_.n_head * hd;
   float* s = rows_.data() + slot * c_.n_head * span; // [n_head][span]
   queries(l, q, c_.n_head * hd, x);
-  const bool split = splits(l);
-  const int nt = split ? pool.size() : 1;
-  Chunks keys(n_kv, kGranule, nt, pool.spins()), heads(c_.n_head, 1, nt, pool.spins()),
-      value_rows(c_.n_embd_kv(), kGranule, nt, pool.spins());
+  const int nt = pool ? pool->size() : 1;
+  const bool spins = pool && pool->spins();
+  Chunks keys(n_kv, kGranule, nt, spins), heads(c_.n_head, 1, nt, spins),
+      value_rows(c_.n_embd_kv(), kGranule, nt, spins);
   const auto job = [&](int, int) {
     keys.each([&](int64_t j0, int64_t j1) {
       // A key's cache row holds every KV head: one block of the dots' 4 keys of all heads at a
@@ -275,8 +272,8 @@ void Attention::decode(const Layer& l, const float* q, float* out, kernels::Thre
       }
     });
   };
-  if (split)
-    pool.run(job);
+  if (pool)
+    pool->run(job);
   else
     job(0, 1);
 }

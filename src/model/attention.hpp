@@ -70,7 +70,7 @@ private:
 
   Layer layer(int64_t pos, int64_t n_tok, KvCache& cache, int64_t il) const;
   bool splits(const Layer& l) const;
-  void decode(const Layer& l, const float* q, float* out, kernels::ThreadPool& pool, int slot);
+  void decode(const Layer& l, const float* q, float* out, kernels::ThreadPool* pool, int slot);
   void batch(const Layer& l, const float* q, int64_t n_tok, float* out, kernels::ThreadPool& pool);
   void scores(const Layer& l, int64_t j0, int64_t n_keys, int64_t g, const float* x, int64_t n_x,
               float* s) const;

@@ -168,6 +168,35 @@ TEST(Batch, EveryLogitEqualsDecodingAlone) {
   });
 }
 
+// Long sequences beside short ones: a query past ~2k positions of this model is split over the
+// threads (attention.cpp kSplitMacs), the short ones run whole, one per thread. Both mixes, one
+// long sequence among short ones and two long ones, give every logit of decoding alone.
+TEST(Batch, LongAndShortSequencesTogetherEqualDecodingAlone) {
+  const auto model = Model::load(data_path("real-tiny/bitnet-tiny-brown.gguf"));
+  const Tokenizer& tok = model->tokenizer();
+  std::vector<int32_t> text = tok.tokenize("The jury said it did find that the city", true);
+  while (text.size() < 2100) {
+    const std::vector<int32_t> more = tok.tokenize(" and the jury said it would not", false);
+    text.insert(text.end(), more.begin(), more.end());
+  }
+  const auto prefix = [&](size_t n) {
+    return std::vector<int32_t>(text.begin(), text.begin() + n);
+  };
+  const int steps = 4;
+  for (const auto& prompts :
+       {std::vector<std::vector<int32_t>>{prefix(2090), prefix(7), prefix(12), prefix(30)},
+        std::vector<std::vector<int32_t>>{prefix(2090), prefix(2070), prefix(9), prefix(40)}}) {
+    const std::vector<int32_t> n_ctx(prompts.size(), 2112);
+    const auto alone = decode_logits(model, prompts, n_ctx, KvType::f16, 2, steps, false);
+    const auto batched = decode_logits(model, prompts, n_ctx, KvType::f16, 2, steps, true);
+    for (size_t i = 0; i < prompts.size(); ++i)
+      for (int step = 0; step < steps; ++step)
+        ASSERT_EQ(batched[i][static_cast<size_t>(step)], alone[i][static_cast<size_t>(step)])
+            << "sequence " << i << " of " << prompts[1].size() << "-token second prompt, step "
+            << step;
+  }
+}
+
 // Sampling chains (top-k, penalties that move the screened head's bounds, seeds) stepped
 // together, their screened head steps batched too: each sequence's tokens are generate()'s
 // alone.
