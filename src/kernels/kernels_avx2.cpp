@@ -509,6 +509,14 @@ inline void add_tails16(__m256* s, const uint16_t* a, int64_t lda, const float* 
     s[h] = _mm256_set_m128(_mm256_cvtpd_ps(sum[2 * h + 1]), _mm256_cvtpd_ps(sum[2 * h]));
 }
 
+// Stores a block's 16 dots (s[q / 2], lane 4(q % 2) + m: row m, vector q) to
+// out[q·ld_out + m].
+inline void store_block16(const __m256* s, float* out, int64_t ld_out) {
+  for (int q = 0; q < 4; ++q)
+    _mm_storeu_ps(out + q * ld_out,
+                  q % 2 ? _mm256_extractf128_ps(s[q / 2], 1) : _mm256_castps256_ps128(s[q / 2]));
+}
+
 // The AVX-512 f16_dots' blocks of 4 rows × 4 vectors, spans and prefetches, in f16_pass's
 // passes: each row chunk is converted once for four vectors and the 16 dots are reduced
 // together. Rows of one span (K·q) skip the accumulators in memory (f16_row_joined).
@@ -538,39 +546,53 @@ void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, in
         }
         __m256 s[2] = {reduce8(v), reduce8(v + 8)};
         if (np < n) add_tails16(s, ar, lda, xi, ldx, np, n);
-        for (int q = 0; q < 4; ++q)
-          _mm_storeu_ps(o + q * ld_out, q % 2 ? _mm256_extractf128_ps(s[q / 2], 1)
-                                              : _mm256_castps256_ps128(s[q / 2]));
+        store_block16(s, o, ld_out);
       },
       [&](int64_t r, int64_t i) { return ggml_f16_dot(a + r * lda, x + i * ldx, n); }, n_rows, n_x,
       out, ld_out);
 }
 
-// tinyBLAS order (f16_f32_dot: lanes 0-7 and 8-15 in two accumulators) for up to four vectors
-// at once, each converted row vector used by all of them.
+// tinyBLAS order (f16_f32_dot: lanes 0-7 and 8-15 in two accumulators) in blocks of 4 rows × 4
+// vectors, each converted row vector used by all four. A dot's two accumulators for four
+// vectors fill half the registers, so the block's rows take turns over kDotsSpan elements at a
+// time (each dot's sums in the same order), the vectors' span staying in L1 for all four rows:
+// a row at a time, V·p at long contexts read the vectors from L2 once per row and waited on it.
 void f16_f32_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
                   int64_t n_x, int64_t n, float* out, int64_t ld_out) {
-  for (int64_t r = 0; r < n_rows; ++r) {
-    const uint16_t* ar = a + r * lda;
-    int64_t i = 0;
-    for (; i + 4 <= n_x; i += 4) {
-      __m256 lo[4], hi[4];
-      for (int q = 0; q < 4; ++q)
-        lo[q] = hi[q] = _mm256_setzero_ps();
-      for (int64_t k = 0; k < n; k += 16) {
-        const __m256 a0 = load_ph(ar + k), a1 = load_ph(ar + k + 8);
-        for (int q = 0; q < 4; ++q) {
-          const float* xq = x + (i + q) * ldx + k;
-          lo[q] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(xq), lo[q]);
-          hi[q] = _mm256_fmadd_ps(a1, _mm256_loadu_ps(xq + 8), hi[q]);
-        }
-      }
-      for (int q = 0; q < 4; ++q)
-        out[(i + q) * ld_out + r] = hsum_ps(_mm256_add_ps(lo[q], hi[q]));
-    }
-    for (; i < n_x; ++i)
-      out[i * ld_out + r] = f16_f32_dot(ar, x + i * ldx, n);
-  }
+  dots_blocked(
+      [&](int64_t r, int64_t i, float* o) {
+        const uint16_t* ar = a + r * lda;
+        const float* xi = x + i * ldx;
+        __m256 acc[4][4][2]; // [row][vector][lanes 0-7, 8-15]
+        for (auto& row : acc)
+          for (auto& ax : row)
+            ax[0] = ax[1] = _mm256_setzero_ps();
+        for_block_spans(n, [&](int m, int64_t k0, int64_t k1) {
+          const uint16_t* am = ar + m * lda;
+          __m256 c[4][2]; // in registers over the span
+          for (int q = 0; q < 4; ++q)
+            for (int h = 0; h < 2; ++h)
+              c[q][h] = acc[m][q][h];
+          for (int64_t k = k0; k < k1; k += 16) {
+            const __m256 av[2] = {load_ph(am + k), load_ph(am + k + 8)};
+            for (int q = 0; q < 4; ++q)
+              for (int h = 0; h < 2; ++h)
+                c[q][h] =
+                    _mm256_fmadd_ps(av[h], _mm256_loadu_ps(xi + q * ldx + k + 8 * h), c[q][h]);
+          }
+          for (int q = 0; q < 4; ++q)
+            for (int h = 0; h < 2; ++h)
+              acc[m][q][h] = c[q][h];
+        });
+        __m256 v[16]; // v[4q + m]: row m, vector q
+        for (int m = 0; m < 4; ++m)
+          for (int q = 0; q < 4; ++q)
+            v[4 * q + m] = _mm256_add_ps(acc[m][q][0], acc[m][q][1]);
+        const __m256 s[2] = {reduce8(v), reduce8(v + 8)};
+        store_block16(s, o, ld_out);
+      },
+      [&](int64_t r, int64_t i) { return f16_f32_dot(a + r * lda, x + i * ldx, n); }, n_rows, n_x,
+      out, ld_out);
 }
 
 Table make_table() {
