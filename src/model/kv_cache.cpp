@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <new>
 #include <vector>
 
 #include <fmt/format.h>
@@ -26,13 +25,6 @@ uint64_t cache_bytes(int64_t n_layer, int64_t n_ctx, int64_t n_embd_kv, bool f16
   return 2 * static_cast<uint64_t>(n_layer * n_ctx * n_embd_kv) * (f16 ? 2 : 4);
 }
 
-// Zeroed memory: calloc maps fresh zero pages for large sizes, touched only when written.
-void* zeroed(uint64_t bytes) {
-  void* p = std::calloc(static_cast<size_t>(bytes), 1);
-  if (!p) throw std::bad_alloc();
-  return p;
-}
-
 } // namespace
 
 uint64_t KvCache::bytes_for(const Config& config, int64_t n_ctx, bool f16) {
@@ -52,8 +44,8 @@ KvCache::KvCache(const Config& config, int64_t n_ctx, bool f16)
                             "{:.1f} GiB of memory this process may use; use a smaller context "
                             "size (-c)",
                             n_ctx, gib(total), gib(limit)));
-  k_.reset(zeroed(total / 2));
-  v_.reset(zeroed(total / 2));
+  k_ = ZeroedPages(total / 2);
+  v_ = ZeroedPages(total / 2);
 }
 
 void KvCache::shift(int64_t n_keep, int64_t n_discard, int64_t n_past, const Config& config) {
@@ -86,7 +78,7 @@ void KvCache::shift(int64_t n_keep, int64_t n_discard, int64_t n_past, const Con
     }
     // V is transposed: each of its n_embd_kv rows holds one value per position.
     const size_t elt = f16_ ? 2 : 4;
-    auto* v = static_cast<uint8_t*>(v_.get()) + static_cast<size_t>(il * layer_elems()) * elt;
+    auto* v = static_cast<uint8_t*>(v_.data()) + static_cast<size_t>(il * layer_elems()) * elt;
     for (int64_t d = 0; d < e; ++d) {
       uint8_t* vrow = v + static_cast<size_t>(d * n_ctx_) * elt;
       std::memmove(vrow + n_keep * elt, vrow + (n_keep + n_discard) * elt,
@@ -105,7 +97,7 @@ void KvCache::zero_v(int64_t begin, int64_t end) {
   end = std::min(end, n_ctx_);
   if (begin >= end) return;
   const size_t elt = f16_ ? 2 : 4;
-  auto* v = static_cast<uint8_t*>(v_.get());
+  auto* v = static_cast<uint8_t*>(v_.data());
   for (int64_t row = 0; row < n_layer_ * n_embd_kv_; ++row)
     std::memset(v + (static_cast<size_t>(row * n_ctx_ + begin)) * elt, 0,
                 static_cast<size_t>(end - begin) * elt);

@@ -3,10 +3,9 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdlib>
-#include <memory>
 
 #include "model/config.hpp"
+#include "util/pages.hpp"
 
 namespace bitnet::model {
 
@@ -21,7 +20,7 @@ public:
 
   // Throws Error(invalid_argument) when n_ctx is outside [1, 2^24] or the cache would not fit
   // in the memory this process may use (checked before allocating). The cache starts zeroed
-  // (pages the OS zeroes on first touch, so an unused tail costs no memory).
+  // (ZeroedPages: an unused tail costs no memory).
   KvCache(const Config& config, int64_t n_ctx, bool f16);
 
   int64_t n_ctx() const { return n_ctx_; }
@@ -38,25 +37,22 @@ public:
 
   // Layer il's K (n_ctx rows of n_embd_kv) and transposed V (n_embd_kv rows of n_ctx).
   // Exactly one of the f16 / f32 families is allocated, per is_f16().
-  uint16_t* k16(int64_t il) { return static_cast<uint16_t*>(k_.get()) + il * layer_elems(); }
-  uint16_t* v16(int64_t il) { return static_cast<uint16_t*>(v_.get()) + il * layer_elems(); }
-  float* k32(int64_t il) { return static_cast<float*>(k_.get()) + il * layer_elems(); }
-  float* v32(int64_t il) { return static_cast<float*>(v_.get()) + il * layer_elems(); }
+  uint16_t* k16(int64_t il) { return static_cast<uint16_t*>(k_.data()) + il * layer_elems(); }
+  uint16_t* v16(int64_t il) { return static_cast<uint16_t*>(v_.data()) + il * layer_elems(); }
+  float* k32(int64_t il) { return static_cast<float*>(k_.data()) + il * layer_elems(); }
+  float* v32(int64_t il) { return static_cast<float*>(v_.data()) + il * layer_elems(); }
 
   // Zeroes V at positions [begin, end) of every layer, so that a padded attention read there
   // sees zeros again (after Session::clear(), or when a context shift frees positions).
   void zero_v(int64_t begin, int64_t end);
 
 private:
-  struct Free {
-    void operator()(void* p) const { std::free(p); }
-  };
   int64_t layer_elems() const { return n_ctx_ * n_embd_kv_; }
   int64_t n_layer_;
   int64_t n_ctx_;
   int64_t n_embd_kv_;
   bool f16_;
-  std::unique_ptr<void, Free> k_, v_;
+  ZeroedPages k_, v_;
 };
 
 } // namespace bitnet::model

@@ -1,0 +1,42 @@
+#include "util/pages.hpp"
+
+#include <new>
+#include <utility>
+
+#include <sys/mman.h>
+
+namespace bitnet {
+
+ZeroedPages::ZeroedPages(uint64_t bytes) {
+  if (bytes == 0) return;
+  const size_t len = (static_cast<size_t>(bytes) + kHugePage - 1) / kHugePage * kHugePage;
+  // Mapped one huge page longer, then trimmed to the aligned part: every boundary is a
+  // multiple of kHugePage, so of any base page size.
+  void* raw =
+      mmap(nullptr, len + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) throw std::bad_alloc();
+  char* const at = static_cast<char*>(raw);
+  const auto base = reinterpret_cast<uintptr_t>(at);
+  char* const p = at + ((base + kHugePage - 1) / kHugePage * kHugePage - base);
+  if (p > at) munmap(at, static_cast<size_t>(p - at));
+  munmap(p + len, static_cast<size_t>(at + kHugePage - p));
+  madvise(p, len, MADV_HUGEPAGE); // advice only: without THP the pages stay small
+  p_ = p;
+  len_ = len;
+}
+
+ZeroedPages::ZeroedPages(ZeroedPages&& o) noexcept
+    : p_(std::exchange(o.p_, nullptr)), len_(std::exchange(o.len_, 0)) {}
+
+ZeroedPages& ZeroedPages::operator=(ZeroedPages&& o) noexcept {
+  ZeroedPages old(std::move(*this));
+  p_ = std::exchange(o.p_, nullptr);
+  len_ = std::exchange(o.len_, 0);
+  return *this;
+}
+
+ZeroedPages::~ZeroedPages() {
+  if (p_) munmap(p_, len_);
+}
+
+} // namespace bitnet
