@@ -356,12 +356,12 @@ void dots_blocked(Block block, One one, int64_t n_rows, int64_t n_x, float* out,
       out[i * ld_out + r] = one(r, i);
 }
 
-// Elements of a block's rows summed before it moves on to its next row (f16_dots): the block's
-// 4 × kDotsSpan floats of x stay in L1 while each row takes them (V·p at long contexts: x would
-// otherwise come from L2 once per row).
+// Elements of a block's rows summed before it moves on to its next row (f16_dots, and AVX2's
+// f16_f32_dots): the block's 4 × kDotsSpan floats of x stay in L1 while each row takes them
+// (V·p at long contexts: x would otherwise come from L2 once per row).
 inline constexpr int64_t kDotsSpan = 512;
 
-// How a block of f16_dots goes through its four rows: kDotsSpan elements of each at a time.
+// How a block of those dots goes through its four rows: kDotsSpan elements of each at a time.
 // span(m, k0, k1) sums elements [k0, k1) of row m.
 template <class Span> inline void for_block_spans(int64_t np, Span span) {
   for (int64_t k0 = 0; k0 < np; k0 += kDotsSpan)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <utility>
 
 namespace bitnet::model {
 
@@ -211,23 +212,24 @@ void Attention::run(const float* q, int64_t n_tok, int64_t pos, KvCache& cache, 
 
 void Attention::decode_rows(const float* q, int64_t stride, std::span<const DecodeRow> rows,
                             int64_t il, float* out, kernels::ThreadPool& pool) {
-  std::vector<const DecodeRow*> whole;
+  std::vector<std::pair<int64_t, Layer>> whole; // (row, its layer view)
   for (const DecodeRow& r : rows) {
     const Layer l = layer(r.pos, 1, *r.cache, il);
     if (splits(l))
       decode(l, q + r.row * stride, out + r.row * stride, &pool, 0);
     else
-      whole.push_back(&r);
+      whole.emplace_back(r.row, l);
   }
-  const auto one = [&](const DecodeRow& r, int slot) {
-    decode(layer(r.pos, 1, *r.cache, il), q + r.row * stride, out + r.row * stride, nullptr, slot);
+  const auto one = [&](size_t i, int slot) {
+    const auto& [row, l] = whole[i];
+    decode(l, q + row * stride, out + row * stride, nullptr, slot);
   };
-  if (whole.size() == 1) one(*whole[0], 0);
+  if (whole.size() == 1) one(0, 0);
   if (whole.size() <= 1) return;
   std::atomic<size_t> next{0};
   pool.run([&](int ti, int) {
     for (size_t i = next.fetch_add(1); i < whole.size(); i = next.fetch_add(1))
-      one(*whole[i], ti);
+      one(i, ti);
   });
 }
 
