@@ -150,6 +150,50 @@ TEST(CliBench, DepthRunsEachTestAfterThatManyTokens) {
       << r.err;
 }
 
+// --interleave: every test is set up first (its depth filled, its warm-up run), then the timed
+// runs go in turns, one of each test per round; the rows are those of the sequential order.
+TEST(CliBench, InterleaveTakesTheTestsRunsInTurns) {
+  const std::vector<std::string> args = {"bench", "-m", tiny_model(), "-p",   "4",  "-n",
+                                         "2",     "-d", "0,16",       "-r",   "3",  "-t",
+                                         "1",     "-o", "json",       "--bw", "10", "-v"};
+  const CliResult plain = run_cli(args);
+  std::vector<std::string> turns = args;
+  turns.push_back("--interleave");
+  const CliResult r = run_cli(turns);
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Json a = Json::parse(plain.out), b = Json::parse(r.out);
+  ASSERT_EQ(b.size(), 4u);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < b.size(); ++i) {
+    EXPECT_EQ(b[i].at("n_prompt"), a[i].at("n_prompt"));
+    EXPECT_EQ(b[i].at("n_gen"), a[i].at("n_gen"));
+    EXPECT_EQ(b[i].at("n_depth"), a[i].at("n_depth"));
+    EXPECT_EQ(b[i].at("samples_ns").size(), 3u);
+    EXPECT_EQ(b[i].at("bytes_per_token"), a[i].at("bytes_per_token"));
+  }
+  // The debug log's order of sessions and timed runs.
+  const auto order = [](const std::string& err) {
+    std::vector<std::string> events;
+    for (size_t at = err.find("bench: "); at != std::string::npos; at = err.find("bench: ", at + 1))
+      events.push_back(err.substr(at + 7, err.find('\n', at) - at - 7));
+    return events;
+  };
+  const std::vector<std::string> tests = {"pp4 @ d0", "tg2 @ d0", "pp4 @ d16", "tg2 @ d16"};
+  std::vector<std::string> want_plain, want_turns;
+  for (const std::string& t : tests) {
+    want_plain.push_back("1 threads, " + t);
+    want_turns.push_back("1 threads, " + t);
+    for (int i = 1; i <= 3; ++i)
+      want_plain.push_back("run " + std::to_string(i) + " of " + t);
+  }
+  for (int i = 1; i <= 3; ++i)
+    for (const std::string& t : tests)
+      want_turns.push_back("run " + std::to_string(i) + " of " + t);
+  EXPECT_EQ(order(plain.err), want_plain) << plain.err;
+  EXPECT_EQ(order(r.err), want_turns) << r.err;
+}
+
 // --head screened,exact: a tg row per head; the screened one reads the screen and the rows it
 // recomputes (fewer bytes than the whole head), pp rows use the whole head.
 TEST(CliBench, HeadColumnMeasuresBothModes) {

@@ -41,6 +41,7 @@ struct BenchOptions {
   std::vector<std::string> head = {"screened"};
   std::string output = "md";
   double bandwidth_gbps = 0.0; // 0: measure
+  bool interleave = false;     // the tests' timed runs in turns
 };
 
 struct TestResult {
@@ -106,41 +107,63 @@ Stats run_tg(Session& session, int32_t depth, int32_t n, HeadMode head) {
   return generate(session, std::span(&bos, 1), params);
 }
 
-// The context is filled to `depth` once, untimed (as llama-bench fills it before each test);
-// every run then starts from it, since later positions never change earlier cache entries.
-TestResult bench_one(Session& session, int32_t depth, int32_t n_prompt, int32_t n_gen,
-                     HeadMode head, int32_t reps) {
-  TestResult r;
-  r.n_prompt = n_prompt;
-  r.n_gen = n_gen;
-  r.n_depth = depth;
-  r.n_threads = session.n_threads();
-  r.test_time = utc_timestamp();
-  const int32_t n = n_prompt > 0 ? n_prompt : n_gen;
-  const int32_t n_vocab = session.model().info().n_vocab;
-  const auto ids = random_tokens(n_prompt, n_vocab, 42);
-  session.clear();
-  if (depth > 0) session.evaluate(random_tokens(depth, n_vocab, 43));
-  Stats tg;
-  auto once = [&] {
-    if (n_prompt > 0) return run_pp(session, depth, ids);
-    tg = run_tg(session, depth, n_gen, head);
-    return (tg.decode_ms + tg.sample_ms) * 1e6;
-  };
-  once(); // warm-up, not counted
-  for (int32_t i = 0; i < reps; ++i) {
+// One test in its own session. The context is filled to `depth` once, untimed (as llama-bench
+// fills it before each test); every run then starts from it, since later positions never change
+// earlier cache entries.
+class BenchTest {
+public:
+  BenchTest(const std::shared_ptr<Model>& model, const SessionParams& sp, int32_t depth,
+            int32_t n_prompt, int32_t n_gen, HeadMode head)
+      : session_(model, sp), depth_(depth), n_prompt_(n_prompt), n_gen_(n_gen), head_(head) {
+    spdlog::debug("bench: {} threads, {} @ d{}", sp.n_threads, name(), depth);
+    r_.n_prompt = n_prompt;
+    r_.n_gen = n_gen;
+    r_.n_depth = depth;
+    r_.n_threads = session_.n_threads();
+    r_.test_time = utc_timestamp();
+    const int32_t n_vocab = model->info().n_vocab;
+    ids_ = random_tokens(n_prompt, n_vocab, 42);
+    session_.clear();
+    if (depth > 0) session_.evaluate(random_tokens(depth, n_vocab, 43));
+    once(); // warm-up, not counted
+  }
+
+  // One timed run, recorded.
+  void run() {
+    spdlog::debug("bench: run {} of {} @ d{}", r_.samples_ns.size() + 1, name(), depth_);
     const double ns = once();
-    r.samples_ns.push_back(ns);
-    r.samples_ts.push_back(1e9 * n / ns);
+    r_.samples_ns.push_back(ns);
+    r_.samples_ts.push_back(1e9 * (n_prompt_ > 0 ? n_prompt_ : n_gen_) / ns);
   }
-  if (n_gen > 0) { // every run samples the same tokens: the last one's counts stand for all
-    r.head = tg.head;
-    r.bytes_per_token = decode_bytes_per_token(session, tg);
-    r.head_rows = std::accumulate(tg.head_rows.begin(), tg.head_rows.end(), 0.0) /
-                  static_cast<double>(tg.head_rows.size());
+
+  TestResult result() {
+    if (n_gen_ > 0) { // every run samples the same tokens: the last one's counts stand for all
+      r_.head = tg_.head;
+      r_.bytes_per_token = decode_bytes_per_token(session_, tg_);
+      r_.head_rows = std::accumulate(tg_.head_rows.begin(), tg_.head_rows.end(), 0.0) /
+                     static_cast<double>(tg_.head_rows.size());
+    }
+    return r_;
   }
-  return r;
-}
+
+private:
+  std::string name() const {
+    return n_prompt_ > 0 ? fmt::format("pp{}", n_prompt_) : fmt::format("tg{}", n_gen_);
+  }
+
+  double once() {
+    if (n_prompt_ > 0) return run_pp(session_, depth_, ids_);
+    tg_ = run_tg(session_, depth_, n_gen_, head_);
+    return (tg_.decode_ms + tg_.sample_ms) * 1e6;
+  }
+
+  Session session_;
+  int32_t depth_, n_prompt_, n_gen_;
+  HeadMode head_;
+  std::vector<int32_t> ids_;
+  Stats tg_;
+  TestResult r_;
+};
 
 std::string human_size(uint64_t bytes) {
   const double b = static_cast<double>(bytes);
@@ -312,7 +335,7 @@ int run_bench(const BenchOptions& o) {
 
   std::vector<TestResult> results;
   for (int32_t t : o.n_threads) {
-    auto bench_with = [&](int32_t depth, int32_t n_prompt, int32_t n_gen, HeadMode head) {
+    auto make = [&](int32_t depth, int32_t n_prompt, int32_t n_gen, HeadMode head) {
       SessionParams sp;
       sp.n_ctx = depth + (n_prompt > 0 ? n_prompt : n_gen + 1);
       if (sp.n_ctx > info.n_ctx_train) {
@@ -325,11 +348,11 @@ int run_bench(const BenchOptions& o) {
       sp.n_batch = o.n_batch;
       sp.n_threads = t;
       sp.kv_type = kv;
-      Session session(model, sp);
-      spdlog::debug("bench: {} threads, {}{} @ d{}", t, n_prompt > 0 ? "pp" : "tg",
-                    n_prompt > 0 ? n_prompt : n_gen, depth);
-      TestResult r = bench_one(session, depth, n_prompt, n_gen, head, o.repetitions);
-      if (n_gen > 0) {
+      return std::make_unique<BenchTest>(model, sp, depth, n_prompt, n_gen, head);
+    };
+    auto finish = [&](BenchTest& test) {
+      TestResult r = test.result();
+      if (r.n_gen > 0) {
         r.bandwidth_gbps =
             o.bandwidth_gbps > 0 ? o.bandwidth_gbps : limit(bandwidth, t, measure_bandwidth_gbps);
       } else {
@@ -338,14 +361,32 @@ int run_bench(const BenchOptions& o) {
       }
       results.push_back(std::move(r));
     };
+    // The tests in llama-bench's order: by depth, the prompts (their logits: the whole head),
+    // then the generations.
+    struct Spec {
+      int32_t depth, n_prompt, n_gen;
+      HeadMode head;
+    };
+    std::vector<Spec> specs;
     for (int32_t d : o.n_depth) {
-      for (int32_t p : o.n_prompt) {
-        if (p > 0) bench_with(d, p, 0, HeadMode::exact); // the prompt's logits: the whole head
-      }
-      for (int32_t n : o.n_gen) {
+      for (int32_t p : o.n_prompt)
+        if (p > 0) specs.push_back({d, p, 0, HeadMode::exact});
+      for (int32_t n : o.n_gen)
         for (HeadMode h : heads)
-          if (n > 0) bench_with(d, 0, n, h);
-      }
+          if (n > 0) specs.push_back({d, 0, n, h});
+    }
+    // The timed runs go in turns within a group: each test alone (one session at a time), or
+    // with --interleave all of them.
+    const size_t group = o.interleave ? specs.size() : 1;
+    for (size_t g0 = 0; g0 < specs.size(); g0 += group) {
+      std::vector<std::unique_ptr<BenchTest>> tests;
+      for (size_t i = g0; i < std::min(specs.size(), g0 + group); ++i)
+        tests.push_back(make(specs[i].depth, specs[i].n_prompt, specs[i].n_gen, specs[i].head));
+      for (int32_t i = 0; i < o.repetitions; ++i)
+        for (const auto& test : tests)
+          test->run();
+      for (const auto& test : tests)
+        finish(*test);
     }
   }
   if (results.empty()) throw Error(ErrorKind::invalid_argument, "nothing to run: -p and -n are 0");
@@ -425,6 +466,10 @@ CommandFn add_bench(CLI::App& root) {
       ->capture_default_str();
   cmd->add_option("-o,--output", o->output, "Output format: md, json or csv")
       ->capture_default_str();
+  cmd->add_flag("--interleave", o->interleave,
+                "Run the tests' timed runs in turns, each test in its own session held "
+                "throughout, so that a noisy host's slow spells reach every test alike (their "
+                "ratios, e.g. -d 0,2048, become comparable)");
   cmd->add_option("--bw", o->bandwidth_gbps,
                   "Memory bandwidth in GB/s for the tg floor share (default: measured with a "
                   "streaming-read probe)")
