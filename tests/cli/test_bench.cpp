@@ -179,7 +179,7 @@ TEST(CliBench, InterleaveTakesTheTestsRunsInTurns) {
       events.push_back(err.substr(at + 7, err.find('\n', at) - at - 7));
     return events;
   };
-  const std::vector<std::string> tests = {"pp4 @ d0", "tg2 @ d0", "pp4 @ d16", "tg2 @ d16"};
+  const std::vector<std::string> tests = {"pp4", "tg2", "pp4 @ d16", "tg2 @ d16"};
   std::vector<std::string> want_plain, want_turns;
   for (const std::string& t : tests) {
     want_plain.push_back("1 threads, " + t);

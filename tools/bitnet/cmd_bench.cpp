@@ -107,6 +107,13 @@ Stats run_tg(Session& session, int32_t depth, int32_t n, HeadMode head) {
   return generate(session, std::span(&bos, 1), params);
 }
 
+// llama-bench's names: "pp512", "tg128 @ d2048".
+std::string test_name(const TestResult& r) {
+  const std::string name =
+      r.n_prompt > 0 ? fmt::format("pp{}", r.n_prompt) : fmt::format("tg{}", r.n_gen);
+  return r.n_depth > 0 ? fmt::format("{} @ d{}", name, r.n_depth) : name;
+}
+
 // One test in its own session. The context is filled to `depth` once, untimed (as llama-bench
 // fills it before each test); every run then starts from it, since later positions never change
 // earlier cache entries.
@@ -115,11 +122,11 @@ public:
   BenchTest(const std::shared_ptr<Model>& model, const SessionParams& sp, int32_t depth,
             int32_t n_prompt, int32_t n_gen, HeadMode head)
       : session_(model, sp), depth_(depth), n_prompt_(n_prompt), n_gen_(n_gen), head_(head) {
-    spdlog::debug("bench: {} threads, {} @ d{}", sp.n_threads, name(), depth);
     r_.n_prompt = n_prompt;
     r_.n_gen = n_gen;
     r_.n_depth = depth;
     r_.n_threads = session_.n_threads();
+    spdlog::debug("bench: {} threads, {}", r_.n_threads, test_name(r_));
     r_.test_time = utc_timestamp();
     const int32_t n_vocab = model->info().n_vocab;
     ids_ = random_tokens(n_prompt, n_vocab, 42);
@@ -130,7 +137,7 @@ public:
 
   // One timed run, recorded.
   void run() {
-    spdlog::debug("bench: run {} of {} @ d{}", r_.samples_ns.size() + 1, name(), depth_);
+    spdlog::debug("bench: run {} of {}", r_.samples_ns.size() + 1, test_name(r_));
     const double ns = once();
     r_.samples_ns.push_back(ns);
     r_.samples_ts.push_back(1e9 * (n_prompt_ > 0 ? n_prompt_ : n_gen_) / ns);
@@ -147,10 +154,6 @@ public:
   }
 
 private:
-  std::string name() const {
-    return n_prompt_ > 0 ? fmt::format("pp{}", n_prompt_) : fmt::format("tg{}", n_gen_);
-  }
-
   double once() {
     if (n_prompt_ > 0) return run_pp(session_, depth_, ids_);
     tg_ = run_tg(session_, depth_, n_gen_, head_);
@@ -174,13 +177,6 @@ std::string human_size(uint64_t bytes) {
 std::string human_params(uint64_t n) {
   const double v = static_cast<double>(n);
   return v < 1e9 ? fmt::format("{:.2f} M", v / 1e6) : fmt::format("{:.2f} B", v / 1e9);
-}
-
-// llama-bench's names: "pp512", "tg128 @ d2048".
-std::string test_name(const TestResult& r) {
-  const std::string name =
-      r.n_prompt > 0 ? fmt::format("pp{}", r.n_prompt) : fmt::format("tg{}", r.n_gen);
-  return r.n_depth > 0 ? fmt::format("{} @ d{}", name, r.n_depth) : name;
 }
 
 // tg: achieved bytes/s over the streaming-read bandwidth.
