@@ -53,6 +53,10 @@ struct SessionParams {
   int32_t n_threads = 0;  // 0 = default_threads(); with `pool`: 0 or the pool's size
   KvType kv_type = KvType::f16;
   std::shared_ptr<ThreadPool> pool = nullptr; // null: the session makes its own of n_threads
+  // Back the KV cache's memory when the session is made (as llama.cpp clears its cache), so
+  // that the first evaluation pays no page faults for it; false: pages are backed as first
+  // written. A server sets it: its slots' first requests then start as fast as later ones.
+  bool populate_kv = false;
 };
 
 // One logit of the last evaluated token (Session::top_logits).

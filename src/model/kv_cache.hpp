@@ -27,6 +27,11 @@ public:
   int64_t n_embd_kv() const { return n_embd_kv_; }
   bool is_f16() const { return f16_; }
   uint64_t bytes() const;
+  // Backs the whole cache now (ZeroedPages::populate), so that no later step pays its faults.
+  void populate() {
+    k_.populate();
+    v_.populate();
+  }
 
   // llama-cli's context shift on positions [0, n_past): drops [n_keep, n_keep + n_discard),
   // moves the rows after it down by n_discard and rotates their K by -n_discard as ggml_rope

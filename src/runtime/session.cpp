@@ -52,6 +52,7 @@ Session::Impl::Impl(std::shared_ptr<const Model> m, const SessionParams& p, int3
       cache(detail::impl_of(*model).config, ctx, p.kv_type == KvType::f16),
       transformer(detail::impl_of(*model).config, detail::impl_of(*model).weights, kernels::table(),
                   p.n_ubatch, ctx, pool->n_threads()) {
+  if (p.populate_kv) cache.populate();
   tokens.reserve(static_cast<size_t>(ctx));
   logits.resize(static_cast<size_t>(detail::impl_of(*model).config.n_vocab));
 }

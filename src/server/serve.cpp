@@ -417,6 +417,7 @@ Server::Server(std::shared_ptr<const Model> model, const ServerOptions& options)
   sp.n_batch = o.n_batch;
   sp.kv_type = o.kv_type;
   sp.pool = std::make_shared<ThreadPool>(o.n_threads);
+  sp.populate_kv = true; // each slot's first request pays no page faults (bench_serve round 1)
   m.slots = std::make_unique<SlotPool>(m.model, sp, o.n_parallel, o.max_queue);
   m.scheduler = std::make_unique<Scheduler>();
 

@@ -35,6 +35,13 @@ ZeroedPages& ZeroedPages::operator=(ZeroedPages&& o) noexcept {
   return *this;
 }
 
+void ZeroedPages::populate() {
+  if (!p_ || madvise(p_, len_, MADV_POPULATE_WRITE) == 0) return;
+  volatile char* const p = static_cast<char*>(p_); // zeros stay zeros
+  for (size_t i = 0; i < len_; i += 4096)
+    p[i] = 0;
+}
+
 ZeroedPages::~ZeroedPages() {
   if (p_) munmap(p_, len_);
 }

@@ -1,15 +1,19 @@
 // ZeroedPages (util/pages.hpp), the KV cache's memory: zero-filled, aligned to and advised as
 // transparent huge pages, unmapped when released. Expected values come from the kernel:
-// /proc/self/smaps names the advice (VmFlags "hg"), msync fails with ENOMEM on unmapped pages.
+// /proc/self/smaps names the advice (VmFlags "hg"), msync fails with ENOMEM on unmapped pages,
+// mincore reports which pages are backed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <sys/mman.h>
 
@@ -55,6 +59,25 @@ TEST(ZeroedPages, ZeroFilledAlignedAdvisedAndWritableOverTheirWholeLength) {
     EXPECT_NE(vm_flags(p).find(" hg"), std::string::npos)
         << bytes << " bytes: not advised as huge pages: " << vm_flags(p);
   }
+}
+
+// populate() backs every page at once (mincore: the kernel's residency of each page) and the
+// memory still reads as zeros.
+TEST(ZeroedPages, PopulateBacksEveryPage) {
+  const uint64_t bytes = 5'000'000;
+  ZeroedPages pages(bytes);
+  const size_t page = 4096, len = (bytes + page - 1) / page * page;
+  std::vector<unsigned char> resident(len / page);
+  ASSERT_EQ(mincore(pages.data(), len, resident.data()), 0);
+  EXPECT_EQ(std::count_if(resident.begin(), resident.end(), [](unsigned char r) { return r & 1; }),
+            0);
+  pages.populate();
+  ASSERT_EQ(mincore(pages.data(), len, resident.data()), 0);
+  EXPECT_EQ(std::count_if(resident.begin(), resident.end(), [](unsigned char r) { return r & 1; }),
+            static_cast<std::ptrdiff_t>(resident.size()));
+  const auto* p = static_cast<const unsigned char*>(pages.data());
+  for (uint64_t i = 0; i < bytes; ++i)
+    ASSERT_EQ(p[i], 0) << "byte " << i;
 }
 
 TEST(ZeroedPages, MovesOwnershipAndUnmapsOnRelease) {
