@@ -1,5 +1,6 @@
 #include "util/pages.hpp"
 
+#include <cerrno>
 #include <new>
 #include <utility>
 
@@ -36,7 +37,9 @@ ZeroedPages& ZeroedPages::operator=(ZeroedPages&& o) noexcept {
 }
 
 void ZeroedPages::populate() {
-  if (!p_ || madvise(p_, len_, MADV_POPULATE_WRITE) == 0) return;
+  // EINVAL: a kernel before 5.14. Any other failure (ENOMEM) leaves the pages to be backed as
+  // they are first written, as without populate().
+  if (!p_ || madvise(p_, len_, MADV_POPULATE_WRITE) == 0 || errno != EINVAL) return;
   volatile char* const p = static_cast<char*>(p_); // zeros stay zeros
   for (size_t i = 0; i < len_; i += 4096)
     p[i] = 0;

@@ -26,8 +26,8 @@ public:
 
   void* data() const { return p_; }
   // Backs every page now (MADV_POPULATE_WRITE; a write per page where the kernel lacks it), so
-  // that first use pays no page faults. Fresh huge pages can be slow to back on a VM (160 MB
-  // touched in 23-672 ms against 76-95 ms in 4 KiB pages): a server backs its slots' caches
+  // that first use pays no page faults. On a VM, memory the host has never backed can take
+  // seconds (1.26 GB: 9.8 s the first time, 0.1-0.4 s later): a server backs its slots' caches
   // at start, as llama.cpp clears its cache when it makes a context.
   void populate();
 
