@@ -124,7 +124,8 @@ HeadScreen::HeadScreen(int64_t rows, int64_t k, const HeadRowReader& read,
     throw Error(ErrorKind::unsupported,
                 fmt::format("head of {} rows × {} cannot be screened", rows, k));
   const uint64_t row_bytes = q8_row_bytes(k);
-  q8_ = std::make_unique_for_overwrite<uint8_t[]>(sz(rows) * row_bytes);
+  q8_ = ZeroedPages(sz(rows) * row_bytes);
+  auto* const q8 = static_cast<uint8_t*>(q8_.data());
   err_norm_.resize(sz(rows));
   q8_norm_.resize(sz(rows));
   std::atomic<bool> finite{true};
@@ -137,7 +138,7 @@ HeadScreen::HeadScreen(int64_t rows, int64_t k, const HeadRowReader& read,
       for (int64_t i = 0; i < n; ++i) {
         const int64_t r = c0 + i;
         table.f16_to_f32(half.data() + i * k, k, w.data());
-        uint8_t* q = q8_.get() + sz(r) * row_bytes;
+        uint8_t* q = q8 + sz(r) * row_bytes;
         table.quantize_q8_0(w.data(), k, q);
         table.q8_0_to_f32(q, k, w_hat.data());
         double err = 0.0, norm = 0.0;
@@ -197,7 +198,7 @@ bool HeadScreen::bound(const uint16_t* x16, std::span<float> lower, std::span<fl
     // The approximate logits land in `lower`, then each becomes its interval. (g_s bounds
     // the rounding of a sum of k/32 block products in any order, so the inputs' products
     // may be computed together.)
-    table.q8_0_gemm(q8_.get(), k_, r0, r1, xq.data(), n_x, lower.data(), rows_);
+    table.q8_0_gemm(static_cast<const uint8_t*>(q8_.data()), k_, r0, r1, xq.data(), n_x, lower.data(), rows_);
     for (int64_t t = 0; t < n_x; ++t)
       for (int64_t r = r0; r < r1; ++r) {
         const size_t i = sz(t * rows_ + r);
