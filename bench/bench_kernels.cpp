@@ -177,7 +177,7 @@ void bm_i2s(benchmark::State& state, const Table* t, Shape s, int64_t n_tok, int
   const uint8_t* pool = i2s_pool();
   XorShift rng;
   // On cache lines, as the forward pass keeps its activations.
-  std::vector<int8_t, model::CacheLineAllocator<int8_t>> q(static_cast<size_t>(n_tok * s.k));
+  ScratchVector<int8_t> q(static_cast<size_t>(n_tok * s.k));
   for (auto& v : q)
     v = static_cast<int8_t>(static_cast<int>(rng.next() % 255) - 127);
   std::vector<float> act_scale(static_cast<size_t>(n_tok), 0.5f);

@@ -13,6 +13,7 @@
 #include "kernels/thread_pool.hpp"
 #include "model/config.hpp"
 #include "model/kv_cache.hpp"
+#include "util/pages.hpp"
 
 namespace bitnet::model {
 
@@ -26,19 +27,6 @@ struct GgmlAttention {
   static GgmlAttention of(int64_t pos, int64_t n_tok, int64_t n_ctx, bool f16_cache);
   // The part of the padded length that can change a query's result (n_kv positions seen).
   int64_t extent(int64_t n_kv) const;
-};
-
-// Allocates on 64-byte boundaries: the dots' 32- and 64-byte loads of the queries and of the
-// probabilities then never straddle two cache lines (decode attention from cache took ≈12%
-// longer on AVX2 with malloc's 16-byte alignment).
-template <class T> struct CacheLineAllocator {
-  using value_type = T;
-  static constexpr std::align_val_t kAlign{64};
-  CacheLineAllocator() = default;
-  template <class U> CacheLineAllocator(const CacheLineAllocator<U>&) {}
-  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlign)); }
-  void deallocate(T* p, size_t) { ::operator delete(p, kAlign); }
-  bool operator==(const CacheLineAllocator&) const = default;
 };
 
 class Attention {
@@ -88,13 +76,13 @@ private:
   // Score rows, then probabilities, of length span_: one per head for a single token (split by
   // keys, then rows, then value rows; with n_batch > 1, one such set per thread for
   // decode_rows), kBlock·group per thread for a batch.
-  std::vector<float, CacheLineAllocator<float>> rows_;
+  ScratchVector<float> rows_;
   // Queries as the dots take them: [n_head][head_dim] for a single token (per thread as
   // rows_), [n_threads][kBlock · group][head_dim] for a batch.
-  std::vector<float, CacheLineAllocator<float>> q_;
+  ScratchVector<float> q_;
   // A batch's keys, [n_head_kv][span_ / kKeyTile] tiles of kKeyTile keys (key_tile_dots), when
   // head_dim is whole chunks of 64.
-  std::vector<float, CacheLineAllocator<float>> keys_;
+  ScratchVector<float> keys_;
 };
 
 } // namespace bitnet::model

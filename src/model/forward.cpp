@@ -32,7 +32,7 @@ struct Transformer::Step {
   KvCache& cache_of(int64_t t) const { return seq_pos.empty() ? cache : *seq_cache[sz(t)]; }
 
   // Hands a named tensor (n_rows rows of row_len floats) to the observer, if any.
-  void observe(const char* name, int64_t il, const std::vector<float>& buf, int64_t n_rows,
+  void observe(const char* name, int64_t il, const ScratchVector<float>& buf, int64_t n_rows,
                int64_t row_len) const {
     if (!observer) return;
     const std::string full = il < 0 ? std::string(name) : fmt::format("{}-{}", name, il);
@@ -314,7 +314,7 @@ void Transformer::rows(const Step& s, int64_t n,
 
 uint64_t Transformer::scratch_bytes() const {
   uint64_t floats = 0;
-  for (const std::vector<float>* v :
+  for (const ScratchVector<float>* v :
        {&x_, &h_, &q_, &kv_k_, &kv_v_, &attn_, &proj_, &gate_, &up_, &ffn_, &act_scale_, &rope_cs_})
     floats += v->size();
   return floats * sizeof(float) + act_q_.size() + act_sum_.size() * sizeof(int32_t) +

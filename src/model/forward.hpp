@@ -77,7 +77,7 @@ private:
   };
   // A block's closing step: x += W · SubNorm(in), and the trace names of its three tensors.
   struct Residual {
-    std::vector<float>* in;
+    ScratchVector<float>* in;
     const float* sub_norm; // null without sub-norms
     const I2sMatrix* w;
     const char* norm_name;
@@ -107,23 +107,23 @@ private:
   int n_threads_;
   Attention attention_;
 
-  std::vector<float> x_;          // [n_batch][n_embd]   residual stream
-  std::vector<float> h_;          // [n_batch][n_embd]   attn_norm / ffn_norm / output_norm of x
-  std::vector<float> q_;          // [n_batch][n_embd]   queries (n_head × head_dim)
-  std::vector<float> kv_k_;       // [n_batch][n_embd_kv] new keys
-  std::vector<float> kv_v_;       // [n_batch][n_embd_kv] new values
-  std::vector<float> attn_;       // [n_batch][n_embd]   attention output, then its sub-norm
-  std::vector<float> proj_;       // [n_batch][n_embd]   output of attn_output / ffn_down
-  std::vector<float> gate_;       // [n_batch][n_ff]
-  std::vector<float> up_;         // [n_batch][n_ff]
-  std::vector<float> ffn_;        // [n_batch][n_ff]     act(gate) ⊙ up, then its sub-norm
-  std::vector<float> act_scale_;  // [n_batch]
-  std::vector<int32_t> act_sum_;  // [n_batch]
-  std::vector<float> rope_cs_;    // [n_batch][n_rot] RoPE cos, sin of each position
-  std::vector<uint8_t> embd_row_; // [token_embd row bytes] one embedding row read
+  ScratchVector<float> x_;         // [n_batch][n_embd]   residual stream
+  ScratchVector<float> h_;         // [n_batch][n_embd]   attn_norm / ffn_norm / output_norm of x
+  ScratchVector<float> q_;         // [n_batch][n_embd]   queries (n_head × head_dim)
+  ScratchVector<float> kv_k_;      // [n_batch][n_embd_kv] new keys
+  ScratchVector<float> kv_v_;      // [n_batch][n_embd_kv] new values
+  ScratchVector<float> attn_;      // [n_batch][n_embd]   attention output, then its sub-norm
+  ScratchVector<float> proj_;      // [n_batch][n_embd]   output of attn_output / ffn_down
+  ScratchVector<float> gate_;      // [n_batch][n_ff]
+  ScratchVector<float> up_;        // [n_batch][n_ff]
+  ScratchVector<float> ffn_;       // [n_batch][n_ff]     act(gate) ⊙ up, then its sub-norm
+  ScratchVector<float> act_scale_; // [n_batch]
+  std::vector<int32_t> act_sum_;   // [n_batch]
+  ScratchVector<float> rope_cs_;   // [n_batch][n_rot] RoPE cos, sin of each position
+  std::vector<uint8_t> embd_row_;  // [token_embd row bytes] one embedding row read
   // [n_batch][max(n_embd, n_ff)] int8 activations, on cache lines: the I2_S kernels' 64-byte
   // loads of them then never straddle two (AVX-512, 4 tokens from L2: ≈1.3x the time).
-  std::vector<int8_t, CacheLineAllocator<int8_t>> act_q_;
+  ScratchVector<int8_t> act_q_;
   Head head_;
 };
 

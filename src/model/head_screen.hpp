@@ -92,8 +92,8 @@ inline constexpr int64_t kFallbackDivisor = 16; // 1/16 = 6.25 % of the vocabula
 
 // Reusable per-session buffers of screened_top.
 struct HeadScratch {
-  std::vector<float> lower, upper; // [inputs][rows]
-  std::vector<uint16_t> rows;      // [n_threads][kHeadReadRows][k] exact rows read
+  ScratchVector<float> lower, upper; // [inputs][rows]
+  std::vector<uint16_t> rows;        // [n_threads][kHeadReadRows][k] exact rows read
 };
 
 // One input of a screened head step: how many of the largest it needs, its bounds' adjustment

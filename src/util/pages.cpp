@@ -8,9 +8,16 @@
 
 namespace bitnet {
 
-ZeroedPages::ZeroedPages(uint64_t bytes) {
-  if (bytes == 0) return;
-  const size_t len = (static_cast<size_t>(bytes) + kHugePage - 1) / kHugePage * kHugePage;
+namespace {
+
+size_t mapped_length(size_t bytes) {
+  return (bytes + kHugePage - 1) / kHugePage * kHugePage;
+}
+
+} // namespace
+
+void* map_huge(size_t bytes) {
+  const size_t len = mapped_length(bytes);
   // Mapped one huge page longer, then trimmed to the aligned part: every boundary is a
   // multiple of kHugePage, so of any base page size.
   void* raw =
@@ -22,8 +29,17 @@ ZeroedPages::ZeroedPages(uint64_t bytes) {
   if (p > at) munmap(at, static_cast<size_t>(p - at));
   munmap(p + len, static_cast<size_t>(at + kHugePage - p));
   madvise(p, len, MADV_HUGEPAGE); // advice only: without THP the pages stay small
-  p_ = p;
-  len_ = len;
+  return p;
+}
+
+void unmap_huge(void* p, size_t bytes) noexcept {
+  munmap(p, mapped_length(bytes));
+}
+
+ZeroedPages::ZeroedPages(uint64_t bytes) {
+  if (bytes == 0) return;
+  p_ = map_huge(static_cast<size_t>(bytes));
+  len_ = mapped_length(static_cast<size_t>(bytes));
 }
 
 ZeroedPages::ZeroedPages(ZeroedPages&& o) noexcept

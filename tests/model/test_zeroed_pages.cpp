@@ -1,7 +1,7 @@
-// ZeroedPages (util/pages.hpp), the KV cache's memory: zero-filled, aligned to and advised as
-// transparent huge pages, unmapped when released. Expected values come from the kernel:
-// /proc/self/smaps names the advice (VmFlags "hg"), msync fails with ENOMEM on unmapped pages,
-// mincore reports which pages are backed.
+// ZeroedPages (util/pages.hpp), the KV cache's memory, and ScratchAllocator's large buffers:
+// zero-filled, aligned to and advised as transparent huge pages, unmapped when released.
+// Expected values come from the kernel: /proc/self/smaps names the advice (VmFlags "hg"), msync
+// fails with ENOMEM on unmapped pages, mincore reports which pages are backed.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -51,7 +51,7 @@ TEST(ZeroedPages, ZeroFilledAlignedAdvisedAndWritableOverTheirWholeLength) {
     ZeroedPages pages(bytes);
     auto* p = static_cast<unsigned char*>(pages.data());
     ASSERT_NE(p, nullptr) << bytes;
-    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % ZeroedPages::kHugePage, 0u) << bytes;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % kHugePage, 0u) << bytes;
     for (uint64_t i = 0; i < bytes; ++i)
       ASSERT_EQ(p[i], 0) << bytes << " bytes, byte " << i;
     std::memset(p, 0xA5, bytes);
@@ -94,6 +94,27 @@ TEST(ZeroedPages, MovesOwnershipAndUnmapsOnRelease) {
   EXPECT_TRUE(mapped(q));
   { ZeroedPages gone(std::move(b)); }
   EXPECT_FALSE(mapped(q));
+}
+
+// ScratchAllocator: from 1 MiB a vector's buffer is a huge-page mapping (aligned, advised,
+// unmapped when the vector lets it go); below, a 64-byte aligned heap block (not advised).
+TEST(ScratchAllocator, MapsLargeBuffersOnHugePagesAndAlignsSmallOnesToCacheLines) {
+  for (size_t n :
+       {size_t{1}, size_t{1000}, (size_t{1} << 18) - 1, size_t{1} << 18, size_t{3'000'000}}) {
+    ScratchVector<float> v(n, 1.5f);
+    const bool large = n * sizeof(float) >= (size_t{1} << 20);
+    const auto at = reinterpret_cast<uintptr_t>(v.data());
+    EXPECT_EQ(at % 64, 0u) << n;
+    EXPECT_EQ(v[n - 1], 1.5f) << n;
+    if (large) {
+      EXPECT_EQ(at % kHugePage, 0u) << n;
+      EXPECT_NE(vm_flags(v.data()).find(" hg"), std::string::npos)
+          << n << " floats: not advised as huge pages: " << vm_flags(v.data());
+      const void* const p = v.data();
+      v = ScratchVector<float>();
+      EXPECT_FALSE(mapped(p)) << n;
+    }
+  }
 }
 
 } // namespace
