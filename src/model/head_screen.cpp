@@ -198,7 +198,8 @@ bool HeadScreen::bound(const uint16_t* x16, std::span<float> lower, std::span<fl
     // The approximate logits land in `lower`, then each becomes its interval. (g_s bounds
     // the rounding of a sum of k/32 block products in any order, so the inputs' products
     // may be computed together.)
-    table.q8_0_gemm(static_cast<const uint8_t*>(q8_.data()), k_, r0, r1, xq.data(), n_x, lower.data(), rows_);
+    table.q8_0_gemm(static_cast<const uint8_t*>(q8_.data()), k_, r0, r1, xq.data(), n_x,
+                    lower.data(), rows_);
     for (int64_t t = 0; t < n_x; ++t)
       for (int64_t r = r0; r < r1; ++r) {
         const size_t i = sz(t * rows_ + r);

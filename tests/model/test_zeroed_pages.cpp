@@ -97,7 +97,7 @@ TEST(ZeroedPages, MovesOwnershipAndUnmapsOnRelease) {
 }
 
 // ScratchAllocator: from 1 MiB a vector's buffer is a huge-page mapping (aligned, advised,
-// unmapped when the vector lets it go); below, a 64-byte aligned heap block (not advised).
+// unmapped when the vector lets it go); below, a 64-byte aligned heap block.
 TEST(ScratchAllocator, MapsLargeBuffersOnHugePagesAndAlignsSmallOnesToCacheLines) {
   for (size_t n :
        {size_t{1}, size_t{1000}, (size_t{1} << 18) - 1, size_t{1} << 18, size_t{3'000'000}}) {
