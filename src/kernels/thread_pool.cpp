@@ -65,11 +65,16 @@ inline void cpu_relax() {
 }
 
 // Waits without blocking for a while. With a CPU per thread it spins (pause) for an adaptive
-// time: a wait that ends within the budget lets it grow, one that has to block halves it, so
-// an idle pool, or a busy host where the awaited thread is descheduled, soon stops burning a
-// CPU that thread may need, while back-to-back regions keep spinning. With more threads than
-// CPUs it yields instead: the thread it waits for (or any other) runs at once, and a waiting
-// thread costs no system call per region, since the thread posting work keeps claiming it.
+// time: a wait that ends within the budget lets it grow, one that runs out halves it, so an
+// idle pool, or a busy host where the awaited thread is descheduled, soon stops burning a CPU
+// that thread may need, while back-to-back regions keep spinning. A thread that then blocks
+// reports how long the wait took (blocked_until_now): one the spin could have bridged sets
+// the budget to cover it. Halving alone never recovered: once a few long gaps (loading, a
+// prompt) had brought the budget below the gaps between a forward pass's kernels, every
+// region woke a blocked worker, which on a 2-vCPU VM joined each region ~10-20 µs late.
+// With more threads than CPUs it yields instead: the thread it waits for (or any other) runs
+// at once, and a waiting thread costs no system call per region, since the thread posting
+// work keeps claiming it.
 class Spin {
 public:
   explicit Spin(bool pause) : pause_(pause) {}
@@ -83,7 +88,7 @@ public:
       }
       return pred();
     }
-    const auto start = Clock::now();
+    start_ = Clock::now();
     for (;;) {
       for (int i = 0; i < 64; ++i) {
         if (pred()) {
@@ -92,10 +97,19 @@ public:
         }
         cpu_relax();
       }
-      if (Clock::now() - start >= budget_) break;
+      if (Clock::now() - start_ >= budget_) break;
     }
     budget_ = std::max<Clock::duration>(kMinSpin, budget_ / 2);
     return pred();
+  }
+
+  // After wait() returned false the caller blocked until the awaited event: a wait shorter
+  // than kMaxSpin (counted from the spin's start) sets the budget to a quarter more than it.
+  void blocked_until_now() {
+    if (!pause_) return;
+    const Clock::duration waited = Clock::now() - start_;
+    if (waited < kMaxSpin)
+      budget_ = std::clamp<Clock::duration>(waited + waited / 4, kMinSpin, kMaxSpin);
   }
 
 private:
@@ -104,6 +118,7 @@ private:
   static constexpr int kYields = 200;
   bool pause_;
   Clock::duration budget_ = kMaxSpin;
+  Clock::time_point start_; // of the last spin
 };
 
 // Waits for pred() inside a job: as the pool's threads wait, then in turns with the others,
@@ -139,6 +154,7 @@ struct ThreadPool::Impl {
   std::condition_variable work_cv;
   std::condition_variable done_cv;
   std::atomic<int> sleepers{0};
+  std::atomic<uint64_t> blocked{0}; // times a worker went to sleep on work_cv
   Spin caller_spin{true};
 
   std::mutex error_mutex;
@@ -180,8 +196,10 @@ struct ThreadPool::Impl {
       if (!spin.wait(has_work)) {
         std::unique_lock lock(mutex);
         sleepers.fetch_add(1, std::memory_order_seq_cst);
+        blocked.fetch_add(1, std::memory_order_relaxed);
         work_cv.wait(lock, has_work);
         sleepers.fetch_sub(1, std::memory_order_relaxed);
+        spin.blocked_until_now();
       }
       seen = generation.load(std::memory_order_acquire);
       if (stopping.load(std::memory_order_acquire)) return;
@@ -251,6 +269,10 @@ bool ThreadPool::spins() const noexcept {
   return impl_->spins;
 }
 
+uint64_t ThreadPool::blocked_waits() const noexcept {
+  return impl_->blocked.load(std::memory_order_relaxed);
+}
+
 void ThreadPool::run(const std::function<void(int index, int n_threads)>& fn) {
   Impl& p = *impl_;
   if (p.busy.exchange(true, std::memory_order_acquire))
@@ -270,6 +292,7 @@ void ThreadPool::run(const std::function<void(int index, int n_threads)>& fn) {
         !p.caller_spin.wait(all_left)) {
       std::unique_lock lock(p.mutex);
       p.done_cv.wait(lock, all_left);
+      p.caller_spin.blocked_until_now();
     }
   }
   p.job = nullptr;

@@ -299,6 +299,38 @@ TEST(ThreadPool, KernelResultsDoNotDependOnTheThreadCount) {
   }
 }
 
+// A worker that had to block after a few long idle gaps (loading, a prompt) spins through the
+// short gaps between regions again once it has seen them, instead of sleeping through every
+// one: each sleep costs a wake-up, and the worker joined each region of a decode step late. The
+// gaps here (20 µs of caller work, far below the 200 µs spin limit and far above the 2 µs
+// floor that the idle gaps halve the spin to) are bridged by spinning; a few may still block if
+// the host deschedules the caller, hence the margin.
+TEST(ThreadPool, WorkersSpinThroughShortGapsAfterLongIdleOnes) {
+  ThreadPool pool(2);
+  if (!pool.spins())
+    GTEST_SKIP() << "NOT RUN: this process may use fewer than 2 CPUs, so the pool yields "
+                    "instead of spinning";
+  std::atomic<int> calls{0};
+  const auto region = [&] { pool.run([&](int, int) { ++calls; }); };
+  const auto busy = [](std::chrono::microseconds d) {
+    const auto end = std::chrono::steady_clock::now() + d;
+    while (std::chrono::steady_clock::now() < end) {
+    }
+  };
+  for (int i = 0; i < 12; ++i) { // long gaps: the spin halves to its floor
+    region();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  const uint64_t before = pool.blocked_waits();
+  constexpr int kRegions = 400;
+  for (int i = 0; i < kRegions; ++i) {
+    busy(std::chrono::microseconds(20));
+    region();
+  }
+  EXPECT_LT(pool.blocked_waits() - before, kRegions / 4u);
+  EXPECT_EQ(calls.load(), 2 * (12 + kRegions));
+}
+
 // Every item's writes are seen after wait(), and the wait ends once the items are done: it does
 // not wait for an index that is still asleep and holds none (a barrier of all indices would).
 TEST(Completion, WaitsForEveryItemButNotForAThreadThatHoldsNone) {
