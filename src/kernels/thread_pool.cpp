@@ -196,7 +196,9 @@ struct ThreadPool::Impl {
       if (!spin.wait(has_work)) {
         std::unique_lock lock(mutex);
         sleepers.fetch_add(1, std::memory_order_seq_cst);
-        blocked.fetch_add(1, std::memory_order_relaxed);
+        // Counted only when no work is there under the lock, where wait() checks too: a
+        // region that came after the spin ran out (the wait returns at once) is no sleep.
+        if (!has_work()) blocked.fetch_add(1, std::memory_order_relaxed);
         work_cv.wait(lock, has_work);
         sleepers.fetch_sub(1, std::memory_order_relaxed);
         spin.blocked_until_now();
