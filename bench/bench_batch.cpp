@@ -39,7 +39,9 @@ int main(int argc, char** argv) {
   app.add_option("--head", head, "output head")->check(CLI::IsMember({"screened", "exact"}));
   CLI11_PARSE(app, argc, argv);
   try {
-    const auto model = bitnet::Model::load(model_path);
+    bitnet::ModelOptions options;
+    options.batched_decode = true; // the screen as `bitnet serve --parallel N` lays it out
+    const auto model = bitnet::Model::load(model_path, options);
     const auto pool = std::make_shared<bitnet::ThreadPool>(threads);
     const bitnet::Tokenizer& tok = model->tokenizer();
     std::vector<std::unique_ptr<bitnet::Session>> sessions;

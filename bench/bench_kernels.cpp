@@ -3,8 +3,9 @@
 //   i2s_gemv / i2s_gemm (the register-blocked gemm tiles at 128 and 512 tokens) on the four
 //   ternary matrix shapes;
 //   f16_gemv / f16_gemm (64 tokens) on the 128256×2560 F16 output head;
-//   q8_0_gemv on its Q8_0 copy, the screened head's per-token pass (src/model/head_screen);
-//   a batched decode step of 4 tokens: i2s_gemm n=4 and the screen's q8_0_gemm n=4 (SIMD only);
+//   the screened head's per-token pass (src/model/head_screen) on its Q8_0 copy in either
+//   layout: q8_0_gemv (rows) and q8_0_screen (groups);
+//   a batched decode step of 4 tokens: i2s_gemm n=4 and both screens at n=4 (SIMD only);
 //   attention (model::Attention, one layer, F16 cache, 20 query and 5 KV heads of 128) of one
 //   token (decode) and of a 512-token batch (prefill) over 512 and 4096 positions.
 // Weights and KV caches rotate over >= 1 GiB of distinct matrices (L3 is 32 MiB), so every
@@ -40,6 +41,7 @@
 #include "model/attention.hpp"
 #include "model/kv_cache.hpp"
 #include "probes/probes.hpp"
+#include "util/pages.hpp"
 
 namespace bitnet::bench {
 namespace {
@@ -140,11 +142,13 @@ size_t q8_head_bytes() {
   return align_up(static_cast<size_t>(kHead.rows * kHead.k / 32 * 34));
 }
 
-// kHeadCopies distinct Q8_0 heads: random quants in [-127, 127], scales 2^-8 .. 2^-6.
+// kHeadCopies distinct Q8_0 heads: random quants in [-127, 127], scales 2^-8 .. 2^-6. On huge
+// pages, as model/head_screen.cpp keeps the screen (so are the groups below).
 const uint8_t* q8_head_pool() {
-  static const Buffer pool = [] {
+  static const ZeroedPages pool = [] {
     const size_t bytes = q8_head_bytes() * kHeadCopies;
-    Buffer p = allocate(bytes);
+    ZeroedPages pages(bytes);
+    auto* const p = static_cast<uint8_t*>(pages.data());
     XorShift rng;
     for (size_t i = 0; i < bytes; ++i)
       p[i] = static_cast<uint8_t>(static_cast<int>(rng.next() % 255) - 127);
@@ -152,9 +156,41 @@ const uint8_t* q8_head_pool() {
     for (size_t c = 0; c < kHeadCopies; ++c)
       for (int64_t b = 0; b < kHead.rows * kHead.k / 32; ++b)
         std::memcpy(&p[c * q8_head_bytes() + static_cast<size_t>(b) * 34], &scales[b % 3], 2);
-    return p;
+    return pages;
   }();
-  return pool.get();
+  return static_cast<const uint8_t*>(pool.data());
+}
+
+constexpr int64_t kScreenGroups = kHead.rows / kernels::kScreenRows;
+
+size_t screen_bytes() {
+  return align_up(static_cast<size_t>(kScreenGroups * kernels::screen_group_bytes(kHead.k)));
+}
+
+// kHeadCopies distinct screens of the head in q8_0_screen's layout (groups): random quants in
+// [-127, 127] (stored + 128), scales 2^-8 .. 2^-6.
+const uint8_t* screen_pool() {
+  static const ZeroedPages pool = [] {
+    const size_t bytes = screen_bytes() * kHeadCopies;
+    ZeroedPages pages(bytes);
+    auto* const p = static_cast<uint8_t*>(pages.data());
+    XorShift rng;
+    for (size_t i = 0; i < bytes; ++i)
+      p[i] = static_cast<uint8_t>(rng.next() % 255 + 1);
+    const uint16_t scales[3] = {0x1C00, 0x2000, 0x2400};
+    const int64_t nb = kHead.k / 32;
+    for (size_t c = 0; c < kHeadCopies; ++c)
+      for (int64_t g = 0; g < kScreenGroups; ++g) {
+        uint8_t* group =
+            &p[c * screen_bytes() + static_cast<size_t>(g * kernels::screen_group_bytes(kHead.k))];
+        for (int64_t i = 0; i < nb * kernels::kScreenRows; ++i)
+          std::memcpy(group + i / kernels::kScreenRows * kernels::kScreenBlockBytes +
+                          kernels::kScreenQuantBytes + 2 * (i % kernels::kScreenRows),
+                      &scales[i % 3], 2);
+      }
+    return pages;
+  }();
+  return static_cast<const uint8_t*>(pool.data());
 }
 
 ThreadPool& thread_pool(int n_threads) {
@@ -244,6 +280,38 @@ void bm_q8_head(benchmark::State& state, const Table* t, int64_t n_tok, int n_th
     benchmark::ClobberMemory();
   }
   set_rates(state, static_cast<double>(kHead.rows * kHead.k / 32 * 34),
+            static_cast<double>(kHead.rows * kHead.k * n_tok));
+}
+
+// The same pass on the groups layout (q8_0_screen), work split by groups as head_screen.cpp
+// splits it.
+void bm_screen(benchmark::State& state, const Table* t, int64_t n_tok, int n_threads) {
+  const uint8_t* pool = screen_pool();
+  XorShift rng;
+  const int64_t nb = kHead.k / 32;
+  std::vector<int8_t> xq(static_cast<size_t>(n_tok * kHead.k));
+  for (int8_t& v : xq)
+    v = static_cast<int8_t>(static_cast<int>(rng.next() % 255) - 127);
+  std::vector<float> xd(static_cast<size_t>(n_tok * nb), 0x1p-7f);
+  std::vector<int32_t> x_bias(static_cast<size_t>(n_tok * nb));
+  for (size_t b = 0; b < x_bias.size(); ++b)
+    for (int j = 0; j < 32; ++j)
+      x_bias[b] -= 128 * xq[b * 32 + static_cast<size_t>(j)];
+  std::vector<float> out(static_cast<size_t>(n_tok * kHead.rows));
+  ThreadPool& tp = thread_pool(n_threads);
+  const auto group_bytes = static_cast<size_t>(kernels::screen_group_bytes(kHead.k));
+  size_t i = 0;
+  for (auto _ : state) {
+    const uint8_t* w = pool + (i++ % kHeadCopies) * screen_bytes();
+    tp.parallel_for(kScreenGroups, 2, [&](int64_t g0, int64_t g1) {
+      t->q8_0_screen(w + static_cast<size_t>(g0) * group_bytes, kHead.k, g1 - g0, xq.data(),
+                     xd.data(), x_bias.data(), n_tok, out.data() + g0 * kernels::kScreenRows,
+                     kHead.rows);
+    });
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  set_rates(state, static_cast<double>(kScreenGroups * kernels::screen_group_bytes(kHead.k)),
             static_cast<double>(kHead.rows * kHead.k * n_tok));
 }
 
@@ -367,17 +435,23 @@ void register_all() {
             int64_t{1}, n);
       add({Kind::gemv, fmt::format("f16_gemv {}x{}", kHead.rows, kHead.k), name, n}, bm_f16_head, t,
           int64_t{1}, n);
-      add({Kind::gemv, fmt::format("q8_0_gemv {}x{} (screen)", kHead.rows, kHead.k), name, n},
+      add({Kind::gemv, fmt::format("q8_0_gemv {}x{} (screen rows)", kHead.rows, kHead.k), name, n},
           bm_q8_head, t, int64_t{1}, n);
+      add({Kind::gemv, fmt::format("q8_0_screen {}x{} (groups)", kHead.rows, kHead.k), name, n},
+          bm_screen, t, int64_t{1}, n);
       // A batched decode step, against the bandwidth too (the scalar reference: minutes).
       if (isa != Isa::scalar) {
         for (Shape s : kI2sShapes)
           add({Kind::gemv, fmt::format("i2s_gemm {}x{} n={}", s.rows, s.k, kDecodeBatch), name, n},
               bm_i2s, t, s, kDecodeBatch, n);
         add({Kind::gemv,
-             fmt::format("q8_0_gemm {}x{} n={} (screen)", kHead.rows, kHead.k, kDecodeBatch), name,
-             n},
+             fmt::format("q8_0_gemm {}x{} n={} (screen rows)", kHead.rows, kHead.k, kDecodeBatch),
+             name, n},
             bm_q8_head, t, kDecodeBatch, n);
+        add({Kind::gemv,
+             fmt::format("q8_0_screen {}x{} n={} (groups)", kHead.rows, kHead.k, kDecodeBatch),
+             name, n},
+            bm_screen, t, kDecodeBatch, n);
       }
       for (Shape s : kI2sShapes)
         for (int64_t n_tok : kGemmTokens)

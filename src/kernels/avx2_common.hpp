@@ -20,6 +20,7 @@ namespace {
 inline constexpr int64_t kI2sPrefetchBytes = 2048;
 // The same for Q8_0 rows (the head screen streams 349 MB per token on 2B-4T).
 inline constexpr int64_t kQ8PrefetchBytes = 2048;
+inline constexpr int64_t kScreenPrefetchBytes = 1024; // q8_0_screen's quants
 
 inline __m256i load256(const void* p) {
   return _mm256_loadu_si256(static_cast<const __m256i*>(p));
@@ -131,6 +132,126 @@ void q8_0_gemm_avx(Dot4 dot4, const uint8_t* w, int64_t k, int64_t r0, int64_t r
                                                  row_bytes, nb, out + t0 * ld_out + r, ld_out);
           });
 }
+
+// Table::q8_0_screen for NT tokens on NG groups read as streams (one core keeps more reads in
+// flight on several streams than on one: see for_row_streams), each block's 16 rows as
+// 16 / kLanes vectors (so a pass streams every byte of its groups once). The variants differ
+// only in L, the lane vectors:
+//   I, F, kLanes             int32 and float vectors of kLanes lanes;
+//   kTokens, kBatchStreams   tokens per pass, and groups per pass with more than one token
+//                            (one token: kGemvStreams);
+//   kOffset                  whether dot's sums include the +128 of the stored bytes (they
+//                            then start from x_bias);
+//   quads(p)                 kLanes rows' 4-byte groups at p;
+//   dot(acc, w, x4)          acc plus, per lane, the Σ of its 4 bytes of w (q + 128) times
+//                            the 4 int8 at x4;
+//   scales(p)                kLanes f16 scales at p as floats;
+//   izero, iset1, fzero, fset1, cvt, mul, fmadd, store  as their intrinsics.
+// Each lane keeps q8_0_screen's order: one block's integer sum, then one fma.
+template <class L, int NG, int NT>
+void q8_0_screen_pass(const uint8_t* const* groups, int64_t nb, const int8_t* xq, int64_t k,
+                      const float* xd, const int32_t* x_bias, float* const* out, int64_t ld_out) {
+  constexpr int H = kScreenRows / L::kLanes;
+  typename L::F acc[NG][H][NT];
+#pragma GCC unroll 4
+  for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 2
+    for (int h = 0; h < H; ++h)
+#pragma GCC unroll 4
+      for (int t = 0; t < NT; ++t)
+        acc[g][h][t] = L::fzero();
+  for (int64_t b = 0; b < nb; ++b) {
+    const int8_t* xb = xq + b * kQ8Block;
+#pragma GCC unroll 4
+    for (int g = 0; g < NG; ++g) {
+      const uint8_t* qb = groups[g] + b * kScreenBlockBytes;
+#pragma GCC unroll 9
+      for (int64_t i = 0; i < kScreenBlockBytes; i += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(qb + kScreenPrefetchBytes + i), _MM_HINT_NTA);
+#pragma GCC unroll 2
+      for (int h = 0; h < H; ++h) {
+        typename L::I s[NT];
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; ++t)
+          s[t] = L::kOffset ? L::iset1(x_bias[t * nb + b]) : L::izero();
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) {
+          const typename L::I w = L::quads(qb + 64 * j + 4 * L::kLanes * h);
+#pragma GCC unroll 4
+          for (int t = 0; t < NT; ++t)
+            s[t] = L::dot(s[t], w, xb + t * k + 4 * j);
+        }
+        const typename L::F d = L::scales(qb + kScreenQuantBytes + 2 * L::kLanes * h);
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; ++t)
+          acc[g][h][t] = L::fmadd(L::cvt(s[t]), L::mul(d, L::fset1(xd[t * nb + b])), acc[g][h][t]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 2
+    for (int h = 0; h < H; ++h)
+#pragma GCC unroll 4
+      for (int t = 0; t < NT; ++t)
+        L::store(out[g] + t * ld_out + L::kLanes * h, acc[g][h][t]);
+}
+
+// Groups as streams of q8_0_screen_pass, up to L::kTokens tokens per pass.
+template <class L>
+void q8_0_screen_avx(const uint8_t* w, int64_t k, int64_t n_groups, const int8_t* xq,
+                     const float* xd, const int32_t* x_bias, int64_t n_x, float* out,
+                     int64_t ld_out) {
+  const int64_t nb = k / kQ8Block, group_bytes = screen_group_bytes(k);
+  const auto pass = [&](auto ng, int64_t g, int64_t stride) {
+    constexpr int NG = decltype(ng)::value;
+    for (int64_t t0 = 0; t0 < n_x; t0 += L::kTokens)
+      with_token_count<L::kTokens>(
+          static_cast<int>(std::min<int64_t>(L::kTokens, n_x - t0)), [&](auto nt) {
+            const uint8_t* groups[NG];
+            float* o[NG];
+            for (int j = 0; j < NG; ++j) {
+              groups[j] = w + (g + j * stride) * group_bytes;
+              o[j] = out + t0 * ld_out + kScreenRows * (g + j * stride);
+            }
+            q8_0_screen_pass<L, NG, decltype(nt)::value>(groups, nb, xq + t0 * k, k, xd + t0 * nb,
+                                                         x_bias + t0 * nb, o, ld_out);
+          });
+  };
+  const auto streams = [&](auto ns) {
+    for_row_streams<decltype(ns)::value>(
+        0, n_groups, [&](int64_t g, int64_t stride) { pass(ns, g, stride); },
+        [&](int64_t g) { pass(std::integral_constant<int, 1>{}, g, 0); });
+  };
+  if (n_x == 1)
+    streams(std::integral_constant<int, kGemvStreams>{});
+  else
+    streams(std::integral_constant<int, L::kBatchStreams>{});
+}
+
+// q8_0_screen's 8-lane vectors but dot (AVX2's and AVX-VNNI's differ there).
+struct ScreenLanes8 {
+  using I = __m256i;
+  using F = __m256;
+  static constexpr int kLanes = 8;
+  static I quads(const uint8_t* p) { return load256(p); }
+  static I bcast(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, sizeof v);
+    return _mm256_set1_epi32(v);
+  }
+  static F scales(const uint8_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static I izero() { return _mm256_setzero_si256(); }
+  static I iset1(int32_t v) { return _mm256_set1_epi32(v); }
+  static F fzero() { return _mm256_setzero_ps(); }
+  static F fset1(float v) { return _mm256_set1_ps(v); }
+  static F cvt(I v) { return _mm256_cvtepi32_ps(v); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
+};
 
 // The 256-bit gemm tile (kernel_common.hpp, i2s_gemm_panels) of the AVX2 and AVX-VNNI
 // variants: 16 rows (two ymm of 8 rows × 4 codes) × Mac::kTokens tokens. They differ only

@@ -21,6 +21,15 @@ inline constexpr int64_t kI2sBlock = 128; // elements per I2_S block (32 bytes)
 inline constexpr int64_t kQ8Block = 32;   // elements per Q8_0 block (34 bytes)
 inline constexpr int64_t kKeyTile = 16;   // keys per tile of Table::key_tile_dots
 
+// Table::q8_0_screen's layout: Q8_0 rows in groups of kScreenRows, one row per int32 lane.
+inline constexpr int64_t kScreenRows = 16;
+inline constexpr int64_t kScreenQuantBytes = kScreenRows * kQ8Block; // a block's quants
+inline constexpr int64_t kScreenBlockBytes = kScreenQuantBytes + 2 * kScreenRows; // + scales
+// Bytes of one group of k inputs.
+constexpr int64_t screen_group_bytes(int64_t k) {
+  return k / kQ8Block * kScreenBlockBytes;
+}
+
 struct Table {
   Isa isa;
 
@@ -53,6 +62,25 @@ struct Table {
   // Q8_0 weights × Q8_0-quantized operand (ggml's vec_dot_q8_0_q8_0 numerics).
   void (*q8_0_gemm)(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_t* xq,
                     int64_t n_tok, float* out, int64_t ld_out);
+  // The head screen's approximate logits in its groups layout (model/head_screen.hpp,
+  // ScreenLayout; the rows layout goes through q8_0_gemm): Q8_0 rows × a Q8_0
+  // operand in an order of its own, not ggml's. Rows come in groups of kScreenRows, laid out
+  // so that one vpdpbusd / sdot with a broadcast 4-byte word of the operand multiplies a whole
+  // group and no per-row lane sum remains. Group g of w starts at g·screen_group_bytes(k),
+  // its blocks back to back (one unbroken stream: a gap per group cost a fifth of the
+  // bandwidth); in block b (kScreenBlockBytes from b·kScreenBlockBytes), row l:
+  //   byte 64·j + 4·l + e        element 32b + 4j + e (j < 8, e < 4) as q + 128 (uint8;
+  //                              q in [-127, 127])
+  //   bytes kScreenQuantBytes + 2·l   the block's f16 scale d
+  // Token t's operand: xq[t·k + i] (int8 in [-127, 127]), xd[t·nb + b] its block scales as
+  // floats (f16 values), x_bias[t·nb + b] = −128·Σ of block b's xq (undoes the +128). Row l
+  // of group g (g < n_groups) for token t, out[t·ld_out + kScreenRows·g + l]: acc = 0, then
+  // for each block b in order, s = Σ q·x over the block (exact in int32) and
+  // acc = fma((float)s, d·xd[t·nb + b], acc), d·xd rounded to float (exact for f16 values).
+  // Each block's product is rounded once as it is added and once per later block.
+  void (*q8_0_screen)(const uint8_t* w, int64_t k, int64_t n_groups, const int8_t* xq,
+                      const float* xd, const int32_t* x_bias, int64_t n_x, float* out,
+                      int64_t ld_out);
   // Quantize n floats (n % 32 == 0) to Q8_0 blocks as ggml's quantize_row_q8_0.
   void (*quantize_q8_0)(const float* x, int64_t n, uint8_t* out);
 

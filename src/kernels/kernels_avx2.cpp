@@ -319,6 +319,20 @@ void q8_0_gemm(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_
       w, k, r0, r1, xq, n_tok, out, ld_out);
 }
 
+// The screen's dot by the same sign trick: |x| times q with x's sign, in int16 pairs (at
+// most 2·127·127, since neither q nor x is -128), then madd into int32.
+struct ScreenLanesAvx2 : ScreenLanes8 {
+  static constexpr int kTokens = 2;
+  static constexpr int kBatchStreams = 1;
+  static constexpr bool kOffset = false;
+  static __m256i dot(__m256i acc, __m256i w, const int8_t* x4) {
+    const __m256i x = bcast(x4);
+    const __m256i q = _mm256_xor_si256(w, _mm256_set1_epi8(static_cast<char>(0x80)));
+    const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(q, x));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+  }
+};
+
 void q8_0_to_f32(const uint8_t* x, int64_t n, float* out) {
   for (int64_t b = 0; b < n / kQ8Block; ++b) {
     const uint8_t* xb = x + b * kQ8BlockBytes;
@@ -602,6 +616,7 @@ Table make_table() {
   t.i2s_gemv = i2s_gemv;
   t.i2s_gemm = i2s_gemm;
   t.q8_0_gemm = q8_0_gemm;
+  t.q8_0_screen = q8_0_screen_avx<ScreenLanesAvx2>;
   t.quantize_q8_0 = quantize_q8_0;
   t.f32_to_f16 = f32_to_f16;
   t.f16_to_f32 = f16_to_f32;

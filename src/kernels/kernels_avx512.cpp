@@ -701,6 +701,33 @@ void f16_f32_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x
       out, ld_out);
 }
 
+// The screen on 16 lanes: a whole group per pass, vpdpbusd with the operand's 4-byte word
+// broadcast from memory ({1to16}).
+struct ScreenLanes16 {
+  using I = __m512i;
+  using F = __m512;
+  static constexpr int kLanes = 16;
+  static constexpr int kTokens = 4;
+  static constexpr int kBatchStreams = 2;
+  static constexpr bool kOffset = true;
+  static I quads(const uint8_t* p) { return _mm512_loadu_si512(p); }
+  static I dot(I acc, I w, const int8_t* x4) {
+    __asm__("vpdpbusd %[x]%{1to16%}, %[w], %[acc]"
+            : [acc] "+v"(acc)
+            : [w] "v"(w), [x] "m"(*reinterpret_cast<const int32_t*>(x4)));
+    return acc;
+  }
+  static F scales(const uint8_t* p) { return _mm512_cvtph_ps(load256(p)); }
+  static I izero() { return _mm512_setzero_si512(); }
+  static I iset1(int32_t v) { return _mm512_set1_epi32(v); }
+  static F fzero() { return _mm512_setzero_ps(); }
+  static F fset1(float v) { return _mm512_set1_ps(v); }
+  static F cvt(I v) { return _mm512_cvtepi32_ps(v); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
+};
+
 Table make_table() {
   Table t = table_avx2();
   t.isa = Isa::avx512;
@@ -709,6 +736,7 @@ Table make_table() {
   t.i2s_gemm = i2s_gemm;
   set_f16_entries<f16_dot, f16_f32_dot>(t);
   t.q8_0_gemm = q8_0_gemm;
+  t.q8_0_screen = q8_0_screen_avx<ScreenLanes16>;
   t.softmax = vec_softmax<Vec16>;
   t.rope = vec_rope<Vec16>;
   t.f16_dots = f16_dots;

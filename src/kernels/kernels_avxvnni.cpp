@@ -109,11 +109,23 @@ void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1
       w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out, ld_out);
 }
 
+// The screen's dot: vpdpbusd of the stored bytes (unsigned) and the broadcast operand.
+struct ScreenLanesVnni : ScreenLanes8 {
+  static constexpr int kTokens = 4;
+  static constexpr int kBatchStreams = 1;
+  static constexpr bool kOffset = true;
+  static __m256i dot(__m256i acc, __m256i w, const int8_t* x4) {
+    dpbusd(acc, w, bcast(x4));
+    return acc;
+  }
+};
+
 Table make_table() {
   Table t = table_avx2();
   t.isa = Isa::avxvnni;
   t.i2s_gemv = i2s_gemv;
   t.i2s_gemm = i2s_gemm;
+  t.q8_0_screen = q8_0_screen_avx<ScreenLanesVnni>;
   return t;
 }
 

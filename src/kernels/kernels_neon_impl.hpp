@@ -384,6 +384,67 @@ void neon_q8_0_gemm(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const u
                  k, r0, r1, xq, n_tok, out, ld_out);
 }
 
+// Table::q8_0_screen for kTokens tokens at a time: a group's 16 rows as 4 vectors of 4
+// lanes. The stored bytes minus 128 are the signed q, so Dot::quads (sdot, or its
+// emulation) needs no offset, and each operand word is repeated in every lane. Each lane keeps
+// q8_0_screen's order.
+template <class Dot, int NT>
+void neon_q8_0_screen_pass(const uint8_t* group, int64_t nb, const int8_t* xq, int64_t k,
+                           const float* xd, float* out, int64_t ld_out) {
+  float32x4_t acc[NT][4];
+  for (int t = 0; t < NT; ++t)
+    for (int v = 0; v < 4; ++v)
+      acc[t][v] = vdupq_n_f32(0.0f);
+  const uint8x16_t offset = vdupq_n_u8(0x80);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* qb = group + b * kScreenBlockBytes;
+    int32x4_t s[NT][4];
+    for (int t = 0; t < NT; ++t)
+      for (int v = 0; v < 4; ++v)
+        s[t][v] = vdupq_n_s32(0);
+    for (int j = 0; j < 8; ++j) {
+      int8x16_t q[4];
+      for (int v = 0; v < 4; ++v)
+        q[v] = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(qb + 64 * j + 16 * v), offset));
+      for (int t = 0; t < NT; ++t) {
+        int32_t x4;
+        std::memcpy(&x4, xq + t * k + b * kQ8Block + 4 * j, sizeof x4);
+        const int8x16_t x = vreinterpretq_s8_s32(vdupq_n_s32(x4));
+        for (int v = 0; v < 4; ++v)
+          s[t][v] = vaddq_s32(s[t][v], Dot::quads(q[v], x));
+      }
+    }
+    const uint16_t* scales = reinterpret_cast<const uint16_t*>(qb + kScreenQuantBytes);
+    float32x4_t d[4];
+    for (int v = 0; v < 4; ++v)
+      d[v] = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(scales + 4 * v)));
+    for (int t = 0; t < NT; ++t) {
+      const float32x4_t dx = vdupq_n_f32(xd[t * nb + b]);
+      for (int v = 0; v < 4; ++v)
+        acc[t][v] = vfmaq_f32(acc[t][v], vcvtq_f32_s32(s[t][v]), vmulq_f32(d[v], dx));
+    }
+  }
+  for (int t = 0; t < NT; ++t)
+    for (int v = 0; v < 4; ++v)
+      vst1q_f32(out + t * ld_out + 4 * v, acc[t][v]);
+}
+
+template <class Dot>
+void neon_q8_0_screen(const uint8_t* w, int64_t k, int64_t n_groups, const int8_t* xq,
+                      const float* xd, const int32_t* /*x_bias: the sums are signed*/, int64_t n_x,
+                      float* out, int64_t ld_out) {
+  constexpr int kTokens = 2; // 2 × 8 accumulators, 4 weight vectors, the operand
+  const int64_t nb = k / kQ8Block;
+  for (int64_t g = 0; g < n_groups; ++g)
+    for (int64_t t0 = 0; t0 < n_x; t0 += kTokens)
+      with_token_count<kTokens>(n_x - t0 < kTokens ? static_cast<int>(n_x - t0) : kTokens,
+                                [&](auto nt) {
+                                  neon_q8_0_screen_pass<Dot, decltype(nt)::value>(
+                                      w + g * screen_group_bytes(k), nb, xq + t0 * k, k,
+                                      xd + t0 * nb, out + t0 * ld_out + kScreenRows * g, ld_out);
+                                });
+}
+
 void neon_q8_0_to_f32(const uint8_t* x, int64_t n, float* out) {
   for (int64_t b = 0; b < n / kQ8Block; ++b) {
     const uint8_t* xb = x + b * kQ8BlockBytes;
@@ -457,6 +518,7 @@ template <class Dot> Table make_neon_table(Isa isa) {
   t.i2s_gemv = neon_i2s_gemv<Dot>;
   t.i2s_gemm = neon_i2s_gemm<Dot>;
   t.q8_0_gemm = neon_q8_0_gemm<Dot>;
+  t.q8_0_screen = neon_q8_0_screen<Dot>;
   t.quantize_q8_0 = neon_quantize_q8_0;
   t.f32_to_f16 = neon_f32_to_f16;
   t.f16_to_f32 = neon_f16_to_f32;

@@ -165,6 +165,31 @@ void q8_0_gemm(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_
       out[t * ld_out + r] = q8_0_dot(w + r * nb * kQ8BlockBytes, xq + t * nb * kQ8BlockBytes, nb);
 }
 
+// Table::q8_0_screen's definition, lane by lane.
+void q8_0_screen(const uint8_t* w, int64_t k, int64_t n_groups, const int8_t* xq, const float* xd,
+                 const int32_t* x_bias, int64_t n_x, float* out, int64_t ld_out) {
+  const int64_t nb = k / kQ8Block;
+  for (int64_t g = 0; g < n_groups; ++g) {
+    const uint8_t* group = w + g * screen_group_bytes(k);
+    for (int64_t t = 0; t < n_x; ++t)
+      for (int64_t l = 0; l < kScreenRows; ++l) {
+        float acc = 0.0f;
+        for (int64_t b = 0; b < nb; ++b) {
+          const uint8_t* block = group + b * kScreenBlockBytes;
+          const int8_t* x = xq + t * k + b * kQ8Block;
+          int32_t s = x_bias[t * nb + b];
+          for (int j = 0; j < 8; ++j)
+            for (int e = 0; e < 4; ++e)
+              s += block[64 * j + 4 * l + e] * x[4 * j + e];
+          uint16_t d;
+          std::memcpy(&d, block + kScreenQuantBytes + 2 * l, sizeof d);
+          acc = std::fma(static_cast<float>(s), fp16_to_fp32(d) * xd[t * nb + b], acc);
+        }
+        out[t * ld_out + kScreenRows * g + l] = acc;
+      }
+  }
+}
+
 void f32_to_f16(const float* x, int64_t n, uint16_t* out) {
   for (int64_t i = 0; i < n; ++i)
     out[i] = fp32_to_fp16(x[i]);
@@ -316,6 +341,7 @@ const Table& table_scalar() {
       .f16_f32_dot = f16_f32_dot,
       .f16_f32_gemm = f16_gemm_rows<f16_f32_dot>,
       .q8_0_gemm = q8_0_gemm,
+      .q8_0_screen = q8_0_screen,
       .quantize_q8_0 = quantize_q8_0,
       .f32_to_f16 = f32_to_f16,
       .f16_to_f32 = f16_to_f32,

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <queue>
 
@@ -12,6 +13,7 @@
 
 #include "bitnet/error.hpp"
 #include "model/weights.hpp"
+#include "util/fp16.hpp"
 
 namespace bitnet::model {
 
@@ -20,7 +22,8 @@ namespace bitnet::model {
 //   x    the f16-rounded head input (the exact kernel's operand), x̂ its Q8_0 copy, made by
 //        the same quantize_q8_0 (per block of 32: an outlier feature coarsens its block only);
 //   E    the float the exact kernel returns (ggml_vec_dot_f16's order), A the float the screen
-//        kernel returns (q8_0_gemm, ggml's Q8_0 order); S = Σ w_i·x_i and Ŝ = Σ ŵ_i·x̂_i exact.
+//        kernel returns (q8_0_gemm for the rows layout, q8_0_screen for the groups layout);
+//        S = Σ w_i·x_i and Ŝ = Σ ŵ_i·x̂_i exact.
 // Then E − A = (E − S) + (S − Ŝ) + (Ŝ − A) and
 //   S − Ŝ = Σ (w_i − ŵ_i)·x_i + Σ ŵ_i·(x_i − x̂_i)
 //   |S − Ŝ| <= ‖w − ŵ‖·‖x‖ + ‖ŵ‖·‖x − x̂‖                        (Cauchy–Schwarz, per row)
@@ -31,9 +34,10 @@ namespace bitnet::model {
 //   is added in double and rounded once: n_e = k/64 + 8 covers it (two spare levels for
 //   the double tail, whose error is below 2^-47 relative). Σ|w_i·x_i| <= ‖w‖·‖x‖ and
 //   ‖w‖ <= ‖ŵ‖ + ‖w − ŵ‖, so |E − S| <= γ_{n_e}·(‖ŵ‖ + ‖w − ŵ‖)·‖x‖.
-//   Screen kernel: a block's scale product d_w·d_x (two halves) and its 4-element integer
-//   sums (|Σ| < 2^16) are exact; each of the 8 lanes takes one rounding per block
-//   (fma), then 3 halving levels: n_s = k/32 + 3 and |Ŝ − A| <= γ_{n_s}·‖ŵ‖·‖x̂‖.
+//   Screen kernel: a block's scale product d_w·d_x (two halves) and its integer sums are
+//   exact. q8_0_gemm: each of the 8 lanes takes one rounding per block (fma), then 3
+//   halving levels: n_s = k/32 + 3. q8_0_screen: the row's one lane takes one rounding per
+//   block (fma) and nothing else: n_s = k/32. Either way |Ŝ − A| <= γ_{n_s}·‖ŵ‖·‖x̂‖.
 // So, with ew >= ‖w − ŵ‖ and wn >= ‖ŵ‖ per row (built once), X >= ‖x‖, EX >= ‖x − x̂‖ and
 // XH >= ‖x̂‖ per step:
 //   |E − A| <= ew·α + wn·β,   α = (1 + γ_{n_e})·X,   β = EX + γ_{n_s}·XH + γ_{n_e}·X.
@@ -52,9 +56,9 @@ constexpr double kDoubleSlack = 1.0 + 0x1p-40;
 constexpr double kNormSlack = 1.0 + 0x1p-28;
 constexpr double kUnderflow = 0x1p-100;
 constexpr int64_t kMaxK = int64_t{1} << 20; // keeps the summation depths' γ far below 1
-constexpr int64_t kBuildRows = 16;          // rows read and quantized per chunk at build
 constexpr int64_t kHeadReadRows = 32;       // exact rows read per chunk in a step
-constexpr int64_t kRowGranule = 32;         // rows per work item of the bound pass
+constexpr int64_t kRowGranule = 32;         // rows per work item of the bound pass (rows)
+constexpr int64_t kGroupGranule = 2;        // row groups per work item of the bound pass (groups)
 
 size_t sz(int64_t n) {
   return static_cast<size_t>(n);
@@ -115,31 +119,57 @@ uint64_t q8_row_bytes(int64_t k) {
   return static_cast<uint64_t>(k / kernels::kQ8Block) * 34;
 }
 
+int64_t groups_of(int64_t rows) {
+  return (rows + kernels::kScreenRows - 1) / kernels::kScreenRows;
+}
+
+// Row l of a q8_0_screen group from the row's Q8_0 blocks (kernels.hpp has the layout).
+void put_group_row(const uint8_t* blocks, int64_t k, int64_t l, uint8_t* group) {
+  const int64_t nb = k / kernels::kQ8Block;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* block = blocks + b * 34;
+    uint8_t* quants = group + b * kernels::kScreenBlockBytes + 4 * l;
+    for (int64_t i = 0; i < kernels::kQ8Block; ++i)
+      quants[64 * (i / 4) + i % 4] = static_cast<uint8_t>(block[2 + i] ^ 0x80); // q + 128
+    std::memcpy(group + b * kernels::kScreenBlockBytes + kernels::kScreenQuantBytes + 2 * l, block,
+                2);
+  }
+}
+
 } // namespace
 
 HeadScreen::HeadScreen(int64_t rows, int64_t k, const HeadRowReader& read,
-                       const kernels::Table& table, kernels::ThreadPool& pool)
-    : rows_(rows), k_(k) {
+                       const kernels::Table& table, kernels::ThreadPool& pool, ScreenLayout layout)
+    : rows_(rows), k_(k), layout_(layout) {
   if (rows < 1 || k < kernels::kQ8Block || k % kernels::kQ8Block != 0 || k > kMaxK)
     throw Error(ErrorKind::unsupported,
                 fmt::format("head of {} rows × {} cannot be screened", rows, k));
+  const bool grouped = layout == ScreenLayout::groups;
   const uint64_t row_bytes = q8_row_bytes(k);
-  q8_ = ZeroedPages(sz(rows) * row_bytes);
+  const auto group_bytes = static_cast<uint64_t>(kernels::screen_group_bytes(k));
+  q8_ = ZeroedPages(grouped ? sz(groups_of(rows)) * group_bytes : sz(rows) * row_bytes);
   auto* const q8 = static_cast<uint8_t*>(q8_.data());
   err_norm_.resize(sz(rows));
   q8_norm_.resize(sz(rows));
   std::atomic<bool> finite{true};
-  pool.parallel_for(rows, kBuildRows, [&](int64_t r0, int64_t r1) {
-    std::vector<uint16_t> half(sz(kBuildRows * k));
+  // Work in groups of kScreenRows rows (either layout); a group's padding rows (groups only)
+  // are all zero.
+  constexpr int64_t kGroup = kernels::kScreenRows;
+  pool.parallel_for(groups_of(rows), 1, [&](int64_t g0, int64_t g1) {
+    std::vector<uint16_t> half(sz(kGroup * k));
     std::vector<float> w(sz(k)), w_hat(sz(k));
-    for (int64_t c0 = r0; c0 < r1; c0 += kBuildRows) {
-      const int64_t n = std::min(kBuildRows, r1 - c0);
+    std::vector<uint8_t> blocks(row_bytes);
+    for (int64_t g = g0; g < g1; ++g) {
+      const int64_t c0 = g * kGroup, n = std::min(kGroup, rows - c0);
       read(c0, n, half.data());
-      for (int64_t i = 0; i < n; ++i) {
+      std::fill(half.begin() + n * k, half.end(), uint16_t{0});
+      for (int64_t i = 0; i < (grouped ? kGroup : n); ++i) {
         const int64_t r = c0 + i;
+        uint8_t* const q = grouped ? blocks.data() : q8 + sz(r) * row_bytes;
         table.f16_to_f32(half.data() + i * k, k, w.data());
-        uint8_t* q = q8 + sz(r) * row_bytes;
         table.quantize_q8_0(w.data(), k, q);
+        if (grouped) put_group_row(q, k, i, q8 + sz(g) * group_bytes);
+        if (i >= n) continue;
         table.q8_0_to_f32(q, k, w_hat.data());
         double err = 0.0, norm = 0.0;
         norms_up(w.data(), w_hat.data(), k, err, norm);
@@ -153,7 +183,7 @@ HeadScreen::HeadScreen(int64_t rows, int64_t k, const HeadRowReader& read,
 }
 
 std::unique_ptr<HeadScreen> screen_head(const Weights& w, const kernels::Table& table,
-                                        kernels::ThreadPool& pool) {
+                                        kernels::ThreadPool& pool, ScreenLayout layout) {
   const DenseMatrix& head = w.output;
   if (head.type != gguf::TensorType::F16) return nullptr;
   auto screen = std::make_unique<HeadScreen>(
@@ -161,7 +191,7 @@ std::unique_ptr<HeadScreen> screen_head(const Weights& w, const kernels::Table& 
       [&](int64_t first, int64_t count, uint16_t* dst) {
         w.read_rows(head, first, count, reinterpret_cast<uint8_t*>(dst));
       },
-      table, pool);
+      table, pool, layout);
   if (!screen->usable()) {
     spdlog::warn("the output head holds a non-finite weight: no screen, every step computes "
                  "the whole head");
@@ -171,35 +201,55 @@ std::unique_ptr<HeadScreen> screen_head(const Weights& w, const kernels::Table& 
 }
 
 uint64_t HeadScreen::bytes() const {
-  return static_cast<uint64_t>(rows_) * (q8_row_bytes(k_) + 2 * sizeof(float));
+  const uint64_t q8 = layout_ == ScreenLayout::groups
+                          ? static_cast<uint64_t>(groups_of(rows_)) *
+                                static_cast<uint64_t>(kernels::screen_group_bytes(k_))
+                          : static_cast<uint64_t>(rows_) * q8_row_bytes(k_);
+  return q8 + static_cast<uint64_t>(rows_) * 2 * sizeof(float);
 }
 
 bool HeadScreen::bound(const uint16_t* x16, std::span<float> lower, std::span<float> upper,
                        const kernels::Table& table, kernels::ThreadPool& pool, int64_t n_x) const {
+  const bool grouped = layout_ == ScreenLayout::groups;
+  const int64_t nb = k_ / kernels::kQ8Block;
   const uint64_t xq_bytes = q8_row_bytes(k_);
   std::vector<float> x(sz(k_)), x_hat(sz(k_));
-  std::vector<uint8_t> xq(sz(n_x) * xq_bytes);
+  // The operand as Q8_0 blocks (q8_0_gemm's), and for groups as q8_0_screen takes it
+  // (kernels.hpp): the int8 values, block scales and biases.
+  std::vector<uint8_t> blocks(sz(n_x) * xq_bytes);
+  std::vector<int8_t> xq(grouped ? sz(n_x * k_) : 0);
+  std::vector<float> xd(grouped ? sz(n_x * nb) : 0);
+  std::vector<int32_t> x_bias(grouped ? sz(n_x * nb) : 0);
   std::vector<double> alpha(sz(n_x)), beta(sz(n_x));
   for (int64_t t = 0; t < n_x; ++t) {
     table.f16_to_f32(x16 + t * k_, k_, x.data());
     if (!std::all_of(x.begin(), x.end(), [](float v) { return std::isfinite(v); })) return false;
-    uint8_t* q = xq.data() + sz(t) * xq_bytes;
+    uint8_t* q = blocks.data() + sz(t) * xq_bytes;
     table.quantize_q8_0(x.data(), k_, q);
     table.q8_0_to_f32(q, k_, x_hat.data());
+    for (int64_t b = 0; grouped && b < nb; ++b) {
+      const uint8_t* block = q + b * 34;
+      int32_t sum = 0;
+      for (int64_t i = 0; i < kernels::kQ8Block; ++i) {
+        const auto v = static_cast<int8_t>(block[2 + i]);
+        xq[sz(t * k_ + b * kernels::kQ8Block + i)] = v;
+        sum += v;
+      }
+      uint16_t d;
+      std::memcpy(&d, block, sizeof d);
+      xd[sz(t * nb + b)] = fp16_to_fp32(d);
+      x_bias[sz(t * nb + b)] = -128 * sum;
+    }
     double EX = 0.0, XH = 0.0, X = 0.0, unused = 0.0;
     norms_up(x.data(), x_hat.data(), k_, EX, XH);
     norms_up(x.data(), x.data(), k_, unused, X);
-    const double g_e = gamma(k_ / 64 + 8), g_s = gamma(k_ / kernels::kQ8Block + 3);
+    const double g_e = gamma(k_ / 64 + 8), g_s = gamma(grouped ? nb : nb + 3);
     alpha[sz(t)] = (1.0 + g_e) * X * kDoubleSlack * kSafety;
     beta[sz(t)] = (EX + g_s * XH + g_e * X) * kDoubleSlack * kSafety;
   }
 
-  pool.parallel_for(rows_, kRowGranule, [&](int64_t r0, int64_t r1) {
-    // The approximate logits land in `lower`, then each becomes its interval. (g_s bounds
-    // the rounding of a sum of k/32 block products in any order, so the inputs' products
-    // may be computed together.)
-    table.q8_0_gemm(static_cast<const uint8_t*>(q8_.data()), k_, r0, r1, xq.data(), n_x,
-                    lower.data(), rows_);
+  // The approximate logits of rows [r0, r1) are in `lower`: each becomes its interval.
+  const auto intervals = [&](int64_t r0, int64_t r1) {
     for (int64_t t = 0; t < n_x; ++t)
       for (int64_t r = r0; r < r1; ++r) {
         const size_t i = sz(t * rows_ + r);
@@ -210,6 +260,35 @@ bool HeadScreen::bound(const uint16_t* x16, std::span<float> lower, std::span<fl
         lower[i] = round_down(a - b);
         upper[i] = round_up(a + b);
       }
+  };
+  const auto* const q8 = static_cast<const uint8_t*>(q8_.data());
+  if (!grouped) {
+    pool.parallel_for(rows_, kRowGranule, [&](int64_t r0, int64_t r1) {
+      // (g_s bounds the rounding of a sum of k/32 block products in any order, so the
+      // inputs' products may be computed together.)
+      table.q8_0_gemm(q8, k_, r0, r1, blocks.data(), n_x, lower.data(), rows_);
+      intervals(r0, r1);
+    });
+    return true;
+  }
+  const int64_t full_groups = rows_ / kernels::kScreenRows;
+  const auto group_bytes = static_cast<size_t>(kernels::screen_group_bytes(k_));
+  pool.parallel_for(groups_of(rows_), kGroupGranule, [&](int64_t g0, int64_t g1) {
+    // A last group with padding rows goes through `tail`, so that nothing is written past a
+    // row range.
+    const int64_t g_full = std::min(g1, full_groups);
+    if (g0 < g_full)
+      table.q8_0_screen(q8 + sz(g0) * group_bytes, k_, g_full - g0, xq.data(), xd.data(),
+                        x_bias.data(), n_x, lower.data() + g0 * kernels::kScreenRows, rows_);
+    if (g1 > full_groups) {
+      std::vector<float> tail(sz(n_x * kernels::kScreenRows));
+      table.q8_0_screen(q8 + sz(full_groups) * group_bytes, k_, 1, xq.data(), xd.data(),
+                        x_bias.data(), n_x, tail.data(), kernels::kScreenRows);
+      for (int64_t t = 0; t < n_x; ++t)
+        for (int64_t r = full_groups * kernels::kScreenRows; r < rows_; ++r)
+          lower[sz(t * rows_ + r)] = tail[sz(t * kernels::kScreenRows + r % kernels::kScreenRows)];
+    }
+    intervals(g0 * kernels::kScreenRows, std::min(rows_, g1 * kernels::kScreenRows));
   });
   return true;
 }

@@ -24,13 +24,22 @@ struct Weights; // model/weights.hpp
 // Reads rows [first, first + count) of an F16 head (k halves each) into dst.
 using HeadRowReader = std::function<void(int64_t first, int64_t count, uint16_t* dst)>;
 
+// How the screen's Q8_0 copy is laid out. The intervals hold the exact logits either way, so
+// the tokens are the same; only the speed differs (2-vCPU Zen 5, alternated runs):
+//   rows    row after row, read by q8_0_gemm: the faster single-sequence pass (decode tg64
+//           at 2 threads ~4 % faster than with groups);
+//   groups  kScreenRows rows per group, one per lane (kernels.hpp, q8_0_screen): no per-row
+//           lane sums, so several sequences' pass is far cheaper (a 4-sequence decode step
+//           1.13-1.17x faster than with rows).
+enum class ScreenLayout { rows, groups };
+
 class HeadScreen {
 public:
   // Builds the screen of an F16 head of `rows` rows × k (k % 32 == 0), reading the head in
   // chunks through `read` (so the caller decides how the F16 bytes are fetched) on all
   // threads of `pool`.
   HeadScreen(int64_t rows, int64_t k, const HeadRowReader& read, const kernels::Table& table,
-             kernels::ThreadPool& pool);
+             kernels::ThreadPool& pool, ScreenLayout layout = ScreenLayout::rows);
 
   int64_t rows() const { return rows_; }
   int64_t k() const { return k_; }
@@ -51,8 +60,10 @@ public:
 private:
   int64_t rows_;
   int64_t k_;
+  ScreenLayout layout_;
   bool usable_ = true;
-  // [rows][k/32 × 34] Q8_0 blocks of each row, on huge pages: every step streams all of it
+  // The Q8_0 copy (rows: [rows][k/32 × 34] Q8_0 blocks of each row; groups: as q8_0_screen
+  // reads it, the last group padded with zero rows), on huge pages: every step streams all of it
   // (349 MB for 2B-4T). On 4 KiB pages (malloc) the bound pass was 1.2-1.5x slower on a 2-vCPU
   // VM, and decode's tg64 ran at 38-48 instead of 63-65 tok/s (2 threads), 19-27 instead of 40
   // (1 thread): TLB walks, and hardware prefetchers that stop at each page's end.
@@ -65,7 +76,7 @@ private:
 // F16 (nothing to screen) or holds a non-finite weight (warned; every step then computes the
 // whole head).
 std::unique_ptr<HeadScreen> screen_head(const Weights& w, const kernels::Table& table,
-                                        kernels::ThreadPool& pool);
+                                        kernels::ThreadPool& pool, ScreenLayout layout);
 
 // The rows that can hold one of the m largest values E_r given lower[r] <= E_r <= upper[r]:
 // every r with upper[r] >= τ, the m-th largest lower bound, in ascending order into `out`.

@@ -75,14 +75,15 @@ ModelInfo describe(const gguf::File& file, const model::Config& c, const model::
 
 // The screen of an F16 head, built on n_threads from rows copied out of the file (so the
 // head's 0.66 GB on 2B-4T never becomes resident); null for other heads.
-std::unique_ptr<model::HeadScreen> build_screen(const model::Weights& w, int32_t n_threads) {
+std::unique_ptr<model::HeadScreen> build_screen(const model::Weights& w, int32_t n_threads,
+                                                model::ScreenLayout layout) {
   if (w.output.type != gguf::TensorType::F16) return nullptr; // no pool for nothing to screen
   if (n_threads < 0 || n_threads > kMaxThreads)
     throw Error(ErrorKind::invalid_argument,
                 fmt::format("thread count {} is outside [0, {}]", n_threads, kMaxThreads));
   kernels::ThreadPool pool(n_threads > 0 ? n_threads
                                          : kernels::default_thread_count(kernels::cpu_limits()));
-  return model::screen_head(w, kernels::table(), pool);
+  return model::screen_head(w, kernels::table(), pool, layout);
 }
 
 } // namespace
@@ -116,7 +117,9 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
                                           {}});
   impl->weights.file = &impl->file; // now at its final address
   if (options.head == HeadMode::screened) {
-    impl->head_screen = build_screen(impl->weights, options.n_threads);
+    impl->head_screen = build_screen(impl->weights, options.n_threads,
+                                     options.batched_decode ? model::ScreenLayout::groups
+                                                            : model::ScreenLayout::rows);
     impl->weights.head_screen = impl->head_screen.get();
     if (impl->head_screen) impl->info.head_screen_bytes = impl->head_screen->bytes();
   }

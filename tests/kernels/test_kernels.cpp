@@ -935,6 +935,89 @@ TEST(KernelQ8, QuantizeMatchesTheGgmlFormula) {
   }
 }
 
+// The head screen's kernel against the definition in kernels.hpp, computed here from plain
+// signed rows: the test packs its own groups (per block, the rows interleaved as 4-byte
+// groups, +128, then the 16 scales), the expected value is the block-ordered fma chain. Weights
+// cover the whole [-127, 127] range and extreme scales; the operand is quantize_q8_0's.
+TEST(KernelQ8, ScreenGroupsMatchTheirDefinition) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> quant(-127, 127);
+  for (int64_t k : {32, 96, 2560}) {
+    const int64_t nb = k / 32, rows = 37, groups = (rows + kScreenRows - 1) / kScreenRows;
+    std::vector<int8_t> q(static_cast<size_t>(rows * k));
+    for (auto& v : q)
+      v = static_cast<int8_t>(quant(rng));
+    std::fill(q.begin(), q.begin() + 32, int8_t{127}); // a block of extremes
+    std::fill(q.begin() + k, q.begin() + k + 32, int8_t{-127});
+    std::vector<uint16_t> d(static_cast<size_t>(rows * nb));
+    for (auto& v : d)
+      v = fp32_to_fp16(std::uniform_real_distribution<float>(-0.1f, 0.1f)(rng));
+    d[0] = fp32_to_fp16(65504.0f);
+    const auto group_bytes = static_cast<size_t>(nb * 16 * 34);
+    ASSERT_EQ(static_cast<int64_t>(group_bytes), screen_group_bytes(k));
+    std::vector<uint8_t> w(static_cast<size_t>(groups) * group_bytes, 0x80);
+    for (int64_t r = 0; r < rows; ++r) {
+      uint8_t* group = &w[static_cast<size_t>(r / 16) * group_bytes];
+      const int64_t l = r % 16;
+      for (int64_t b = 0; b < nb; ++b) {
+        for (int64_t i = 0; i < 32; ++i)
+          group[b * 544 + 64 * (i / 4) + 4 * l + i % 4] =
+              static_cast<uint8_t>(q[static_cast<size_t>(r * k + 32 * b + i)] + 128);
+        std::memcpy(&group[b * 544 + 512 + 2 * l], &d[static_cast<size_t>(r * nb + b)], 2);
+      }
+    }
+    for (int64_t n_x : {1, 2, 3, 4, 5, 9}) {
+      const auto x = random_floats(rng, n_x * k, 2.0f);
+      std::vector<uint8_t> blocks(static_cast<size_t>(n_x * nb * kQ8Bytes));
+      table_scalar().quantize_q8_0(x.data(), n_x * k, blocks.data());
+      std::vector<int8_t> xq(static_cast<size_t>(n_x * k));
+      std::vector<float> xd(static_cast<size_t>(n_x * nb));
+      std::vector<int32_t> bias(static_cast<size_t>(n_x * nb));
+      for (int64_t i = 0; i < n_x * nb; ++i) {
+        const uint8_t* block = &blocks[static_cast<size_t>(i * kQ8Bytes)];
+        uint16_t h;
+        std::memcpy(&h, block, 2);
+        xd[static_cast<size_t>(i)] = fp16_to_fp32(h);
+        int32_t sum = 0;
+        for (int j = 0; j < 32; ++j) {
+          xq[static_cast<size_t>(i * 32 + j)] = static_cast<int8_t>(block[2 + j]);
+          sum += static_cast<int8_t>(block[2 + j]);
+        }
+        bias[static_cast<size_t>(i)] = -128 * sum;
+      }
+      const int64_t ld = groups * 16;
+      std::vector<float> want(static_cast<size_t>(n_x * ld));
+      for (int64_t t = 0; t < n_x; ++t)
+        for (int64_t r = 0; r < rows; ++r) {
+          float acc = 0.0f;
+          for (int64_t b = 0; b < nb; ++b) {
+            int32_t s = 0;
+            for (int64_t i = 0; i < 32; ++i)
+              s += q[static_cast<size_t>(r * k + 32 * b + i)] *
+                   xq[static_cast<size_t>(t * k + 32 * b + i)];
+            const float scale = fp16_to_fp32(d[static_cast<size_t>(r * nb + b)]) *
+                                xd[static_cast<size_t>(t * nb + b)];
+            acc = std::fma(static_cast<float>(s), scale, acc);
+          }
+          want[static_cast<size_t>(t * ld + r)] = acc;
+        }
+      for (const auto& [name, table] : gemm_tables()) {
+        std::vector<float> out(static_cast<size_t>(n_x * ld), std::nanf(""));
+        // Two calls, as threads split the groups.
+        table->q8_0_screen(w.data(), k, 1, xq.data(), xd.data(), bias.data(), n_x, out.data(), ld);
+        table->q8_0_screen(w.data() + group_bytes, k, groups - 1, xq.data(), xd.data(), bias.data(),
+                           n_x, out.data() + 16, ld);
+        for (int64_t t = 0; t < n_x; ++t)
+          for (int64_t r = 0; r < rows; ++r)
+            expect_bits_eq(
+                out[static_cast<size_t>(t * ld + r)], want[static_cast<size_t>(t * ld + r)],
+                name + " q8_0_screen k=" + std::to_string(k) + " n_x=" + std::to_string(n_x) +
+                    " t=" + std::to_string(t) + " r=" + std::to_string(r));
+      }
+    }
+  }
+}
+
 TEST(KernelQ8, GemmInGgmlOrderAndDequantizeExact) {
   std::mt19937 rng(10);
   for (int64_t k : {32, 96, 2560}) {

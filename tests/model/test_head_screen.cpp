@@ -144,31 +144,45 @@ std::vector<Case> cases() {
   return out;
 }
 
+constexpr ScreenLayout kLayouts[] = {ScreenLayout::rows, ScreenLayout::groups};
+
+const char* name_of(ScreenLayout layout) {
+  return layout == ScreenLayout::rows ? "rows" : "groups";
+}
+
 TEST(HeadScreen, EveryIntervalHoldsTheExactLogitOnEveryIsa) {
   kernels::ThreadPool pool(2);
-  for (const Case& c : cases()) {
-    std::vector<float> first_lower, first_upper;
-    for (Isa isa : kernels::available_isas()) {
-      const Table& t = kernels::table_for(isa);
-      const HeadScreen s(c.head.rows, c.head.k, c.head.reader(), t, pool);
-      ASSERT_TRUE(s.usable());
-      EXPECT_EQ(s.bytes(), static_cast<uint64_t>(c.head.rows) * (c.head.k / 32 * 34 + 8));
-      const Bounds b = bound(s, c.x16, t, pool);
-      const std::vector<float> e = exact_logits(c.head, c.x16, t);
-      for (int64_t r = 0; r < c.head.rows; ++r) {
-        const auto i = static_cast<size_t>(r);
-        EXPECT_LE(b.lower[i], e[i]) << c.name << " " << kernels::to_string(isa) << " row " << r;
-        EXPECT_GE(b.upper[i], e[i]) << c.name << " " << kernels::to_string(isa) << " row " << r;
+  for (const Case& c : cases())
+    for (ScreenLayout layout : kLayouts) {
+      std::vector<float> first_lower, first_upper;
+      for (Isa isa : kernels::available_isas()) {
+        const Table& t = kernels::table_for(isa);
+        const HeadScreen s(c.head.rows, c.head.k, c.head.reader(), t, pool, layout);
+        const std::string what =
+            fmt::format("{} {} {}", c.name, name_of(layout), kernels::to_string(isa));
+        ASSERT_TRUE(s.usable());
+        // Q8_0 blocks (34 bytes per 32) of every row, for groups in groups of 16 rows with
+        // the last one padded, and two floats per row.
+        const int64_t rows =
+            layout == ScreenLayout::rows ? c.head.rows : (c.head.rows + 15) / 16 * 16;
+        EXPECT_EQ(s.bytes(), static_cast<uint64_t>(rows * (c.head.k / 32 * 34) + c.head.rows * 8))
+            << what;
+        const Bounds b = bound(s, c.x16, t, pool);
+        const std::vector<float> e = exact_logits(c.head, c.x16, t);
+        for (int64_t r = 0; r < c.head.rows; ++r) {
+          const auto i = static_cast<size_t>(r);
+          EXPECT_LE(b.lower[i], e[i]) << what << " row " << r;
+          EXPECT_GE(b.upper[i], e[i]) << what << " row " << r;
+        }
+        // The screen is integer sums scaled in one defined order: the same floats everywhere.
+        if (first_lower.empty()) {
+          first_lower = b.lower;
+          first_upper = b.upper;
+        }
+        EXPECT_EQ(b.lower, first_lower) << what;
+        EXPECT_EQ(b.upper, first_upper) << what;
       }
-      // The screen is integer sums scaled in one defined order: the same floats everywhere.
-      if (first_lower.empty()) {
-        first_lower = b.lower;
-        first_upper = b.upper;
-      }
-      EXPECT_EQ(b.lower, first_lower) << c.name << " " << kernels::to_string(isa);
-      EXPECT_EQ(b.upper, first_upper) << c.name << " " << kernels::to_string(isa);
     }
-  }
 }
 
 // Rows whose weight rounding error points along x everywhere: Cauchy–Schwarz is then an
@@ -207,24 +221,26 @@ TEST(HeadScreen, CraftedRowsReachTheBound) {
   std::mt19937 rng(7);
   for (int64_t k : {64, 2560}) {
     const Crafted c = crafted(16, k, rng);
-    for (Isa isa : kernels::available_isas()) {
-      const Table& t = kernels::table_for(isa);
-      const HeadScreen s(c.head.rows, c.head.k, c.head.reader(), t, pool);
-      const Bounds b = bound(s, c.x16, t, pool);
-      const std::vector<float> e = exact_logits(c.head, c.x16, t);
-      for (int64_t r = 0; r < c.head.rows; ++r) {
-        const auto i = static_cast<size_t>(r);
-        ASSERT_LE(b.lower[i], e[i]) << "k=" << k << " row " << r;
-        ASSERT_GE(b.upper[i], e[i]) << "k=" << k << " row " << r;
-        // The approximate logit is the interval's midpoint (up to rounding): the exact one
-        // is at least 90 % of the half-width away from it, on the crafted side, so a bound
-        // 10 % smaller would fail here.
-        const double mid = (static_cast<double>(b.lower[i]) + b.upper[i]) / 2;
-        const double half = (static_cast<double>(b.upper[i]) - b.lower[i]) / 2;
-        const double off = (static_cast<double>(e[i]) - mid) * (r % 2 == 0 ? 1 : -1);
-        EXPECT_GT(off, 0.9 * half) << "k=" << k << " row " << r << " " << kernels::to_string(isa);
+    for (Isa isa : kernels::available_isas())
+      for (ScreenLayout layout : kLayouts) {
+        const Table& t = kernels::table_for(isa);
+        const HeadScreen s(c.head.rows, c.head.k, c.head.reader(), t, pool, layout);
+        const Bounds b = bound(s, c.x16, t, pool);
+        const std::vector<float> e = exact_logits(c.head, c.x16, t);
+        for (int64_t r = 0; r < c.head.rows; ++r) {
+          const auto i = static_cast<size_t>(r);
+          ASSERT_LE(b.lower[i], e[i]) << "k=" << k << " row " << r;
+          ASSERT_GE(b.upper[i], e[i]) << "k=" << k << " row " << r;
+          // The approximate logit is the interval's midpoint (up to rounding): the exact one
+          // is at least 90 % of the half-width away from it, on the crafted side, so a bound
+          // 10 % smaller would fail here.
+          const double mid = (static_cast<double>(b.lower[i]) + b.upper[i]) / 2;
+          const double half = (static_cast<double>(b.upper[i]) - b.lower[i]) / 2;
+          const double off = (static_cast<double>(e[i]) - mid) * (r % 2 == 0 ? 1 : -1);
+          EXPECT_GT(off, 0.9 * half) << "k=" << k << " row " << r << " " << kernels::to_string(isa)
+                                     << " " << name_of(layout);
+        }
       }
-    }
   }
 }
 
@@ -247,17 +263,19 @@ TEST(HeadScreen, UnderdogWithALowerApproximateLogitIsACandidate) {
     c.head.w[static_cast<size_t>(i)] = fp32_to_fp16(s * under / 128.0f);
     c.head.w[static_cast<size_t>(k + i)] = fp32_to_fp16(s * decoy / 128.0f);
   }
-  for (Isa isa : kernels::available_isas()) {
-    const Table& t = kernels::table_for(isa);
-    const HeadScreen s(c.head.rows, k, c.head.reader(), t, pool);
-    const Bounds b = bound(s, c.x16, t, pool);
-    const std::vector<float> e = exact_logits(c.head, c.x16, t);
-    ASSERT_GT(e[0], e[1]);                                       // the underdog wins exactly,
-    ASSERT_GT(b.lower[1] + b.upper[1], b.lower[0] + b.upper[0]); // the decoy approximately
-    std::vector<int32_t> cands;
-    select_candidates(b.lower, b.upper, 1, cands);
-    EXPECT_EQ(cands, (std::vector<int32_t>{0, 1})) << kernels::to_string(isa);
-  }
+  for (Isa isa : kernels::available_isas())
+    for (ScreenLayout layout : kLayouts) {
+      const Table& t = kernels::table_for(isa);
+      const HeadScreen s(c.head.rows, k, c.head.reader(), t, pool, layout);
+      const Bounds b = bound(s, c.x16, t, pool);
+      const std::vector<float> e = exact_logits(c.head, c.x16, t);
+      ASSERT_GT(e[0], e[1]);                                       // the underdog wins exactly,
+      ASSERT_GT(b.lower[1] + b.upper[1], b.lower[0] + b.upper[0]); // the decoy approximately
+      std::vector<int32_t> cands;
+      select_candidates(b.lower, b.upper, 1, cands);
+      EXPECT_EQ(cands, (std::vector<int32_t>{0, 1}))
+          << kernels::to_string(isa) << " " << name_of(layout);
+    }
 }
 
 // Ties and near-ties: identical rows share one exact logit; rows one half-ulp apart in a
@@ -279,14 +297,17 @@ TEST(HeadScreen, TiedAndNearlyTiedRowsAreAllCandidates) {
     h.w[static_cast<size_t>(r * k + r % k)] += (r % 2 ? 1 : -1);
   const auto x16 = to_half(x);
   const Table& t = kernels::table();
-  const HeadScreen s(rows, k, h.reader(), t, pool);
-  const Bounds b = bound(s, x16, t, pool);
   const std::vector<float> e = exact_logits(h, x16, t);
-  for (int64_t m : {1, 2, 5, 40, 60}) {
-    std::vector<int32_t> cands;
-    select_candidates(b.lower, b.upper, m, cands);
-    for (int32_t id : true_top(e, m))
-      EXPECT_TRUE(std::binary_search(cands.begin(), cands.end(), id)) << "m=" << m << " id " << id;
+  for (ScreenLayout layout : kLayouts) {
+    const HeadScreen s(rows, k, h.reader(), t, pool, layout);
+    const Bounds b = bound(s, x16, t, pool);
+    for (int64_t m : {1, 2, 5, 40, 60}) {
+      std::vector<int32_t> cands;
+      select_candidates(b.lower, b.upper, m, cands);
+      for (int32_t id : true_top(e, m))
+        EXPECT_TRUE(std::binary_search(cands.begin(), cands.end(), id))
+            << name_of(layout) << " m=" << m << " id " << id;
+    }
   }
 }
 
@@ -331,7 +352,8 @@ TEST(HeadScreen, RandomTrialsNeverMissTheTrueTopM) {
     }
     const Head h = make_head(rows, k, w);
     const auto x16 = to_half(x);
-    const HeadScreen s(rows, k, h.reader(), t, pool);
+    // Both layouts, in alternate trials.
+    const HeadScreen s(rows, k, h.reader(), t, pool, kLayouts[(trial / 4) % 2]);
     Bounds b{std::vector<float>(static_cast<size_t>(rows)),
              std::vector<float>(static_cast<size_t>(rows))};
     ASSERT_TRUE(s.bound(x16.data(), b.lower, b.upper, t, pool));
@@ -411,7 +433,7 @@ TEST(HeadScreen, ScreenedTopsShareRowsAndKeepEachQuerysLogits) {
   const int64_t k = 256, rows = 4096;
   const Head h = make_head(rows, k, gaussian(rng, rows * k, 0.02f));
   const Table& t = kernels::table();
-  const HeadScreen s(rows, k, h.reader(), t, pool);
+  const HeadScreen s(rows, k, h.reader(), t, pool, ScreenLayout::groups); // serve's
   const auto xa = to_half(gaussian(rng, k, 1.0f));
   const auto xb = to_half(gaussian(rng, k, 1.0f));
   // Operands per query: a twice (the same candidates), b, a with a small m, and b with an m

@@ -81,7 +81,7 @@ struct Loaded {
         weights(model::bind_weights(file, config)) {
     weights.file = &file;
     kernels::ThreadPool pool(2);
-    screen = model::screen_head(weights, kernels::table(), pool);
+    screen = model::screen_head(weights, kernels::table(), pool, model::ScreenLayout::rows);
     weights.head_screen = screen.get();
   }
   Loaded(const Loaded&) = delete; // weights point into file

@@ -43,6 +43,7 @@ int run_serve(ServeOptions& o) {
   mo.chat_template = o.chat_template;
   mo.head = parse_head_mode(o.head);
   mo.n_threads = o.server.n_threads;
+  mo.batched_decode = o.server.n_parallel > 1; // the slots decode together
   o.server.kv_type = parse_kv_type(o.kv_type);
   o.server.head = mo.head;
   const std::shared_ptr<Model> model = Model::load(path, mo);
