@@ -20,7 +20,10 @@ namespace {
 inline constexpr int64_t kI2sPrefetchBytes = 2048;
 // The same for Q8_0 rows (the head screen streams 349 MB per token on 2B-4T).
 inline constexpr int64_t kQ8PrefetchBytes = 2048;
-inline constexpr int64_t kScreenPrefetchBytes = 1024; // q8_0_screen's quants
+// q8_0_screen's quants: 2 KiB ahead ran 1.04-1.07x (one sequence) and 1.06-1.15x (four) the
+// bytes per second of 1 KiB (bench_kernels, 2 threads, 3 alternated rounds); 4 KiB was no
+// better for one.
+inline constexpr int64_t kScreenPrefetchBytes = 2048;
 
 inline __m256i load256(const void* p) {
   return _mm256_loadu_si256(static_cast<const __m256i*>(p));
