@@ -37,7 +37,7 @@ struct ModelOptions {
   // can use HeadMode::screened. exact: no screen.
   HeadMode head = HeadMode::screened;
   // Lay the screen out for decode steps of several sequences at once (a server's parallel
-  // slots, decode_batch): such steps run 1.13-1.17x faster and single-sequence ones ~4 %
+  // slots, decode_batch): such steps run 1.13-1.17x faster and single-sequence ones 2-4 %
   // slower than with the default layout (2-vCPU Zen 5, alternated runs). The same tokens
   // either way. `bitnet serve` sets it with --parallel > 1.
   bool batched_decode = false;

@@ -27,7 +27,7 @@ using HeadRowReader = std::function<void(int64_t first, int64_t count, uint16_t*
 // How the screen's Q8_0 copy is laid out. The intervals hold the exact logits either way, so
 // the tokens are the same; only the speed differs (2-vCPU Zen 5, alternated runs):
 //   rows    row after row, read by q8_0_gemm: the faster single-sequence pass (decode tg64
-//           at 2 threads ~4 % faster than with groups);
+//           at 2 threads 2-4 % faster than with groups);
 //   groups  kScreenRows rows per group, one per lane (kernels.hpp, q8_0_screen): no per-row
 //           lane sums, so several sequences' pass is far cheaper (a 4-sequence decode step
 //           1.13-1.17x faster than with rows).
