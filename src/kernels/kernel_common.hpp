@@ -342,6 +342,18 @@ void dots_each(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, i
       out[i * ld_out + r] = dot(a + r * lda, x + i * ldx, n);
 }
 
+// Table::head_dots through a variant's f16_dots: blocks of 4 keys, each block's KV heads in
+// turn, so the rows are read in address order and each f16_dots call's prefetches of the rows
+// 4 below (its head's part of them) together fetch the next block's rows whole.
+template <auto dots>
+void head_dots_by(const uint16_t* k, int64_t ldk, int64_t n_keys, int64_t n_head_kv, int64_t group,
+                  const float* x, int64_t n, float* out, int64_t ld_out) {
+  for (int64_t j = 0; j < n_keys; j += 4)
+    for (int64_t g = 0; g < n_head_kv; ++g)
+      dots(k + j * ldk + g * n, ldk, n_keys - j < 4 ? n_keys - j : 4, x + g * group * n, n, group,
+           n, out + g * group * ld_out + j, ld_out);
+}
+
 // The attention dots of a variant that takes them in blocks of 4 rows × 4 vectors:
 // block(r, i, o) writes the 16 dots of rows r.. and vectors i.. to o[q·ld_out + m] (row r + m,
 // vector i + q); the rows and vectors left over go one dot at a time, one(r, i).

@@ -122,6 +122,12 @@ struct Table {
   // The same products in tinyBLAS's order (f16_f32_dot, n % 16 == 0): a batch's V·p.
   void (*f16_f32_dots)(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
                        int64_t n_x, int64_t n, float* out, int64_t ld_out);
+  // f16_dots' values for one query's K·q over every KV head (decode): key j's cache row at
+  // k + j·ldk holds n_head_kv heads of n elements, and query head h (x + h·n, f16 values)
+  // belongs to KV head h / group: out[h·ld_out + j] = f16_dots' dot of head h / group's part of
+  // row j with x_h, for j < n_keys and h < n_head_kv·group. The rows are read in address order.
+  void (*head_dots)(const uint16_t* k, int64_t ldk, int64_t n_keys, int64_t n_head_kv,
+                    int64_t group, const float* x, int64_t n, float* out, int64_t ld_out);
   // f16_dots' values for keys laid out in tiles of kKeyTile (a batch's K·q): key j's element
   // d is kt[(j / kKeyTile)·kKeyTile·n + kKeyTile·d + j % kKeyTile], an F16 value widened to f32,
   // and x holds f16 values; n % 64 == 0. out[i·ld_out + j] for j < n_keys. With the keys in

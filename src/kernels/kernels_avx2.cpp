@@ -626,6 +626,7 @@ Table make_table() {
   set_vec_entries<Vec8>(t);
   t.f16_dots = f16_dots;
   t.f16_f32_dots = f16_f32_dots;
+  t.head_dots = head_dots_by<f16_dots>;
   // None: with 16 registers the lane-wise sums spill, and f16_dots is faster (perf of pp2048,
   // K·q samples per I2_S gemm sample 0.20 with f16_dots, 0.24 with key tiles).
   t.key_tile_dots = nullptr;

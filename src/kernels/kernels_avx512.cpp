@@ -522,23 +522,37 @@ template <int NX> inline void join_lanes(const __m512 (*acc)[4], __m512* v) {
     v[i] = _mm512_add_ps(_mm512_add_ps(acc[i][0], acc[i][2]), _mm512_add_ps(acc[i][1], acc[i][3]));
 }
 
-// The halving sums of 16 vectors at once, each as _mm512_reduce_add_ps adds its lanes
-// (l + l+8, l + l+4, l + l+2, l + l+1): lane 4q + m of the result is the sum of v[4m + q].
-inline __m512 reduce16(const __m512* v) {
-  __m512 u[8], w[4], z[2];
-  for (int k = 0; k < 8; ++k) // l + l+8: v[2k] in lanes 0-7, v[2k+1] in 8-15
+// The first two halving steps (l + l+8, l + l+4) of four vectors, as _mm512_reduce_add_ps
+// adds its lanes: quarter j of the result holds v[j]'s four partial sums.
+inline __m512 reduce4(const __m512* v) {
+  __m512 u[2];
+  for (int k = 0; k < 2; ++k) // l + l+8: v[2k] in lanes 0-7, v[2k+1] in 8-15
     u[k] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0x44),
                          _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0xEE));
-  for (int k = 0; k < 4; ++k) // l + l+4: quarter j holds v[4k + j]
-    w[k] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * k], u[2 * k + 1], 0x88),
-                         _mm512_shuffle_f32x4(u[2 * k], u[2 * k + 1], 0xDD));
-  for (int k = 0; k < 2; ++k) { // l + l+2: quarter j holds v[8k + j], then v[8k + 4 + j]
+  // l + l+4: quarter j holds v[j]
+  return _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x88),
+                       _mm512_shuffle_f32x4(u[0], u[1], 0xDD));
+}
+
+// The last two halving steps (l + l+2, l + l+1) of four reduce4 results: lane 4q + m of the
+// result is the sum of the vector in quarter q of w[m].
+inline __m512 finish16(const __m512* w) {
+  __m512 z[2];
+  for (int k = 0; k < 2; ++k) { // l + l+2: quarter j holds w[2k]'s, then w[2k+1]'s
     const __m512d a = _mm512_castps_pd(w[2 * k]), b = _mm512_castps_pd(w[2 * k + 1]);
     z[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
                          _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
   }
-  // l + l+1: quarter j holds v[j], v[4 + j], v[8 + j], v[12 + j]
+  // l + l+1: quarter j holds w[0..3]'s
   return _mm512_add_ps(_mm512_shuffle_ps(z[0], z[1], 0x88), _mm512_shuffle_ps(z[0], z[1], 0xDD));
+}
+
+// The halving sums of 16 vectors at once: lane 4q + m of the result is the sum of v[4m + q].
+inline __m512 reduce16(const __m512* v) {
+  __m512 w[4];
+  for (int m = 0; m < 4; ++m)
+    w[m] = reduce4(v + 4 * m);
+  return finish16(w);
 }
 
 // The 4 × 4 transposes of four vectors' lane groups: afterwards lane m of group L (elements
@@ -619,18 +633,46 @@ float f16_x_dot(const uint16_t* a, const float* x, int64_t n) {
 }
 
 // The joined lane sums of a block's four rows (row m, vector q to v[4m + q]) when a row is one
-// span (K·q: np <= kDotsSpan): each row's accumulators stay in registers. NP > 0: np == NP,
-// known when compiled, the loops unrolled (128-dim heads: 1.2-1.3x the blocks per second from
-// L2; bench_kernels attention n=1 n_kv=4096, 1 thread, alternated: 1.14x).
-template <int64_t NP>
-[[gnu::always_inline]] inline void short_rows(const uint16_t* ar, int64_t lda, const float* xi,
-                                              int64_t ldx, int64_t np_run, __m512* v) {
-  const int64_t np = NP > 0 ? NP : np_run;
+// span (np <= kDotsSpan): each row's accumulators stay in registers.
+inline void short_rows(const uint16_t* ar, int64_t lda, const float* xi, int64_t ldx, int64_t np,
+                       __m512* v) {
   for (int m = 0; m < 4; ++m) {
     __m512 acc[4][4] = {};
     f16_lanes<4>(ar + m * lda, ar + (m + 4) * lda, np, xi, ldx, 0, np, acc);
     join_lanes<4>(acc, v + 4 * m);
   }
+}
+
+// Rows of head_dots' fast path ahead of the block being summed that it prefetches: two blocks.
+inline constexpr int64_t kHeadPrefetchRows = 8;
+
+// The 16 reduced dots (lane 4q + m: row m, vector q) of four rows of 128 elements (two chunks)
+// with four vectors, each row's eight widened vectors feeding the vectors' two-chunk sums
+// directly (the first product of each lane an FMA onto zero, as ggml's accumulators start at
+// zero) and its four dots half reduced before the next row. Prefetches each row's part
+// kHeadPrefetchRows rows below.
+inline __m512 two_chunk_block(const uint16_t* ar, int64_t lda, const float* xi, int64_t ldx) {
+  const __m512 zero = _mm512_setzero_ps();
+  __m512 w[4];
+  for (int m = 0; m < 4; ++m) {
+    const uint16_t* row = ar + m * lda;
+    for (int l = 0; l < 4; ++l)
+      _mm_prefetch(reinterpret_cast<const char*>(row + kHeadPrefetchRows * lda + 32 * l),
+                   _MM_HINT_T0);
+    __m512 k[8], v[4];
+    for (int j = 0; j < 8; ++j)
+      k[j] = load_ph16(row + 16 * j);
+    for (int q = 0; q < 4; ++q) {
+      const float* x = xi + q * ldx;
+      __m512 c[4];
+      for (int j = 0; j < 4; ++j)
+        c[j] = _mm512_fmadd_ps(k[j + 4], _mm512_loadu_ps(x + kF16Chunk + 16 * j),
+                               _mm512_fmadd_ps(k[j], _mm512_loadu_ps(x + 16 * j), zero));
+      v[q] = _mm512_add_ps(_mm512_add_ps(c[0], c[2]), _mm512_add_ps(c[1], c[3]));
+    }
+    w[m] = reduce4(v);
+  }
+  return finish16(w);
 }
 
 // Stores a block's 16 dots (lane 4q + m: row m, vector q) to out[q·ld_out + m].
@@ -652,10 +694,8 @@ void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, in
         const uint16_t* ar = a + r * lda;
         const float* xi = x + i * ldx;
         __m512 v[16];
-        if (np == 2 * kF16Chunk) { // K·q of 128-dim heads, unrolled
-          short_rows<2 * kF16Chunk>(ar, lda, xi, ldx, np, v);
-        } else if (np <= kDotsSpan) {
-          short_rows<0>(ar, lda, xi, ldx, np, v);
+        if (np <= kDotsSpan) {
+          short_rows(ar, lda, xi, ldx, np, v);
         } else {
           __m512 acc[4][4][4] = {}; // [row][vector][accumulator]
           for_block_spans(np, [&](int m, int64_t k0, int64_t k1) {
@@ -728,6 +768,21 @@ struct ScreenLanes16 {
   static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
 };
 
+// head_dots: 2B-4T's heads (128 elements, four query heads per KV head) in blocks of four keys,
+// each block's KV heads in turn (the rows in address order), two_chunk_block written out in
+// one loop; other shapes and the keys past the last block through f16_dots (head_dots_by).
+// Against head_dots_by<f16_dots>: bench_kernels attention n=1, n_kv = 512 and 4096, 1 and 2
+// threads, 4 alternations: medians 1.11-1.15x; tg32 @ d2048, 2 threads: 1.05x (4 pairs).
+void head_dots(const uint16_t* k, int64_t ldk, int64_t n_keys, int64_t n_head_kv, int64_t group,
+               const float* x, int64_t n, float* out, int64_t ld_out) {
+  const int64_t n4 = n == 2 * kF16Chunk && group == 4 ? n_keys / 4 * 4 : 0;
+  for (int64_t j = 0; j < n4; j += 4)
+    for (int64_t g = 0; g < n_head_kv; ++g)
+      store_block16(two_chunk_block(k + j * ldk + g * n, ldk, x + 4 * g * n, n),
+                    out + 4 * g * ld_out + j, ld_out);
+  head_dots_by<f16_dots>(k + n4 * ldk, ldk, n_keys - n4, n_head_kv, group, x, n, out + n4, ld_out);
+}
+
 Table make_table() {
   Table t = table_avx2();
   t.isa = Isa::avx512;
@@ -741,6 +796,7 @@ Table make_table() {
   t.rope = vec_rope<Vec16>;
   t.f16_dots = f16_dots;
   t.f16_f32_dots = f16_f32_dots;
+  t.head_dots = head_dots;
   t.key_tile_dots = vec_key_tile_dots<Vec16, 4>; // 7 accumulators of 4 vectors in registers
   return t;
 }

@@ -527,6 +527,7 @@ template <class Dot> Table make_neon_table(Isa isa) {
   set_vec_entries<Vec4>(t);
   t.f16_dots = dots_each<neon_ggml_f16_dot<float>>;
   t.f16_f32_dots = dots_each<neon_f16_f32_dot>;
+  t.head_dots = head_dots_by<dots_each<neon_ggml_f16_dot<float>>>;
   t.key_tile_dots = vec_key_tile_dots<Vec4, 4>;
   return t;
 }

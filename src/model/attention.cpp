@@ -18,8 +18,6 @@ constexpr int64_t kSplitMacs = int64_t{1} << 20;
 // Keys and value rows a thread takes at a time (a single token): 16 floats, one cache line, so
 // no two threads write the same line of a score row or an output row.
 constexpr int64_t kGranule = 16;
-// Keys of one decode K·q call: the f16_dots blocks' rows (kernel_common.hpp dots_blocked).
-constexpr int64_t kKeyBlock = 4;
 
 size_t sz(int64_t n) {
   return static_cast<size_t>(n);
@@ -250,14 +248,16 @@ void Attention::decode(const Layer& l, const float* q, float* out, kernels::Thre
       value_rows(c_.n_embd_kv(), kGranule, nt, spins);
   const auto job = [&](int, int) {
     keys.each([&](int64_t j0, int64_t j1) {
-      // A key's cache row holds every KV head: one block of the dots' 4 keys of all heads at a
-      // time reads the cache in address order, and the block's prefetches of the 4 keys below
-      // it fetch the next block's rows whole (16 keys per head at a time: 30% slower from
-      // memory, the other heads' parts of the rows came in unprefetched).
-      for (int64_t j = j0; j < j1; j += kKeyBlock)
-        for (int64_t g = 0; g < c_.n_head_kv; ++g)
-          scores(l, j, std::min(kKeyBlock, j1 - j), g, x + g * group_ * hd, group_,
-                 s + g * group_ * span + j);
+      // A key's cache row holds every KV head: the keys are taken in address order, every
+      // head of a few keys at a time (16 keys per head at a time: 30% slower from memory, the
+      // other heads' parts of the rows came in unprefetched).
+      if (l.cache.is_f16()) {
+        k_.head_dots(l.cache.k16(l.il) + j0 * c_.n_embd_kv(), c_.n_embd_kv(), j1 - j0,
+                     c_.n_head_kv, group_, x, hd, s + j0, span);
+        return;
+      }
+      for (int64_t g = 0; g < c_.n_head_kv; ++g)
+        scores(l, j0, j1 - j0, g, x + g * group_ * hd, group_, s + g * group_ * span + j0);
     });
     keys.wait_done();
     heads.each([&](int64_t h0, int64_t h1) {

@@ -774,6 +774,51 @@ TEST(KernelAttention, DotsInGgmlAndTinyBlasOrderOnEveryVariant) {
   }
 }
 
+// A single query's K·q over every KV head (head_dots): every variant gives each key's dot with
+// each query head in ggml_vec_dot_f16's order against its own KV head's part of the key row,
+// for 2B-4T's heads (128 elements, 4 query heads per KV head: AVX-512's blocks) and other
+// shapes, key counts on and off the blocks of 4, a row stride wider than the heads, −0
+// products, and an output whose slots past the keys stay untouched.
+TEST(KernelAttention, HeadDotsInGgmlOrderOnEveryVariant) {
+  std::mt19937 rng(29);
+  struct Shape {
+    int64_t n, n_head_kv, group;
+  };
+  for (const Shape& sh : {Shape{128, 5, 4}, Shape{128, 2, 3}, Shape{64, 3, 2}, Shape{96, 1, 4}}) {
+    for (int64_t n_keys : {1, 3, 4, 9, 21}) {
+      const int64_t ldk = sh.n_head_kv * sh.n + 16, n_q = sh.n_head_kv * sh.group,
+                    ld_out = n_keys + 3;
+      auto keys = random_f16(rng, n_keys * ldk);
+      auto x16 = random_f16(rng, n_q * sh.n);
+      for (size_t j = 0; j < keys.size(); j += 7)
+        keys[j] = 0x8000; // −0
+      for (size_t j = 0; j < x16.size(); j += 3)
+        x16[j] = 0;
+      std::vector<float> x(x16.size());
+      for (size_t j = 0; j < x16.size(); ++j)
+        x[j] = fp16_to_fp32(x16[j]);
+      for (Isa isa : isas_under_test()) {
+        const std::string what = isa_name(isa) + " n=" + std::to_string(sh.n) +
+                                 " kv=" + std::to_string(sh.n_head_kv) +
+                                 " group=" + std::to_string(sh.group) +
+                                 " keys=" + std::to_string(n_keys);
+        std::vector<float> out(static_cast<size_t>(n_q * ld_out), -7.0f);
+        table_for(isa).head_dots(keys.data(), ldk, n_keys, sh.n_head_kv, sh.group, x.data(),
+                                 sh.n, out.data(), ld_out);
+        for (int64_t h = 0; h < n_q; ++h) {
+          for (int64_t j = 0; j < n_keys; ++j)
+            expect_bits_eq(out[static_cast<size_t>(h * ld_out + j)],
+                           ggml_order_dot(keys.data() + j * ldk + h / sh.group * sh.n,
+                                          x16.data() + h * sh.n, sh.n),
+                           what);
+          for (int64_t j = n_keys; j < ld_out; ++j)
+            EXPECT_EQ(out[static_cast<size_t>(h * ld_out + j)], -7.0f) << what;
+        }
+      }
+    }
+  }
+}
+
 // A batch's K·q from keys in tiles: every variant gives each key's dot with each vector in
 // ggml_vec_dot_f16's order, for head sizes of one to four chunks of 64, key counts that end
 // inside a tile (and inside the 8-lane half AVX2 takes), vector counts on and off the variants'
