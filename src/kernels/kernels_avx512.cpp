@@ -768,19 +768,16 @@ struct ScreenLanes16 {
   static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
 };
 
-// head_dots: 2B-4T's heads (128 elements, four query heads per KV head) in blocks of four keys,
-// each block's KV heads in turn (the rows in address order), two_chunk_block written out in
-// one loop; other shapes and the keys past the last block through f16_dots (head_dots_by).
-// Against head_dots_by<f16_dots>: bench_kernels attention n=1, n_kv = 512 and 4096, 1 and 2
-// threads, 4 alternations: medians 1.11-1.15x; tg32 @ d2048, 2 threads: 1.05x (4 pairs).
-void head_dots(const uint16_t* k, int64_t ldk, int64_t n_keys, int64_t n_head_kv, int64_t group,
-               const float* x, int64_t n, float* out, int64_t ld_out) {
-  const int64_t n4 = n == 2 * kF16Chunk && group == 4 ? n_keys / 4 * 4 : 0;
-  for (int64_t j = 0; j < n4; j += 4)
-    for (int64_t g = 0; g < n_head_kv; ++g)
-      store_block16(two_chunk_block(k + j * ldk + g * n, ldk, x + 4 * g * n, n),
-                    out + 4 * g * ld_out + j, ld_out);
-  head_dots_by<f16_dots>(k + n4 * ldk, ldk, n_keys - n4, n_head_kv, group, x, n, out + n4, ld_out);
+// head_dots' blocks (head_dots_by): 2B-4T's (4 keys of 128 elements, four query heads) through
+// two_chunk_block, any other through f16_dots. Against head_dots_by<f16_dots>: bench_kernels
+// attention n=1, n_kv = 512 and 4096, 1 and 2 threads, 4 alternations: medians 1.11-1.15x;
+// tg32 @ d2048, 2 threads: 1.05x (4 pairs).
+void head_block_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
+                     int64_t n_x, int64_t n, float* out, int64_t ld_out) {
+  if (n_rows == 4 && n_x == 4 && n == 2 * kF16Chunk)
+    store_block16(two_chunk_block(a, lda, x, ldx), out, ld_out);
+  else
+    f16_dots(a, lda, n_rows, x, ldx, n_x, n, out, ld_out);
 }
 
 Table make_table() {
@@ -796,7 +793,7 @@ Table make_table() {
   t.rope = vec_rope<Vec16>;
   t.f16_dots = f16_dots;
   t.f16_f32_dots = f16_f32_dots;
-  t.head_dots = head_dots;
+  t.head_dots = head_dots_by<head_block_dots>;
   t.key_tile_dots = vec_key_tile_dots<Vec16, 4>; // 7 accumulators of 4 vectors in registers
   return t;
 }
