@@ -8,6 +8,7 @@
 // line (std::min/std::max, container members, util/fp16.hpp): only intrinsics and these.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -40,6 +41,42 @@ inline int clamp_i8(int v) {
 // bitnet.cpp's I2_S rescale, evaluated in this order in float (docs/model-math.md §3).
 inline float i2s_rescale(int32_t sumi, int32_t act_sum, float act_scale, float w_scale) {
   return (static_cast<float>(sumi) - static_cast<float>(act_sum)) / act_scale * w_scale;
+}
+
+// Float vectors of N lanes (GCC's vector extensions; GCC 12 drops a vector_size that depends
+// on a template parameter, hence one specialisation per size).
+template <int N> struct FloatLanes;
+template <> struct FloatLanes<2> {
+  typedef float V __attribute__((vector_size(8)));
+};
+template <> struct FloatLanes<4> {
+  typedef float V __attribute__((vector_size(16)));
+};
+template <> struct FloatLanes<8> {
+  typedef float V __attribute__((vector_size(32)));
+};
+template <> struct FloatLanes<16> {
+  typedef float V __attribute__((vector_size(64)));
+};
+
+// i2s_rescale of N lanes (N a power of two) as one vector expression: the same operations in
+// the same order per lane, in the TU's vector registers.
+template <int N>
+inline void i2s_rescale_lanes(const int32_t* sumi, const int32_t* act_sum, const float* act_scale,
+                              float w_scale, float* out) {
+  if constexpr (N == 1) {
+    out[0] = i2s_rescale(sumi[0], act_sum[0], act_scale[0], w_scale);
+  } else {
+    using F = typename FloatLanes<N>::V;
+    F s, a, d;
+    for (int i = 0; i < N; ++i) {
+      s[i] = static_cast<float>(sumi[i]);
+      a[i] = static_cast<float>(act_sum[i]);
+      d[i] = act_scale[i];
+    }
+    const F r = (s - a) / d * w_scale;
+    std::memcpy(out, &r, sizeof r);
+  }
 }
 
 // Q8_0 dot products follow ggml_vec_dot_q8_0_q8_0 on x86 (the reference build): 8 f32
@@ -274,16 +311,29 @@ void i2s_gemm_streams(RowsDot rows_dot, const uint8_t* w, float w_scale, int64_t
                       int64_t ld_out) {
   static_assert(kGemvStreams % NR == 0);
   const int64_t stride = k / 4;
+  // A call's rescales as one vector operation per step over its sums, each lane with its
+  // token's operands (one at a time, 4 rows x 4 tokens cost 16 divisions in turn: 4 % of a
+  // batched decode step's time).
+  constexpr int kLanes = static_cast<int>(std::bit_ceil(static_cast<unsigned>(NR * NT)));
+  int32_t sum_of[kLanes] = {};
+  float scale_of[kLanes];
+  for (int i = 0; i < kLanes; ++i)
+    scale_of[i] = i < NR * NT ? act_scale[i % NT] : 1.0f;
+  for (int i = 0; i < NR * NT; ++i)
+    sum_of[i] = act_sum[i % NT];
   const auto call = [&](auto nr_c, const int64_t* r) {
     constexpr int nr = decltype(nr_c)::value;
+    constexpr int n = static_cast<int>(std::bit_ceil(static_cast<unsigned>(nr * NT)));
     const uint8_t* rows[nr];
     for (int j = 0; j < nr; ++j)
       rows[j] = w + r[j] * stride;
-    int32_t sums[nr * NT];
+    int32_t sums[n] = {};
     rows_dot(nr_c, rows, sums);
+    float res[n];
+    i2s_rescale_lanes<n>(sums, sum_of, scale_of, w_scale, res);
     for (int j = 0; j < nr; ++j)
       for (int t = 0; t < NT; ++t)
-        out[t * ld_out + r[j]] = i2s_rescale(sums[j * NT + t], act_sum[t], act_scale[t], w_scale);
+        out[t * ld_out + r[j]] = res[j * NT + t];
   };
   for_row_streams<kGemvStreams>(
       r0, r1,
