@@ -313,14 +313,15 @@ void i2s_gemm_streams(RowsDot rows_dot, const uint8_t* w, float w_scale, int64_t
   const int64_t stride = k / 4;
   // A call's rescales as one vector operation per step over its sums, each lane with its
   // token's operands (one at a time, 4 rows x 4 tokens cost 16 divisions in turn: 4 % of a
-  // batched decode step's time).
+  // batched decode step's time). Lanes past the sums, padding to a power of two, take a
+  // token's operands too; their results are not stored.
   constexpr int kLanes = static_cast<int>(std::bit_ceil(static_cast<unsigned>(NR * NT)));
-  int32_t sum_of[kLanes] = {};
+  int32_t sum_of[kLanes];
   float scale_of[kLanes];
-  for (int i = 0; i < kLanes; ++i)
-    scale_of[i] = i < NR * NT ? act_scale[i % NT] : 1.0f;
-  for (int i = 0; i < NR * NT; ++i)
+  for (int i = 0; i < kLanes; ++i) {
     sum_of[i] = act_sum[i % NT];
+    scale_of[i] = act_scale[i % NT];
+  }
   const auto call = [&](auto nr_c, const int64_t* r) {
     constexpr int nr = decltype(nr_c)::value;
     constexpr int n = static_cast<int>(std::bit_ceil(static_cast<unsigned>(nr * NT)));
