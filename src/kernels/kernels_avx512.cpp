@@ -29,6 +29,48 @@ inline __m512i load512(const void* p) {
   return _mm512_loadu_si512(p);
 }
 
+// Lane adds for the halving sums below: of floats, or of the int32 the vectors hold.
+struct AddFloats {
+  __m512 operator()(__m512 a, __m512 b) const { return _mm512_add_ps(a, b); }
+};
+struct AddInts {
+  __m512 operator()(__m512 a, __m512 b) const {
+    return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(a), _mm512_castps_si512(b)));
+  }
+};
+
+// The first two halving steps (l + l+8, l + l+4) of four vectors, as _mm512_reduce_add_ps
+// adds its lanes: quarter j of the result holds v[j]'s four partial sums.
+template <class Add = AddFloats> inline __m512 reduce4(const __m512* v, Add add = {}) {
+  __m512 u[2];
+  for (int k = 0; k < 2; ++k) // l + l+8: v[2k] in lanes 0-7, v[2k+1] in 8-15
+    u[k] = add(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0x44),
+               _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0xEE));
+  // l + l+4: quarter j holds v[j]
+  return add(_mm512_shuffle_f32x4(u[0], u[1], 0x88), _mm512_shuffle_f32x4(u[0], u[1], 0xDD));
+}
+
+// The last two halving steps (l + l+2, l + l+1) of four reduce4 results: lane 4q + m of the
+// result is the sum of the vector in quarter q of w[m].
+template <class Add = AddFloats> inline __m512 finish16(const __m512* w, Add add = {}) {
+  __m512 z[2];
+  for (int k = 0; k < 2; ++k) { // l + l+2: quarter j holds w[2k]'s, then w[2k+1]'s
+    const __m512d a = _mm512_castps_pd(w[2 * k]), b = _mm512_castps_pd(w[2 * k + 1]);
+    z[k] = add(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+  }
+  // l + l+1: quarter j holds w[0..3]'s
+  return add(_mm512_shuffle_ps(z[0], z[1], 0x88), _mm512_shuffle_ps(z[0], z[1], 0xDD));
+}
+
+// The halving sums of 16 vectors at once: lane 4q + m of the result is the sum of v[4m + q].
+template <class Add = AddFloats> inline __m512 reduce16(const __m512* v, Add add = {}) {
+  __m512 w[4];
+#pragma GCC unroll 4
+  for (int m = 0; m < 4; ++m)
+    w[m] = reduce4(v + 4 * m, add);
+  return finish16(w, add);
+}
+
 // The codes of I2_S block b at w, in input order and scaled by a power of two: a block's 32
 // bytes are broadcast to both 256-bit halves and masked to one 2-bit field per half, left in
 // place, so c01's low half holds 64·code of elements j, its high half 16·code of 32 + j (c23:
@@ -45,14 +87,18 @@ inline void i2s_block_codes(const uint8_t* w, int64_t b, __m512i& c01, __m512i& 
   c23 = _mm512_and_si512(packed, mask23);
 }
 
+// a01's lanes (products with c01's codes, summed) each shifted back by its scale: exact, the
+// sum being a multiple of it.
+inline __m512i i2s_lane_scales(__m512i a01) {
+  return _mm512_srav_epi32(a01, _mm512_inserti64x4(_mm512_set1_epi32(6), _mm256_set1_epi32(4), 1));
+}
 // Σ code·q of the lanes of a01 and a23 (i2s_block_codes' products summed): each lane shifted
-// back by its scale (exact, the sum being a multiple of it), then added. A lane sums
-// k/32 products of at most 192·128, so it stays in int32 for k < 2^21.
+// back by its scale, then added. A lane sums k/32 products of at most 192·128, so it stays in
+// int32 for k < 2^21.
 inline int32_t i2s_lane_sums(__m512i a01, __m512i a23) {
-  const __m512i shift01 = _mm512_inserti64x4(_mm512_set1_epi32(6), _mm256_set1_epi32(4), 1);
   const __m512i shift23 = _mm512_inserti64x4(_mm512_set1_epi32(2), _mm256_set1_epi32(0), 1);
   return _mm512_reduce_add_epi32(
-      _mm512_add_epi32(_mm512_srav_epi32(a01, shift01), _mm512_srav_epi32(a23, shift23)));
+      _mm512_add_epi32(i2s_lane_scales(a01), _mm512_srav_epi32(a23, shift23)));
 }
 
 // acc += u·s, four products per int32 lane (vpdpbusd). Through asm: around each
@@ -156,11 +202,21 @@ __attribute__((noinline)) void i2s_rows_tokens_dots(const uint8_t* const* w, int
         dpbusd(acc[r][t], c23[r], q23);
     }
   }
+  if constexpr (NR * NT == 16) {
+    // All 16 sums in one vector and one store: i2s_gemm_streams loads them as one vector,
+    // which 16 stores of one sum each stalled (bench_batch -n 4, 8 pairs: 1.056x).
+    __m512 v[16]; // sum i = r·NT + t reduced from v[4·(i % 4) + i / 4] (reduce16's lanes)
 #pragma GCC unroll 16
-  for (int r = 0; r < NR; ++r)
+    for (int i = 0; i < 16; ++i)
+      v[4 * (i % 4) + i / 4] = _mm512_castsi512_ps(i2s_lane_scales(acc[i / NT][i % NT]));
+    _mm512_storeu_si512(sums, _mm512_castps_si512(reduce16(v, AddInts{})));
+  } else {
 #pragma GCC unroll 16
-    for (int t = 0; t < NT; ++t)
-      sums[r * NT + t] = i2s_lane_sums(acc[r][t], _mm512_setzero_si512()); // c01's scales
+    for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 16
+      for (int t = 0; t < NT; ++t)
+        sums[r * NT + t] = i2s_lane_sums(acc[r][t], _mm512_setzero_si512()); // c01's scales
+  }
 }
 
 void i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
@@ -524,39 +580,6 @@ inline void f16_lanes(const uint16_t* a, const uint16_t* next, int64_t np, const
 template <int NX> inline void join_lanes(const __m512 (*acc)[4], __m512* v) {
   for (int i = 0; i < NX; ++i)
     v[i] = _mm512_add_ps(_mm512_add_ps(acc[i][0], acc[i][2]), _mm512_add_ps(acc[i][1], acc[i][3]));
-}
-
-// The first two halving steps (l + l+8, l + l+4) of four vectors, as _mm512_reduce_add_ps
-// adds its lanes: quarter j of the result holds v[j]'s four partial sums.
-inline __m512 reduce4(const __m512* v) {
-  __m512 u[2];
-  for (int k = 0; k < 2; ++k) // l + l+8: v[2k] in lanes 0-7, v[2k+1] in 8-15
-    u[k] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0x44),
-                         _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0xEE));
-  // l + l+4: quarter j holds v[j]
-  return _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x88),
-                       _mm512_shuffle_f32x4(u[0], u[1], 0xDD));
-}
-
-// The last two halving steps (l + l+2, l + l+1) of four reduce4 results: lane 4q + m of the
-// result is the sum of the vector in quarter q of w[m].
-inline __m512 finish16(const __m512* w) {
-  __m512 z[2];
-  for (int k = 0; k < 2; ++k) { // l + l+2: quarter j holds w[2k]'s, then w[2k+1]'s
-    const __m512d a = _mm512_castps_pd(w[2 * k]), b = _mm512_castps_pd(w[2 * k + 1]);
-    z[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
-                         _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
-  }
-  // l + l+1: quarter j holds w[0..3]'s
-  return _mm512_add_ps(_mm512_shuffle_ps(z[0], z[1], 0x88), _mm512_shuffle_ps(z[0], z[1], 0xDD));
-}
-
-// The halving sums of 16 vectors at once: lane 4q + m of the result is the sum of v[4m + q].
-inline __m512 reduce16(const __m512* v) {
-  __m512 w[4];
-  for (int m = 0; m < 4; ++m)
-    w[m] = reduce4(v + 4 * m);
-  return finish16(w);
 }
 
 // The 4 × 4 transposes of four vectors' lane groups: afterwards lane m of group L (elements
