@@ -19,51 +19,94 @@ namespace {
 // below 32767 even for the never-written code 3.
 constexpr int64_t kFlushBlocks = 8;
 
-// Σ code·q of NR rows (row r's packed I2_S blocks at w[r], k inputs) against one token's
-// activations q (the gemv's streams, kGemvStreams at a time): on one core decode is bound by
-// this unpack-and-multiply work about as much as by memory, and the rows share each
-// activation load.
-template <int NR>
+// acc += codes·act, two products per int16 lane (vpmaddubsw, then vpaddw). Through asm: GCC 12
+// adds into a fresh register and copies it back, and spills with many accumulators. "xm": the
+// activations may be read by the instruction itself.
+inline void maddubs_add(__m256i& acc, __m256i codes, __m256i act) {
+  __m256i product;
+  __asm__("vpmaddubsw %[act], %[codes], %[product]\n\t"
+          "vpaddw %[product], %[acc], %[acc]"
+          : [acc] "+x"(acc), [product] "=&x"(product)
+          : [codes] "x"(codes), [act] "xm"(act));
+}
+
+// Σ code·q of NR rows (row r's packed I2_S blocks at w[r], k inputs) against NT tokens'
+// activations (token t's at q + t·k; row r, token t to sums[r·NT + t]).
+// - One token (the gemv's streams, kGemvStreams rows at a time): on one core decode is bound by
+//   this unpack-and-multiply work about as much as by memory, and the rows share each
+//   activation load.
+// - A few (a server's batched decode step, two rows per call): each row's codes are unpacked
+//   once for all tokens, the activations read by the multiplies themselves; the NR·NT int16
+//   accumulators, a code vector, the packed bytes and the mask are at most 12 ymm.
+template <int NR, int NT>
 void i2s_rows_dot(const uint8_t* const* w, int64_t k, const int8_t* q, int32_t* sums) {
   const __m256i mask = _mm256_set1_epi8(3);
   const __m256i ones = _mm256_set1_epi16(1);
   const int64_t nb = k / kI2sBlock;
-  __m256i acc32[NR];
-  for (auto& a : acc32)
-    a = _mm256_setzero_si256();
+  __m256i acc32[NR][NT];
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 16
+    for (int t = 0; t < NT; ++t)
+      acc32[r][t] = _mm256_setzero_si256();
   for (int64_t b0 = 0; b0 < nb; b0 += kFlushBlocks) {
     const int64_t b1 = b0 + kFlushBlocks < nb ? b0 + kFlushBlocks : nb;
-    __m256i acc16[NR];
-    for (auto& a : acc16)
-      a = _mm256_setzero_si256();
+    __m256i acc16[NR][NT];
+#pragma GCC unroll 16
+    for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 16
+      for (int t = 0; t < NT; ++t)
+        acc16[r][t] = _mm256_setzero_si256();
     for (int64_t b = b0; b < b1; ++b) {
-      const int8_t* qb = q + b * kI2sBlock;
-      const __m256i q0 = load256(qb), q1 = load256(qb + 32), q2 = load256(qb + 64),
-                    q3 = load256(qb + 96);
-      for (int r = 0; r < NR; ++r) {
-        const uint8_t* wb = w[r] + b * 32;
-        _mm_prefetch(reinterpret_cast<const char*>(wb + kI2sPrefetchBytes), _MM_HINT_T0);
-        const __m256i packed = load256(wb);
-        const __m256i s01 = _mm256_add_epi16(
-            _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(packed, 6), mask), q0),
-            _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(packed, 4), mask), q1));
-        const __m256i s23 = _mm256_add_epi16(
-            _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(packed, 2), mask), q2),
-            _mm256_maddubs_epi16(_mm256_and_si256(packed, mask), q3));
-        acc16[r] = _mm256_add_epi16(acc16[r], _mm256_add_epi16(s01, s23));
+      if constexpr (NT == 1) {
+        const int8_t* qb = q + b * kI2sBlock;
+        const __m256i q0 = load256(qb), q1 = load256(qb + 32), q2 = load256(qb + 64),
+                      q3 = load256(qb + 96);
+        for (int r = 0; r < NR; ++r) {
+          const uint8_t* wb = w[r] + b * 32;
+          _mm_prefetch(reinterpret_cast<const char*>(wb + kI2sPrefetchBytes), _MM_HINT_T0);
+          const __m256i packed = load256(wb);
+          const __m256i s01 = _mm256_add_epi16(
+              _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(packed, 6), mask), q0),
+              _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(packed, 4), mask), q1));
+          const __m256i s23 = _mm256_add_epi16(
+              _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(packed, 2), mask), q2),
+              _mm256_maddubs_epi16(_mm256_and_si256(packed, mask), q3));
+          acc16[r][0] = _mm256_add_epi16(acc16[r][0], _mm256_add_epi16(s01, s23));
+        }
+      } else {
+#pragma GCC unroll 16
+        for (int r = 0; r < NR; ++r) {
+          const uint8_t* wb = w[r] + b * 32;
+          _mm_prefetch(reinterpret_cast<const char*>(wb + kI2sPrefetchBytes), _MM_HINT_T0);
+          const __m256i packed = load256(wb);
+#pragma GCC unroll 4
+          for (int j = 0; j < 4; ++j) {
+            const __m256i codes = _mm256_and_si256(_mm256_srli_epi16(packed, 6 - 2 * j), mask);
+#pragma GCC unroll 16
+            for (int t = 0; t < NT; ++t)
+              maddubs_add(acc16[r][t], codes, load256(q + t * k + b * kI2sBlock + 32 * j));
+          }
+        }
       }
     }
+#pragma GCC unroll 16
     for (int r = 0; r < NR; ++r)
-      acc32[r] = _mm256_add_epi32(acc32[r], _mm256_madd_epi16(acc16[r], ones));
+#pragma GCC unroll 16
+      for (int t = 0; t < NT; ++t)
+        acc32[r][t] = _mm256_add_epi32(acc32[r][t], _mm256_madd_epi16(acc16[r][t], ones));
   }
+#pragma GCC unroll 16
   for (int r = 0; r < NR; ++r)
-    sums[r] = hsum_i32(acc32[r]);
+#pragma GCC unroll 16
+    for (int t = 0; t < NT; ++t)
+      sums[r * NT + t] = hsum_i32(acc32[r][t]);
 }
 
 void i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
               float act_scale, int32_t act_sum, float* out) {
   i2s_gemv_streams([&](auto nr, const uint8_t* const* rows,
-                       int32_t* sums) { i2s_rows_dot<decltype(nr)::value>(rows, k, q, sums); },
+                       int32_t* sums) { i2s_rows_dot<decltype(nr)::value, 1>(rows, k, q, sums); },
                    w, w_scale, k, r0, r1, act_scale, act_sum, out);
 }
 
@@ -72,29 +115,29 @@ void i2s_gemv(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1
 // per step, so 64 steps (256 inputs) stay within [-32768, 32512]; with the never-written
 // code 3 within ±768, so 32 steps. A widening (vpmaddwd and an add into the int32 sums)
 // costs as much as a step of a token: the longer chunk halves them. 5 tokens: 10
-// accumulators + 2 panel vectors + the broadcast + the product = 14 ymm registers. The asm
-// keeps each accumulator in place (GCC 12 adds into a fresh register and copies it back,
-// and spills with 12 accumulators).
+// accumulators + 2 panel vectors + the broadcast + the product = 14 ymm registers
+// (maddubs_add keeps each accumulator in place; plain intrinsics spill with 12).
 struct Maddubs {
   static constexpr int kTokens = 5;
   static constexpr int64_t kChunk = 256;
   static constexpr int64_t kChunk3 = 128;
   static __m256i step(__m256i acc, __m256i codes, __m256i act) {
-    __m256i product;
-    __asm__("vpmaddubsw %[act], %[codes], %[product]\n\t"
-            "vpaddw %[product], %[acc], %[acc]"
-            : [acc] "+x"(acc), [product] "=&x"(product)
-            : [codes] "x"(codes), [act] "x"(act));
+    maddubs_add(acc, codes, act);
     return acc;
   }
   static __m256i widen(__m256i acc) { return _mm256_madd_epi16(acc, _mm256_set1_epi16(1)); }
 };
 
+// A few tokens (a server's batched decode step) as rows of dots, two rows per call on the
+// gemv's streams, as the AVX-VNNI gemm takes them; more through the panels.
 void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
               const float* act_scale, const int32_t* act_sum, int64_t n_tok, float* out,
               int64_t ld_out) {
-  i2s_gemm_panels<I2sTile256<Maddubs>>(w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out,
-                                       ld_out);
+  i2s_gemm_rows_or_panels<I2sTile256<Maddubs>, 2>(
+      [&](auto nr_c, auto nt_c, const uint8_t* const* rows, int32_t* sums) {
+        i2s_rows_dot<decltype(nr_c)::value, decltype(nt_c)::value>(rows, k, q, sums);
+      },
+      w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out, ld_out);
 }
 
 void quantize_act(const float* x, int64_t n, int8_t* q, float* scale_out, int32_t* sum_out) {
