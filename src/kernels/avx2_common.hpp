@@ -41,6 +41,29 @@ inline float q8_block_scale(const uint8_t* block) {
   return _cvtsh_ss(d);
 }
 
+// Block b of NR I2_S rows (row r's packed blocks at w[r]) against NT tokens' activations
+// (token t's at q + t·k): each row's four 2-bit fields j unpacked once, and
+// mac(r, t, j, codes, act) called with each of them and the token's 32 matching activation
+// bytes (the rows of dots of the AVX2 and AVX-VNNI gemms).
+template <int NR, int NT, class Mac>
+__attribute__((always_inline)) inline void
+i2s_block_rows_tokens(const uint8_t* const* w, int64_t b, const int8_t* q, int64_t k, Mac mac) {
+  const __m256i mask = _mm256_set1_epi8(3);
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r) {
+    const uint8_t* wb = w[r] + b * 32;
+    _mm_prefetch(reinterpret_cast<const char*>(wb + kI2sPrefetchBytes), _MM_HINT_T0);
+    const __m256i packed = load256(wb);
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      const __m256i codes = _mm256_and_si256(_mm256_srli_epi16(packed, 6 - 2 * j), mask);
+#pragma GCC unroll 16
+      for (int t = 0; t < NT; ++t)
+        mac(r, t, j, codes, load256(q + t * k + b * kI2sBlock + 32 * j));
+    }
+  }
+}
+
 inline int32_t hsum_i32(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));

@@ -75,19 +75,10 @@ void i2s_rows_dot(const uint8_t* const* w, int64_t k, const int8_t* q, int32_t* 
           acc16[r][0] = _mm256_add_epi16(acc16[r][0], _mm256_add_epi16(s01, s23));
         }
       } else {
-#pragma GCC unroll 16
-        for (int r = 0; r < NR; ++r) {
-          const uint8_t* wb = w[r] + b * 32;
-          _mm_prefetch(reinterpret_cast<const char*>(wb + kI2sPrefetchBytes), _MM_HINT_T0);
-          const __m256i packed = load256(wb);
-#pragma GCC unroll 4
-          for (int j = 0; j < 4; ++j) {
-            const __m256i codes = _mm256_and_si256(_mm256_srli_epi16(packed, 6 - 2 * j), mask);
-#pragma GCC unroll 16
-            for (int t = 0; t < NT; ++t)
-              maddubs_add(acc16[r][t], codes, load256(q + t * k + b * kI2sBlock + 32 * j));
-          }
-        }
+        i2s_block_rows_tokens<NR, NT>(w, b, q, k,
+                                      [&](int r, int t, int, __m256i codes, __m256i act) {
+                                        maddubs_add(acc16[r][t], codes, act);
+                                      });
       }
     }
 #pragma GCC unroll 16

@@ -38,7 +38,6 @@ template <int NR, int NT>
 __attribute__((noinline)) void i2s_row_dots(const uint8_t* const* w, int64_t k, const int8_t* q,
                                             int32_t* sums) {
   constexpr int kSets = NR * NT <= 6 ? 2 : 1;
-  const __m256i mask = _mm256_set1_epi8(3);
   // Every loop over the accumulators unrolled, so that they stay in registers.
   __m256i acc[NR][NT][kSets];
 #pragma GCC unroll 16
@@ -49,21 +48,10 @@ __attribute__((noinline)) void i2s_row_dots(const uint8_t* const* w, int64_t k, 
       for (int s = 0; s < kSets; ++s)
         acc[r][t][s] = _mm256_setzero_si256();
   const int64_t nb = k / kI2sBlock;
-  for (int64_t b = 0; b < nb; ++b) {
-#pragma GCC unroll 16
-    for (int r = 0; r < NR; ++r) {
-      const uint8_t* wb = w[r] + b * 32;
-      _mm_prefetch(reinterpret_cast<const char*>(wb + kI2sPrefetchBytes), _MM_HINT_T0);
-      const __m256i packed = load256(wb);
-#pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) {
-        const __m256i codes = _mm256_and_si256(_mm256_srli_epi16(packed, 6 - 2 * j), mask);
-#pragma GCC unroll 16
-        for (int t = 0; t < NT; ++t)
-          dpbusd(acc[r][t][j % kSets], codes, load256(q + t * k + b * kI2sBlock + 32 * j));
-      }
-    }
-  }
+  for (int64_t b = 0; b < nb; ++b)
+    i2s_block_rows_tokens<NR, NT>(w, b, q, k, [&](int r, int t, int j, __m256i codes, __m256i act) {
+      dpbusd(acc[r][t][j % kSets], codes, act);
+    });
 #pragma GCC unroll 16
   for (int r = 0; r < NR; ++r)
 #pragma GCC unroll 16
@@ -92,9 +80,7 @@ struct Vnni {
     dpbusd(acc, codes, act);
     return acc;
   }
-  static __m256i widen(__m256i acc) {
-    return acc;
-  }
+  static __m256i widen(__m256i acc) { return acc; }
 };
 
 // A few tokens (a server's batched decode step) as rows of dots, two rows per call on the
