@@ -38,8 +38,12 @@ inline void maddubs_add(__m256i& acc, __m256i codes, __m256i act) {
 // - A few (a server's batched decode step, two rows per call): each row's codes are unpacked
 //   once for all tokens, the activations read by the multiplies themselves; the NR·NT int16
 //   accumulators, a code vector, the packed bytes and the mask are at most 12 ymm.
+// Not inlined, as the AVX-VNNI and AVX-512 rows: inlined into i2s_gemm, GCC spilled the int16
+// accumulators of 2 rows x 4 tokens in the inner loop (objdump); out of line it ran 1.04-1.17x
+// faster (bench_kernels i2s_gemm n=4, 3 alternations).
 template <int NR, int NT>
-void i2s_rows_dot(const uint8_t* const* w, int64_t k, const int8_t* q, int32_t* sums) {
+__attribute__((noinline)) void i2s_rows_dot(const uint8_t* const* w, int64_t k, const int8_t* q,
+                                            int32_t* sums) {
   const __m256i mask = _mm256_set1_epi8(3);
   const __m256i ones = _mm256_set1_epi16(1);
   const int64_t nb = k / kI2sBlock;
