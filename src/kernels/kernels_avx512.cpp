@@ -56,7 +56,8 @@ template <class Add = AddFloats> inline __m512 finish16(const __m512* w, Add add
   __m512 z[2];
   for (int k = 0; k < 2; ++k) { // l + l+2: quarter j holds w[2k]'s, then w[2k+1]'s
     const __m512d a = _mm512_castps_pd(w[2 * k]), b = _mm512_castps_pd(w[2 * k + 1]);
-    z[k] = add(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    z[k] =
+        add(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
   }
   // l + l+1: quarter j holds w[0..3]'s
   return add(_mm512_shuffle_ps(z[0], z[1], 0x88), _mm512_shuffle_ps(z[0], z[1], 0xDD));
@@ -204,7 +205,7 @@ __attribute__((noinline)) void i2s_rows_tokens_dots(const uint8_t* const* w, int
   }
   if constexpr (NR * NT == 16) {
     // All 16 sums in one vector and one store: i2s_gemm_streams loads them as one vector,
-    // which 16 stores of one sum each stalled (bench_batch -n 4, 8 pairs: 1.056x).
+    // which 16 stores of one sum each stalled (bench_batch -n 4, 8 pairs: 1.044x).
     __m512 v[16]; // sum i = r·NT + t reduced from v[4·(i % 4) + i / 4] (reduce16's lanes)
 #pragma GCC unroll 16
     for (int i = 0; i < 16; ++i)
@@ -215,7 +216,7 @@ __attribute__((noinline)) void i2s_rows_tokens_dots(const uint8_t* const* w, int
     for (int r = 0; r < NR; ++r)
 #pragma GCC unroll 16
       for (int t = 0; t < NT; ++t)
-        sums[r * NT + t] = i2s_lane_sums(acc[r][t], _mm512_setzero_si512()); // c01's scales
+        sums[r * NT + t] = _mm512_reduce_add_epi32(i2s_lane_scales(acc[r][t]));
   }
 }
 
