@@ -424,11 +424,11 @@ void dots_blocked(Block block, One one, int64_t n_rows, int64_t n_x, float* out,
 // (V·p at long contexts: x would otherwise come from L2 once per row).
 inline constexpr int64_t kDotsSpan = 512;
 
-// How a block of those dots goes through its four rows: kDotsSpan elements of each at a time.
+// How a block of those dots goes through its R rows: kDotsSpan elements of each at a time.
 // span(m, k0, k1) sums elements [k0, k1) of row m.
-template <class Span> inline void for_block_spans(int64_t np, Span span) {
+template <int R, class Span> inline void for_block_spans(int64_t np, Span span) {
   for (int64_t k0 = 0; k0 < np; k0 += kDotsSpan)
-    for (int m = 0; m < 4; ++m)
+    for (int m = 0; m < R; ++m)
       span(m, k0, k0 + kDotsSpan < np ? k0 + kDotsSpan : np);
 }
 

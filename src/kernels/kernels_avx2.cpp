@@ -591,7 +591,7 @@ void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, in
             for (auto& ax : row)
               for (__m256& c : ax)
                 c = _mm256_setzero_ps();
-          for_block_spans(np, [&](int m, int64_t k0, int64_t k1) {
+          for_block_spans<4>(np, [&](int m, int64_t k0, int64_t k1) {
             f16_lanes<4>(ar + m * lda, ar + (m + 4) * lda, np, xi, ldx, k0, k1, acc[m]);
           });
           for (int m = 0; m < 4; ++m)
@@ -621,7 +621,7 @@ void f16_f32_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x
         for (auto& row : acc)
           for (auto& ax : row)
             ax[0] = ax[1] = _mm256_setzero_ps();
-        for_block_spans(n, [&](int m, int64_t k0, int64_t k1) {
+        for_block_spans<4>(n, [&](int m, int64_t k0, int64_t k1) {
           const uint16_t* am = ar + m * lda;
           __m256 c[4][2]; // in registers over the span
           for (int q = 0; q < 4; ++q)

@@ -711,32 +711,64 @@ inline void store_block16(__m512 s, float* out, int64_t ld_out) {
   _mm_storeu_ps(out + 3 * ld_out, _mm512_extractf32x4_ps(s, 3));
 }
 
-// Each row chunk is converted once for four vectors and the 16 dots are reduced together. The
-// block's four rows go through kDotsSpan elements at a time (each dot's sums in the same order),
-// each prefetching ahead into the row four below (the next block's) past its end.
+// Reduces a block's 16 joined dots (v[4m + q]: row m of ar, vector q of xi), adds the leftover
+// products past np, and stores them to out[q·ld_out + m].
+inline void store_dots16(const __m512* v, const uint16_t* ar, int64_t lda, const float* xi,
+                         int64_t ldx, int64_t np, int64_t n, float* out, int64_t ld_out) {
+  const __m512 s = reduce16(v);
+  store_block16(np < n ? add_tails16(s, ar, lda, xi, ldx, np, n) : s, out, ld_out);
+}
+
+// The dots of R rows longer than a span (V·p) with four vectors, R/4 blocks stored as
+// store_dots16 does (block b to out + 4b). Every row takes a span in turn (for_block_spans), so
+// the span's 4 × kDotsSpan floats of x come from L2 once for all R rows.
+template <int R>
+inline void long_rows(const uint16_t* ar, int64_t lda, const float* xi, int64_t ldx, int64_t np,
+                      int64_t n, float* out, int64_t ld_out) {
+  __m512 acc[R][4][4] = {}; // [row][vector][accumulator]
+  for_block_spans<R>(np, [&](int m, int64_t k0, int64_t k1) {
+    f16_lanes<4>(ar + m * lda, ar + (m + R) * lda, np, xi, ldx, k0, k1, acc[m]);
+  });
+  for (int b = 0; b < R / 4; ++b) {
+    __m512 v[16];
+    for (int m = 0; m < 4; ++m)
+      join_lanes<4>(acc[4 * b + m], v + 4 * m);
+    store_dots16(v, ar + 4 * b * lda, lda, xi, ldx, np, n, out + 4 * b, ld_out);
+  }
+}
+
+// Rows that long_rows takes together where a call has that many (a thread's value rows of a
+// decode step: multiples of 16), with a 16 KiB stack of accumulators. Against 4 (the 4 × 4
+// blocks), 3 alternations of bench_kernels attention n=1 n_kv=4096: 587-653 vs 676-688 µs at 1
+// thread, 396-450 vs 433-463 at 2; tg32 @ d2048, 2 threads: 1.03x (4 pairs).
+inline constexpr int kLongRows = 16;
+
+// Each row chunk is converted once for four vectors and the 16 dots are reduced together. Long
+// rows go through kDotsSpan elements at a time (each dot's sums in the same order), kLongRows
+// rows per pass where there are as many, else a block's four, each prefetching ahead into the
+// row a pass below past its end.
 void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
               int64_t n_x, int64_t n, float* out, int64_t ld_out) {
   const int64_t np = n / kF16Chunk * kF16Chunk;
+  const int64_t wide = np > kDotsSpan && n_x % 4 == 0 ? n_rows / kLongRows * kLongRows : 0;
+  for (int64_t r = 0; r < wide; r += kLongRows)
+    for (int64_t i = 0; i < n_x; i += 4)
+      long_rows<kLongRows>(a + r * lda, lda, x + i * ldx, ldx, np, n, out + i * ld_out + r, ld_out);
+  const uint16_t* rest = a + wide * lda;
   dots_blocked(
       [&](int64_t r, int64_t i, float* o) {
-        const uint16_t* ar = a + r * lda;
+        const uint16_t* ar = rest + r * lda;
         const float* xi = x + i * ldx;
-        __m512 v[16];
-        if (np <= kDotsSpan) {
-          short_rows(ar, lda, xi, ldx, np, v);
-        } else {
-          __m512 acc[4][4][4] = {}; // [row][vector][accumulator]
-          for_block_spans(np, [&](int m, int64_t k0, int64_t k1) {
-            f16_lanes<4>(ar + m * lda, ar + (m + 4) * lda, np, xi, ldx, k0, k1, acc[m]);
-          });
-          for (int m = 0; m < 4; ++m)
-            join_lanes<4>(acc[m], v + 4 * m);
+        if (np > kDotsSpan) {
+          long_rows<4>(ar, lda, xi, ldx, np, n, o, ld_out);
+          return;
         }
-        const __m512 s = reduce16(v);
-        store_block16(np < n ? add_tails16(s, ar, lda, xi, ldx, np, n) : s, o, ld_out);
+        __m512 v[16];
+        short_rows(ar, lda, xi, ldx, np, v);
+        store_dots16(v, ar, lda, xi, ldx, np, n, o, ld_out);
       },
-      [&](int64_t r, int64_t i) { return f16_x_dot(a + r * lda, x + i * ldx, n); }, n_rows, n_x,
-      out, ld_out);
+      [&](int64_t r, int64_t i) { return f16_x_dot(rest + r * lda, x + i * ldx, n); },
+      n_rows - wide, n_x, out + wide, ld_out);
 }
 
 // tinyBLAS order (one 16-lane accumulator per dot, f16_f32_dot): a block's 16 accumulators
