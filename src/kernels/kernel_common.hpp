@@ -405,18 +405,38 @@ void head_dots_by(const uint16_t* k, int64_t ldk, int64_t n_keys, int64_t n_head
            n, out + g * group * ld_out + j, ld_out);
 }
 
-// The attention dots of a variant that takes them in blocks of 4 rows × 4 vectors:
+// The attention dots of a variant that takes them in blocks of 4 rows × 4 vectors, rows r0..:
 // block(r, i, o) writes the 16 dots of rows r.. and vectors i.. to o[q·ld_out + m] (row r + m,
 // vector i + q); the rows and vectors left over go one dot at a time, one(r, i).
 template <class Block, class One>
-void dots_blocked(Block block, One one, int64_t n_rows, int64_t n_x, float* out, int64_t ld_out) {
-  const int64_t rows4 = n_rows / 4 * 4, xs4 = n_x / 4 * 4;
-  for (int64_t r = 0; r < rows4; r += 4)
+void dots_blocked(Block block, One one, int64_t n_rows, int64_t n_x, float* out, int64_t ld_out,
+                  int64_t r0 = 0) {
+  const int64_t rows4 = r0 + (n_rows - r0) / 4 * 4, xs4 = n_x / 4 * 4;
+  for (int64_t r = r0; r < rows4; r += 4)
     for (int64_t i = 0; i < xs4; i += 4)
       block(r, i, out + i * ld_out + r);
-  for (int64_t r = 0; r < n_rows; ++r)
+  for (int64_t r = r0; r < n_rows; ++r)
     for (int64_t i = r < rows4 ? xs4 : 0; i < n_x; ++i)
       out[i * ld_out + r] = one(r, i);
+}
+
+// Rows that a variant's dots over rows longer than a span (V·p) take together per pass through
+// each span, where a call has that many (a thread's value rows of a decode step come in
+// multiples of 16), so the span's floats of four vectors come from L2 once per 16 rows instead
+// of once per block of 4.
+inline constexpr int64_t kLongRows = 16;
+
+// dots_blocked, the rows first taken kLongRows at a time for each block of 4 vectors by
+// pass(r, i, o) (writing as block does, for kLongRows rows) when `passes` (rows longer than a
+// span).
+template <class Pass, class Block, class One>
+void dots_in_passes(bool passes, Pass pass, Block block, One one, int64_t n_rows, int64_t n_x,
+                    float* out, int64_t ld_out) {
+  const int64_t wide = passes && n_x % 4 == 0 ? n_rows / kLongRows * kLongRows : 0;
+  for (int64_t r = 0; r < wide; r += kLongRows)
+    for (int64_t i = 0; i < n_x; i += 4)
+      pass(r, i, out + i * ld_out + r);
+  dots_blocked(block, one, n_rows, n_x, out, ld_out, wide);
 }
 
 // Elements of a block's rows summed before it moves on to its next row (f16_dots, and AVX2's

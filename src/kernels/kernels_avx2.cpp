@@ -606,44 +606,55 @@ void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, in
       out, ld_out);
 }
 
-// tinyBLAS order (f16_f32_dot: lanes 0-7 and 8-15 in two accumulators) in blocks of 4 rows × 4
-// vectors, each converted row vector used by all four. A dot's two accumulators for four
-// vectors fill half the registers, so the block's rows take turns over kDotsSpan elements at a
-// time (each dot's sums in the same order), the vectors' span staying in L1 for all four rows:
-// a row at a time, V·p at long contexts read the vectors from L2 once per row and waited on it.
+// tinyBLAS order (f16_f32_dot: lanes 0-7 and 8-15 in two accumulators) of R rows with four
+// vectors, R/4 blocks stored to out + 4b, each converted row vector used by all four vectors. A
+// dot's two accumulators for four vectors fill half the registers, so the rows take turns over
+// kDotsSpan elements at a time (each dot's sums in the same order), the vectors' span staying in
+// L1 for all R rows: a row at a time, V·p at long contexts read the vectors from L2 once per row
+// and waited on it.
+template <int R>
+inline void f32_rows(const uint16_t* ar, int64_t lda, const float* xi, int64_t ldx, int64_t n,
+                     float* out, int64_t ld_out) {
+  __m256 acc[R][4][2]; // [row][vector][lanes 0-7, 8-15]
+  for (auto& row : acc)
+    for (auto& ax : row)
+      ax[0] = ax[1] = _mm256_setzero_ps();
+  for_block_spans<R>(n, [&](int m, int64_t k0, int64_t k1) {
+    const uint16_t* am = ar + m * lda;
+    __m256 c[4][2]; // in registers over the span
+    for (int q = 0; q < 4; ++q)
+      for (int h = 0; h < 2; ++h)
+        c[q][h] = acc[m][q][h];
+    for (int64_t k = k0; k < k1; k += 16) {
+      const __m256 av[2] = {load_ph(am + k), load_ph(am + k + 8)};
+      for (int q = 0; q < 4; ++q)
+        for (int h = 0; h < 2; ++h)
+          c[q][h] = _mm256_fmadd_ps(av[h], _mm256_loadu_ps(xi + q * ldx + k + 8 * h), c[q][h]);
+    }
+    for (int q = 0; q < 4; ++q)
+      for (int h = 0; h < 2; ++h)
+        acc[m][q][h] = c[q][h];
+  });
+  for (int b = 0; b < R / 4; ++b) {
+    __m256 v[16]; // v[4q + m]: row m, vector q
+    for (int m = 0; m < 4; ++m)
+      for (int q = 0; q < 4; ++q)
+        v[4 * q + m] = _mm256_add_ps(acc[4 * b + m][q][0], acc[4 * b + m][q][1]);
+    const __m256 s[2] = {reduce8(v), reduce8(v + 8)};
+    store_block16(s, out + 4 * b, ld_out);
+  }
+}
+
+// f32_rows over passes of long rows and blocks of 4 rows × 4 vectors.
 void f16_f32_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
                   int64_t n_x, int64_t n, float* out, int64_t ld_out) {
-  dots_blocked(
+  dots_in_passes(
+      n > kDotsSpan,
       [&](int64_t r, int64_t i, float* o) {
-        const uint16_t* ar = a + r * lda;
-        const float* xi = x + i * ldx;
-        __m256 acc[4][4][2]; // [row][vector][lanes 0-7, 8-15]
-        for (auto& row : acc)
-          for (auto& ax : row)
-            ax[0] = ax[1] = _mm256_setzero_ps();
-        for_block_spans<4>(n, [&](int m, int64_t k0, int64_t k1) {
-          const uint16_t* am = ar + m * lda;
-          __m256 c[4][2]; // in registers over the span
-          for (int q = 0; q < 4; ++q)
-            for (int h = 0; h < 2; ++h)
-              c[q][h] = acc[m][q][h];
-          for (int64_t k = k0; k < k1; k += 16) {
-            const __m256 av[2] = {load_ph(am + k), load_ph(am + k + 8)};
-            for (int q = 0; q < 4; ++q)
-              for (int h = 0; h < 2; ++h)
-                c[q][h] =
-                    _mm256_fmadd_ps(av[h], _mm256_loadu_ps(xi + q * ldx + k + 8 * h), c[q][h]);
-          }
-          for (int q = 0; q < 4; ++q)
-            for (int h = 0; h < 2; ++h)
-              acc[m][q][h] = c[q][h];
-        });
-        __m256 v[16]; // v[4q + m]: row m, vector q
-        for (int m = 0; m < 4; ++m)
-          for (int q = 0; q < 4; ++q)
-            v[4 * q + m] = _mm256_add_ps(acc[m][q][0], acc[m][q][1]);
-        const __m256 s[2] = {reduce8(v), reduce8(v + 8)};
-        store_block16(s, o, ld_out);
+        f32_rows<kLongRows>(a + r * lda, lda, x + i * ldx, ldx, n, o, ld_out);
+      },
+      [&](int64_t r, int64_t i, float* o) {
+        f32_rows<4>(a + r * lda, lda, x + i * ldx, ldx, n, o, ld_out);
       },
       [&](int64_t r, int64_t i) { return f16_f32_dot(a + r * lda, x + i * ldx, n); }, n_rows, n_x,
       out, ld_out);

@@ -737,27 +737,22 @@ inline void long_rows(const uint16_t* ar, int64_t lda, const float* xi, int64_t 
   }
 }
 
-// Rows that long_rows takes together where a call has that many (a thread's value rows of a
-// decode step: multiples of 16), with a 16 KiB stack of accumulators. Against 4 (the 4 × 4
-// blocks), 3 alternations of bench_kernels attention n=1 n_kv=4096: 587-653 vs 676-688 µs at 1
-// thread, 396-450 vs 433-463 at 2; tg32 @ d2048, 2 threads: 1.03x (4 pairs).
-inline constexpr int kLongRows = 16;
-
 // Each row chunk is converted once for four vectors and the 16 dots are reduced together. Long
 // rows go through kDotsSpan elements at a time (each dot's sums in the same order), kLongRows
-// rows per pass where there are as many, else a block's four, each prefetching ahead into the
-// row a pass below past its end.
+// rows per pass where there are as many (against blocks of 4, 3 alternations of bench_kernels
+// attention n=1 n_kv=4096: 587-653 vs 676-688 µs at 1 thread, 396-450 vs 433-463 at 2; tg32 @
+// d2048, 2 threads: 1.03x, 4 pairs), else a block's four, each prefetching ahead into the row a
+// pass below past its end.
 void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
               int64_t n_x, int64_t n, float* out, int64_t ld_out) {
   const int64_t np = n / kF16Chunk * kF16Chunk;
-  const int64_t wide = np > kDotsSpan && n_x % 4 == 0 ? n_rows / kLongRows * kLongRows : 0;
-  for (int64_t r = 0; r < wide; r += kLongRows)
-    for (int64_t i = 0; i < n_x; i += 4)
-      long_rows<kLongRows>(a + r * lda, lda, x + i * ldx, ldx, np, n, out + i * ld_out + r, ld_out);
-  const uint16_t* rest = a + wide * lda;
-  dots_blocked(
+  dots_in_passes(
+      np > kDotsSpan,
       [&](int64_t r, int64_t i, float* o) {
-        const uint16_t* ar = rest + r * lda;
+        long_rows<kLongRows>(a + r * lda, lda, x + i * ldx, ldx, np, n, o, ld_out);
+      },
+      [&](int64_t r, int64_t i, float* o) {
+        const uint16_t* ar = a + r * lda;
         const float* xi = x + i * ldx;
         if (np > kDotsSpan) {
           long_rows<4>(ar, lda, xi, ldx, np, n, o, ld_out);
@@ -767,8 +762,8 @@ void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, in
         short_rows(ar, lda, xi, ldx, np, v);
         store_dots16(v, ar, lda, xi, ldx, np, n, o, ld_out);
       },
-      [&](int64_t r, int64_t i) { return f16_x_dot(rest + r * lda, x + i * ldx, n); },
-      n_rows - wide, n_x, out + wide, ld_out);
+      [&](int64_t r, int64_t i) { return f16_x_dot(a + r * lda, x + i * ldx, n); }, n_rows, n_x,
+      out, ld_out);
 }
 
 // tinyBLAS order (one 16-lane accumulator per dot, f16_f32_dot): a block's 16 accumulators

@@ -734,8 +734,8 @@ TEST(KernelF16, F32OperandInTinyBlasOrderOnEveryVariant) {
 // tinyBLAS's order of the unrounded f32 operand (f16_f32_dots), over strided rows, vectors and
 // outputs, lengths with and without a leftover past the chunks of 64 (in whole groups of 8 and
 // ragged), within one span of the blocked variants (512 elements, rows summed whole) and across
-// spans, and rows and vector counts on and off the variants' blocks of 4 and AVX-512's passes
-// of 16 long rows (a thread's value rows).
+// spans, and rows and vector counts on and off the variants' blocks of 4 and passes of 16 long
+// rows (a thread's value rows).
 TEST(KernelAttention, DotsInGgmlAndTinyBlasOrderOnEveryVariant) {
   std::mt19937 rng(17);
   const std::pair<int64_t, int64_t> shapes[] = {{1, 1}, {4, 4}, {9, 6},  {8, 16},
