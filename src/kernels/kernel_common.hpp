@@ -420,6 +420,19 @@ void dots_blocked(Block block, One one, int64_t n_rows, int64_t n_x, float* out,
       out[i * ld_out + r] = one(r, i);
 }
 
+// Elements of a block's rows summed before it moves on to its next row (f16_dots, and AVX2's
+// f16_f32_dots): the block's 4 × kDotsSpan floats of x stay in L1 while each row takes them
+// (V·p at long contexts: x would otherwise come from L2 once per row).
+inline constexpr int64_t kDotsSpan = 512;
+
+// How a block of those dots goes through its R rows: kDotsSpan elements of each at a time.
+// span(m, k0, k1) sums elements [k0, k1) of row m.
+template <int R, class Span> inline void for_block_spans(int64_t np, Span span) {
+  for (int64_t k0 = 0; k0 < np; k0 += kDotsSpan)
+    for (int m = 0; m < R; ++m)
+      span(m, k0, k0 + kDotsSpan < np ? k0 + kDotsSpan : np);
+}
+
 // Rows that a variant's dots over rows longer than a span (V·p) take together per pass through
 // each span, where a call has that many (a thread's value rows of a decode step come in
 // multiples of 16), so the span's floats of four vectors come from L2 once per 16 rows instead
@@ -437,19 +450,6 @@ void dots_in_passes(bool passes, Pass pass, Block block, One one, int64_t n_rows
     for (int64_t i = 0; i < n_x; i += 4)
       pass(r, i, out + i * ld_out + r);
   dots_blocked(block, one, n_rows, n_x, out, ld_out, wide);
-}
-
-// Elements of a block's rows summed before it moves on to its next row (f16_dots, and AVX2's
-// f16_f32_dots): the block's 4 × kDotsSpan floats of x stay in L1 while each row takes them
-// (V·p at long contexts: x would otherwise come from L2 once per row).
-inline constexpr int64_t kDotsSpan = 512;
-
-// How a block of those dots goes through its R rows: kDotsSpan elements of each at a time.
-// span(m, k0, k1) sums elements [k0, k1) of row m.
-template <int R, class Span> inline void for_block_spans(int64_t np, Span span) {
-  for (int64_t k0 = 0; k0 < np; k0 += kDotsSpan)
-    for (int m = 0; m < R; ++m)
-      span(m, k0, k0 + kDotsSpan < np ? k0 + kDotsSpan : np);
 }
 
 // What f16_dots prefetches while it sums the chunk at element k of row a (np elements summed):

@@ -746,15 +746,16 @@ inline void long_rows(const uint16_t* ar, int64_t lda, const float* xi, int64_t 
 void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
               int64_t n_x, int64_t n, float* out, int64_t ld_out) {
   const int64_t np = n / kF16Chunk * kF16Chunk;
+  const bool spans = np > kDotsSpan;
   dots_in_passes(
-      np > kDotsSpan,
+      spans,
       [&](int64_t r, int64_t i, float* o) {
         long_rows<kLongRows>(a + r * lda, lda, x + i * ldx, ldx, np, n, o, ld_out);
       },
       [&](int64_t r, int64_t i, float* o) {
         const uint16_t* ar = a + r * lda;
         const float* xi = x + i * ldx;
-        if (np > kDotsSpan) {
+        if (spans) {
           long_rows<4>(ar, lda, xi, ldx, np, n, o, ld_out);
           return;
         }
