@@ -778,15 +778,17 @@ TEST(KernelAttention, DotsInGgmlAndTinyBlasOrderOnEveryVariant) {
 
 // A single query's K·q over every KV head (head_dots): every variant gives each key's dot with
 // each query head in ggml_vec_dot_f16's order against its own KV head's part of the key row,
-// for 2B-4T's heads (128 elements, 4 query heads per KV head: AVX-512's blocks) and other
-// shapes, key counts on and off the blocks of 4, a row stride wider than the heads, −0
-// products, and an output whose slots past the keys stay untouched.
+// for 2B-4T's heads (128 elements, 4 query heads per KV head: AVX-512's blocks, which take up
+// to 8 KV heads) with 5 and 9 KV heads, other shapes, key counts on and off the blocks of 4, a
+// row stride wider than the heads, −0 products, and an output whose slots past the keys stay
+// untouched.
 TEST(KernelAttention, HeadDotsInGgmlOrderOnEveryVariant) {
   std::mt19937 rng(29);
   struct Shape {
     int64_t n, n_head_kv, group;
   };
-  for (const Shape& sh : {Shape{128, 5, 4}, Shape{128, 2, 3}, Shape{64, 3, 2}, Shape{96, 1, 4}}) {
+  for (const Shape& sh :
+       {Shape{128, 5, 4}, Shape{128, 9, 4}, Shape{128, 2, 3}, Shape{64, 3, 2}, Shape{96, 1, 4}}) {
     for (int64_t n_keys : {1, 3, 4, 9, 21}) {
       const int64_t ldk = sh.n_head_kv * sh.n + 16, n_q = sh.n_head_kv * sh.group,
                     ld_out = n_keys + 3;
