@@ -405,6 +405,34 @@ void head_dots_by(const uint16_t* k, int64_t ldk, int64_t n_keys, int64_t n_head
            n, out + g * group * ld_out + j, ld_out);
 }
 
+// Table::head_dots of a variant with blocks of a KV head's dots, 4 keys × its 4 query heads,
+// where `fits` (the variant's head sizes) and at most 8 KV heads: the keys in blocks of 4, each
+// key's heads in turn, so the cache is read in address order. A Block (per KV head, in
+// registers or on the stack) takes key m's part of head g with add(m, key, below, x, ldx): its
+// dots with the head's vectors x + i·ldx, prefetching `below`, the same part of the key a block
+// later; store(o, ld_out) writes the 16 dots (key m, vector q) to o[q·ld_out + m]. Any other
+// shape, and the keys past the last block, through head_dots_by<dots>. Against head_dots_by
+// (4 keys of one head at a time), per-layer K·q at depth 2048, 2 threads, timed inside the
+// decode: AVX-512 1.2x, AVX2 1.3x (4 alternations each).
+template <class Block, auto dots>
+void head_dots_by_keys(bool fits, const uint16_t* k, int64_t ldk, int64_t n_keys, int64_t n_head_kv,
+                       int64_t group, const float* x, int64_t n, float* out, int64_t ld_out) {
+  constexpr int64_t kMaxKvHeads = 8;
+  const int64_t blocks = fits && group == 4 && n_head_kv <= kMaxKvHeads ? n_keys / 4 * 4 : 0;
+  for (int64_t j = 0; j < blocks; j += 4) {
+    Block b[kMaxKvHeads];
+    for (int m = 0; m < 4; ++m) {
+      const uint16_t* key = k + (j + m) * ldk;
+      for (int64_t g = 0; g < n_head_kv; ++g)
+        b[g].add(m, key + g * n, key + 4 * ldk + g * n, x + g * group * n, n);
+    }
+    for (int64_t g = 0; g < n_head_kv; ++g)
+      b[g].store(out + g * group * ld_out + j, ld_out);
+  }
+  head_dots_by<dots>(k + blocks * ldk, ldk, n_keys - blocks, n_head_kv, group, x, n, out + blocks,
+                     ld_out);
+}
+
 // The attention dots of a variant that takes them in blocks of 4 rows × 4 vectors, rows r0..:
 // block(r, i, o) writes the 16 dots of rows r.. and vectors i.. to o[q·ld_out + m] (row r + m,
 // vector i + q); the rows and vectors left over go one dot at a time, one(r, i).

@@ -606,6 +606,25 @@ void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, in
       out, ld_out);
 }
 
+// head_dots_by_keys' blocks: a key's part of a head of whole chunks, at most one span long,
+// through f16_row_joined.
+struct KeyBlock {
+  __m256 v[16]; // v[4q + m]: key m, vector q
+  void add(int m, const uint16_t* key, const uint16_t* below, const float* x, int64_t n) {
+    f16_row_joined<4>(key, below, n, x, n, v + m, 4);
+  }
+  void store(float* o, int64_t ld_out) const {
+    const __m256 s[2] = {reduce8(v), reduce8(v + 8)};
+    store_block16(s, o, ld_out);
+  }
+};
+
+void head_dots(const uint16_t* k, int64_t ldk, int64_t n_keys, int64_t n_head_kv, int64_t group,
+               const float* x, int64_t n, float* out, int64_t ld_out) {
+  head_dots_by_keys<KeyBlock, f16_dots>(n % kF16Chunk == 0 && n <= kDotsSpan, k, ldk, n_keys,
+                                        n_head_kv, group, x, n, out, ld_out);
+}
+
 // tinyBLAS order (f16_f32_dot: lanes 0-7 and 8-15 in two accumulators) of R rows with four
 // vectors, R/4 blocks stored to out + 4b, each converted row vector used by all four vectors. A
 // dot's two accumulators for four vectors fill half the registers, so the rows take turns over
@@ -677,7 +696,7 @@ Table make_table() {
   set_vec_entries<Vec8>(t);
   t.f16_dots = f16_dots;
   t.f16_f32_dots = f16_f32_dots;
-  t.head_dots = head_dots_by<f16_dots>;
+  t.head_dots = head_dots;
   // None: with 16 registers the lane-wise sums spill, and f16_dots is faster (perf of pp2048,
   // K·q samples per I2_S gemm sample 0.20 with f16_dots, 0.24 with key tiles).
   t.key_tile_dots = nullptr;

@@ -674,9 +674,6 @@ inline void short_rows(const uint16_t* ar, int64_t lda, const float* xi, int64_t
   }
 }
 
-// Keys of head_dots' fast path ahead of the one being summed that it prefetches: one block.
-inline constexpr int64_t kHeadPrefetchKeys = 4;
-
 // reduce4 of one key's dots with its head's four query vectors (128 elements, two chunks):
 // the key's eight widened vectors feed the vectors' two-chunk sums directly (the first
 // product of each lane an FMA onto zero, as ggml's accumulators start at zero).
@@ -827,32 +824,21 @@ struct ScreenLanes16 {
   static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
 };
 
-// Table::head_dots. 2B-4T's shape (heads of 128 elements, four query heads per KV head, at
-// most kMaxKvHeads KV heads) in blocks of 4 keys, each key's heads in turn (key_head_dots), so
-// the cache is read in address order, each key prefetched kHeadPrefetchKeys ahead; any other
-// shape, and the keys past the last block, through f16_dots (head_dots_by). Against the heads
-// of a block in turn (head_dots_by, 4 keys of one head at a time, 8 keys ahead): per-layer
-// K·q at depth 2048, 2 threads, 1.2x (timed inside the decode, 4 alternations); tg32 @ d2048
-// 1.05x (4 pairs).
+// head_dots_by_keys' blocks: 2B-4T's heads (128 elements) through key_head_dots.
+struct KeyBlock {
+  __m512 w[4]; // key m's reduce4
+  void add(int m, const uint16_t* key, const uint16_t* below, const float* x, int64_t ldx) {
+    for (int l = 0; l < 4; ++l)
+      _mm_prefetch(reinterpret_cast<const char*>(below + 32 * l), _MM_HINT_T0);
+    w[m] = key_head_dots(key, x, ldx);
+  }
+  void store(float* o, int64_t ld_out) const { store_block16(finish16(w), o, ld_out); }
+};
+
 void head_dots(const uint16_t* k, int64_t ldk, int64_t n_keys, int64_t n_head_kv, int64_t group,
                const float* x, int64_t n, float* out, int64_t ld_out) {
-  constexpr int64_t kMaxKvHeads = 8;
-  const bool fast = n == 2 * kF16Chunk && group == 4 && n_head_kv <= kMaxKvHeads;
-  const int64_t blocks = fast ? n_keys / 4 * 4 : 0;
-  for (int64_t j = 0; j < blocks; j += 4) {
-    __m512 w[kMaxKvHeads][4]; // [head][key]
-    for (int m = 0; m < 4; ++m) {
-      const uint16_t* key = k + (j + m) * ldk;
-      for (int64_t b = 0; b < n_head_kv * n; b += 32)
-        _mm_prefetch(reinterpret_cast<const char*>(key + kHeadPrefetchKeys * ldk + b), _MM_HINT_T0);
-      for (int64_t g = 0; g < n_head_kv; ++g)
-        w[g][m] = key_head_dots(key + g * n, x + g * group * n, n);
-    }
-    for (int64_t g = 0; g < n_head_kv; ++g)
-      store_block16(finish16(w[g]), out + g * group * ld_out + j, ld_out);
-  }
-  head_dots_by<f16_dots>(k + blocks * ldk, ldk, n_keys - blocks, n_head_kv, group, x, n,
-                         out + blocks, ld_out);
+  head_dots_by_keys<KeyBlock, f16_dots>(n == 2 * kF16Chunk, k, ldk, n_keys, n_head_kv, group, x, n,
+                                        out, ld_out);
 }
 
 Table make_table() {
