@@ -394,8 +394,9 @@ void dots_each(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, i
 }
 
 // Table::head_dots through a variant's f16_dots (or a function of its signature): blocks of 4
-// keys, each block's KV heads in turn, so the rows are read in address order and each call's
-// prefetches of the rows below (its head's part of them) together fetch later blocks' rows whole.
+// keys, each block's KV heads in turn (a head's part of the 4 keys at a time, so within a block
+// the rows are not read in address order: head_dots_by_keys is), each call's prefetches of the
+// rows below (its head's part of them) together fetching later blocks' rows whole.
 template <auto dots>
 void head_dots_by(const uint16_t* k, int64_t ldk, int64_t n_keys, int64_t n_head_kv, int64_t group,
                   const float* x, int64_t n, float* out, int64_t ld_out) {
