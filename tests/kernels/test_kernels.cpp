@@ -778,10 +778,10 @@ TEST(KernelAttention, DotsInGgmlAndTinyBlasOrderOnEveryVariant) {
 
 // A single query's K·q over every KV head (head_dots): every variant gives each key's dot with
 // each query head in ggml_vec_dot_f16's order against its own KV head's part of the key row,
-// for 2B-4T's heads (128 elements, 4 query heads per KV head: AVX-512's blocks, which take up
-// to 8 KV heads) with 5 and 9 KV heads, other shapes, key counts on and off the blocks of 4, a
-// row stride wider than the heads, −0 products, and an output whose slots past the keys stay
-// untouched.
+// for 2B-4T's heads (128 elements, 4 query heads per KV head: the key-order blocks of AVX-512,
+// AVX2 and AVX-VNNI, head_dots_by_keys, which take up to 8 KV heads) with 5 and 9 KV heads,
+// other shapes, key counts on and off the blocks of 4, a row stride wider than the heads, −0
+// products, and an output whose slots past the keys stay untouched.
 TEST(KernelAttention, HeadDotsInGgmlOrderOnEveryVariant) {
   std::mt19937 rng(29);
   struct Shape {
