@@ -144,7 +144,7 @@ void Attention::scores(const Layer& l, int64_t j0, int64_t n_keys, int64_t g, co
 // dim) r0.. of one KV head and the probabilities p of n_x of its query heads (rows of span).
 void Attention::values(const Layer& l, int64_t r0, int64_t n_rows, const float* p, int64_t n_x,
                        int64_t n, float* out) const {
-  const int64_t ctx = l.cache.n_ctx(), hd = c_.head_dim;
+  const int64_t ctx = l.cache.v_stride(), hd = c_.head_dim;
   KvCache& cache = l.cache;
   if (!cache.is_f16())
     f32_dots(cache.v32(l.il) + r0 * ctx, ctx, n_rows, p, l.span, n_x, n, out, hd);

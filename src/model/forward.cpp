@@ -285,7 +285,7 @@ void Transformer::rope_and_cache(const Step& s, int64_t il) {
 // without flash attention), so ·V reads each value row contiguously over the positions.
 void Transformer::store_kv(KvCache& cache, int64_t il, int64_t p, const float* k,
                            const float* v) const {
-  const int64_t ekv = c_.n_embd_kv(), ctx = cache.n_ctx();
+  const int64_t ekv = c_.n_embd_kv(), ctx = cache.v_stride();
   if (cache.is_f16()) {
     k_.f32_to_f16(k, ekv, cache.k16(il) + p * ekv);
     uint16_t half[64];

@@ -14,15 +14,21 @@ namespace bitnet::model {
 
 namespace {
 
-// Bounded so that 2 * n_layer * n_ctx * n_embd_kv * 4 bytes cannot overflow.
+// Bounded so that 2 * n_layer * n_ctx * n_embd_kv * 4 bytes cannot overflow (with n_ctx
+// rounded up to kKvPadding).
 constexpr int64_t kMaxCtx = int64_t{1} << 24;
 
 double gib(uint64_t bytes) {
   return static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0);
 }
 
+int64_t v_stride_of(int64_t n_ctx) {
+  return (n_ctx + kKvPadding - 1) / kKvPadding * kKvPadding;
+}
+
+// K's n_ctx rows and V's rows of v_stride_of(n_ctx).
 uint64_t cache_bytes(int64_t n_layer, int64_t n_ctx, int64_t n_embd_kv, bool f16) {
-  return 2 * static_cast<uint64_t>(n_layer * n_ctx * n_embd_kv) * (f16 ? 2 : 4);
+  return static_cast<uint64_t>(n_layer * (n_ctx + v_stride_of(n_ctx)) * n_embd_kv) * (f16 ? 2 : 4);
 }
 
 } // namespace
@@ -32,7 +38,8 @@ uint64_t KvCache::bytes_for(const Config& config, int64_t n_ctx, bool f16) {
 }
 
 KvCache::KvCache(const Config& config, int64_t n_ctx, bool f16)
-    : n_layer_(config.n_layer), n_ctx_(n_ctx), n_embd_kv_(config.n_embd_kv()), f16_(f16) {
+    : n_layer_(config.n_layer), n_ctx_(n_ctx), v_stride_(v_stride_of(n_ctx)),
+      n_embd_kv_(config.n_embd_kv()), f16_(f16) {
   if (n_ctx < 1 || n_ctx > kMaxCtx)
     throw Error(ErrorKind::invalid_argument,
                 fmt::format("context size {} is outside [1, {}]", n_ctx, kMaxCtx));
@@ -44,8 +51,9 @@ KvCache::KvCache(const Config& config, int64_t n_ctx, bool f16)
                             "{:.1f} GiB of memory this process may use; use a smaller context "
                             "size (-c)",
                             n_ctx, gib(total), gib(limit)));
-  k_ = ZeroedPages(total / 2);
-  v_ = ZeroedPages(total / 2);
+  const uint64_t elt = f16 ? 2 : 4;
+  k_ = ZeroedPages(static_cast<uint64_t>(n_layer_ * layer_elems()) * elt);
+  v_ = ZeroedPages(static_cast<uint64_t>(n_layer_ * v_layer_elems()) * elt);
 }
 
 void KvCache::shift(int64_t n_keep, int64_t n_discard, int64_t n_past, const Config& config) {
@@ -78,9 +86,9 @@ void KvCache::shift(int64_t n_keep, int64_t n_discard, int64_t n_past, const Con
     }
     // V is transposed: each of its n_embd_kv rows holds one value per position.
     const size_t elt = f16_ ? 2 : 4;
-    auto* v = static_cast<uint8_t*>(v_.data()) + static_cast<size_t>(il * layer_elems()) * elt;
+    auto* v = static_cast<uint8_t*>(v_.data()) + static_cast<size_t>(il * v_layer_elems()) * elt;
     for (int64_t d = 0; d < e; ++d) {
-      uint8_t* vrow = v + static_cast<size_t>(d * n_ctx_) * elt;
+      uint8_t* vrow = v + static_cast<size_t>(d * v_stride_) * elt;
       std::memmove(vrow + n_keep * elt, vrow + (n_keep + n_discard) * elt,
                    static_cast<size_t>(n_move) * elt);
     }
@@ -99,7 +107,7 @@ void KvCache::zero_v(int64_t begin, int64_t end) {
   const size_t elt = f16_ ? 2 : 4;
   auto* v = static_cast<uint8_t*>(v_.data());
   for (int64_t row = 0; row < n_layer_ * n_embd_kv_; ++row)
-    std::memset(v + (static_cast<size_t>(row * n_ctx_ + begin)) * elt, 0,
+    std::memset(v + (static_cast<size_t>(row * v_stride_ + begin)) * elt, 0,
                 static_cast<size_t>(end - begin) * elt);
 }
 

@@ -48,12 +48,13 @@ struct Fixture {
     for (int64_t il = 0; il < c.n_layer; ++il)
       for (int64_t i = 0; i < n; ++i) {
         const float k = 2.0f * d(rng), v = d(rng);
+        const int64_t iv = i / kCtx * cache.v_stride() + i % kCtx; // V's rows are padded
         if (f16) {
           cache.k16(il)[i] = fp32_to_fp16(k);
-          cache.v16(il)[i] = fp32_to_fp16(v);
+          cache.v16(il)[iv] = fp32_to_fp16(v);
         } else {
           cache.k32(il)[i] = k;
-          cache.v32(il)[i] = v;
+          cache.v32(il)[iv] = v;
         }
       }
     q.resize(static_cast<size_t>(kCtx * c.n_embd));
@@ -97,7 +98,7 @@ std::vector<float> reference(Fixture& f, int64_t il, int64_t pos, int64_t n_tok,
         p = round16(p);
     for (int64_t d = 0; d < hd; ++d) {
       float& o = out[static_cast<size_t>(h * hd + d)];
-      const int64_t row = (g * hd + d) * kCtx;
+      const int64_t row = (g * hd + d) * f.cache.v_stride();
       if (!f16) {
         o = 0.0f;
         for (int64_t j = 0; j < n; ++j)

@@ -98,7 +98,7 @@ TEST_P(KvShift, KeptRowsAreRotatedAsGgmlRopeOnTheCache) {
   const std::vector<int32_t> ids = some_tokens(*model, n);
   s.evaluate(ids);
   model::KvCache& cache = detail::impl_of(s).cache;
-  const int64_t e = cache.n_embd_kv();
+  const int64_t e = cache.n_embd_kv(), vs = cache.v_stride();
   const bool f16 = GetParam().kv == KvType::f16;
   // Snapshot of every layer's K rows and V columns before the shift.
   std::vector<std::vector<uint16_t>> k16(c.n_layer), v16(c.n_layer);
@@ -106,10 +106,10 @@ TEST_P(KvShift, KeptRowsAreRotatedAsGgmlRopeOnTheCache) {
   for (int64_t il = 0; il < c.n_layer; ++il) {
     if (f16) {
       k16[il].assign(cache.k16(il), cache.k16(il) + n_ctx * e);
-      v16[il].assign(cache.v16(il), cache.v16(il) + n_ctx * e);
+      v16[il].assign(cache.v16(il), cache.v16(il) + vs * e);
     } else {
       k32[il].assign(cache.k32(il), cache.k32(il) + n_ctx * e);
-      v32[il].assign(cache.v32(il), cache.v32(il) + n_ctx * e);
+      v32[il].assign(cache.v32(il), cache.v32(il) + vs * e);
     }
   }
 
@@ -139,7 +139,7 @@ TEST_P(KvShift, KeptRowsAreRotatedAsGgmlRopeOnTheCache) {
         ASSERT_EQ(std::memcmp(got, want.data(), static_cast<size_t>(e) * 2), 0)
             << "layer " << il << " row " << p;
         for (int64_t d = 0; d < e; ++d)
-          ASSERT_EQ(cache.v16(il)[d * n_ctx + p], v16[il][static_cast<size_t>(d * n_ctx + from)]);
+          ASSERT_EQ(cache.v16(il)[d * vs + p], v16[il][static_cast<size_t>(d * vs + from)]);
       } else {
         std::vector<float> want(k32[il].begin() + from * e, k32[il].begin() + (from + 1) * e);
         if (p >= keep)
@@ -148,15 +148,14 @@ TEST_P(KvShift, KeptRowsAreRotatedAsGgmlRopeOnTheCache) {
         ASSERT_EQ(std::memcmp(cache.k32(il) + p * e, want.data(), static_cast<size_t>(e) * 4), 0)
             << "layer " << il << " row " << p;
         for (int64_t d = 0; d < e; ++d)
-          ASSERT_EQ(cache.v32(il)[d * n_ctx + p], v32[il][static_cast<size_t>(d * n_ctx + from)]);
+          ASSERT_EQ(cache.v32(il)[d * vs + p], v32[il][static_cast<size_t>(d * vs + from)]);
       }
       ++rows_checked;
     }
     // The freed V positions are zero again.
     for (int64_t d = 0; d < e; ++d)
       for (int64_t p = n - discard; p < n; ++p)
-        ASSERT_EQ(f16 ? static_cast<float>(cache.v16(il)[d * n_ctx + p])
-                      : cache.v32(il)[d * n_ctx + p],
+        ASSERT_EQ(f16 ? static_cast<float>(cache.v16(il)[d * vs + p]) : cache.v32(il)[d * vs + p],
                   0.0f);
   }
   EXPECT_EQ(rows_checked, c.n_layer * (n - discard));

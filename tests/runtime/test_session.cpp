@@ -47,7 +47,7 @@ TEST(Session, ClearBehavesAsAFreshSession) {
   for (int64_t il = 0; il < model->info().n_layer; ++il)
     for (int64_t d = 0; d < cache.n_embd_kv(); ++d)
       for (size_t pos = 0; pos < first.size(); ++pos)
-        cache.v16(il)[d * cache.n_ctx() + static_cast<int64_t>(pos)] = f16_inf;
+        cache.v16(il)[d * cache.v_stride() + static_cast<int64_t>(pos)] = f16_inf;
   reused.clear();
   EXPECT_EQ(reused.n_past(), 0);
   EXPECT_TRUE(reused.logits().empty());
@@ -75,7 +75,7 @@ TEST(Session, TruncateForgetsAsIfNeverEvaluated) {
   for (int64_t il = 0; il < model->info().n_layer; ++il)
     for (int64_t d = 0; d < cache.n_embd_kv(); ++d)
       for (size_t pos = kept.size(); pos < first.size(); ++pos)
-        cache.v16(il)[d * cache.n_ctx() + static_cast<int64_t>(pos)] = 0x7C00; // +inf
+        cache.v16(il)[d * cache.v_stride() + static_cast<int64_t>(pos)] = 0x7C00; // +inf
   reused.truncate(static_cast<int32_t>(kept.size()));
   EXPECT_EQ(logits_of(reused, next), logits_of(fresh, next));
 }
