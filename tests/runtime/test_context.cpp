@@ -93,11 +93,13 @@ class KvShift : public ::testing::TestWithParam<ShiftCase> {};
 TEST_P(KvShift, KeptRowsAreRotatedAsGgmlRopeOnTheCache) {
   const auto model = Model::load(data_path(GetParam().model));
   const model::Config& c = detail::impl_of(*model).config;
-  const int32_t n_ctx = 96, n = 80, keep = 5, discard = 37;
+  // A context that is not a multiple of kKvPadding: V's rows are longer than it (v_stride).
+  const int32_t n_ctx = 90, n = 80, keep = 5, discard = 37;
   Session s(model, {.n_ctx = n_ctx, .n_threads = 1, .kv_type = GetParam().kv});
   const std::vector<int32_t> ids = some_tokens(*model, n);
   s.evaluate(ids);
   model::KvCache& cache = detail::impl_of(s).cache;
+  ASSERT_EQ(cache.v_stride(), 96);
   const int64_t e = cache.n_embd_kv(), vs = cache.v_stride();
   const bool f16 = GetParam().kv == KvType::f16;
   // Snapshot of every layer's K rows and V columns before the shift.
