@@ -26,9 +26,15 @@ int64_t v_stride_of(int64_t n_ctx) {
   return (n_ctx + kKvPadding - 1) / kKvPadding * kKvPadding;
 }
 
+// Bytes of one of K and V: n_positions values of every KV dimension in every layer.
+uint64_t side_bytes(int64_t n_layer, int64_t n_positions, int64_t n_embd_kv, bool f16) {
+  return static_cast<uint64_t>(n_layer * n_positions * n_embd_kv) * (f16 ? 2 : 4);
+}
+
 // K's n_ctx rows and V's rows of v_stride_of(n_ctx).
 uint64_t cache_bytes(int64_t n_layer, int64_t n_ctx, int64_t n_embd_kv, bool f16) {
-  return static_cast<uint64_t>(n_layer * (n_ctx + v_stride_of(n_ctx)) * n_embd_kv) * (f16 ? 2 : 4);
+  return side_bytes(n_layer, n_ctx, n_embd_kv, f16) +
+         side_bytes(n_layer, v_stride_of(n_ctx), n_embd_kv, f16);
 }
 
 } // namespace
@@ -51,9 +57,8 @@ KvCache::KvCache(const Config& config, int64_t n_ctx, bool f16)
                             "{:.1f} GiB of memory this process may use; use a smaller context "
                             "size (-c)",
                             n_ctx, gib(total), gib(limit)));
-  const uint64_t elt = f16 ? 2 : 4;
-  k_ = ZeroedPages(static_cast<uint64_t>(n_layer_ * layer_elems()) * elt);
-  v_ = ZeroedPages(static_cast<uint64_t>(n_layer_ * v_layer_elems()) * elt);
+  k_ = ZeroedPages(side_bytes(n_layer_, n_ctx_, n_embd_kv_, f16));
+  v_ = ZeroedPages(side_bytes(n_layer_, v_stride_, n_embd_kv_, f16));
 }
 
 void KvCache::shift(int64_t n_keep, int64_t n_discard, int64_t n_past, const Config& config) {
