@@ -449,9 +449,10 @@ void dots_blocked(Block block, One one, int64_t n_rows, int64_t n_x, float* out,
       out[i * ld_out + r] = one(r, i);
 }
 
-// Elements of a block's rows summed before it moves on to its next row (f16_dots, and AVX2's
+// Elements of a block's rows summed before it moves on to its next row (AVX2's f16_dots and
 // f16_f32_dots): the block's 4 × kDotsSpan floats of x stay in L1 while each row takes them
-// (V·p at long contexts: x would otherwise come from L2 once per row).
+// (V·p at long contexts: x would otherwise come from L2 once per row). Rows up to this long
+// are one span (K·q); AVX-512 sums longer rows whole.
 inline constexpr int64_t kDotsSpan = 512;
 
 // How a block of those dots goes through its R rows: kDotsSpan elements of each at a time.
@@ -462,10 +463,9 @@ template <int R, class Span> inline void for_block_spans(int64_t np, Span span) 
       span(m, k0, k0 + kDotsSpan < np ? k0 + kDotsSpan : np);
 }
 
-// Rows that a variant's dots over rows longer than a span (V·p) take together per pass through
-// each span, where a call has that many (a thread's value rows of a decode step come in
-// multiples of 16), so the span's floats of four vectors come from L2 once per 16 rows instead
-// of once per block of 4.
+// Rows that AVX2's f16_f32_dots over rows longer than a span (a batch's ·V) take together per
+// pass through each span, where a call has that many (a KV head's 128 value rows), so the span's
+// floats of four vectors come from L2 once per 16 rows instead of once per block of 4.
 inline constexpr int64_t kLongRows = 16;
 
 // dots_blocked, the rows first taken kLongRows at a time for each block of 4 vectors by

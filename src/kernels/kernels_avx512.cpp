@@ -661,15 +661,15 @@ float f16_x_dot(const uint16_t* a, const float* x, int64_t n) {
                       [](uint16_t h) { return _cvtsh_ss(h); });
 }
 
-// The joined lane sums of a block's four rows (row m, vector q to v[4m + q]) when a row is one
-// span (np <= kDotsSpan): each row's accumulators stay in registers.
-inline void short_rows(const uint16_t* ar, int64_t lda, const float* xi, int64_t ldx, int64_t np,
-                       __m512* v) {
+// The joined lane sums of a block's four rows (row m, vector q to v[4m + q]), each row whole
+// with its 16 accumulators in registers; row m prefetches ahead(m, k) while it sums the chunk at k.
+template <class Ahead>
+inline void whole_rows(const uint16_t* ar, int64_t lda, const float* xi, int64_t ldx, int64_t np,
+                       Ahead ahead, __m512* v) {
   for (int m = 0; m < 4; ++m) {
     __m512 acc[4][4] = {};
-    const uint16_t *a = ar + m * lda, *next = ar + (m + 4) * lda;
     f16_lanes<4>(
-        a, [&](int64_t k) { return dots_prefetch_at(a, next, np, k); }, xi, ldx, 0, np, acc);
+        ar + m * lda, [&](int64_t k) { return ahead(m, k); }, xi, ldx, 0, np, acc);
     join_lanes<4>(acc, v + 4 * m);
   }
 }
@@ -709,56 +709,29 @@ inline void store_dots16(const __m512* v, const uint16_t* ar, int64_t lda, const
   store_block16(np < n ? add_tails16(s, ar, lda, xi, ldx, np, n) : s, out, ld_out);
 }
 
-// The dots of R rows longer than a span (V·p) with four vectors, R/4 blocks stored as
-// store_dots16 does (block b to out + 4b). Every row takes a span in turn (for_block_spans), so
-// the span's 4 × kDotsSpan floats of x come from L2 once for all R rows.
-template <int R>
-inline void long_rows(const uint16_t* ar, int64_t lda, const float* xi, int64_t ldx, int64_t np,
-                      int64_t n, float* out, int64_t ld_out) {
-  __m512 acc[R][4][4] = {}; // [row][vector][accumulator]
-  for_block_spans<R>(np, [&](int m, int64_t k0, int64_t k1) {
-    // Prefetched: the same part of the row a block later in the pass's order (row m + 4 in this
-    // span, else row m + 4 - R in the next, else the next pass's row m + 4 from its start), not
-    // the row's next span, a pass later (V·p per layer at depth 2048, 2 threads, timed inside
-    // the decode: 0.90-0.95x the time, 4 alternations).
-    const uint16_t* later = m + 4 < R ? ar + (m + 4) * lda + k0
-                            : k1 < np ? ar + (m + 4 - R) * lda + k1
-                                      : ar + (m + 4) * lda;
-    f16_lanes<4>(
-        ar + m * lda, [&](int64_t k) { return later + (k - k0); }, xi, ldx, k0, k1, acc[m]);
-  });
-  for (int b = 0; b < R / 4; ++b) {
-    __m512 v[16];
-    for (int m = 0; m < 4; ++m)
-      join_lanes<4>(acc[4 * b + m], v + 4 * m);
-    store_dots16(v, ar + 4 * b * lda, lda, xi, ldx, np, n, out + 4 * b, ld_out);
-  }
-}
-
-// Each row chunk is converted once for four vectors and the 16 dots are reduced together. Long
-// rows go through kDotsSpan elements at a time (each dot's sums in the same order), kLongRows
-// rows per pass where there are as many (against blocks of 4, 3 alternations of bench_kernels
-// attention n=1 n_kv=4096: 587-653 vs 676-688 µs at 1 thread, 396-450 vs 433-463 at 2; tg32 @
-// d2048, 2 threads: 1.03x, 4 pairs), else a block's four, each prefetching ahead into the row a
-// pass below past its end.
+// Each row chunk is converted once for four vectors and the 16 dots are reduced together, each
+// row summed whole in turn. A row longer than a span (V·p) prefetches the next row at the chunk's
+// offset, so the rows stream in address order about a row ahead. Against 16 rows taking each
+// span in turn: V·p per layer at depth 2048, 2 threads, timed inside the decode, median 82
+// against 90.5 µs, lower in 9 of 12 alternations. Shorter rows prefetch as dots_prefetch_at says.
 void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
               int64_t n_x, int64_t n, float* out, int64_t ld_out) {
   const int64_t np = n / kF16Chunk * kF16Chunk;
-  const bool spans = np > kDotsSpan;
-  dots_in_passes(
-      spans,
-      [&](int64_t r, int64_t i, float* o) {
-        long_rows<kLongRows>(a + r * lda, lda, x + i * ldx, ldx, np, n, o, ld_out);
-      },
+  dots_blocked(
       [&](int64_t r, int64_t i, float* o) {
         const uint16_t* ar = a + r * lda;
         const float* xi = x + i * ldx;
-        if (spans) {
-          long_rows<4>(ar, lda, xi, ldx, np, n, o, ld_out);
-          return;
-        }
         __m512 v[16];
-        short_rows(ar, lda, xi, ldx, np, v);
+        if (np > kDotsSpan)
+          whole_rows(
+              ar, lda, xi, ldx, np, [&](int m, int64_t k) { return ar + (m + 1) * lda + k; }, v);
+        else
+          whole_rows(
+              ar, lda, xi, ldx, np,
+              [&](int m, int64_t k) {
+                return dots_prefetch_at(ar + m * lda, ar + (m + 4) * lda, np, k);
+              },
+              v);
         store_dots16(v, ar, lda, xi, ldx, np, n, o, ld_out);
       },
       [&](int64_t r, int64_t i) { return f16_x_dot(a + r * lda, x + i * ldx, n); }, n_rows, n_x,
