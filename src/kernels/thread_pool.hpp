@@ -42,15 +42,15 @@ private:
 };
 
 // Counts the finished work items of one phase whose items any thread may claim: wait() returns
-// once all n are done, whichever threads did them. It waits for no thread that holds no item, so
-// one that has not started yet (descheduled on a busy host) holds nobody up. A waiter spins
-// while the pool has a CPU per thread, for the pool's adaptive time, then yields in turns with
-// the others; in a pool larger than the usable CPUs it yields at once. `spins` as the pool's
-// spins().
+// once all n are done, whichever threads did them (arrive(k): k more items done). It waits for no
+// thread that holds no item, so one that has not started yet (descheduled on a busy host) holds
+// nobody up. A waiter spins while the pool has a CPU per thread, for the pool's adaptive time, then
+// yields in turns with the others; in a pool larger than the usable CPUs it yields at once. `spins`
+// as the pool's spins().
 class Completion {
 public:
   Completion(int64_t n, bool spins) : n_(n), spins_(spins) {}
-  void arrive() { done_.fetch_add(1, std::memory_order_release); }
+  void arrive(int64_t k = 1) { done_.fetch_add(k, std::memory_order_release); }
   void wait() const;
 
 private:

@@ -23,29 +23,35 @@ size_t sz(int64_t n) {
   return static_cast<size_t>(n);
 }
 
-// One phase's work over [0, len) in chunks of whole granules (a few per thread), claimed first
-// come first served like the pool's regions: a thread that is descheduled for a while does
-// less instead of holding up the others at the phase's end.
+// One phase's work over [0, len) in whole granules, claimed first come first served in
+// shrinking pieces: each claim takes 1/(2·threads) of the granules left, at least one. A
+// thread that is descheduled for a while does less instead of holding up the others, and the
+// last pieces are a granule or so, so the threads finish close together. Against 4 equal
+// pieces per thread, the threads' idle time per layer at depth 2048, 2 threads (timing build):
+// medians of 8 alternations 16-18 µs → 5-8 µs.
 class Chunks {
 public:
   Chunks(int64_t len, int64_t granule, int n_threads, bool spins)
       : len_(len), granule_(granule), units_((len + granule - 1) / granule),
-        n_(std::min<int64_t>(units_, 4 * n_threads)), done_(n_, spins) {}
+        share_(2 * int64_t{n_threads}), done_(units_, spins) {}
 
-  // fn(begin, end) for every chunk this thread claims.
+  // fn(begin, end) for every piece this thread claims.
   template <class Fn> void each(Fn fn) {
-    for (int64_t c = next_.fetch_add(1); c < n_; c = next_.fetch_add(1)) {
-      fn(std::min(len_, units_ * c / n_ * granule_),
-         std::min(len_, units_ * (c + 1) / n_ * granule_));
-      done_.arrive();
+    int64_t u = next_.load(std::memory_order_relaxed);
+    while (u < units_) {
+      const int64_t end = u + (units_ - u + share_ - 1) / share_;
+      if (!next_.compare_exchange_weak(u, end, std::memory_order_relaxed)) continue;
+      fn(u * granule_, std::min(len_, end * granule_));
+      done_.arrive(end - u);
+      u = next_.load(std::memory_order_relaxed);
     }
   }
 
-  // Returns when every chunk is done, by whichever thread claimed it (kernels::Completion).
+  // Returns when every granule is done, by whichever thread claimed it (kernels::Completion).
   void wait_done() const { done_.wait(); }
 
 private:
-  int64_t len_, granule_, units_, n_;
+  int64_t len_, granule_, units_, share_;
   std::atomic<int64_t> next_{0};
   kernels::Completion done_;
 };
