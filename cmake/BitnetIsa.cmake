@@ -9,6 +9,7 @@ endif()
 set(BITNET_FLAGS_AVX2 -mavx2 -mfma -mf16c)
 set(BITNET_FLAGS_AVXVNNI -mavx2 -mfma -mf16c -mavxvnni)
 set(BITNET_FLAGS_AVX512 -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512vnni)
+set(BITNET_FLAGS_AMX ${BITNET_FLAGS_AVX512} -mamx-tile -mamx-int8)
 set(BITNET_FLAGS_NEON -march=armv8-a)
 set(BITNET_FLAGS_NEON_DOTPROD -march=armv8.2-a+dotprod)
 

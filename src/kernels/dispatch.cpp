@@ -15,6 +15,10 @@
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #elif defined(__aarch64__) && defined(__linux__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
@@ -27,6 +31,7 @@ struct CpuFeatures {
   bool avx2 = false;    // AVX2 + FMA + F16C, with YMM state saved by the OS
   bool avxvnni = false; // AVX2 and the VEX-encoded 256-bit vpdpbusd (AVX-VNNI)
   bool avx512 = false;  // AVX-512 F+BW+VL+VNNI, with ZMM state saved by the OS
+  bool amx = false;     // AVX-512 and AMX-TILE+INT8, the tile state granted to this process
   bool neon = false;
   bool dotprod = false;
   std::string model;
@@ -69,6 +74,18 @@ std::string x86_model() {
   return x86_brand();
 }
 
+// Linux hands out the 8 KiB of tile state only to a process that asks for it
+// (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA); a tile instruction without it
+// raises SIGILL.
+bool tile_state_granted() {
+#if defined(__linux__)
+  constexpr long kReqXcompPerm = 0x1023, kXtileData = 18;
+  return syscall(SYS_arch_prctl, kReqXcompPerm, kXtileData) == 0;
+#else
+  return false;
+#endif
+}
+
 CpuFeatures detect() {
   CpuFeatures f;
   f.model = x86_model();
@@ -90,6 +107,8 @@ CpuFeatures detect() {
   const bool avx512bw = b & (1u << 30);
   const bool avx512vl = b & (1u << 31);
   const bool avx512vnni = c & (1u << 11);
+  const bool amx_tile = d & (1u << 24);
+  const bool amx_int8 = d & (1u << 25);
   bool avx_vnni = false;
   if (max_subleaf >= 1) {
     __cpuid_count(7, 1, a, b, c, d);
@@ -98,6 +117,8 @@ CpuFeatures detect() {
   f.avx2 = avx2 && fma && f16c && os_ymm;
   f.avxvnni = f.avx2 && avx_vnni;
   f.avx512 = f.avx2 && avx512f && avx512bw && avx512vl && avx512vnni && os_zmm;
+  const bool os_tiles = (xcr0 & 0x60000) == 0x60000; // XTILECFG + XTILEDATA
+  f.amx = f.avx512 && amx_tile && amx_int8 && os_tiles && tile_state_granted();
   return f;
 }
 #elif defined(__aarch64__)
@@ -122,9 +143,10 @@ const CpuFeatures& features() {
   return f;
 }
 
-// Best last within each architecture: dispatch prefers avx512 to avxvnni when a CPU has both.
-constexpr std::array kAllIsas{Isa::scalar, Isa::avx2, Isa::avxvnni,
-                              Isa::avx512, Isa::neon, Isa::neon_dotprod};
+// Best last within each architecture: dispatch prefers avx512 to avxvnni when a CPU has both,
+// and amx to avx512.
+constexpr std::array kAllIsas{Isa::scalar, Isa::avx2, Isa::avxvnni,     Isa::avx512,
+                              Isa::amx,    Isa::neon, Isa::neon_dotprod};
 
 bool compiled(Isa isa) {
   switch (isa) {
@@ -134,6 +156,7 @@ bool compiled(Isa isa) {
   case Isa::avx2:
   case Isa::avxvnni:
   case Isa::avx512:
+  case Isa::amx:
     return true;
 #elif defined(__aarch64__)
   case Isa::neon:
@@ -156,6 +179,8 @@ bool supported(Isa isa) {
     return f.avxvnni;
   case Isa::avx512:
     return f.avx512;
+  case Isa::amx:
+    return f.amx;
   case Isa::neon:
     return f.neon;
   case Isa::neon_dotprod:
@@ -213,6 +238,8 @@ const char* to_string(Isa isa) noexcept {
     return "avxvnni";
   case Isa::avx512:
     return "avx512";
+  case Isa::amx:
+    return "amx";
   case Isa::neon:
     return "neon";
   case Isa::neon_dotprod:
@@ -245,6 +272,8 @@ const Table& table_for(Isa isa) {
     return table_avxvnni();
   case Isa::avx512:
     return table_avx512();
+  case Isa::amx:
+    return table_amx();
 #elif defined(__aarch64__)
   case Isa::neon:
     return table_neon();
@@ -283,6 +312,7 @@ std::string cpu_description() {
   if (f.avx2) feats.push_back("avx2+fma+f16c");
   if (f.avxvnni) feats.push_back("avx_vnni");
   if (f.avx512) feats.push_back("avx512f+bw+vl+vnni");
+  if (f.amx) feats.push_back("amx-tile+int8");
   if (f.neon) feats.push_back("neon");
   if (f.dotprod) feats.push_back("dotprod");
   if (feats.empty()) return f.model;

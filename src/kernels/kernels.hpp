@@ -14,7 +14,7 @@
 
 namespace bitnet::kernels {
 
-enum class Isa { scalar, avx2, avxvnni, avx512, neon, neon_dotprod };
+enum class Isa { scalar, avx2, avxvnni, avx512, amx, neon, neon_dotprod };
 const char* to_string(Isa isa) noexcept;
 
 inline constexpr int64_t kI2sBlock = 128; // elements per I2_S block (32 bytes)

@@ -10,6 +10,7 @@ const Table& table_scalar();
 const Table& table_avx2();         // kernels_avx2.cpp   (x86-64 only)
 const Table& table_avxvnni();      // kernels_avxvnni.cpp (x86-64 only)
 const Table& table_avx512();       // kernels_avx512.cpp (x86-64 only)
+const Table& table_amx();          // kernels_amx.cpp    (x86-64 only)
 const Table& table_neon();         // kernels_neon.cpp   (aarch64 only)
 const Table& table_neon_dotprod(); // kernels_neon_dotprod.cpp (aarch64 only)
 

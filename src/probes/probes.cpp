@@ -51,6 +51,8 @@ const Probe& probe_for(kernels::Isa isa) {
     return probe_avxvnni();
   case kernels::Isa::avx512:
     return probe_avx512();
+  case kernels::Isa::amx:
+    return probe_amx();
 #elif defined(__aarch64__)
   case kernels::Isa::neon:
     return probe_neon();

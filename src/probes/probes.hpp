@@ -53,6 +53,7 @@ const Probe& probe_baseline(); // probes_baseline.cpp: compiled without ISA flag
 const Probe& probe_avx2();    // probes_avx2.cpp
 const Probe& probe_avxvnni(); // probes_avxvnni.cpp
 const Probe& probe_avx512();  // probes_avx512.cpp (AVX-512 F+BW+VL+VNNI)
+const Probe& probe_amx();     // probes_amx.cpp (AMX-TILE+INT8)
 #elif defined(__aarch64__)
 const Probe& probe_neon();         // probes_neon.cpp
 const Probe& probe_neon_dotprod(); // probes_neon_dotprod.cpp

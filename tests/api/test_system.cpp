@@ -54,7 +54,7 @@ TEST(System, IsasFollowTheCpuFlags) {
     EXPECT_TRUE(contains(compiled, isa)) << isa;
   EXPECT_TRUE(contains(available, current_isa()));
 #if defined(__x86_64__)
-  EXPECT_EQ(compiled, (std::vector<std::string>{"scalar", "avx2", "avxvnni", "avx512"}));
+  EXPECT_EQ(compiled, (std::vector<std::string>{"scalar", "avx2", "avxvnni", "avx512", "amx"}));
   const auto flags = cpu_flags();
   if (flags.empty()) GTEST_SKIP() << "SKIPPED (no flags line in /proc/cpuinfo)";
   const auto has = [&](std::initializer_list<const char*> names) {
@@ -64,6 +64,8 @@ TEST(System, IsasFollowTheCpuFlags) {
   EXPECT_EQ(contains(available, "avxvnni"), has({"avx2", "fma", "f16c", "avx_vnni"}));
   EXPECT_EQ(contains(available, "avx512"),
             has({"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni"}));
+  EXPECT_EQ(contains(available, "amx"), has({"avx2", "fma", "f16c", "avx512f", "avx512bw",
+                                             "avx512vl", "avx512_vnni", "amx_tile", "amx_int8"}));
   // The best variant is the default unless BITNET_ISA chose another.
   if (std::getenv("BITNET_ISA") == nullptr) {
     EXPECT_EQ(current_isa(), available.back());
@@ -75,11 +77,9 @@ TEST(System, IsasFollowTheCpuFlags) {
 // avx2` is compared against AVX2's peak, not the best instruction the CPU has.
 TEST(System, MacPeakProbeFollowsTheSelectedIsa) {
   const std::string before = current_isa();
-  const std::map<std::string, std::string> instruction = {{"avx2", "vpmaddubsw"},
-                                                          {"avxvnni", "vpdpbusd ymm"},
-                                                          {"avx512", "vpdpbusd (AVX-512"},
-                                                          {"neon", "smlal"},
-                                                          {"neon_dotprod", "sdot"}};
+  const std::map<std::string, std::string> instruction = {
+      {"avx2", "vpmaddubsw"}, {"avxvnni", "vpdpbusd ymm"}, {"avx512", "vpdpbusd (AVX-512"},
+      {"amx", "tdpbsud"},     {"neon", "smlal"},           {"neon_dotprod", "sdot"}};
   for (const std::string& isa : available_isas()) {
     select_isa(isa);
     const auto it = instruction.find(isa);

@@ -48,8 +48,8 @@ std::string isa_name(Isa isa) {
   return to_string(isa);
 }
 
-constexpr Isa kEveryIsa[] = {Isa::scalar, Isa::avx2, Isa::avxvnni,
-                             Isa::avx512, Isa::neon, Isa::neon_dotprod};
+constexpr Isa kEveryIsa[] = {Isa::scalar, Isa::avx2, Isa::avxvnni,     Isa::avx512,
+                             Isa::amx,    Isa::neon, Isa::neon_dotprod};
 
 bool is_available(Isa isa) {
   const auto avail = available_isas();
@@ -76,6 +76,8 @@ const char* cpu_flag(Isa isa) {
     return "avx_vnni";
   case Isa::avx512:
     return "avx512_vnni";
+  case Isa::amx:
+    return "amx_int8";
   case Isa::neon:
     return "asimd";
   case Isa::neon_dotprod:
@@ -158,8 +160,10 @@ TEST(KernelDispatch, ScalarIsAlwaysAvailableAndListsAreConsistent) {
     EXPECT_NE(std::find(compiled.begin(), compiled.end(), isa), compiled.end()) << isa_name(isa);
     EXPECT_EQ(table_for(isa).isa, isa);
   }
-  // The best variant is chosen by default: AVX-512 before AVX-VNNI on a CPU with both.
-  if (is_available(Isa::avx512)) {
+  // The best variant is chosen by default: AMX before AVX-512 before AVX-VNNI.
+  if (is_available(Isa::amx)) {
+    EXPECT_EQ(avail.back(), Isa::amx);
+  } else if (is_available(Isa::avx512)) {
     EXPECT_EQ(avail.back(), Isa::avx512);
   } else if (is_available(Isa::avxvnni)) {
     EXPECT_EQ(avail.back(), Isa::avxvnni);
@@ -246,6 +250,11 @@ TEST(KernelDispatch, DetectionAgreesWithProcCpuinfo) {
   EXPECT_EQ(available(Isa::avxvnni), avx2 && has("avx_vnni"));
   const bool avx512 = has("avx512f") && has("avx512bw") && has("avx512vl") && has("avx512_vnni");
   EXPECT_EQ(available(Isa::avx512), avx512);
+  // AMX also needs Linux to grant the tile state, which a kernel older than 5.16 cannot.
+  if (avx512 && has("amx_tile") && has("amx_int8"))
+    EXPECT_TRUE(available(Isa::amx)) << "the CPU lists AMX but the tile state was not granted";
+  else
+    EXPECT_FALSE(available(Isa::amx));
 }
 
 // Independent quantize_act: the formula of docs/model-math.md §2 with std::nearbyint (the default
@@ -528,15 +537,21 @@ void check_gemm(const std::vector<uint8_t>& packed, int64_t rows, int64_t k, int
 }
 
 // The gemm tiles (kernel_common.hpp i2s_gemm_panels): row counts around every variant's
-// row tile (4 rows per vector on NEON, 16 on AVX2/AVX-VNNI, 32 on AVX-512), token counts
-// 1..25 (twice the largest token tile, 12, plus one), k of odd block counts across the
-// panel chunks (128 to 1024 inputs), and row sub-ranges that start and end inside a tile.
+// row tile (4 rows per vector on NEON, 16 on AVX2/AVX-VNNI, 32 on AVX-512 and AMX), token
+// counts 1..25 (twice the largest vector token tile, 12, plus one) and around AMX's tiles of
+// 16 and 32 tokens, k of odd block counts across the panel chunks (128 to 1024 inputs), and
+// row sub-ranges that start and end inside a tile.
 TEST(KernelI2s, GemmTilesMatchTheFormula) {
   std::mt19937 rng(6);
+  std::vector<int64_t> token_counts;
+  for (int64_t n_tok = 1; n_tok <= 25; ++n_tok)
+    token_counts.push_back(n_tok);
+  for (int64_t n_tok : {31, 32, 33, 48, 65})
+    token_counts.push_back(n_tok);
   for (const auto& c : {I2sCase{1, 128}, I2sCase{15, 384}, I2sCase{17, 1152}, I2sCase{33, 640},
                         I2sCase{47, 2560}, I2sCase{65, 1664}, I2sCase{3, 6912}}) {
     const auto packed = random_packed(rng, c.rows, c.k, false);
-    for (int64_t n_tok = 1; n_tok <= 25; ++n_tok) {
+    for (int64_t n_tok : token_counts) {
       const auto in = gemm_input(rng, n_tok, c.k);
       const std::string what = "k=" + std::to_string(c.k);
       check_gemm(packed, c.rows, c.k, 0, c.rows, in, what);
@@ -578,7 +593,7 @@ TEST(KernelI2s, GemmExtremeWeightsAndActivations) {
       random_packed(rng, rows, k, true),
   };
   for (const auto& packed : weights)
-    for (int64_t n_tok : {4, 13}) { // a batched decode step's row dots, the panels
+    for (int64_t n_tok : {4, 13, 32}) { // a batched decode step's row dots, the panels
       for (int v : {127, -128, 0}) {
         GemmInput in = gemm_input(rng, n_tok, k, v, v);
         check_gemm(packed, rows, k, 0, rows, in, "constant q=" + std::to_string(v));

@@ -1,0 +1,99 @@
+// AMX-INT8 kernels (compiled with BITNET_FLAGS_AMX; used only on CPUs that have AMX-TILE,
+// AMX-INT8 and the AVX-512 variant, once Linux has granted the process the tile state): the
+// AVX-512 table with the I2_S gemm of a prompt's tokens on tile instructions. tdpbsud
+// multiplies signed int8 activations by unsigned codes 0..3 and adds four products at a time
+// into int32 without saturation, so the sums equal the scalar reference exactly.
+#include "kernels/amx_common.hpp"
+#include "kernels/avx512_common.hpp"
+
+#include <cstring>
+
+#include "kernels/kernel_common.hpp"
+#include "kernels/variants.hpp"
+
+namespace bitnet::kernels {
+namespace {
+
+// The gemm's tile (kernel_common.hpp, i2s_gemm_panels) on I2sPanel's 32 rows × 32 tokens in
+// the eight tile registers: sums in tmm0-3 (tokens 16a.., rows 16b.. in tmm(2a + b)), token
+// halves in tmm4-5, the panel's row halves in tmm6-7. A panel step is one 64-byte row of a
+// B tile (16 rows × 4 codes), so 16 steps are a tile with the step's 128 bytes as its stride;
+// a token's 64 activations of those steps are one row of an A tile, straight from q.
+struct AmxTile : I2sPanel {
+  static constexpr int kTokens = 32;
+  static constexpr int64_t kChunk = 512; // a 16 KiB panel, 8 steps of tiles
+
+  template <int NT>
+  static void dot(const int8_t* panel, int64_t kc, const int8_t* q, int64_t q_stride,
+                  int32_t* sums) {
+    constexpr bool kTwo = NT > 16; // token halves
+    constexpr int64_t kSumStride = kRows * 4;
+    // A part tile's missing tokens are zeros (their sums, past the block's, are not stored):
+    // a tile load reads whole rows.
+    alignas(64) int8_t part[NT % 16 == 0 ? 1 : 32 * kChunk];
+    if constexpr (NT % 16 != 0) {
+      constexpr int kPadded = kTwo ? 32 : 16;
+      for (int t = 0; t < NT; ++t)
+        std::memcpy(part + t * kc, q + t * q_stride, static_cast<size_t>(kc));
+      std::memset(part + NT * kc, 0, static_cast<size_t>((kPadded - NT) * kc));
+      q = part;
+      q_stride = kc;
+    }
+    _tile_loadd(0, sums, kSumStride);
+    _tile_loadd(1, sums + 16, kSumStride);
+    if constexpr (kTwo) {
+      _tile_loadd(2, sums + 16 * kRows, kSumStride);
+      _tile_loadd(3, sums + 16 * kRows + 16, kSumStride);
+    }
+    for (int64_t g = 0; g < kc / 64; ++g) {
+      const int8_t* steps = panel + g * 16 * kRows * 4;
+      _tile_loadd(6, steps, kRows * 4);
+      _tile_loadd(7, steps + 64, kRows * 4);
+      _tile_loadd(4, q + 64 * g, q_stride);
+      _tile_dpbsud(0, 4, 6);
+      _tile_dpbsud(1, 4, 7);
+      if constexpr (kTwo) {
+        _tile_loadd(5, q + 16 * q_stride + 64 * g, q_stride);
+        _tile_dpbsud(2, 5, 6);
+        _tile_dpbsud(3, 5, 7);
+      }
+    }
+    _tile_stored(0, sums, kSumStride);
+    _tile_stored(1, sums + 16, kSumStride);
+    if constexpr (kTwo) {
+      _tile_stored(2, sums + 16 * kRows, kSumStride);
+      _tile_stored(3, sums + 16 * kRows + 16, kSumStride);
+    }
+  }
+};
+
+// A few tokens as AVX-512 takes them (rows of dots); more through AmxTile's panels, the tile
+// configuration loaded for the call's thread and released after it.
+void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
+              const float* act_scale, const int32_t* act_sum, int64_t n_tok, float* out,
+              int64_t ld_out) {
+  if (n_tok <= kRowDotTokens) {
+    table_avx512().i2s_gemm(w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out, ld_out);
+    return;
+  }
+  static const TileConfig config;
+  _tile_loadconfig(&config);
+  i2s_gemm_panels<AmxTile>(w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out, ld_out);
+  _tile_release();
+}
+
+Table make_table() {
+  Table t = table_avx512();
+  t.isa = Isa::amx;
+  t.i2s_gemm = i2s_gemm;
+  return t;
+}
+
+} // namespace
+
+const Table& table_amx() {
+  static const Table t = make_table();
+  return t;
+}
+
+} // namespace bitnet::kernels
