@@ -10,7 +10,7 @@
 
 namespace bitnet {
 
-// Kernel variants by name: "scalar", "avx2", "avxvnni", "avx512" (x86-64), "neon",
+// Kernel variants by name: "scalar", "avx2", "avxvnni", "avx512", "amx" (x86-64), "neon",
 // "neon_dotprod" (aarch64). Every variant computes the same results; they differ only in speed.
 
 // The variant in use, chosen on first use: BITNET_ISA if set, else the best this CPU runs.

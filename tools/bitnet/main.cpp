@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|critical|off");
   app.add_option(
       "--isa", isa,
-      "Force a kernel variant: scalar|avx2|avxvnni|avx512|neon|neon_dotprod (also BITNET_ISA)");
+      "Force a kernel variant: scalar|avx2|avxvnni|avx512|amx|neon|neon_dotprod (also BITNET_ISA)");
   app.fallthrough();
 
   std::vector<std::pair<CLI::App*, bitnet::cli::CommandFn>> commands;
