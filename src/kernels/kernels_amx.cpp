@@ -1,6 +1,6 @@
 // AMX-INT8 kernels (compiled with BITNET_FLAGS_AMX; used only on CPUs that have AMX-TILE,
 // AMX-INT8 and the AVX-512 variant, once Linux has granted the process the tile state): the
-// AVX-512 table with the I2_S gemm of a prompt's tokens on tile instructions. tdpbsud
+// AVX-512 table with the I2_S gemm of 16 or more tokens (a prompt) on tile instructions. tdpbsud
 // multiplies signed int8 activations by unsigned codes 0..3 and adds four products at a time
 // into int32 without saturation, so the sums equal the scalar reference exactly.
 #include "kernels/amx_common.hpp"

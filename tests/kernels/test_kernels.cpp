@@ -580,8 +580,9 @@ TEST(KernelI2s, GemmRowRangesAndTokenBlocks) {
 }
 
 // The int16 lanes of the AVX2 tile and the int32 sums at their limits (4 tokens: AVX-512's
-// row dots; 13: the panels): every activation at -128 or 127 against all-0, all-(+1), all-(-1)
-// weights and random bytes that include the never-written code 3 (the largest code).
+// row dots; 13: the vector panels; 32: AMX's tiles): every activation at -128 or 127 against all-0,
+// all-(+1), all-(-1) weights and random bytes that include the never-written code 3 (the largest
+// code).
 TEST(KernelI2s, GemmExtremeWeightsAndActivations) {
   std::mt19937 rng(8);
   const int64_t rows = 35, k = 2048;
@@ -593,7 +594,7 @@ TEST(KernelI2s, GemmExtremeWeightsAndActivations) {
       random_packed(rng, rows, k, true),
   };
   for (const auto& packed : weights)
-    for (int64_t n_tok : {4, 13, 32}) { // a batched decode step's row dots, the panels
+    for (int64_t n_tok : {4, 13, 32}) { // row dots, vector panels, AMX tiles
       for (int v : {127, -128, 0}) {
         GemmInput in = gemm_input(rng, n_tok, k, v, v);
         check_gemm(packed, rows, k, 0, rows, in, "constant q=" + std::to_string(v));
