@@ -219,6 +219,12 @@ void bm_i2s(benchmark::State& state, const Table* t, Shape s, int64_t n_tok, int
   std::vector<float> act_scale(static_cast<size_t>(n_tok), 0.5f);
   std::vector<int32_t> act_sum(static_cast<size_t>(n_tok), 0);
   std::vector<float> out(static_cast<size_t>(n_tok * s.rows));
+  // The tokens staged once, as the forward pass stages each input (Table::i2s_stage).
+  ScratchVector<int8_t> staged;
+  if (t->i2s_stage && n_tok > 1) {
+    staged.resize(static_cast<size_t>(bitnet::kernels::i2s_staged_bytes(n_tok, s.k)));
+    t->i2s_stage(q.data(), 0, n_tok, n_tok, s.k, staged.data());
+  }
   ThreadPool& tp = thread_pool(n_threads);
   size_t i = 0;
   for (auto _ : state) {
@@ -226,6 +232,9 @@ void bm_i2s(benchmark::State& state, const Table* t, Shape s, int64_t n_tok, int
     tp.parallel_for(s.rows, kRowGranule, [&](int64_t r0, int64_t r1) {
       if (n_tok == 1)
         t->i2s_gemv(w, 1.0f, s.k, r0, r1, q.data(), act_scale[0], act_sum[0], out.data());
+      else if (!staged.empty())
+        t->i2s_gemm_staged(w, 1.0f, s.k, r0, r1, q.data(), staged.data(), act_scale.data(),
+                           act_sum.data(), n_tok, out.data(), s.rows);
       else
         t->i2s_gemm(w, 1.0f, s.k, r0, r1, q.data(), act_scale.data(), act_sum.data(), n_tok,
                     out.data(), s.rows);

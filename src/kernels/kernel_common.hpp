@@ -172,8 +172,8 @@ void i2s_pack_panel(const uint8_t* w, int64_t row_bytes, int rows, int64_t kc, i
                       panel + b * 32 * kRows * 4 + h * Tile::kPackRows * 4);
 }
 
-// Tile::kStagedTokens (optional, true): dot reads a token block's activations from a copy in
-// tiles of 16 tokens × 64 inputs (i2s_stage_tokens) instead of from the rows in place.
+// Tile::kStagedTokens (optional, true): dot reads the activations from a staged copy in tiles
+// of 16 tokens × 64 inputs (i2s_stage_tokens) instead of from the rows in place.
 template <class Tile> constexpr bool i2s_staged_tokens() {
   if constexpr (requires { Tile::kStagedTokens; })
     return Tile::kStagedTokens;
@@ -182,32 +182,36 @@ template <class Tile> constexpr bool i2s_staged_tokens() {
 }
 
 // 64 bytes: a row of a staged tile. Internal linkage, so its vector is this TU's own code; not
-// zeroed on construction (i2s_stage_tokens writes every row it reads).
+// zeroed on construction (i2s_stage_tokens writes every row that is read).
 struct alignas(64) StagedRow {
   StagedRow() {}
   int8_t b[64];
 };
 
-// Tokens [0, n) of q (k inputs each) as tiles of 16 tokens × 64 inputs: input i of token t
-// at byte (t / 16)·16·k + (i / 64)·1024 + (t % 16)·64 + i % 64 of dst, so the tile of the 16
-// tokens from t and the 64 inputs from i starts at t·k + 16·i. Tokens from n up to the next
-// multiple of 16 are zeros.
-inline void i2s_stage_tokens(const int8_t* q, int64_t n, int64_t k, StagedRow* dst) {
-  const int64_t groups = k / 64, padded = (n + 15) / 16 * 16;
-  for (int64_t t = 0; t < padded; ++t)
+// Tokens [t0, t1) of the n tokens of q (k inputs each) in tiles of 16 tokens × 64 inputs (the
+// layout of Table::i2s_stage): input i of token t at byte (t / 16)·16·k + (i / 64)·1024 +
+// (t % 16)·64 + i % 64 of dst, so the tile of the 16 tokens from t (a multiple of 16) and the
+// 64 inputs from i starts at t·k + 16·i. With t1 = n, also the zeros of tokens n up to the next
+// multiple of 16.
+inline void i2s_stage_tokens(const int8_t* q, int64_t t0, int64_t t1, int64_t n, int64_t k,
+                             int8_t* dst) {
+  const int64_t groups = k / 64, end = t1 < n ? t1 : (n + 15) / 16 * 16;
+  for (int64_t t = t0; t < end; ++t)
     for (int64_t g = 0; g < groups; ++g) {
-      StagedRow& row = dst[(t / 16 * groups + g) * 16 + t % 16];
+      int8_t* row = dst + ((t / 16 * groups + g) * 16 + t % 16) * 64;
       if (t < n)
-        std::memcpy(row.b, q + t * k + 64 * g, sizeof row.b);
+        std::memcpy(row, q + t * k + 64 * g, 64);
       else
-        std::memset(row.b, 0, sizeof row.b);
+        std::memset(row, 0, 64);
     }
 }
 
+// `staged`: q's tokens as i2s_stage_tokens lays them out, for a Tile with kStagedTokens (else
+// unused).
 template <class Tile>
 void i2s_gemm_panels(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1,
-                     const int8_t* q, const float* act_scale, const int32_t* act_sum, int64_t n_tok,
-                     float* out, int64_t ld_out) {
+                     const int8_t* q, const int8_t* staged, const float* act_scale,
+                     const int32_t* act_sum, int64_t n_tok, float* out, int64_t ld_out) {
   constexpr int64_t kRows = Tile::kRows;
   constexpr int64_t kChunk = Tile::kChunk;
   constexpr int64_t kChunk3 = i2s_chunk_code3<Tile>();
@@ -216,12 +220,8 @@ void i2s_gemm_panels(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int
   alignas(64) int32_t sums[kI2sTokenBlock * kRows];
   const int64_t row_bytes = k / 4;
   constexpr bool kStaged = i2s_staged_tokens<Tile>();
-  const int64_t staged_tokens = (n_tok < kI2sTokenBlock ? n_tok : kI2sTokenBlock) + 15;
-  std::vector<StagedRow> staged(kStaged ? static_cast<size_t>(staged_tokens / 16 * k / 4) : 0);
-  const int8_t* staged_bytes = kStaged ? staged.data()->b : nullptr;
   for (int64_t tb = 0; tb < n_tok; tb += kI2sTokenBlock) {
     const int64_t n_tb = n_tok - tb < kI2sTokenBlock ? n_tok - tb : kI2sTokenBlock;
-    if constexpr (kStaged) i2s_stage_tokens(q + tb * k, n_tb, k, staged.data());
     for (int64_t rb = r0; rb < r1; rb += kRows) {
       const int rows = r1 - rb < kRows ? static_cast<int>(r1 - rb) : static_cast<int>(kRows);
       std::memset(sums, 0, sizeof(int32_t) * static_cast<size_t>(n_tb * kRows));
@@ -251,7 +251,7 @@ void i2s_gemm_panels(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int
             const int nt = n_tb - t < Tile::kTokens ? static_cast<int>(n_tb - t) : Tile::kTokens;
             const int64_t pc = kc - p < piece ? kc - p : piece;
             const int8_t* x =
-                kStaged ? staged_bytes + t * k + 16 * (kb + p) : q + (tb + t) * k + kb + p;
+                kStaged ? staged + (tb + t) * k + 16 * (kb + p) : q + (tb + t) * k + kb + p;
             with_token_count<Tile::kTokens>(nt, [&](auto nt_c) {
               Tile::template dot<decltype(nt_c)::value>(panel + p * kRows, pc, x, k,
                                                         sums + t * kRows);
@@ -410,7 +410,8 @@ void i2s_gemm_rows_or_panels(RowsDot rows_dot, const uint8_t* w, float w_scale, 
                              int64_t r0, int64_t r1, const int8_t* q, const float* act_scale,
                              const int32_t* act_sum, int64_t n_tok, float* out, int64_t ld_out) {
   if (n_tok > kRowDotTokens) {
-    i2s_gemm_panels<Tile>(w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out, ld_out);
+    i2s_gemm_panels<Tile>(w, w_scale, k, r0, r1, q, nullptr, act_scale, act_sum, n_tok, out,
+                          ld_out);
     return;
   }
   with_token_count<kRowDotTokens>(static_cast<int>(n_tok), [&](auto nt_c) {

@@ -47,6 +47,15 @@ struct Table {
   void (*i2s_gemm)(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1,
                    const int8_t* q, const float* act_scale, const int32_t* act_sum, int64_t n_tok,
                    float* out, int64_t ld_out);
+  // A variant whose gemm reads the activations in another layout (amx: tiles of 16 tokens × 64
+  // inputs) has the copy made once per input rather than in every call on every thread:
+  // i2s_stage writes tokens [t0, t1) of q's n (and, when t1 = n, the padding after them) to
+  // `staged`, i2s_staged_bytes(n, k) bytes 64-byte aligned; i2s_gemm_staged is i2s_gemm given
+  // q and that copy of all n_tok tokens. Null in the variants that read q in place.
+  void (*i2s_stage)(const int8_t* q, int64_t t0, int64_t t1, int64_t n, int64_t k, int8_t* staged);
+  void (*i2s_gemm_staged)(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1,
+                          const int8_t* q, const int8_t* staged, const float* act_scale,
+                          const int32_t* act_sum, int64_t n_tok, float* out, int64_t ld_out);
 
   // F16 weights (uint16 bits) × F16 operand (the f32 input rounded to f16 first, as ggml
   // does for a single row): out[t*ld_out + r] = Σ w[r,i]·x[t,i] in ggml_vec_dot_f16's order
@@ -136,6 +145,11 @@ struct Table {
   void (*key_tile_dots)(const float* kt, int64_t n_keys, const float* x, int64_t ldx, int64_t n_x,
                         int64_t n, float* out, int64_t ld_out);
 };
+
+// Bytes of Table::i2s_stage's copy of n tokens of k inputs: whole tiles of 16 tokens.
+constexpr int64_t i2s_staged_bytes(int64_t n, int64_t k) {
+  return (n + 15) / 16 * 16 * k;
+}
 
 // RoPE's cos and sin for one position (n_rot/2 of each: cs[i] = cos θ_i, cs[n_rot/2 + i] =
 // sin θ_i), as ggml computes them: θ_0 = pos, θ_{i+1} = θ_i · powf(base, -2/n_rot) in float.

@@ -16,7 +16,7 @@ namespace {
 // the eight tile registers: sums in tmm0-3 (tokens 16a.., rows 16b.. in tmm(2a + b)), token
 // halves in tmm4-5, the panel's row halves in tmm6-7. A panel step is one 64-byte row of a
 // B tile (16 rows × 4 codes), so 16 steps are a tile with the step's 128 bytes as its stride.
-// The A tiles come from the staged copy of the token block (i2s_stage_tokens), 1 KiB each,
+// The A tiles come from the staged copy of the tokens (i2s_stage_tokens), 1 KiB each,
 // not from the activation rows in place (a stride of 2560 or 6912 bytes): bench_kernels
 // i2s_gemm amx at 1 thread, fastest of 6 alternated runs, 1.06-1.27x on the 2B-4T shapes at 128
 // and 512 tokens. A part tile's missing tokens are zeros there (their sums, past the block's,
@@ -65,23 +65,37 @@ struct AmxTile : I2sPanel {
 // call's thread and released after it.
 inline constexpr int64_t kAmxMinTokens = 16;
 
-void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
-              const float* act_scale, const int32_t* act_sum, int64_t n_tok, float* out,
-              int64_t ld_out) {
+void i2s_gemm_staged(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1,
+                     const int8_t* q, const int8_t* staged, const float* act_scale,
+                     const int32_t* act_sum, int64_t n_tok, float* out, int64_t ld_out) {
   if (n_tok < kAmxMinTokens) {
     table_avx512().i2s_gemm(w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out, ld_out);
     return;
   }
   static const TileConfig config;
   _tile_loadconfig(&config);
-  i2s_gemm_panels<AmxTile>(w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out, ld_out);
+  i2s_gemm_panels<AmxTile>(w, w_scale, k, r0, r1, q, staged, act_scale, act_sum, n_tok, out,
+                           ld_out);
   _tile_release();
+}
+
+// A caller without a staged copy (tests, a single matmul): the copy made here, for this call.
+void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
+              const float* act_scale, const int32_t* act_sum, int64_t n_tok, float* out,
+              int64_t ld_out) {
+  std::vector<StagedRow> staged(
+      n_tok < kAmxMinTokens ? 0 : static_cast<size_t>(i2s_staged_bytes(n_tok, k) / 64));
+  int8_t* bytes = staged.empty() ? nullptr : staged.data()->b;
+  if (bytes) i2s_stage_tokens(q, 0, n_tok, n_tok, k, bytes);
+  i2s_gemm_staged(w, w_scale, k, r0, r1, q, bytes, act_scale, act_sum, n_tok, out, ld_out);
 }
 
 Table make_table() {
   Table t = table_avx512();
   t.isa = Isa::amx;
   t.i2s_gemm = i2s_gemm;
+  t.i2s_stage = i2s_stage_tokens;
+  t.i2s_gemm_staged = i2s_gemm_staged;
   return t;
 }
 

@@ -234,8 +234,8 @@ template <class Dot>
 void neon_i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1,
                    const int8_t* q, const float* act_scale, const int32_t* act_sum, int64_t n_tok,
                    float* out, int64_t ld_out) {
-  i2s_gemm_panels<I2sTileNeon<Dot>>(w, w_scale, k, r0, r1, q, act_scale, act_sum, n_tok, out,
-                                    ld_out);
+  i2s_gemm_panels<I2sTileNeon<Dot>>(w, w_scale, k, r0, r1, q, nullptr, act_scale, act_sum, n_tok,
+                                    out, ld_out);
 }
 
 // ---- F16 ---------------------------------------------------------------------------------

@@ -61,6 +61,8 @@ Transformer::Transformer(const Config& config, const Weights& weights, const ker
   up_.resize(sz(n_batch * f));
   ffn_.resize(sz(n_batch * f));
   act_q_.resize(sz(n_batch * std::max(e, f)));
+  if (k_.i2s_stage && n_batch > 1)
+    act_staged_.resize(sz(kernels::i2s_staged_bytes(n_batch, std::max(e, f))));
   act_scale_.resize(sz(n_batch));
   act_sum_.resize(sz(n_batch));
   rope_cs_.resize(sz(n_batch * c_.n_rot));
@@ -242,6 +244,8 @@ void Transformer::norm_quantize(const Step& s, const float* in, const float* wei
     const float* x = weight ? out : in;
     for (int64_t t = t0; t < t1; ++t)
       k_.quantize_act(x + t * k, k, act_q_.data() + t * k, &act_scale_[sz(t)], &act_sum_[sz(t)]);
+    if (!act_staged_.empty() && n > 1)
+      k_.i2s_stage(act_q_.data(), t0, t1, n, k, act_staged_.data());
   });
 }
 
@@ -260,6 +264,9 @@ void Transformer::matmuls(const Step& s, std::initializer_list<MatOut> mats, int
       if (lo >= hi) continue;
       if (n == 1)
         k_.i2s_gemv(w.data, w.scale, w.k, lo, hi, act_q_.data(), act_scale_[0], act_sum_[0], m.out);
+      else if (!act_staged_.empty())
+        k_.i2s_gemm_staged(w.data, w.scale, w.k, lo, hi, act_q_.data(), act_staged_.data(),
+                           act_scale_.data(), act_sum_.data(), n, m.out, w.rows);
       else
         k_.i2s_gemm(w.data, w.scale, w.k, lo, hi, act_q_.data(), act_scale_.data(), act_sum_.data(),
                     n, m.out, w.rows);
@@ -317,8 +324,9 @@ uint64_t Transformer::scratch_bytes() const {
   for (const ScratchVector<float>* v :
        {&x_, &h_, &q_, &kv_k_, &kv_v_, &attn_, &proj_, &gate_, &up_, &ffn_, &act_scale_, &rope_cs_})
     floats += v->size();
-  return floats * sizeof(float) + act_q_.size() + act_sum_.size() * sizeof(int32_t) +
-         embd_row_.size() + head_.scratch_bytes() + attention_.scratch_bytes();
+  return floats * sizeof(float) + act_q_.size() + act_staged_.size() +
+         act_sum_.size() * sizeof(int32_t) + embd_row_.size() + head_.scratch_bytes() +
+         attention_.scratch_bytes();
 }
 
 } // namespace bitnet::model

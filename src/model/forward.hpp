@@ -124,6 +124,9 @@ private:
   // [n_batch][max(n_embd, n_ff)] int8 activations, on cache lines: the I2_S kernels' 64-byte
   // loads of them then never straddle two (AVX-512, 4 tokens from L2: ≈1.3x the time).
   ScratchVector<int8_t> act_q_;
+  // act_q_'s n > 1 rows as the variant's gemm reads them, copied once per input (with
+  // Table::i2s_stage; else empty).
+  ScratchVector<int8_t> act_staged_;
   Head head_;
 };
 

@@ -521,10 +521,7 @@ void check_gemm(const std::vector<uint8_t>& packed, int64_t rows, int64_t k, int
       want[static_cast<size_t>(t * ld + r)] =
           expected_from_codes(codes, k, r, in.q.data() + t * k, in.sum[static_cast<size_t>(t)],
                               in.scale[static_cast<size_t>(t)], 0.25f);
-  for (const auto& [name, table] : gemm_tables()) {
-    std::vector<float> out(want.size(), -9.0f);
-    table->i2s_gemm(packed.data(), 0.25f, k, r0, r1, in.q.data(), in.scale.data(), in.sum.data(),
-                    n_tok, out.data(), ld);
+  const auto check = [&](const std::string& name, const std::vector<float>& out) {
     int bad = 0;
     for (size_t i = 0; i < out.size() && bad < 5; ++i) {
       if (std::bit_cast<uint32_t>(out[i]) == std::bit_cast<uint32_t>(want[i])) continue;
@@ -533,6 +530,27 @@ void check_gemm(const std::vector<uint8_t>& packed, int64_t rows, int64_t k, int
                     << "): token " << static_cast<int64_t>(i) / ld << " row "
                     << static_cast<int64_t>(i) % ld << ": got " << out[i] << " want " << want[i];
     }
+  };
+  for (const auto& [name, table] : gemm_tables()) {
+    std::vector<float> out(want.size(), -9.0f);
+    table->i2s_gemm(packed.data(), 0.25f, k, r0, r1, in.q.data(), in.scale.data(), in.sum.data(),
+                    n_tok, out.data(), ld);
+    check(name, out);
+    if (!table->i2s_stage) continue;
+    // The forward's way: the tokens staged once, in two parts as two threads would, into a
+    // copy that starts as garbage (so the padding must be written too).
+    struct alignas(64) Line {
+      int8_t b[64];
+    };
+    std::vector<Line> staged(static_cast<size_t>(i2s_staged_bytes(n_tok, k) / 64));
+    std::memset(staged.data(), 0x5a, staged.size() * sizeof(Line));
+    const int64_t mid = n_tok / 3;
+    table->i2s_stage(in.q.data(), 0, mid, n_tok, k, staged.data()->b);
+    table->i2s_stage(in.q.data(), mid, n_tok, n_tok, k, staged.data()->b);
+    std::fill(out.begin(), out.end(), -9.0f);
+    table->i2s_gemm_staged(packed.data(), 0.25f, k, r0, r1, in.q.data(), staged.data()->b,
+                           in.scale.data(), in.sum.data(), n_tok, out.data(), ld);
+    check(name + " staged", out);
   }
 }
 
