@@ -337,6 +337,8 @@ const Table& table_scalar() {
       .quantize_act = quantize_act,
       .i2s_gemv = i2s_gemv,
       .i2s_gemm = i2s_gemm,
+      .i2s_stage = nullptr, // the gemm reads the rows in place
+      .i2s_gemm_staged = nullptr,
       .f16_gemm = f16_gemm_rows<f16_dot>,
       .f16_f32_dot = f16_f32_dot,
       .f16_f32_gemm = f16_gemm_rows<f16_f32_dot>,
