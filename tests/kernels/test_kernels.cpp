@@ -23,6 +23,7 @@
 #include "kernels/kernels.hpp"
 #include "kernels/variants.hpp"
 #include "util/fp16.hpp"
+#include "util/pages.hpp"
 
 namespace bitnet::kernels {
 
@@ -539,16 +540,12 @@ void check_gemm(const std::vector<uint8_t>& packed, int64_t rows, int64_t k, int
     if (!table->i2s_stage) continue;
     // The forward's way: the tokens staged once, in two parts as two threads would, into a
     // copy that starts as garbage (so the padding must be written too).
-    struct alignas(64) Line {
-      int8_t b[64];
-    };
-    std::vector<Line> staged(static_cast<size_t>(i2s_staged_bytes(n_tok, k) / 64));
-    std::memset(staged.data(), 0x5a, staged.size() * sizeof(Line));
+    ScratchVector<int8_t> staged(static_cast<size_t>(i2s_staged_bytes(n_tok, k)), 0x5a);
     const int64_t mid = n_tok / 3;
-    table->i2s_stage(in.q.data(), 0, mid, n_tok, k, staged.data()->b);
-    table->i2s_stage(in.q.data(), mid, n_tok, n_tok, k, staged.data()->b);
+    table->i2s_stage(in.q.data(), 0, mid, n_tok, k, staged.data());
+    table->i2s_stage(in.q.data(), mid, n_tok, n_tok, k, staged.data());
     std::fill(out.begin(), out.end(), -9.0f);
-    table->i2s_gemm_staged(packed.data(), 0.25f, k, r0, r1, in.q.data(), staged.data()->b,
+    table->i2s_gemm_staged(packed.data(), 0.25f, k, r0, r1, in.q.data(), staged.data(),
                            in.scale.data(), in.sum.data(), n_tok, out.data(), ld);
     check(name + " staged", out);
   }
