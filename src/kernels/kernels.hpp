@@ -50,8 +50,9 @@ struct Table {
   // A variant whose gemm reads the activations in another layout (amx: tiles of 16 tokens × 64
   // inputs) has the copy made once per input rather than in every call on every thread:
   // i2s_stage writes tokens [t0, t1) of q's n (and, when t1 = n, the padding after them) to
-  // `staged`, i2s_staged_bytes(n, k) bytes 64-byte aligned; i2s_gemm_staged is i2s_gemm given
-  // q and that copy of all n_tok tokens. Null in the variants that read q in place.
+  // `staged`, i2s_staged_bytes(n, k) bytes 64-byte aligned, or nothing for an n that
+  // i2s_gemm_staged reads in place; i2s_gemm_staged is i2s_gemm given q and that copy of all
+  // n_tok tokens. Null in the variants that read q in place.
   void (*i2s_stage)(const int8_t* q, int64_t t0, int64_t t1, int64_t n, int64_t k, int8_t* staged);
   void (*i2s_gemm_staged)(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1,
                           const int8_t* q, const int8_t* staged, const float* act_scale,

@@ -79,6 +79,12 @@ void i2s_gemm_staged(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int
   _tile_release();
 }
 
+// Table::i2s_stage: nothing for fewer than kAmxMinTokens tokens, which i2s_gemm_staged reads in
+// place (a batched decode step).
+void i2s_stage(const int8_t* q, int64_t t0, int64_t t1, int64_t n, int64_t k, int8_t* staged) {
+  if (n >= kAmxMinTokens) i2s_stage_tokens(q, t0, t1, n, k, staged);
+}
+
 // A caller without a staged copy (tests, a single matmul): the copy made here, for this call.
 void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
               const float* act_scale, const int32_t* act_sum, int64_t n_tok, float* out,
@@ -94,7 +100,7 @@ Table make_table() {
   Table t = table_avx512();
   t.isa = Isa::amx;
   t.i2s_gemm = i2s_gemm;
-  t.i2s_stage = i2s_stage_tokens;
+  t.i2s_stage = i2s_stage;
   t.i2s_gemm_staged = i2s_gemm_staged;
   return t;
 }
