@@ -89,10 +89,9 @@ void i2s_stage(const int8_t* q, int64_t t0, int64_t t1, int64_t n, int64_t k, in
 void i2s_gemm(const uint8_t* w, float w_scale, int64_t k, int64_t r0, int64_t r1, const int8_t* q,
               const float* act_scale, const int32_t* act_sum, int64_t n_tok, float* out,
               int64_t ld_out) {
-  std::vector<StagedRow> staged(
-      n_tok < kAmxMinTokens ? 0 : static_cast<size_t>(i2s_staged_bytes(n_tok, k) / 64));
-  int8_t* bytes = staged.empty() ? nullptr : staged.data()->b;
-  if (bytes) i2s_stage_tokens(q, 0, n_tok, n_tok, k, bytes);
+  std::vector<StagedRow> staged(static_cast<size_t>(i2s_staged_bytes(n_tok, k) / 64));
+  auto* bytes = reinterpret_cast<int8_t*>(staged.data());
+  i2s_stage(q, 0, n_tok, n_tok, k, bytes);
   i2s_gemm_staged(w, w_scale, k, r0, r1, q, bytes, act_scale, act_sum, n_tok, out, ld_out);
 }
 
