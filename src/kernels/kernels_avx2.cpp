@@ -252,10 +252,6 @@ void rmsnorm(const float* x, int64_t n_rows, const float* weight, int64_t n, flo
                     out + r * n);
 }
 
-// The head streams 656 MB per token; prefetching each row this far ahead keeps enough loads
-// in flight (as kI2sPrefetchBytes does for I2_S).
-constexpr int64_t kF16PrefetchHalves = 2048;
-
 // 8 f16 or f32 values as floats.
 inline __m256 load8(const uint16_t* p) {
   return load_ph(p);

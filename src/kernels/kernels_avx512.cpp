@@ -310,9 +310,12 @@ float f16_dot(const uint16_t* w, const uint16_t* x, int64_t k) {
   for (__m512& a : acc)
     a = _mm512_setzero_ps();
   const int64_t np = k / kF16Chunk * kF16Chunk;
-  for (int64_t i = 0; i < np; i += kF16Chunk)
+  for (int64_t i = 0; i < np; i += kF16Chunk) {
+    _mm_prefetch(reinterpret_cast<const char*>(w + i + kF16PrefetchHalves), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(w + i + 32 + kF16PrefetchHalves), _MM_HINT_T0);
     for (int j = 0; j < 4; ++j)
       acc[j] = _mm512_fmadd_ps(load_ph16(w + i + 16 * j), load_ph16(x + i + 16 * j), acc[j]);
+  }
   const __m512 v = _mm512_add_ps(_mm512_add_ps(acc[0], acc[2]), _mm512_add_ps(acc[1], acc[3]));
   return f16_dot_tail(_mm512_reduce_add_ps(v), w, x, np, k,
                       [](uint16_t h) { return _cvtsh_ss(h); });
