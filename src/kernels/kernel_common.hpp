@@ -532,9 +532,8 @@ inline const uint16_t* dots_prefetch_at(const uint16_t* a, const uint16_t* next,
   return ka < np ? a + ka : !next ? nullptr : next + (ka - np < np ? ka - np : k);
 }
 
-// The F16 gemm of every variant (f16_gemm, f16_f32_gemm): output (row r, token t) is dot(row r
-// of w, token t's operand x + t·k, k); X is uint16_t (f16-rounded operand) or float
-// (tinyBLAS). A single token reads the rows as two streams.
+// The F16 gemm of every variant (f16_gemm): output (row r, token t) is dot(row r of w, token
+// t's f16-rounded operand x + t·k, k). A single token reads the rows as two streams.
 template <auto dot, class X>
 void f16_gemm_rows(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const X* x, int64_t n_tok,
                    float* out, int64_t ld_out) {
@@ -554,12 +553,11 @@ void f16_gemm_rows(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const X
       out[t * ld_out + r] = dot(w + r * k, x + t * k, k);
 }
 
-// A variant's F16 entries from its two dots: the dots and the gemm loops around them.
+// A variant's F16 entries from its two dots: the dots and the gemm loop around f16_dot.
 template <auto f16_dot, auto f16_f32_dot> void set_f16_entries(Table& t) {
   t.f16_dot = f16_dot;
   t.f16_gemm = f16_gemm_rows<f16_dot>;
   t.f16_f32_dot = f16_f32_dot;
-  t.f16_f32_gemm = f16_gemm_rows<f16_f32_dot>;
 }
 
 // The Q8_0 gemm loop of every variant: output (row r, token t) is the Q8_0 dot of row r of w

@@ -66,9 +66,8 @@ struct Table {
   // F16 weights × an unrounded f32 operand, as ggml computes an F16 product with more than
   // one f32 row (llamafile tinyBLAS: the head of a batch, attention's V·p in prefill): one
   // 16-lane FMA accumulator over k (k % 16 == 0), the lanes added by halving (8, 4, 2, 1).
+  // Many rows at once: f16_f32_dots.
   float (*f16_f32_dot)(const uint16_t* w, const float* x, int64_t k);
-  void (*f16_f32_gemm)(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const float* x,
-                       int64_t n_tok, float* out, int64_t ld_out);
   // Q8_0 weights × Q8_0-quantized operand (ggml's vec_dot_q8_0_q8_0 numerics).
   void (*q8_0_gemm)(const uint8_t* w, int64_t k, int64_t r0, int64_t r1, const uint8_t* xq,
                     int64_t n_tok, float* out, int64_t ld_out);
@@ -129,7 +128,8 @@ struct Table {
   // rounded to float and added in double. Attention's K·q and a single token's V·p.
   void (*f16_dots)(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
                    int64_t n_x, int64_t n, float* out, int64_t ld_out);
-  // The same products in tinyBLAS's order (f16_f32_dot, n % 16 == 0): a batch's V·p.
+  // The same products in tinyBLAS's order (f16_f32_dot, n % 16 == 0): a batch's V·p and the
+  // head of a batch.
   void (*f16_f32_dots)(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
                        int64_t n_x, int64_t n, float* out, int64_t ld_out);
   // f16_dots' values for one query's K·q over every KV head (decode): key j's cache row at

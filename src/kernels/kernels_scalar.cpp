@@ -341,7 +341,6 @@ const Table& table_scalar() {
       .i2s_gemm_staged = nullptr,
       .f16_gemm = f16_gemm_rows<f16_dot>,
       .f16_f32_dot = f16_f32_dot,
-      .f16_f32_gemm = f16_gemm_rows<f16_f32_dot>,
       .q8_0_gemm = q8_0_gemm,
       .q8_0_screen = q8_0_screen,
       .quantize_q8_0 = quantize_q8_0,

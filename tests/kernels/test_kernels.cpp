@@ -745,13 +745,14 @@ TEST(KernelF16, F32OperandInTinyBlasOrderOnEveryVariant) {
       const auto w = random_f16(rng, rows * k);
       const auto x = random_floats(rng, n_tok * k, 3.0f); // not representable in f16
       std::vector<float> out(static_cast<size_t>(n_tok * rows), -3.0f);
-      table_for(isa).f16_f32_gemm(w.data(), k, 1, rows, x.data(), n_tok, out.data(), rows);
+      table_for(isa).f16_f32_dots(w.data() + k, k, rows - 1, x.data(), k, n_tok, k, out.data() + 1,
+                                  rows);
       for (int64_t t = 0; t < n_tok; ++t) {
         EXPECT_EQ(out[static_cast<size_t>(t * rows)], -3.0f) << "row 0 is outside [1, rows)";
         for (int64_t r = 1; r < rows; ++r)
           expect_bits_eq(out[static_cast<size_t>(t * rows + r)],
                          tinyblas_order_dot(w.data() + r * k, x.data() + t * k, k),
-                         isa_name(isa) + " f16_f32_gemm k=" + std::to_string(k));
+                         isa_name(isa) + " f16_f32_dots k=" + std::to_string(k));
       }
       expect_bits_eq(table_for(isa).f16_f32_dot(w.data(), x.data(), k),
                      tinyblas_order_dot(w.data(), x.data(), k),
