@@ -2,8 +2,8 @@
 // run, at 1 and 2 threads (kernels::ThreadPool, rows split as the forward pass splits them):
 //   i2s_gemv / i2s_gemm (the register-blocked gemm tiles at 128 and 512 tokens) on the four
 //   ternary matrix shapes;
-//   f16_gemv / f16_f32_dots (64 tokens, in 128-row slices as model::Head takes a batch) on the
-//   128256×2560 F16 output head;
+//   f16_gemv / f16_f32_gemm (64 tokens, as model::Head takes a batch) on the 128256×2560 F16
+//   output head;
 //   the screened head's per-token pass (src/model/head_screen) on its Q8_0 copy in either
 //   layout: q8_0_gemv (rows) and q8_0_screen (groups);
 //   a batched decode step of 4 tokens: i2s_gemm n=4 and both screens at n=4 (SIMD only);
@@ -247,9 +247,8 @@ void bm_i2s(benchmark::State& state, const Table* t, Shape s, int64_t n_tok, int
             static_cast<double>(s.rows * s.k * n_tok));
 }
 
-// One token through f16_gemm (the operand rounded to f16), more through f16_f32_dots.
+// One token through f16_gemm (the operand rounded to f16), more through f16_f32_gemm.
 void bm_f16_head(benchmark::State& state, const Table* t, int64_t n_tok, int n_threads) {
-  constexpr int64_t kSlice = 128; // rows per f16_f32_dots call
   const uint16_t* pool = head_pool();
   const size_t head_elems = head_bytes() / sizeof(uint16_t);
   std::vector<uint16_t> x(static_cast<size_t>(n_tok * kHead.k));
@@ -262,13 +261,10 @@ void bm_f16_head(benchmark::State& state, const Table* t, int64_t n_tok, int n_t
   for (auto _ : state) {
     const uint16_t* w = pool + (i++ % kHeadCopies) * head_elems;
     tp.parallel_for(kHead.rows, kRowGranule, [&](int64_t r0, int64_t r1) {
-      if (n_tok == 1) {
+      if (n_tok == 1)
         t->f16_gemm(w, kHead.k, r0, r1, x.data(), n_tok, out.data(), kHead.rows);
-        return;
-      }
-      for (int64_t r = r0; r < r1; r += kSlice)
-        t->f16_f32_dots(w + r * kHead.k, kHead.k, std::min(kSlice, r1 - r), xf.data(), kHead.k,
-                        n_tok, kHead.k, out.data() + r, kHead.rows);
+      else
+        f16_f32_gemm(*t, w, kHead.k, r0, r1, xf.data(), n_tok, out.data(), kHead.rows);
     });
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
@@ -477,7 +473,7 @@ void register_all() {
         for (int64_t n_tok : kGemmTokens)
           add({Kind::gemm, fmt::format("i2s_gemm {}x{} n={}", s.rows, s.k, n_tok), name, n}, bm_i2s,
               t, s, n_tok, n);
-      add({Kind::gemm, fmt::format("f16_f32_dots {}x{} n={}", kHead.rows, kHead.k, kHeadGemmTokens),
+      add({Kind::gemm, fmt::format("f16_f32_gemm {}x{} n={}", kHead.rows, kHead.k, kHeadGemmTokens),
            name, n},
           bm_f16_head, t, kHeadGemmTokens, n);
       for (int64_t n_kv : kAttnKv)

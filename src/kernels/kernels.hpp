@@ -152,6 +152,12 @@ constexpr int64_t i2s_staged_bytes(int64_t n, int64_t k) {
   return (n + 15) / 16 * 16 * k;
 }
 
+// Table::f16_f32_dots over output rows [r0, r1) of an F16 matrix w (k columns) with n_tok f32
+// operands (x + t·k): out[t·ld_out + r], in slices of rows and tokens that stay in L2. A batch's
+// F16 head.
+void f16_f32_gemm(const Table& t, const uint16_t* w, int64_t k, int64_t r0, int64_t r1,
+                  const float* x, int64_t n_tok, float* out, int64_t ld_out);
+
 // RoPE's cos and sin for one position (n_rot/2 of each: cs[i] = cos θ_i, cs[n_rot/2 + i] =
 // sin θ_i), as ggml computes them: θ_0 = pos, θ_{i+1} = θ_i · powf(base, -2/n_rot) in float.
 // Computed once per position and shared by every head and layer.

@@ -320,6 +320,17 @@ void rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float
 
 } // namespace
 
+// 128 rows × 64 tokens per call: the tokens' 640 KB of f32 (2B-4T) and the rows stay in L2 (a
+// 2048-row slice with 512 tokens, AVX-512: 72 ms in groups of 64 against 118 ms for all at once).
+void f16_f32_gemm(const Table& t, const uint16_t* w, int64_t k, int64_t r0, int64_t r1,
+                  const float* x, int64_t n_tok, float* out, int64_t ld_out) {
+  constexpr int64_t kRows = 128, kTokens = 64;
+  for (int64_t r = r0; r < r1; r += kRows)
+    for (int64_t i = 0; i < n_tok; i += kTokens)
+      t.f16_f32_dots(w + r * k, k, std::min(kRows, r1 - r), x + i * k, k,
+                     std::min(kTokens, n_tok - i), k, out + i * ld_out + r, ld_out);
+}
+
 void rope_cos_sin(int64_t pos, int64_t n_rot, float base, float* cs) {
   const float theta_scale = std::pow(base, -2.0f / static_cast<float>(n_rot));
   const int64_t half = n_rot / 2;

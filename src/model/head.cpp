@@ -1,17 +1,10 @@
 #include "model/head.hpp"
 
-#include <algorithm>
-
 namespace bitnet::model {
 
 namespace {
 
 constexpr int64_t kRowGranule = 32; // output rows per work item
-// A batch's head (f16_f32_dots) takes kBatchRows rows with kBatchTokens tokens at a time, so
-// that the tokens' 640 KB of f32 (2B-4T) and the rows stay in L2 (a 2048-row slice with 512
-// tokens, AVX-512: 72 ms in groups of 64 against 118 ms for all at once).
-constexpr int64_t kBatchRows = 128;
-constexpr int64_t kBatchTokens = 64;
 
 size_t sz(int64_t n) {
   return static_cast<size_t>(n);
@@ -48,10 +41,7 @@ void Head::full(const float* h, int64_t n_rows, float* logits, kernels::ThreadPo
   } else if (n_rows > 1 && w.k % 16 == 0) { // tinyBLAS: the f32 rows unrounded
     const auto* w16 = reinterpret_cast<const uint16_t*>(w.data);
     pool.parallel_for(w.rows, kRowGranule, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; r += kBatchRows)
-        for (int64_t t = 0; t < n_rows; t += kBatchTokens)
-          k_.f16_f32_dots(w16 + r * w.k, w.k, std::min(kBatchRows, r1 - r), h + t * w.k, w.k,
-                          std::min(kBatchTokens, n_rows - t), w.k, logits + t * w.rows + r, w.rows);
+      kernels::f16_f32_gemm(k_, w16, w.k, r0, r1, h, n_rows, logits, w.rows);
     });
   } else {
     k_.f32_to_f16(h, n_rows * w.k, x16_.data());

@@ -737,22 +737,24 @@ float tinyblas_order_dot(const uint16_t* w, const float* x, int64_t k) {
   return acc[0];
 }
 
+// f16_f32_gemm over a few rows and tokens, and over more than one of its slices of rows (128)
+// and tokens (64) at k = 144.
 TEST(KernelF16, F32OperandInTinyBlasOrderOnEveryVariant) {
   std::mt19937 rng(15);
+  const std::tuple<int64_t, int64_t, int64_t> shapes[] = {
+      {16, 5, 3}, {32, 5, 3}, {48, 5, 3}, {64, 5, 3}, {144, 5, 3}, {2560, 5, 3}, {144, 262, 131}};
   for (Isa isa : isas_under_test()) {
-    for (int64_t k : {16, 32, 48, 64, 144, 2560}) {
-      const int64_t rows = 5, n_tok = 3;
+    for (const auto& [k, rows, n_tok] : shapes) {
       const auto w = random_f16(rng, rows * k);
       const auto x = random_floats(rng, n_tok * k, 3.0f); // not representable in f16
       std::vector<float> out(static_cast<size_t>(n_tok * rows), -3.0f);
-      table_for(isa).f16_f32_dots(w.data() + k, k, rows - 1, x.data(), k, n_tok, k, out.data() + 1,
-                                  rows);
+      f16_f32_gemm(table_for(isa), w.data(), k, 1, rows, x.data(), n_tok, out.data(), rows);
       for (int64_t t = 0; t < n_tok; ++t) {
         EXPECT_EQ(out[static_cast<size_t>(t * rows)], -3.0f) << "row 0 is outside [1, rows)";
         for (int64_t r = 1; r < rows; ++r)
           expect_bits_eq(out[static_cast<size_t>(t * rows + r)],
                          tinyblas_order_dot(w.data() + r * k, x.data() + t * k, k),
-                         isa_name(isa) + " f16_f32_dots k=" + std::to_string(k));
+                         isa_name(isa) + " f16_f32_gemm k=" + std::to_string(k));
       }
       expect_bits_eq(table_for(isa).f16_f32_dot(w.data(), x.data(), k),
                      tinyblas_order_dot(w.data(), x.data(), k),
