@@ -534,9 +534,9 @@ inline const uint16_t* dots_prefetch_at(const uint16_t* a, const uint16_t* next,
 
 // The F16 gemm of every variant (f16_gemm): output (row r, token t) is dot(row r of w, token
 // t's f16-rounded operand x + t·k, k). A single token reads the rows as two streams.
-template <auto dot, class X>
-void f16_gemm_rows(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const X* x, int64_t n_tok,
-                   float* out, int64_t ld_out) {
+template <auto dot>
+void f16_gemm_rows(const uint16_t* w, int64_t k, int64_t r0, int64_t r1, const uint16_t* x,
+                   int64_t n_tok, float* out, int64_t ld_out) {
   if (n_tok == 1) {
     const auto one = [&](int64_t r) { out[r] = dot(w + r * k, x, k); };
     for_row_streams<2>(
