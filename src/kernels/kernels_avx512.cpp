@@ -674,34 +674,76 @@ void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, in
       out, ld_out);
 }
 
-// tinyBLAS order (one 16-lane accumulator per dot, f16_f32_dot): a block's 16 accumulators
-// take each converted row vector four times.
+// f16_f32_dots takes 4 rows at a time, kWideSpan positions of them widened at once into an L1
+// buffer that up to kWideVectors vectors then read: 4 KB of rows and 32 KB of vectors.
+constexpr int64_t kWideSpan = 256;
+constexpr int64_t kWideVectors = 16;
+
+// The dots of 4 rows (ar + m·lda) with nv vectors (xi + q·ldx; nv % 4 == 0, nv <= kWideVectors)
+// in tinyBLAS's order: one 16-lane accumulator per dot over the n positions in turn, kept in
+// memory between spans; blocks of 4 rows × 4 vectors per pass over a span, each row vector
+// loaded once from the buffer for the block's four vectors. Dot (row m, vector q) goes to
+// o[q·ld_out + m].
+void wide_block(const uint16_t* ar, int64_t lda, const float* xi, int64_t ldx, int64_t nv,
+                int64_t n, float* o, int64_t ld_out) {
+  alignas(64) float rows[4][kWideSpan];
+  __m512 acc[kWideVectors / 4][16]; // [vector block][4m + q]
+  for (int64_t b = 0; b < nv / 4; ++b)
+    for (__m512& c : acc[b])
+      c = _mm512_setzero_ps();
+  for (int64_t k0 = 0; k0 < n; k0 += kWideSpan) {
+    const int64_t len = n - k0 < kWideSpan ? n - k0 : kWideSpan;
+    for (int m = 0; m < 4; ++m)
+      for (int64_t k = 0; k < len; k += 16) {
+        if (k % 32 == 0) // one line ahead in the next block's rows
+          _mm_prefetch(reinterpret_cast<const char*>(ar + (m + 4) * lda + k0 + k), _MM_HINT_T0);
+        _mm512_store_ps(rows[m] + k, load_ph16(ar + m * lda + k0 + k));
+      }
+    for (int64_t b = 0; b < nv / 4; ++b) {
+      __m512 c[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i)
+        c[i] = acc[b][i];
+      const float* xb = xi + 4 * b * ldx + k0;
+      for (int64_t k = 0; k < len; k += 16) {
+        __m512 av[4];
+#pragma GCC unroll 4
+        for (int m = 0; m < 4; ++m)
+          av[m] = _mm512_load_ps(rows[m] + k);
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; ++q) {
+          // In a register, or GCC folds the load into each of the four FMAs.
+          __m512 xv = _mm512_loadu_ps(xb + q * ldx + k);
+          __asm__("" : "+v"(xv));
+#pragma GCC unroll 4
+          for (int m = 0; m < 4; ++m)
+            c[4 * m + q] = _mm512_fmadd_ps(av[m], xv, c[4 * m + q]);
+        }
+      }
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i)
+        acc[b][i] = c[i];
+    }
+  }
+  for (int64_t b = 0; b < nv / 4; ++b)
+    store_block16(reduce16(acc[b]), o + 4 * b * ld_out, ld_out);
+}
+
+// tinyBLAS order (one 16-lane accumulator per dot, f16_f32_dot). Each row vector is widened
+// once for up to kWideVectors vectors instead of once per 4: a widening costs about two FMA
+// slots, so blocks that widened their own rows were bound at 1.5 times the FMA rate (the
+// harness in docs/performance.md, "·V with fewer widenings").
 void f16_f32_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
                   int64_t n_x, int64_t n, float* out, int64_t ld_out) {
-  dots_blocked(
-      [&](int64_t r, int64_t i, float* o) {
-        const uint16_t* ar = a + r * lda;
-        const float* xi = x + i * ldx;
-        __m512 acc[16];
-        for (__m512& c : acc)
-          c = _mm512_setzero_ps();
-        for (int64_t k = 0; k < n; k += 16) {
-          __m512 av[4];
-          for (int m = 0; m < 4; ++m) {
-            if (k % 32 == 0) // one line ahead in the next block's rows
-              _mm_prefetch(reinterpret_cast<const char*>(ar + (m + 4) * lda + k), _MM_HINT_T0);
-            av[m] = load_ph16(ar + m * lda + k);
-          }
-          for (int q = 0; q < 4; ++q) {
-            const __m512 xv = _mm512_loadu_ps(xi + q * ldx + k);
-            for (int m = 0; m < 4; ++m)
-              acc[4 * m + q] = _mm512_fmadd_ps(av[m], xv, acc[4 * m + q]);
-          }
-        }
-        store_block16(reduce16(acc), o, ld_out);
-      },
-      [&](int64_t r, int64_t i) { return f16_f32_dot(a + r * lda, x + i * ldx, n); }, n_rows, n_x,
-      out, ld_out);
+  const int64_t rows4 = n_rows / 4 * 4, xs4 = n_x / 4 * 4;
+  for (int64_t i = 0; i < xs4; i += kWideVectors) {
+    const int64_t nv = xs4 - i < kWideVectors ? xs4 - i : kWideVectors;
+    for (int64_t r = 0; r < rows4; r += 4)
+      wide_block(a + r * lda, lda, x + i * ldx, ldx, nv, n, out + i * ld_out + r, ld_out);
+  }
+  for (int64_t r = 0; r < n_rows; ++r)
+    for (int64_t i = r < rows4 ? xs4 : 0; i < n_x; ++i)
+      out[i * ld_out + r] = f16_f32_dot(a + r * lda, x + i * ldx, n);
 }
 
 // The screen on 16 lanes: a whole group per pass, vpdpbusd with the operand's 4-byte word

@@ -289,7 +289,7 @@ void Attention::decode(const Layer& l, const float* q, float* out, kernels::Thre
 // A batch: with an F16 cache, first the keys laid out in tiles (split over the threads), then
 // work items of (KV head, block of up to kBlock queries), taken first come first served, each
 // done whole by one thread: K·q of the block's query heads over the keys the last query sees,
-// each row's mask and softmax, then ·V per query.
+// each row's mask and softmax, then ·V of all of them at once.
 void Attention::batch(const Layer& l, const float* q, int64_t n_tok, float* out,
                       kernels::ThreadPool& pool) {
   const int64_t hd = c_.head_dim, e = c_.n_embd, span = l.span;
@@ -323,12 +323,20 @@ void Attention::batch(const Layer& l, const float* q, int64_t n_tok, float* out,
                          s, span);
       else
         scores(l, 0, l.pos + t0 + n_q, g, x, n_q * group_, s);
+      // ·V of the whole block over its last query's extent, into x (free after K·q): an
+      // earlier query's probabilities are zero from its own extent on, where ggml, which takes
+      // every query over the padded length, adds their ±0 products too.
+      const int64_t n_v = l.rules.extent(l.pos + t0 + n_q);
       for (int64_t t = 0; t < n_q; ++t)
-        for (int64_t h = 0; h < group_; ++h)
-          softmax_row(l, s + (t * group_ + h) * span, l.pos + t0 + t + 1);
+        for (int64_t h = 0; h < group_; ++h) {
+          float* p = s + (t * group_ + h) * span;
+          const int64_t n_kv_t = l.pos + t0 + t + 1;
+          softmax_row(l, p, n_kv_t);
+          std::fill(p + l.rules.extent(n_kv_t), p + n_v, 0.0f);
+        }
+      values(l, g * hd, hd, s, n_q * group_, n_v, x);
       for (int64_t t = 0; t < n_q; ++t)
-        values(l, g * hd, hd, s + t * group_ * span, group_, l.rules.extent(l.pos + t0 + t + 1),
-               out + (t0 + t) * e + head0);
+        std::copy(x + t * group_ * hd, x + (t + 1) * group_ * hd, out + (t0 + t) * e + head0);
     }
   });
 }

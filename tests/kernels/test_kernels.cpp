@@ -772,8 +772,8 @@ TEST(KernelF16, F32OperandInTinyBlasOrderOnEveryVariant) {
 // rows (a thread's value rows).
 TEST(KernelAttention, DotsInGgmlAndTinyBlasOrderOnEveryVariant) {
   std::mt19937 rng(17);
-  const std::pair<int64_t, int64_t> shapes[] = {{1, 1}, {4, 4}, {9, 6},  {8, 16},
-                                                {3, 5}, {5, 4}, {37, 4}, {16, 8}};
+  const std::pair<int64_t, int64_t> shapes[] = {{1, 1}, {4, 4},  {9, 6},  {8, 16}, {3, 5},
+                                                {5, 4}, {37, 4}, {16, 8}, {6, 20}};
   for (int64_t n : {16, 32, 64, 93, 96, 128, 160, 512, 576, 1000, 1003, 2080}) {
     for (const auto& [n_rows, n_x] : shapes) {
       const int64_t lda = n + 24, ldx = n + 8, ld_out = n_rows + 3;
