@@ -675,7 +675,7 @@ void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, in
 }
 
 // f16_f32_dots takes 4 rows at a time, kWideSpan positions of them widened at once into an L1
-// buffer that up to kWideVectors vectors then read: 4 KB of rows and 32 KB of vectors.
+// buffer that up to kWideVectors vectors then read: 4 KB of rows and 16 KB of vectors.
 constexpr int64_t kWideSpan = 256;
 constexpr int64_t kWideVectors = 16;
 
@@ -732,7 +732,7 @@ void wide_block(const uint16_t* ar, int64_t lda, const float* xi, int64_t ldx, i
 // tinyBLAS order (one 16-lane accumulator per dot, f16_f32_dot). Each row vector is widened
 // once for up to kWideVectors vectors instead of once per 4: a widening costs about two FMA
 // slots, so blocks that widened their own rows were bound at 1.5 times the FMA rate (the
-// harness in docs/performance.md, "·V with fewer widenings").
+// harness in docs/performance.md, "The batch ·V widened once per work item").
 void f16_f32_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
                   int64_t n_x, int64_t n, float* out, int64_t ld_out) {
   const int64_t rows4 = n_rows / 4 * 4, xs4 = n_x / 4 * 4;
