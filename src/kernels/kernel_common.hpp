@@ -475,6 +475,17 @@ void head_dots_by_keys(bool fits, const uint16_t* k, int64_t ldk, int64_t n_keys
                      ld_out);
 }
 
+// The dots that blocks of rows [r0, rows4) × vectors [0, xs4) leave, one at a time: one(r, i)
+// to out[i·ld_out + r] for the vectors from xs4 of those rows and every vector of the rows
+// from rows4.
+template <class One>
+void dots_left_over(One one, int64_t r0, int64_t rows4, int64_t xs4, int64_t n_rows, int64_t n_x,
+                    float* out, int64_t ld_out) {
+  for (int64_t r = r0; r < n_rows; ++r)
+    for (int64_t i = r < rows4 ? xs4 : 0; i < n_x; ++i)
+      out[i * ld_out + r] = one(r, i);
+}
+
 // The attention dots of a variant that takes them in blocks of 4 rows × 4 vectors, rows r0..:
 // block(r, i, o) writes the 16 dots of rows r.. and vectors i.. to o[q·ld_out + m] (row r + m,
 // vector i + q); the rows and vectors left over go one dot at a time, one(r, i).
@@ -485,9 +496,7 @@ void dots_blocked(Block block, One one, int64_t n_rows, int64_t n_x, float* out,
   for (int64_t r = r0; r < rows4; r += 4)
     for (int64_t i = 0; i < xs4; i += 4)
       block(r, i, out + i * ld_out + r);
-  for (int64_t r = r0; r < n_rows; ++r)
-    for (int64_t i = r < rows4 ? xs4 : 0; i < n_x; ++i)
-      out[i * ld_out + r] = one(r, i);
+  dots_left_over(one, r0, rows4, xs4, n_rows, n_x, out, ld_out);
 }
 
 // Elements of a block's rows summed before it moves on to its next row (AVX2's f16_dots and

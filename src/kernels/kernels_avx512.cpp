@@ -741,9 +741,8 @@ void f16_f32_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x
     for (int64_t r = 0; r < rows4; r += 4)
       wide_block(a + r * lda, lda, x + i * ldx, ldx, nv, n, out + i * ld_out + r, ld_out);
   }
-  for (int64_t r = 0; r < n_rows; ++r)
-    for (int64_t i = r < rows4 ? xs4 : 0; i < n_x; ++i)
-      out[i * ld_out + r] = f16_f32_dot(a + r * lda, x + i * ldx, n);
+  dots_left_over([&](int64_t r, int64_t i) { return f16_f32_dot(a + r * lda, x + i * ldx, n); }, 0,
+                 rows4, xs4, n_rows, n_x, out, ld_out);
 }
 
 // The screen on 16 lanes: a whole group per pass, vpdpbusd with the operand's 4-byte word
