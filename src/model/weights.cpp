@@ -1,6 +1,7 @@
 #include "model/weights.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -62,12 +63,38 @@ uint64_t i2s_bytes(const I2sMatrix& m) {
   return static_cast<uint64_t>(m.k) * static_cast<uint64_t>(m.rows) / 4;
 }
 
+// Pointers to a layer's I2_S matrices (const or not, as the layer is).
+template <class Layer> auto ternary_of(Layer& l) {
+  return std::array{&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down};
+}
+
+// Where each copy starts: a cache line, as in the file (general.alignment 32 by default).
+uint64_t line_padded(uint64_t bytes) {
+  return (bytes + 63) / 64 * 64;
+}
+
+// Copies every I2_S matrix's codes into w.ternary and points its view there.
+void copy_ternary(const gguf::File& file, Weights& w) {
+  uint64_t total = 0;
+  for (LayerWeights& l : w.layers)
+    for (const I2sMatrix* m : ternary_of(l))
+      total += line_padded(i2s_bytes(*m));
+  w.ternary = ZeroedPages(total);
+  auto* dst = static_cast<uint8_t*>(w.ternary.data());
+  for (LayerWeights& l : w.layers)
+    for (I2sMatrix* m : ternary_of(l)) {
+      file.copy({m->data, i2s_bytes(*m)}, dst);
+      m->data = dst;
+      dst += line_padded(i2s_bytes(*m));
+    }
+}
+
 } // namespace
 
 uint64_t Weights::bytes_per_token() const {
   uint64_t total = output.row_bytes * static_cast<uint64_t>(output.rows);
   for (const LayerWeights& l : layers)
-    for (const I2sMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
+    for (const I2sMatrix* m : ternary_of(l))
       total += i2s_bytes(*m);
   return total;
 }
@@ -107,6 +134,7 @@ Weights bind_weights(const gguf::File& file, const Config& config) {
     l.w_up = i2s_view(file, name("ffn_up"));
     l.w_down = i2s_view(file, name("ffn_down"));
   }
+  copy_ternary(file, w);
   return w;
 }
 
