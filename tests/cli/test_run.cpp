@@ -310,6 +310,30 @@ TEST(CliRun, DemoModelAndPromptWhenNoneGiven) {
   EXPECT_NE(r.err.find("no prompt given"), std::string::npos);
 }
 
+// llama.cpp's -f/--file drops one trailing '\n' from the file (common/arg.cpp), so the same
+// prompt file gives llama-cli's tokens: a file "T\n\n" is the prompt "T\n", from -f FILE,
+// -f - and piped stdin alike.
+TEST(CliRun, PromptFileLosesOneTrailingNewlineAsLlamaCliReadsIt) {
+  TempDir dir;
+  const auto prompt = dir / "prompt.txt";
+  write_text(prompt, "The jury said\n\n");
+  const auto ids = [&](std::vector<std::string> source, const std::string& in) {
+    const auto receipt = dir / "r.json";
+    std::vector<std::string> args = {"run", "-m",        tiny_model(),    "-n", "1", "--temp",
+                                     "0",   "--receipt", receipt.string()};
+    args.insert(args.end(), source.begin(), source.end());
+    const CliResult r = run_cli(args, in);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return ids_of(read_json(receipt).at("prompt_ids"));
+  };
+  const auto expected = ids({"-p", "The jury said\\n"}, "");
+  const auto without = ids({"-p", "The jury said"}, "");
+  ASSERT_NE(expected, without); // the newline is a token of its own here
+  EXPECT_EQ(ids({"-f", prompt.string()}, ""), expected);
+  EXPECT_EQ(ids({"-f", "-"}, "The jury said\n\n"), expected);
+  EXPECT_EQ(ids({}, "The jury said\n\n"), expected);
+}
+
 TEST(CliChat, TurnsContinueTheCacheWithoutRePrefill) {
   TempDir dir;
   const auto receipt = dir / "r.json";

@@ -72,6 +72,12 @@ std::string read_file(const std::string& path) {
   return std::move(bytes).str();
 }
 
+std::string read_prompt_file(const std::string& path) {
+  std::string text = read_file(path);
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
 KvType parse_kv_type(std::string_view name) {
   if (name == "f16") return KvType::f16;
   if (name == "f32") return KvType::f32;

@@ -67,6 +67,9 @@ std::string resolve_model_path(const std::string& given);
 uint64_t peak_rss_bytes();
 // The whole file as bytes ("-": all of stdin); Error(io) naming the file when it cannot be read.
 std::string read_file(const std::string& path);
+// read_file less one trailing '\n', as llama.cpp's -f/--file reads a prompt (common/arg.cpp):
+// a text file's last newline is not part of the prompt, so `-f` gives llama-cli's tokens.
+std::string read_prompt_file(const std::string& path);
 // "f16" | "f32"; Error(invalid_argument) otherwise.
 KvType parse_kv_type(std::string_view name);
 const char* to_string(KvType type) noexcept;

@@ -49,7 +49,7 @@ double nll_of(std::span<const float> logits, int32_t tok) {
 
 int run_perplexity(const PerplexityOptions& o) {
   const auto t0 = Clock::now();
-  const std::string text = read_file(o.file);
+  const std::string text = read_prompt_file(o.file);
   if (text.empty()) throw Error(ErrorKind::invalid_input, "'" + o.file + "' is empty");
 
   ModelOptions mo;
@@ -181,7 +181,9 @@ CommandFn add_perplexity(CLI::App& root) {
   CLI::App* cmd = root.add_subcommand(
       "perplexity", "Perplexity of a text file, computed as llama-perplexity does");
   cmd->add_option("-m,--model", o->model, "GGUF model file (default: the demo model)");
-  cmd->add_option("-f,--file", o->file, "Text file to score")->required();
+  cmd->add_option("-f,--file", o->file,
+                  "Text file to score (less one trailing newline, as llama-perplexity reads it)")
+      ->required();
   cmd->add_option("-c,--ctx-size", o->n_ctx,
                   "Tokens per chunk (default: 512, or the model's context length if smaller)")
       ->check(CLI::Range(0, std::numeric_limits<int32_t>::max()));

@@ -326,15 +326,16 @@ void report(const Stats& stats, const Loaded& l, const GenerateParams& params, c
   }
 }
 
-// The prompt of `run`: -p (escapes processed unless --no-escape), -f FILE or -f - (stdin),
-// piped stdin, or the demo prompt when neither a model nor a prompt was given.
+// The prompt of `run`: -p (escapes processed unless --no-escape), -f FILE or -f - (stdin) or
+// piped stdin (less one trailing newline, read_prompt_file), or the demo prompt when neither a
+// model nor a prompt was given.
 std::string read_prompt(const RunOptions& o) {
   if (o.prompt_given && !o.file.empty())
     throw Error(ErrorKind::invalid_argument, "give either -p/--prompt or -f/--file, not both");
-  if (!o.file.empty()) return read_file(o.file);
+  if (!o.file.empty()) return read_prompt_file(o.file);
   if (o.prompt_given) return o.no_escape ? o.prompt : process_escapes(o.prompt);
   if (!isatty(STDIN_FILENO)) {
-    std::string piped = read_file("-");
+    std::string piped = read_prompt_file("-");
     if (!piped.empty()) return piped;
   }
   if (o.model.empty()) {
@@ -686,8 +687,9 @@ CommandFn add_run(CLI::App& root) {
                   "Prompt text (echoed before the generated text unless --no-echo; with "
                   "--conversation it is the system prompt)");
   cmd->add_option("-f,--file", o->file,
-                  "Read the prompt from FILE (its bytes, unchanged; - = stdin). Piped stdin is "
-                  "the prompt when neither -p nor -f is given");
+                  "Read the prompt from FILE, less one trailing newline as llama-cli reads it (- = "
+                  "stdin). Piped stdin is the prompt, read the same way, when neither -p nor -f "
+                  "is given");
   add_generation_flags(*cmd, *o);
   cmd->add_flag("--no-echo,--no-display-prompt", o->no_echo,
                 "Do not print the prompt before the generated text");
@@ -704,7 +706,7 @@ CommandFn add_run(CLI::App& root) {
   return [o, cmd]() -> int {
     o->prompt_given = cmd->count("--prompt") > 0;
     if (o->conversation) {
-      if (!o->file.empty()) o->prompt = read_file(o->file);
+      if (!o->file.empty()) o->prompt = read_prompt_file(o->file);
       return run_chat(*o);
     }
     return run_once(*o);
