@@ -53,10 +53,10 @@ struct Weights {
   // (general.alignment 1 or 2); the views above point into them.
   std::vector<std::vector<uint8_t>> copies;
   // Every I2_S matrix's codes, copied out of the file; the layers' views point here. Each step
-  // streams them all, and from this copy rather than the mapping's 4 KiB pages tg32 ran 1.23x
-  // as fast at 2 threads and 1.61x at 1, pp128 1.21x (2B-4T, 2-vCPU Zen 5 VM, alternated):
-  // presumably the TLB misses once per 4 KiB and the prefetchers stop at each page's end. The
-  // copy adds about 70 ms to the load.
+  // streams them all. Through the mapping, how fast depends on how the page cache holds the
+  // file: one just written (downloaded, converted) ran tg32 1.23-1.26x slower at 2 threads and
+  // 1.61x at 1 than this copy, one read back from disk 1.02-1.03x (2B-4T, 2-vCPU Zen 5 VM,
+  // alternated; docs/performance.md). The copy adds about 70 ms to the load.
   ZeroedPages ternary;
 
   // Set by Model::load: the 8-bit screen of an F16 output head (null: none, exact head only).
