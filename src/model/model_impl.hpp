@@ -12,7 +12,8 @@
 namespace bitnet {
 
 struct Model::Impl {
-  gguf::File file; // the mapping every weight view points into
+  // The mapping the weight views point into, all but the I2_S codes (weights.ternary).
+  gguf::File file;
   model::Config config;
   model::Weights weights;
   Tokenizer tokenizer; // src/runtime reaches the tokenizer::Tokenizer with impl_of
