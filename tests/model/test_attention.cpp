@@ -157,10 +157,11 @@ TEST(Attention, SingleTokenEqualsTheRulesOnEveryIsaAndThreadCount) {
   check(true, {{0, 1}, {40, 1}, {1000, 1}, {1030, 1}, {1070, 1}, {1099, 1}});
 }
 
-// Batches: blocks of queries (1..4, and 4 with a remainder), each row's softmax and ·V over
-// the chunks its mask leaves, the rounded rule at the capped end (1100 % 16 != 0).
+// Batches: one block of queries (1..16) or several, the last with a remainder; each row's
+// softmax and ·V over the chunks its mask leaves, the rounded rule at the capped end (1100 % 16
+// != 0).
 TEST(Attention, BatchEqualsTheRulesOnEveryIsaAndThreadCount) {
-  check(true, {{0, 2}, {0, 7}, {30, 3}, {100, 9}, {1000, 13}, {1090, 10}});
+  check(true, {{0, 2}, {0, 7}, {30, 3}, {100, 9}, {1000, 13}, {1090, 10}, {0, 37}, {1050, 50}});
 }
 
 TEST(Attention, F32CacheEqualsPlainSums) {
