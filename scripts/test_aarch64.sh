@@ -10,6 +10,7 @@
 # demo model) at 1 and 2 threads, for neon on cortex-a72 and neon_dotprod on max; on
 # cortex-a72 the neon_dotprod cases must say "SKIPPED (cpu lacks neon_dotprod)". The other
 # prompts and scalar run natively in the Release suite (emulation makes them slow here).
+# The attention against ggml's rules (test_model_attention): on max, for all three variants.
 # Needs g++-aarch64-linux-gnu and qemu-user-static (scripts/setup.sh).
 # Environment: BUILD_DIR (default build-aarch64), CI=true makes warnings errors.
 set -euo pipefail
@@ -23,7 +24,7 @@ sysroot=/usr/aarch64-linux-gnu
 cmake -S . -B "$build" -G Ninja --toolchain cmake/toolchain-aarch64.cmake \
   -DCMAKE_BUILD_TYPE=Release -DBITNET_BUILD_TOOLS=OFF -DBITNET_BUILD_BENCH=OFF \
   -DBITNET_WERROR="$werror" >/dev/null
-cmake --build "$build" --target test_kernels test_model_parity -j"$(nproc)"
+cmake --build "$build" --target test_kernels test_model_parity test_model_attention -j"$(nproc)"
 
 failed=0
 fail() {
@@ -80,7 +81,10 @@ kernels cortex-a72 "scalar neon" "neon_dotprod"
 kernels max "scalar neon neon_dotprod" ""
 parity cortex-a72 neon neon_dotprod
 parity max neon_dotprod
+log=$(mktemp)
+run_test max "$build/tests/model/test_model_attention" "$log"
+rm -f "$log"
 
 if ((failed)); then exit 1; fi
-echo "test_aarch64.sh: kernel tests pass on cortex-a72 (neon) and max (neon_dotprod); model" \
-  "parity with bitnet.cpp holds for neon and neon_dotprod (${SECONDS} s with the build)"
+echo "test_aarch64.sh: kernel and attention tests pass on cortex-a72 (neon) and max" \
+  "(neon_dotprod); model parity with bitnet.cpp holds for neon and neon_dotprod (${SECONDS} s with the build)"
