@@ -39,6 +39,26 @@ inline int clamp_i8(int v) {
   return v < -128 ? -128 : (v > 127 ? 127 : v);
 }
 
+// ggml's rms_norm mean of row x: (float)(s / n), where s = Σ (double)(x_i·x_i) added in
+// element order, one add latency per element. `any_order` is the same Σ added in any other
+// order. Both are within γ·T of the exact sum T of the n nonnegative terms, γ = (n−1)·2⁻⁵³ /
+// (1 − (n−1)·2⁻⁵³) (Higham, Accuracy and Stability of Numerical Algorithms, §4.2), so s lies
+// within 2γ·T ≤ err = n·2⁻⁵¹·any_order of it (twice that bound, which also covers the
+// roundings of the two ends). Division by n and the conversion to float are monotone: where
+// both ends give the same float, so does s, and it is returned without the ordered sum. Else
+// (an end within about n·2⁻⁵⁰ of a float's rounding boundary, once in some 10⁴ rows; or a
+// NaN) the row is summed in order.
+inline float rms_mean(double any_order, const float* x, int64_t n) {
+  const auto dn = static_cast<double>(n);
+  const double err = any_order * (dn * 0x1p-51);
+  const auto lo = static_cast<float>((any_order - err) / dn);
+  if (lo == static_cast<float>((any_order + err) / dn)) return lo;
+  double s = 0.0;
+  for (int64_t i = 0; i < n; ++i)
+    s += static_cast<double>(x[i] * x[i]);
+  return static_cast<float>(s / dn);
+}
+
 // bitnet.cpp's I2_S rescale, evaluated in this order in float (docs/model-math.md §3).
 inline float i2s_rescale(int32_t sumi, int32_t act_sum, float act_scale, float w_scale) {
   return (static_cast<float>(sumi) - static_cast<float>(act_sum)) / act_scale * w_scale;

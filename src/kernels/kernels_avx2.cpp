@@ -187,69 +187,39 @@ void quantize_act(const float* x, int64_t n, int8_t* q, float* scale_out, int32_
   *sum_out = sum;
 }
 
-// ggml's rms_norm (kernels_scalar.cpp rmsnorm_rows) on 4·G rows at once: lane j of sum[g] is
-// row 4g + j's Σ (double)(x·x), its adds in element order as ggml's loop makes them. One
-// row's chain waits on the add latency; G vectors of 4 rows overlap theirs, and squaring,
-// transposing and widening 8 elements of 4 rows take a few vector instructions instead of
-// three scalar ones per element. Rows past `rows` repeat the last one and are not stored.
-template <int G>
-void rmsnorm_rows(const float* x, int rows, const float* weight, int64_t n, float eps, float* out) {
-  const float* xr[4 * G];
-  for (int j = 0; j < 4 * G; ++j)
-    xr[j] = x + (j < rows ? j : rows - 1) * n;
-  __m256d sum[G];
-  for (int g = 0; g < G; ++g)
-    sum[g] = _mm256_setzero_pd();
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int g = 0; g < G; ++g) {
-      __m256 sq[4];
-      for (int j = 0; j < 4; ++j) {
-        const __m256 v = _mm256_loadu_ps(xr[4 * g + j] + i);
-        sq[j] = _mm256_mul_ps(v, v);
+// ggml's rms_norm (kernels_scalar.cpp rmsnorm), a row at a time: its Σ (double)(x·x) in 16
+// interleaved chains (four vectors of 4 doubles), then rms_mean. A single row (decoding) no
+// longer waits on one add latency per element.
+void rmsnorm(const float* x, int64_t n_rows, const float* weight, int64_t n, float eps,
+             float* out) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const float* xr = x + r * n;
+    __m256d c[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(),
+                    _mm256_setzero_pd()};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+      for (int h = 0; h < 2; ++h) {
+        const __m256 v = _mm256_loadu_ps(xr + i + 8 * h);
+        const __m256 sq = _mm256_mul_ps(v, v);
+        c[2 * h] = _mm256_add_pd(c[2 * h], _mm256_cvtps_pd(_mm256_castps256_ps128(sq)));
+        c[2 * h + 1] = _mm256_add_pd(c[2 * h + 1], _mm256_cvtps_pd(_mm256_extractf128_ps(sq, 1)));
       }
-      // e[m]: element i + m (low half) and i + 4 + m (high half) of the 4 rows
-      const __m256 t0 = _mm256_unpacklo_ps(sq[0], sq[1]), t1 = _mm256_unpackhi_ps(sq[0], sq[1]);
-      const __m256 t2 = _mm256_unpacklo_ps(sq[2], sq[3]), t3 = _mm256_unpackhi_ps(sq[2], sq[3]);
-      const __m256 e[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
-                           _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE)};
-      for (int m = 0; m < 4; ++m)
-        sum[g] = _mm256_add_pd(sum[g], _mm256_cvtps_pd(_mm256_castps256_ps128(e[m])));
-      for (int m = 0; m < 4; ++m)
-        sum[g] = _mm256_add_pd(sum[g], _mm256_cvtps_pd(_mm256_extractf128_ps(e[m], 1)));
-    }
-  for (; i < n; ++i)
-    for (int g = 0; g < G; ++g) {
-      const __m128 v =
-          _mm_setr_ps(xr[4 * g][i], xr[4 * g + 1][i], xr[4 * g + 2][i], xr[4 * g + 3][i]);
-      sum[g] = _mm256_add_pd(sum[g], _mm256_cvtps_pd(_mm_mul_ps(v, v)));
-    }
-  alignas(32) double sums[4 * G];
-  for (int g = 0; g < G; ++g)
-    _mm256_store_pd(sums + 4 * g, sum[g]);
-  for (int j = 0; j < rows; ++j) {
-    const float mean = static_cast<float>(sums[j] / static_cast<double>(n));
+    const __m256d c4 = _mm256_add_pd(_mm256_add_pd(c[0], c[1]), _mm256_add_pd(c[2], c[3]));
+    const __m128d c2 = _mm_add_pd(_mm256_castpd256_pd128(c4), _mm256_extractf128_pd(c4, 1));
+    double sum = _mm_cvtsd_f64(_mm_add_sd(c2, _mm_unpackhi_pd(c2, c2)));
+    for (; i < n; ++i)
+      sum += static_cast<double>(xr[i] * xr[i]);
+    const float mean = rms_mean(sum, xr, n);
     const float scale = 1.0f / _mm_cvtss_f32(_mm_sqrt_ss(_mm_set_ss(mean + eps)));
-    const float* xj = x + j * n;
-    float* oj = out + j * n;
+    float* orow = out + r * n;
     const __m256 vs = _mm256_set1_ps(scale);
     int64_t k = 0;
     for (; k + 8 <= n; k += 8)
-      _mm256_storeu_ps(oj + k, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(xj + k), vs),
-                                             _mm256_loadu_ps(weight + k)));
+      _mm256_storeu_ps(orow + k, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(xr + k), vs),
+                                               _mm256_loadu_ps(weight + k)));
     for (; k < n; ++k)
-      oj[k] = (xj[k] * scale) * weight[k];
+      orow[k] = (xr[k] * scale) * weight[k];
   }
-}
-
-void rmsnorm(const float* x, int64_t n_rows, const float* weight, int64_t n, float eps,
-             float* out) {
-  int64_t r = 0;
-  for (; r + 8 <= n_rows; r += 8)
-    rmsnorm_rows<2>(x + r * n, 8, weight, n, eps, out + r * n);
-  for (; r < n_rows; r += 4)
-    rmsnorm_rows<1>(x + r * n, static_cast<int>(n_rows - r < 4 ? n_rows - r : 4), weight, n, eps,
-                    out + r * n);
 }
 
 // 8 f16 or f32 values as floats.

@@ -209,30 +209,24 @@ void q8_0_to_f32(const uint8_t* x, int64_t n, float* out) {
   }
 }
 
-// R rows at once. Each row's Σx² is one chain of dependent double adds in ggml's order, so
-// a single row waits on the add latency; R rows' independent chains overlap.
-template <int R>
-void rmsnorm_rows(const float* x, const float* weight, int64_t n, float eps, float* out) {
-  double sum[R] = {};
-  for (int64_t i = 0; i < n; ++i)
-    for (int r = 0; r < R; ++r)
-      sum[r] += static_cast<double>(x[r * n + i] * x[r * n + i]);
-  for (int r = 0; r < R; ++r) {
-    const float mean = static_cast<float>(sum[r] / static_cast<double>(n));
-    const float scale = 1.0f / std::sqrt(mean + eps);
-    for (int64_t i = 0; i < n; ++i)
-      out[r * n + i] = (x[r * n + i] * scale) * weight[i];
-  }
-}
-
+// Each row's Σx² in 4 interleaved chains, then rms_mean (the ordered sum where the order
+// can matter).
 void rmsnorm(const float* x, int64_t n_rows, const float* weight, int64_t n, float eps,
              float* out) {
-  constexpr int kRows = 4; // 4 chains cover the add latency (4 cycles) at one add per cycle
-  int64_t r = 0;
-  for (; r + kRows <= n_rows; r += kRows)
-    rmsnorm_rows<kRows>(x + r * n, weight, n, eps, out + r * n);
-  for (; r < n_rows; ++r)
-    rmsnorm_rows<1>(x + r * n, weight, n, eps, out + r * n);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const float* xr = x + r * n;
+    double c[4] = {};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+      for (int j = 0; j < 4; ++j)
+        c[j] += static_cast<double>(xr[i + j] * xr[i + j]);
+    for (; i < n; ++i)
+      c[0] += static_cast<double>(xr[i] * xr[i]);
+    const float mean = rms_mean((c[0] + c[1]) + (c[2] + c[3]), xr, n);
+    const float scale = 1.0f / std::sqrt(mean + eps);
+    for (int64_t k = 0; k < n; ++k)
+      out[r * n + k] = (xr[k] * scale) * weight[k];
+  }
 }
 
 // ggml's vectorised expf as the reference build runs it (ggml_v_expf, AVX-512: adapted

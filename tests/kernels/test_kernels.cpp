@@ -1240,6 +1240,85 @@ TEST(KernelFloatOps, RmsnormRowsEqualGgmlLoopPerRow) {
   }
 }
 
+// Σ (double)(x_i·x_i) of the squares sq in `chains` interleaved chains (element i into chain
+// i % chains), the chains then added in pairs.
+double chained_sum(const std::vector<float>& sq, size_t chains) {
+  std::vector<double> c(chains, 0.0);
+  for (size_t i = 0; i < sq.size(); ++i)
+    c[i % chains] += static_cast<double>(sq[i]);
+  for (size_t width = chains; width > 1; width /= 2)
+    for (size_t j = 0; j < width / 2; ++j)
+      c[j] = c[2 * j] + c[2 * j + 1];
+  return c[0];
+}
+
+// A row whose scale, 1/sqrt(mean + eps), the summation order of Σ (double)(x·x) changes, and
+// the kernels must return ggml's bits, those of the sum in element order. Two large elements
+// make the sum about 2560 (double ulp 2^-41); the 2045 small squares after them are each just
+// over half that ulp, so in element order each is rounded up to a whole ulp, a bias of about
+// 2^-32 in all, while in 16 interleaved chains only the two chains holding a large element
+// round (an eighth of the bias) and in 4 chains half of it. The last element is tuned until
+// the sum in element order gives the larger of two adjacent means whose scales differ, and 4
+// and 16 chains give the smaller.
+TEST(KernelFloatOps, RmsnormKeepsElementOrderWhereTheOrderChangesTheScale) {
+  const int64_t n = 2048;
+  const float eps = 1e-6f;
+  const auto scale_of = [&](double sum) {
+    return 1.0f / std::sqrt(static_cast<float>(sum / static_cast<double>(n)) + eps);
+  };
+  // two adjacent means whose scales differ
+  float m1 = 1.25f;
+  while (1.0f / std::sqrt(m1 + eps) == 1.0f / std::sqrt(std::nextafter(m1, 2.0f) + eps))
+    m1 = std::nextafter(m1, 2.0f);
+  std::vector<float> x(static_cast<size_t>(n)), sq(x.size());
+  x[0] = x[1] = std::sqrt(1024.0f * m1);
+  float small = std::sqrt(0x1.1p-42f); // a square just over 2^-42
+  while (small * small <= 0x1p-42f)
+    small = std::nextafter(small, 1.0f);
+  ASSERT_LT(small * small, 0x1.2p-42f);
+  for (size_t i = 2; i + 1 < x.size(); ++i)
+    x[i] = small;
+  double head = 0.0; // the first n - 1 squares, for the estimate below
+  for (size_t i = 0; i + 1 < x.size(); ++i) {
+    sq[i] = x[i] * x[i];
+    head += static_cast<double>(sq[i]);
+  }
+  ASSERT_GE(head, 2048.0);
+  ASSERT_LT(head, 4096.0);
+  // the last element, upwards from 2048 ulps below where the exact sum reaches the boundary
+  // between the two means
+  const double boundary = (static_cast<double>(m1) + std::nextafter(m1, 2.0f)) / 2.0 * n;
+  float last = std::sqrt(static_cast<float>(boundary - head));
+  for (int step = 0; step < 2048; ++step)
+    last = std::nextafter(last, 0.0f);
+  bool found = false;
+  for (int step = 0; step < 4096 && !found; ++step) {
+    last = std::nextafter(last, 1.0f);
+    x.back() = last;
+    sq.back() = last * last;
+    double ordered = 0.0;
+    for (float v : sq)
+      ordered += static_cast<double>(v);
+    const float scale = scale_of(ordered);
+    found = scale != scale_of(chained_sum(sq, 4)) && scale != scale_of(chained_sum(sq, 16));
+  }
+  // Without such a row the test would check nothing new: say so, loudly.
+  ASSERT_TRUE(found) << "could not build a row whose scale depends on the summation order";
+  std::mt19937 rng(17);
+  const auto w = random_floats(rng, n);
+  double sum = 0.0;
+  for (float v : sq)
+    sum += static_cast<double>(v);
+  const float scale = scale_of(sum);
+  for (Isa isa : isas_under_test()) {
+    std::vector<float> out(x.size());
+    table_for(isa).rmsnorm(x.data(), 1, w.data(), n, eps, out.data());
+    for (size_t i = 0; i < x.size(); ++i)
+      expect_bits_eq(out[i], (x[i] * scale) * w[i],
+                     isa_name(isa) + " rmsnorm of the order-sensitive row at " + std::to_string(i));
+  }
+}
+
 TEST(KernelFloatOps, SoftmaxSumsToOneAndMatchesDouble) {
   std::mt19937 rng(12);
   for (int64_t n : {1, 3, 17, 1000}) {
