@@ -1241,7 +1241,7 @@ TEST(KernelFloatOps, RmsnormRowsEqualGgmlLoopPerRow) {
 }
 
 // Σ (double)(x_i·x_i) of the squares sq in `chains` interleaved chains (element i into chain
-// i % chains), the chains then added in pairs.
+// i % chains), the chains then added in pairs; one chain is ggml's element order.
 double chained_sum(const std::vector<float>& sq, size_t chains) {
   std::vector<double> c(chains, 0.0);
   for (size_t i = 0; i < sq.size(); ++i)
@@ -1292,24 +1292,18 @@ TEST(KernelFloatOps, RmsnormKeepsElementOrderWhereTheOrderChangesTheScale) {
   for (int step = 0; step < 2048; ++step)
     last = std::nextafter(last, 0.0f);
   bool found = false;
+  float scale = 0.0f; // of the sum in element order
   for (int step = 0; step < 4096 && !found; ++step) {
     last = std::nextafter(last, 1.0f);
     x.back() = last;
     sq.back() = last * last;
-    double ordered = 0.0;
-    for (float v : sq)
-      ordered += static_cast<double>(v);
-    const float scale = scale_of(ordered);
+    scale = scale_of(chained_sum(sq, 1));
     found = scale != scale_of(chained_sum(sq, 4)) && scale != scale_of(chained_sum(sq, 16));
   }
   // Without such a row the test would check nothing new: say so, loudly.
   ASSERT_TRUE(found) << "could not build a row whose scale depends on the summation order";
   std::mt19937 rng(17);
   const auto w = random_floats(rng, n);
-  double sum = 0.0;
-  for (float v : sq)
-    sum += static_cast<double>(v);
-  const float scale = scale_of(sum);
   for (Isa isa : isas_under_test()) {
     std::vector<float> out(x.size());
     table_for(isa).rmsnorm(x.data(), 1, w.data(), n, eps, out.data());
