@@ -8,7 +8,9 @@
 //   layout: q8_0_gemv (rows) and q8_0_screen (groups);
 //   a batched decode step of 4 tokens: i2s_gemm n=4 and both screens at n=4 (SIMD only);
 //   attention (model::Attention, one layer, F16 cache, 20 query and 5 KV heads of 128) of one
-//   token (decode) and of a 512-token batch (prefill) over 512 and 4096 positions.
+//   token (decode) and of a 512-token batch (prefill) over 512 and 4096 positions;
+//   softmax of a decode step's 20 score rows at depth 2048 (in cache, one thread), with the
+//   probabilities rounded to f16 as a single query's ·V takes them, and without.
 // Weights and KV caches rotate over >= 1 GiB of distinct matrices (L3 is 32 MiB), so every
 // gemv and decode step streams its operand from memory as decoding does. Probes give the
 // physical limits the kernels are compared against, measured in the same run: streaming-read
@@ -390,6 +392,22 @@ void bm_attention(benchmark::State& state, const Table* t, int64_t n_kv, int64_t
             2.0 * static_cast<double>(c.n_head * c.head_dim) * seen);
 }
 
+// The 20 score rows of one decode step at depth 2048, each softmaxed in place (after the first
+// iteration the rows hold probabilities, which cost the same); bytes/s counts the rows' floats.
+void bm_softmax(benchmark::State& state, const Table* t, bool round_f16) {
+  constexpr int64_t kRows = 20, kLen = 2048;
+  XorShift rng;
+  std::vector<float> s(static_cast<size_t>(kRows * kLen));
+  for (float& v : s)
+    v = static_cast<float>(static_cast<int>(rng.next() % 2001) - 1000) / 100.0f;
+  for (auto _ : state) {
+    for (int64_t r = 0; r < kRows; ++r)
+      t->softmax(s.data() + r * kLen, kLen, 0.088388f, round_f16);
+    benchmark::ClobberMemory();
+  }
+  set_rates(state, static_cast<double>(kRows * kLen * sizeof(float)), 0.0);
+}
+
 // Each thread sums its contiguous share of the 1 GiB pool.
 void bm_stream_read(benchmark::State& state, const Probe* probe, int n_threads) {
   const uint8_t* pool = i2s_pool();
@@ -485,6 +503,9 @@ void register_all() {
           add({Kind::attention, fmt::format("attention n={} n_kv={}", kAttnBatch, n_kv), name, n},
               bm_attention, t, n_kv, kAttnBatch, n);
     }
+    for (bool round_f16 : {true, false})
+      add({Kind::attention, round_f16 ? "softmax 20x2048 rounded" : "softmax 20x2048", name, 1},
+          bm_softmax, t, round_f16);
   }
 }
 

@@ -106,8 +106,9 @@ struct Table {
   // n_rows rows of n floats (row r at x + r·n and out + r·n; out may be x).
   void (*rmsnorm)(const float* x, int64_t n_rows, const float* weight, int64_t n, float eps,
                   float* out);
-  // In-place softmax of x[0..n) after scaling by `scale`; Σ in double as ggml.
-  void (*softmax)(float* x, int64_t n, float scale);
+  // In-place softmax of x[0..n) after scaling by `scale`; Σ in double as ggml. With round_f16
+  // each probability is then rounded to the nearest f16 (as a single query's ·V takes them).
+  void (*softmax)(float* x, int64_t n, float scale, bool round_f16);
   // out = relu(g)² ⊙ u ; out = silu(g) ⊙ u
   void (*relu_sqr_mul)(const float* g, const float* u, int64_t n, float* out);
   void (*silu_mul)(const float* g, const float* u, int64_t n, float* out);

@@ -370,6 +370,8 @@ struct Vec8 {
   static F max(F a, F b) { return _mm256_max_ps(a, b); }
   static float hmax(F v) { return hmax_ps(v); }
   static float sum16(const F* e) { return hsum_ps(_mm256_add_ps(e[0], e[1])); }
+  static void chunk_sums(const float* x, float* sums);
+  static F round_f16(F v) { return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)); }
   static F expf(F x);
 };
 
@@ -492,6 +494,15 @@ inline __m256 reduce8(const __m256* v) {
   }
   // l + l+1: halves hold v[0..3], then v[4..7]
   return _mm256_add_ps(_mm256_shuffle_ps(z[0], z[1], 0x88), _mm256_shuffle_ps(z[0], z[1], 0xDD));
+}
+
+// sum16's first step (l + l+8) of each chunk, then reduce8's (hsum_ps's) of eight at a time.
+void Vec8::chunk_sums(const float* x, float* sums) {
+  __m256 u[16];
+  for (int c = 0; c < 16; ++c)
+    u[c] = _mm256_add_ps(_mm256_loadu_ps(x + 16 * c), _mm256_loadu_ps(x + 16 * c + 8));
+  _mm256_storeu_ps(sums, reduce8(u));
+  _mm256_storeu_ps(sums + 8, reduce8(u + 8));
 }
 
 // Adds the leftover products k in [np, n) of a block's 16 dots (s[q / 2], lane 4(q % 2) + m:

@@ -462,6 +462,16 @@ struct Vec16 {
   static float hmax(F v) { return _mm512_reduce_max_ps(v); }
   // GCC's reduction adds the halves (l + l+8), then l + l+4, l + l+2, l + l+1.
   static float sum16(const F* e) { return _mm512_reduce_add_ps(e[0]); }
+  // reduce16's lane 4q + m sums v[4m + q]: chunk 4q + m goes there.
+  static void chunk_sums(const float* x, float* sums) {
+    F v[16];
+    for (int i = 0; i < 16; ++i)
+      v[i] = load(x + 16 * (4 * (i % 4) + i / 4));
+    store(sums, reduce16(v));
+  }
+  static F round_f16(F v) {
+    return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
   static F expf(F x);
   static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
   static F fmsub(F a, F b, F c) { return _mm512_fmsub_ps(a, b, c); }

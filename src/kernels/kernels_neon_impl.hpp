@@ -488,6 +488,7 @@ struct Vec4 {
     const float32x2_t s2 = vadd_f32(vget_low_f32(s4), vget_high_f32(s4));
     return vget_lane_f32(s2, 0) + vget_lane_f32(s2, 1);
   }
+  static F round_f16(F v) { return vcvt_f32_f16(vcvt_f16_f32(v)); }
   static F expf(F x);
 };
 

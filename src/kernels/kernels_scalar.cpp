@@ -251,8 +251,9 @@ float ggml_expf(float x) {
 
 // ggml_compute_forward_soft_max_f32 on the reference build: scale, max, then exp in chunks
 // of 16 (ggml_v_expf) whose sums are reduced as a tree (8, 4, 2, 1) and added in double;
-// a tail of n % 16 uses expf and double adds; finally × (float)(1/Σ).
-void softmax(float* x, int64_t n, float scale) {
+// a tail of n % 16 uses expf and double adds; finally × (float)(1/Σ), rounded to f16 and
+// back where round_f16.
+void softmax(float* x, int64_t n, float scale, bool round_f16) {
   float max = -INFINITY;
   for (int64_t i = 0; i < n; ++i) {
     x[i] *= scale;
@@ -274,8 +275,10 @@ void softmax(float* x, int64_t n, float scale) {
     sum += static_cast<double>(x[i]);
   }
   const float inv = static_cast<float>(1.0 / sum);
-  for (int64_t t = 0; t < n; ++t)
+  for (int64_t t = 0; t < n; ++t) {
     x[t] *= inv;
+    if (round_f16) x[t] = fp16_to_fp32(fp32_to_fp16(x[t]));
+  }
 }
 
 void relu_sqr_mul(const float* g, const float* u, int64_t n, float* out) {

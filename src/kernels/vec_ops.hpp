@@ -15,6 +15,9 @@
 //   sum16(e)                            the 16 lanes of e[0..16/kLanes) added by halving (lane l
 //                                       plus l + 8, then l + 4, l + 2, l + 1), as ggml's 16-lane
 //                                       reduction;
+//   chunk_sums(x, sums)                 optional: sums[c] = sum16 of x[16c..16c+16) for c < 16,
+//                                       the 16 reductions done together;
+//   round_f16(v)                        each lane rounded to the nearest f16 and back;
 //   expf(v)                             ggml_expf (kernels_scalar.cpp) on every lane.
 // A template uses only what it needs, so a policy may give a subset (AVX-512: RoPE's).
 #pragma once
@@ -23,6 +26,7 @@
 #include <cstdint>
 
 #include "kernels/kernel_common.hpp"
+#include "util/fp16.hpp"
 
 namespace bitnet::kernels {
 namespace {
@@ -41,9 +45,11 @@ template <class V> typename V::F exp_steps(typename V::F x, typename V::F& n) {
 }
 
 // The scalar softmax's steps (kernels_scalar.cpp): scale and max, exp in chunks of 16 whose
-// halving sums are added in double, the tail with expf, then × (float)(1/Σ). The maximum is
-// exact in any order: each lane keeps its own, and the lanes meet once at the end.
-template <class V> void vec_softmax(float* x, int64_t n, float scale) {
+// halving sums are added in double, the tail with expf, then × (float)(1/Σ), rounded to f16
+// where round_f16. The maximum is exact in any order: each lane keeps its own, and the lanes
+// meet once at the end. Where V has chunk_sums, 16 chunks' halving sums are taken together
+// (the same additions, fewer shuffles) and then added in double in order.
+template <class V> void vec_softmax(float* x, int64_t n, float scale, bool round_f16) {
   constexpr int L = V::kLanes;
   const auto vs = V::set1(scale);
   auto vmax = V::set1(-INFINITY);
@@ -61,6 +67,15 @@ template <class V> void vec_softmax(float* x, int64_t n, float scale) {
   vmax = V::set1(max);
   double sum = 0.0;
   i = 0;
+  if constexpr (requires(const float* p, float* s) { V::chunk_sums(p, s); })
+    for (; i + 256 <= n; i += 256) {
+      for (int64_t j = i; j < i + 256; j += L)
+        V::store(x + j, V::expf(V::sub(V::load(x + j), vmax)));
+      float sums[16];
+      V::chunk_sums(x + i, sums);
+      for (const float s : sums)
+        sum += static_cast<double>(s);
+    }
   for (; i + 16 <= n; i += 16) {
     typename V::F e[16 / L];
     for (int j = 0; j < 16 / L; ++j) {
@@ -76,10 +91,16 @@ template <class V> void vec_softmax(float* x, int64_t n, float scale) {
   const float inv = static_cast<float>(1.0 / sum);
   const auto vinv = V::set1(inv);
   i = 0;
-  for (; i + L <= n; i += L)
-    V::store(x + i, V::mul(V::load(x + i), vinv));
-  for (; i < n; ++i)
+  if (round_f16)
+    for (; i + L <= n; i += L)
+      V::store(x + i, V::round_f16(V::mul(V::load(x + i), vinv)));
+  else
+    for (; i + L <= n; i += L)
+      V::store(x + i, V::mul(V::load(x + i), vinv));
+  for (; i < n; ++i) {
     x[i] *= inv;
+    if (round_f16) x[i] = fp16_to_fp32(fp32_to_fp16(x[i]));
+  }
 }
 
 // The scalar silu_mul's steps: x / (1 + expf(-x)) in chunks of 16, the tail with expf.

@@ -168,8 +168,7 @@ void Attention::values(const Layer& l, int64_t r0, int64_t n_rows, const float* 
 void Attention::softmax_row(const Layer& l, float* s, int64_t n_kv) const {
   const int64_t n = l.rules.extent(n_kv);
   std::fill(s + n_kv, s + n, -INFINITY);
-  k_.softmax(s, n, l.scale);
-  if (l.rules.round_probs) round_to_f16(k_, s, n);
+  k_.softmax(s, n, l.scale, l.rules.round_probs);
 }
 
 // Keys [t·kKeyTile, (t + 1)·kKeyTile) of KV head g as key_tile_dots takes them, zeros past n_kv;

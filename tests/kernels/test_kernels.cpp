@@ -1326,7 +1326,7 @@ TEST(KernelFloatOps, SoftmaxSumsToOneAndMatchesDouble) {
       sum += std::exp(static_cast<double>(v * scale) - max);
     for (Isa isa : isas_under_test()) {
       auto x = x0;
-      table_for(isa).softmax(x.data(), n, scale);
+      table_for(isa).softmax(x.data(), n, scale, false);
       double total = 0;
       for (int64_t i = 0; i < n; ++i) {
         const double want = std::exp(static_cast<double>(x0[i] * scale) - max) / sum;
@@ -1340,7 +1340,8 @@ TEST(KernelFloatOps, SoftmaxSumsToOneAndMatchesDouble) {
 
 // Softmax and SiLU use ggml's vectorised expf and summation (kernels_scalar.cpp); every
 // variant gives the scalar reference's floats, including masked (-inf) entries, results that
-// underflow to subnormals or zero and exp(-x) overflowing to infinity.
+// underflow to subnormals or zero and exp(-x) overflowing to infinity. Softmax rounding its
+// probabilities to f16 gives the unrounded reference's, each rounded to f16 and back.
 TEST(KernelFloatOps, SoftmaxAndSiluBitIdenticalToScalar) {
   std::mt19937 rng(16);
   const Table& ref = table_scalar();
@@ -1352,17 +1353,22 @@ TEST(KernelFloatOps, SoftmaxAndSiluBitIdenticalToScalar) {
     auto g = random_floats(rng, n, 60.0f);
     g[static_cast<size_t>(n - 1)] = -100.0f; // exp(100) overflows: silu = -0
     const auto u = random_floats(rng, n);
-    for (float scale : {1.0f, 0.088388f}) {
-      auto want = x0;
-      ref.softmax(want.data(), n, scale);
-      for (Isa isa : isas_under_test()) {
-        auto got = x0;
-        table_for(isa).softmax(got.data(), n, scale);
-        for (int64_t i = 0; i < n; ++i)
-          expect_bits_eq(got[static_cast<size_t>(i)], want[static_cast<size_t>(i)],
-                         isa_name(isa) + " softmax n=" + std::to_string(n));
+    for (float scale : {1.0f, 0.088388f})
+      for (bool round : {false, true}) {
+        auto want = x0;
+        ref.softmax(want.data(), n, scale, false);
+        if (round)
+          for (float& p : want)
+            p = fp16_to_fp32(fp32_to_fp16(p));
+        for (Isa isa : isas_under_test()) {
+          auto got = x0;
+          table_for(isa).softmax(got.data(), n, scale, round);
+          for (int64_t i = 0; i < n; ++i)
+            expect_bits_eq(got[static_cast<size_t>(i)], want[static_cast<size_t>(i)],
+                           isa_name(isa) + " softmax n=" + std::to_string(n) +
+                               (round ? " rounded" : ""));
+        }
       }
-    }
     std::vector<float> want(static_cast<size_t>(n)), got(static_cast<size_t>(n));
     ref.silu_mul(g.data(), u.data(), n, want.data());
     for (Isa isa : isas_under_test()) {

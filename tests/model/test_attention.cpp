@@ -92,7 +92,7 @@ std::vector<float> reference(Fixture& f, int64_t il, int64_t pos, int64_t n_tok,
         s[static_cast<size_t>(j)] = sum;
       }
     }
-    k.softmax(s.data(), n, 1.0f / std::sqrt(static_cast<float>(hd)));
+    k.softmax(s.data(), n, 1.0f / std::sqrt(static_cast<float>(hd)), false);
     if (rules.round_probs)
       for (float& p : s)
         p = round16(p);
