@@ -463,21 +463,29 @@ inline void f16_lanes(const uint16_t* a, const uint16_t* next, int64_t np, const
 }
 
 // The joined dots (join_lanes) of row a with NX vectors (u[i·ldu]: vector i) when the row is
-// one span (K·q): each pass from zero, its two groups joined at once, nothing through memory.
+// one span (K·q): each pass from zero, its two groups added at once (t_j = group j + group
+// j + 4), nothing through memory. The join (t0 + t2) + (t1 + t3) is taken as its operands come,
+// passes 0, 2, 1, 3, so that no more than two of the t are live beside a pass's accumulators.
 template <int NX>
 inline void f16_row_joined(const uint16_t* a, const uint16_t* next, int64_t np, const float* x,
                            int64_t ldx, __m256* u, int64_t ldu) {
-  __m256 t[4][NX]; // t[j][i] = group j + group j + 4 of vector i
-  for_passes([&](auto j) {
+  const auto pass = [&](auto j, __m256* t) {
     __m256 acc[NX][2];
     for (auto& ax : acc)
       ax[0] = ax[1] = _mm256_setzero_ps();
     f16_pass<NX, j>(a, next, np, x, ldx, 0, np, acc);
     for (int i = 0; i < NX; ++i)
-      t[j][i] = _mm256_add_ps(acc[i][0], acc[i][1]);
-  });
+      t[i] = _mm256_add_ps(acc[i][0], acc[i][1]);
+  };
+  __m256 t02[NX], t13[NX], t[NX];
+  pass(std::integral_constant<int, 0>{}, t02);
+  pass(std::integral_constant<int, 2>{}, t);
   for (int i = 0; i < NX; ++i)
-    u[i * ldu] = _mm256_add_ps(_mm256_add_ps(t[0][i], t[2][i]), _mm256_add_ps(t[1][i], t[3][i]));
+    t02[i] = _mm256_add_ps(t02[i], t[i]);
+  pass(std::integral_constant<int, 1>{}, t13);
+  pass(std::integral_constant<int, 3>{}, t);
+  for (int i = 0; i < NX; ++i)
+    u[i * ldu] = _mm256_add_ps(t02[i], _mm256_add_ps(t13[i], t[i]));
 }
 
 // The last three halving steps of eight joined dots at once, each as hsum_ps adds its lanes
