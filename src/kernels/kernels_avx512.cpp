@@ -605,17 +605,31 @@ float f16_x_dot(const uint16_t* a, const float* x, int64_t n) {
                       [](uint16_t h) { return _cvtsh_ss(h); });
 }
 
+// Positions of a block's rows summed whole before the next row: the four vectors' floats of
+// them (48 KB at 3072) then stay in L1 while each row takes them. Longer rows (V·p past depth
+// 3072) go in as few equal spans as keep to this, the rows taking each span in turn. bench_kernels
+// attention n=1, 2 threads, 4 alternations against whole rows: n_kv=4096 (spans of 2048) 0.905x
+// (t1 0.865x); n_kv=3072 whole against 2048 + 1024 0.984x, against 2 × 1536 1.063x. tg32 at
+// depth 3968, 2 threads: 1.05-1.08x (two runs of 3 pairs).
+constexpr int64_t kWholeSpan = 3072;
+
 // The joined lane sums of a block's four rows (row m, vector q to v[4m + q]), each row whole
-// with its 16 accumulators in registers; row m prefetches ahead(m, k) while it sums the chunk at k.
+// (or each span of kWholeSpan, rows in turn) with its 16 accumulators in registers; row m
+// prefetches ahead(m, k) while it sums the chunk at k.
 template <class Ahead>
 inline void whole_rows(const uint16_t* ar, int64_t lda, const float* xi, int64_t ldx, int64_t np,
                        Ahead ahead, __m512* v) {
-  for (int m = 0; m < 4; ++m) {
-    __m512 acc[4][4] = {};
-    f16_lanes<4>(
-        ar + m * lda, [&](int64_t k) { return ahead(m, k); }, xi, ldx, 0, np, acc);
-    join_lanes<4>(acc, v + 4 * m);
-  }
+  const int64_t chunks = np / kF16Chunk,
+                spans = np > kWholeSpan ? (np + kWholeSpan - 1) / kWholeSpan : 1;
+  const int64_t span = (chunks + spans - 1) / spans * kF16Chunk;
+  __m512 acc[4][4][4] = {}; // [row][vector][accumulator]
+  for (int64_t k0 = 0; k0 < np; k0 += span)
+    for (int m = 0; m < 4; ++m)
+      f16_lanes<4>(
+          ar + m * lda, [&](int64_t k) { return ahead(m, k); }, xi, ldx, k0,
+          std::min(np, k0 + span), acc[m]);
+  for (int m = 0; m < 4; ++m)
+    join_lanes<4>(acc[m], v + 4 * m);
 }
 
 // reduce4 of one key's dots with its head's four query vectors (128 elements, two chunks):
@@ -654,12 +668,12 @@ inline void store_dots16(const __m512* v, const uint16_t* ar, int64_t lda, const
 }
 
 // Each row chunk is converted once for four vectors and the 16 dots are reduced together, each
-// row summed whole in turn. A row longer than a span (V·p) prefetches the row two below at the
-// chunk's offset, so the rows stream in address order about 8 KB ahead. V·p per layer at depth
-// 2048, 2 threads, timed inside the decode: 16 rows taking each span in turn, median 90.5 µs;
-// whole rows prefetching one row below, 82 (lower in 9 of 12 alternations); two rows below, 69
-// against 78 for one (lower in 8 of 8); three rows below, 74 against 73 for two (8 pairs).
-// Shorter rows prefetch as dots_prefetch_at says.
+// row summed whole in turn (whole_rows: in spans past kWholeSpan). A row longer than a span (V·p)
+// prefetches the row two below at the chunk's offset, so the rows stream in address order about 8
+// KB ahead. V·p per layer at depth 2048, 2 threads, timed inside the decode: 16 rows taking each
+// span in turn, median 90.5 µs; whole rows prefetching one row below, 82 (lower in 9 of 12
+// alternations); two rows below, 69 against 78 for one (lower in 8 of 8); three rows below, 74
+// against 73 for two (8 pairs). Shorter rows prefetch as dots_prefetch_at says.
 void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
               int64_t n_x, int64_t n, float* out, int64_t ld_out) {
   const int64_t np = n / kF16Chunk * kF16Chunk;

@@ -768,13 +768,13 @@ TEST(KernelF16, F32OperandInTinyBlasOrderOnEveryVariant) {
 // tinyBLAS's order of the unrounded f32 operand (f16_f32_dots), over strided rows, vectors and
 // outputs, lengths with and without a leftover past the chunks of 64 (in whole groups of 8 and
 // ragged), within one span of the blocked variants (512 elements, rows summed whole) and across
-// spans, and rows and vector counts on and off the variants' blocks of 4 and passes of 16 long
-// rows (a thread's value rows).
+// spans (AVX-512's of rows past 3072 elements too), and rows and vector counts on and off the
+// variants' blocks of 4 and passes of 16 long rows (a thread's value rows).
 TEST(KernelAttention, DotsInGgmlAndTinyBlasOrderOnEveryVariant) {
   std::mt19937 rng(17);
   const std::pair<int64_t, int64_t> shapes[] = {{1, 1}, {4, 4},  {9, 6},  {8, 16}, {3, 5},
                                                 {5, 4}, {37, 4}, {16, 8}, {6, 20}};
-  for (int64_t n : {16, 32, 64, 93, 96, 128, 160, 512, 576, 1000, 1003, 2080}) {
+  for (int64_t n : {16, 32, 64, 93, 96, 128, 160, 512, 576, 1000, 1003, 2080, 4200}) {
     for (const auto& [n_rows, n_x] : shapes) {
       const int64_t lda = n + 24, ldx = n + 8, ld_out = n_rows + 3;
       const auto a = random_f16(rng, n_rows * lda);
