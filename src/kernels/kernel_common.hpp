@@ -522,15 +522,15 @@ void dots_blocked(Block block, One one, int64_t n_rows, int64_t n_x, float* out,
 // Elements of a block's rows summed before it moves on to its next row (AVX2's f16_dots and
 // f16_f32_dots): the block's 4 × kDotsSpan floats of x stay in L1 while each row takes them
 // (V·p at long contexts: x would otherwise come from L2 once per row). Rows up to this long
-// are one span (K·q); AVX-512 sums longer rows whole.
+// are one span (K·q); AVX-512 sums longer rows whole, or in spans past 3072 (whole_rows).
 inline constexpr int64_t kDotsSpan = 512;
 
-// How a block of those dots goes through its R rows: kDotsSpan elements of each at a time.
-// span(m, k0, k1) sums elements [k0, k1) of row m.
-template <int R, class Span> inline void for_block_spans(int64_t np, Span span) {
-  for (int64_t k0 = 0; k0 < np; k0 += kDotsSpan)
+// How a block of those dots goes through its R rows: `len` elements of each at a time
+// (kDotsSpan, or AVX-512's whole_rows' spans). span(m, k0, k1) sums elements [k0, k1) of row m.
+template <int R, class Span> inline void for_block_spans(int64_t np, int64_t len, Span span) {
+  for (int64_t k0 = 0; k0 < np; k0 += len)
     for (int m = 0; m < R; ++m)
-      span(m, k0, k0 + kDotsSpan < np ? k0 + kDotsSpan : np);
+      span(m, k0, k0 + len < np ? k0 + len : np);
 }
 
 // Rows that AVX2's f16_f32_dots over rows longer than a span (a batch's ·V) take together per

@@ -576,7 +576,7 @@ void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, in
             for (auto& ax : row)
               for (__m256& c : ax)
                 c = _mm256_setzero_ps();
-          for_block_spans<4>(np, [&](int m, int64_t k0, int64_t k1) {
+          for_block_spans<4>(np, kDotsSpan, [&](int m, int64_t k0, int64_t k1) {
             f16_lanes<4>(ar + m * lda, ar + (m + 4) * lda, np, xi, ldx, k0, k1, acc[m]);
           });
           for (int m = 0; m < 4; ++m)
@@ -623,7 +623,7 @@ inline void f32_rows(const uint16_t* ar, int64_t lda, const float* xi, int64_t l
   for (auto& row : acc)
     for (auto& ax : row)
       ax[0] = ax[1] = _mm256_setzero_ps();
-  for_block_spans<R>(n, [&](int m, int64_t k0, int64_t k1) {
+  for_block_spans<R>(n, kDotsSpan, [&](int m, int64_t k0, int64_t k1) {
     const uint16_t* am = ar + m * lda;
     __m256 c[4][2]; // in registers over the span
     for (int q = 0; q < 4; ++q)

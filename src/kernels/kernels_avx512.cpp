@@ -623,11 +623,10 @@ inline void whole_rows(const uint16_t* ar, int64_t lda, const float* xi, int64_t
                 spans = np > kWholeSpan ? (np + kWholeSpan - 1) / kWholeSpan : 1;
   const int64_t span = (chunks + spans - 1) / spans * kF16Chunk;
   __m512 acc[4][4][4] = {}; // [row][vector][accumulator]
-  for (int64_t k0 = 0; k0 < np; k0 += span)
-    for (int m = 0; m < 4; ++m)
-      f16_lanes<4>(
-          ar + m * lda, [&](int64_t k) { return ahead(m, k); }, xi, ldx, k0,
-          std::min(np, k0 + span), acc[m]);
+  for_block_spans<4>(np, span, [&](int m, int64_t k0, int64_t k1) {
+    f16_lanes<4>(
+        ar + m * lda, [&](int64_t k) { return ahead(m, k); }, xi, ldx, k0, k1, acc[m]);
+  });
   for (int m = 0; m < 4; ++m)
     join_lanes<4>(acc[m], v + 4 * m);
 }
