@@ -335,7 +335,7 @@ void bm_screen(benchmark::State& state, const Table* t, int64_t n_tok, int n_thr
 
 // The attention shapes of 2B-4T; the cache holds 4096 positions of as many layers as fill 1 GiB.
 constexpr int64_t kAttnCtx = 4096;
-constexpr int64_t kAttnKv[] = {512, 4096};
+constexpr int64_t kAttnKv[] = {512, 2048, 4096};
 constexpr int64_t kAttnBatch = 512; // a prefill chunk (run's default -b)
 
 model::Config attn_config() {

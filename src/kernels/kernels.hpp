@@ -129,6 +129,14 @@ struct Table {
   // rounded to float and added in double. Attention's K·q and a single token's V·p.
   void (*f16_dots)(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
                    int64_t n_x, int64_t n, float* out, int64_t ld_out);
+  // The same dots with F16 vectors (x + i·ldx, uint16 bits): ggml_vec_dot_f16 itself, equal to
+  // f16_dots of the widened vectors. A single token's V·p over 2048 positions or more takes its
+  // probabilities so where the variant has this (AVX-512): half the bytes keep the four query
+  // heads' probabilities (16 KB at 2048 instead of 32) from crowding the value rows out of L1,
+  // so that the rows' reads overlap the FMAs better (docs/performance.md). Null where f16_dots
+  // of the f32 probabilities is faster.
+  void (*f16_f16_dots)(const uint16_t* a, int64_t lda, int64_t n_rows, const uint16_t* x,
+                       int64_t ldx, int64_t n_x, int64_t n, float* out, int64_t ld_out);
   // The same products in tinyBLAS's order (f16_f32_dot, n % 16 == 0): a batch's V·p and the
   // head of a batch.
   void (*f16_f32_dots)(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,

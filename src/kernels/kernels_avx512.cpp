@@ -303,6 +303,20 @@ inline __m512 load_ph16(const uint16_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
+// Sixteen elements of an attention dot's vector operand as floats: f32, or F16 widened.
+inline __m512 load16(const float* p) {
+  return _mm512_loadu_ps(p);
+}
+inline __m512 load16(const uint16_t* p) {
+  return load_ph16(p);
+}
+inline float to_f32(float v) {
+  return v;
+}
+inline float to_f32(uint16_t h) {
+  return _cvtsh_ss(h);
+}
+
 // Σ w[i]·x[i] in ggml_vec_dot_f16's order (kernel_common.hpp): the reference's own code
 // path, four 16-lane accumulators and _mm512_reduce_add_ps.
 float f16_dot(const uint16_t* w, const uint16_t* x, int64_t k) {
@@ -497,8 +511,8 @@ __m512 Vec16::expf(__m512 x) {
 // against NX vectors, continued over elements [k0, k1): sums[i][j] += products of chunk lane j
 // with vector i. Each chunk of the row is converted once for all NX vectors; while it sums the
 // chunk at k it prefetches what ahead(k) points to (two lines; null: nothing).
-template <int NX, class Ahead>
-inline void f16_lanes(const uint16_t* a, Ahead ahead, const float* x, int64_t ldx, int64_t k0,
+template <int NX, class Ahead, class X>
+inline void f16_lanes(const uint16_t* a, Ahead ahead, const X* x, int64_t ldx, int64_t k0,
                       int64_t k1, __m512 (*sums)[4]) {
   __m512 acc[NX][4]; // in registers over the span (the compiler keeps sums[] in memory)
   for (int i = 0; i < NX; ++i)
@@ -514,7 +528,7 @@ inline void f16_lanes(const uint16_t* a, Ahead ahead, const float* x, int64_t ld
       av[j] = load_ph16(a + k + 16 * j);
     for (int i = 0; i < NX; ++i)
       for (int j = 0; j < 4; ++j)
-        acc[i][j] = _mm512_fmadd_ps(av[j], _mm512_loadu_ps(x + i * ldx + k + 16 * j), acc[i][j]);
+        acc[i][j] = _mm512_fmadd_ps(av[j], load16(x + i * ldx + k + 16 * j), acc[i][j]);
   }
   for (int i = 0; i < NX; ++i)
     for (int j = 0; j < 4; ++j)
@@ -544,7 +558,8 @@ inline void transpose_lane_groups(__m512* v) {
 // transposed to one lane group per k (V·p just past depth 2048 has 32 leftover elements per
 // row; one at a time took ~30 instructions each, and V·p over 1056 elements from L2 0.91x the
 // time of 1024; now 0.96x).
-inline __m512 add_tails16(__m512 head, const uint16_t* a, int64_t lda, const float* x, int64_t ldx,
+template <class X>
+inline __m512 add_tails16(__m512 head, const uint16_t* a, int64_t lda, const X* x, int64_t ldx,
                           int64_t np, int64_t n) {
   __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(head));
   __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(head), 1)));
@@ -568,7 +583,7 @@ inline __m512 add_tails16(__m512 head, const uint16_t* a, int64_t lda, const flo
       __m512 r[4], xv[4];
       for (int m = 0; m < 4; ++m) {
         r[m] = load_ph16(a + m * lda + k);
-        xv[m] = _mm512_loadu_ps(x + m * ldx + k);
+        xv[m] = load16(x + m * ldx + k);
       }
       transpose_lane_groups(r);
       transpose_lane_groups(xv);
@@ -582,7 +597,8 @@ inline __m512 add_tails16(__m512 head, const uint16_t* a, int64_t lda, const flo
   for (; k < n; ++k) {
     const __m128 ak = _mm_setr_ps(_cvtsh_ss(a[k]), _cvtsh_ss(a[lda + k]), _cvtsh_ss(a[2 * lda + k]),
                                   _cvtsh_ss(a[3 * lda + k]));
-    const __m128 xk = _mm_setr_ps(x[k], x[ldx + k], x[2 * ldx + k], x[3 * ldx + k]);
+    const __m128 xk = _mm_setr_ps(to_f32(x[k]), to_f32(x[ldx + k]), to_f32(x[2 * ldx + k]),
+                                  to_f32(x[3 * ldx + k]));
     add(_mm512_mul_ps(_mm512_broadcast_f32x4(ak),
                       _mm512_permutexvar_ps(spread, _mm512_zextps128_ps512(xk))));
   }
@@ -592,7 +608,7 @@ inline __m512 add_tails16(__m512 head, const uint16_t* a, int64_t lda, const flo
 }
 
 // One dot of f16_dots (the rows and vectors left over from the 4 × 4 blocks).
-float f16_x_dot(const uint16_t* a, const float* x, int64_t n) {
+template <class X> float f16_x_dot(const uint16_t* a, const X* x, int64_t n) {
   const int64_t np = n / kF16Chunk * kF16Chunk;
   __m512 acc[1][4];
   for (__m512& c : acc[0])
@@ -616,8 +632,8 @@ constexpr int64_t kWholeSpan = 3072;
 // The joined lane sums of a block's four rows (row m, vector q to v[4m + q]), each row whole
 // (or each span of kWholeSpan, rows in turn) with its 16 accumulators in registers; row m
 // prefetches ahead(m, k) while it sums the chunk at k.
-template <class Ahead>
-inline void whole_rows(const uint16_t* ar, int64_t lda, const float* xi, int64_t ldx, int64_t np,
+template <class Ahead, class X>
+inline void whole_rows(const uint16_t* ar, int64_t lda, const X* xi, int64_t ldx, int64_t np,
                        Ahead ahead, __m512* v) {
   const int64_t chunks = np / kF16Chunk,
                 spans = np > kWholeSpan ? (np + kWholeSpan - 1) / kWholeSpan : 1;
@@ -660,8 +676,9 @@ inline void store_block16(__m512 s, float* out, int64_t ld_out) {
 
 // Reduces a block's 16 joined dots (v[4m + q]: row m of ar, vector q of xi), adds the leftover
 // products past np, and stores them to out[q·ld_out + m].
-inline void store_dots16(const __m512* v, const uint16_t* ar, int64_t lda, const float* xi,
-                         int64_t ldx, int64_t np, int64_t n, float* out, int64_t ld_out) {
+template <class X>
+inline void store_dots16(const __m512* v, const uint16_t* ar, int64_t lda, const X* xi, int64_t ldx,
+                         int64_t np, int64_t n, float* out, int64_t ld_out) {
   const __m512 s = reduce16(v);
   store_block16(np < n ? add_tails16(s, ar, lda, xi, ldx, np, n) : s, out, ld_out);
 }
@@ -672,14 +689,16 @@ inline void store_dots16(const __m512* v, const uint16_t* ar, int64_t lda, const
 // KB ahead. V·p per layer at depth 2048, 2 threads, timed inside the decode: 16 rows taking each
 // span in turn, median 90.5 µs; whole rows prefetching one row below, 82 (lower in 9 of 12
 // alternations); two rows below, 69 against 78 for one (lower in 8 of 8); three rows below, 74
-// against 73 for two (8 pairs). Shorter rows prefetch as dots_prefetch_at says.
-void f16_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const float* x, int64_t ldx,
-              int64_t n_x, int64_t n, float* out, int64_t ld_out) {
+// against 73 for two (8 pairs). Shorter rows prefetch as dots_prefetch_at says. X: the vectors'
+// elements, f32 (f16_dots) or F16 (f16_f16_dots).
+template <class X>
+void f16_x_dots(const uint16_t* a, int64_t lda, int64_t n_rows, const X* x, int64_t ldx,
+                int64_t n_x, int64_t n, float* out, int64_t ld_out) {
   const int64_t np = n / kF16Chunk * kF16Chunk;
   dots_blocked(
       [&](int64_t r, int64_t i, float* o) {
         const uint16_t* ar = a + r * lda;
-        const float* xi = x + i * ldx;
+        const X* xi = x + i * ldx;
         __m512 v[16];
         if (np > kDotsSpan)
           whole_rows(
@@ -810,8 +829,8 @@ struct KeyBlock {
 
 void head_dots(const uint16_t* k, int64_t ldk, int64_t n_keys, int64_t n_head_kv, int64_t group,
                const float* x, int64_t n, float* out, int64_t ld_out) {
-  head_dots_by_keys<KeyBlock, f16_dots>(n == 2 * kF16Chunk, k, ldk, n_keys, n_head_kv, group, x, n,
-                                        out, ld_out);
+  head_dots_by_keys<KeyBlock, f16_x_dots<float>>(n == 2 * kF16Chunk, k, ldk, n_keys, n_head_kv,
+                                                 group, x, n, out, ld_out);
 }
 
 Table make_table() {
@@ -825,7 +844,8 @@ Table make_table() {
   t.q8_0_screen = q8_0_screen_avx<ScreenLanes16>;
   t.softmax = vec_softmax<Vec16>;
   t.rope = vec_rope<Vec16>;
-  t.f16_dots = f16_dots;
+  t.f16_dots = f16_x_dots<float>;
+  t.f16_f16_dots = f16_x_dots<uint16_t>;
   t.f16_f32_dots = f16_f32_dots;
   t.head_dots = head_dots;
   t.key_tile_dots = vec_key_tile_dots<Vec16, 4>; // 7 accumulators of 4 vectors in registers

@@ -363,6 +363,7 @@ const Table& table_scalar() {
       .add = add,
       .rope = rope,
       .f16_dots = dots_each<ggml_f16_dot<float>>,
+      .f16_f16_dots = nullptr, // f16_dots of the widened probabilities
       .f16_f32_dots = dots_each<f16_f32_dot>,
       .head_dots = head_dots_by<dots_each<ggml_f16_dot<float>>>,
       .key_tile_dots = key_tile_dots,

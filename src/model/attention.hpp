@@ -62,8 +62,8 @@ private:
   void batch(const Layer& l, const float* q, int64_t n_tok, float* out, kernels::ThreadPool& pool);
   void scores(const Layer& l, int64_t j0, int64_t n_keys, int64_t g, const float* x, int64_t n_x,
               float* s) const;
-  void values(const Layer& l, int64_t r0, int64_t n_rows, const float* p, int64_t n_x, int64_t n,
-              float* out) const;
+  void values(const Layer& l, int64_t r0, int64_t n_rows, const float* p, const uint16_t* p16,
+              int64_t n_x, int64_t n, float* out) const;
   void softmax_row(const Layer& l, float* s, int64_t n_kv) const;
   void queries(const Layer& l, const float* q, int64_t n, float* x) const;
   void key_tile(const Layer& l, int64_t g, int64_t t, int64_t n_kv, float* row);
@@ -83,6 +83,9 @@ private:
   // A batch's keys, [n_head_kv][span_ / kKeyTile] tiles of kKeyTile keys (key_tile_dots), when
   // head_dim is whole chunks of 64.
   ScratchVector<float> keys_;
+  // A single token's probabilities in F16 as well, laid out as rows_, where the table's V·p
+  // takes them so (Table::f16_f16_dots).
+  ScratchVector<uint16_t> probs16_;
 };
 
 } // namespace bitnet::model

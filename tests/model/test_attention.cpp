@@ -21,9 +21,10 @@
 namespace bitnet::model {
 namespace {
 
-// 8 query heads over 2 KV heads of 64; 1100 positions: not a multiple of 16, so a batch
+// 8 query heads over 2 KV heads of 64; 2100 positions: not a multiple of 16, so a batch
 // reaching the end pads to the capped length and takes the rounded-probabilities rule. The
-// single-token split starts at 2·8·64·n_pad >= 2^20 multiply-adds, i.e. n_pad >= 1024.
+// single-token split starts at 2·8·64·n_pad >= 2^20 multiply-adds, i.e. n_pad >= 1024, and
+// its V·p takes F16 probabilities from n_pad 2048 on where the table can (AVX-512).
 Config small_config() {
   Config c;
   c.n_embd = 512;
@@ -34,7 +35,7 @@ Config small_config() {
   c.n_layer = 2;
   return c;
 }
-constexpr int64_t kCtx = 1100;
+constexpr int64_t kCtx = 2100;
 
 struct Fixture {
   Config c = small_config();
@@ -152,20 +153,29 @@ void check(bool f16, const std::vector<Case>& cases) {
 }
 
 // A single token: the split over keys, heads and value rows from n_pad 1024 on, inline below;
-// lengths with a double tail in ggml_vec_dot_f16 (n_pad % 64 == 32) and the capped end.
+// F16 probabilities from n_pad 2048 on (AVX-512); lengths with a double tail in
+// ggml_vec_dot_f16 (n_pad % 64 == 32) and the capped end.
 TEST(Attention, SingleTokenEqualsTheRulesOnEveryIsaAndThreadCount) {
-  check(true, {{0, 1}, {40, 1}, {1000, 1}, {1030, 1}, {1070, 1}, {1099, 1}});
+  check(true, {{0, 1},
+               {40, 1},
+               {1000, 1},
+               {1030, 1},
+               {1070, 1},
+               {2020, 1},
+               {2040, 1},
+               {2070, 1},
+               {2099, 1}});
 }
 
 // Batches: one block of queries (1..16) or several, the last with a remainder; each row's
-// softmax and ·V over the chunks its mask leaves, the rounded rule at the capped end (1100 % 16
+// softmax and ·V over the chunks its mask leaves, the rounded rule at the capped end (2100 % 16
 // != 0).
 TEST(Attention, BatchEqualsTheRulesOnEveryIsaAndThreadCount) {
-  check(true, {{0, 2}, {0, 7}, {30, 3}, {100, 9}, {1000, 13}, {1090, 10}, {0, 37}, {1050, 50}});
+  check(true, {{0, 2}, {0, 7}, {30, 3}, {100, 9}, {1000, 13}, {2090, 10}, {0, 37}, {2050, 50}});
 }
 
 TEST(Attention, F32CacheEqualsPlainSums) {
-  check(false, {{0, 1}, {1050, 1}, {3, 6}, {1090, 10}});
+  check(false, {{0, 1}, {1050, 1}, {3, 6}, {2090, 10}});
 }
 
 } // namespace
