@@ -131,12 +131,15 @@ Attention::Attention(const Config& config, const kernels::Table& table, int64_t 
                      int64_t n_ctx, int n_threads)
     : c_(config), k_(table), span_((n_ctx + kGranule - 1) / kGranule * kGranule),
       group_(config.n_head / config.n_head_kv), block_(std::clamp<int64_t>(n_batch, 1, kBlock)) {
-  const int64_t n_rows = n_batch > 1 ? n_threads * std::max(c_.n_head, block_ * group_) : c_.n_head;
+  // Sets of single-token scratch: one per thread for decode_rows when n_batch > 1. (With
+  // n_batch 1, block_ is 1 and a set's n_head rows are all the rows.)
+  const int64_t slots = n_batch > 1 ? n_threads : 1;
+  const int64_t n_rows = slots * std::max(c_.n_head, block_ * group_);
   rows_.resize(sz(n_rows * span_));
   q_.resize(sz(n_rows * c_.head_dim));
   if (n_batch > 1 && c_.head_dim % 64 == 0 && k_.key_tile_dots)
     keys_.resize(sz(c_.n_head_kv * span_ * c_.head_dim));
-  if (k_.f16_f16_dots) probs16_.resize(sz((n_batch > 1 ? n_threads : 1) * c_.n_head * span_));
+  if (k_.f16_f16_dots) probs16_.resize(sz(slots * c_.n_head * span_));
 }
 
 uint64_t Attention::scratch_bytes() const {
@@ -265,8 +268,8 @@ void Attention::decode(const Layer& l, const float* q, float* out, kernels::Thre
   float* x = q_.data() + slot * c_.n_head * hd;
   float* s = rows_.data() + slot * c_.n_head * span; // [n_head][span]
   // The probabilities in F16 too, where the rounded ones go to f16_f16_dots.
-  uint16_t* s16 = l.cache.is_f16() && l.rules.round_probs && !probs16_.empty() &&
-                          l.rules.extent(n_kv) >= kF16ProbsFrom
+  // (round_probs implies an F16 cache.)
+  uint16_t* s16 = l.rules.round_probs && !probs16_.empty() && l.rules.extent(n_kv) >= kF16ProbsFrom
                       ? probs16_.data() + slot * c_.n_head * span
                       : nullptr;
   queries(l, q, c_.n_head * hd, x);
